@@ -1,0 +1,793 @@
+"""Ingest: raw CAD / 911 rows -> canonical, validated rows in the store, or rejects.
+
+Each input file is one *batch*: read in chunks (bounded memory), mapped through a source
+profile, parsed in the agency time zone, validated; accepted rows and rejected rows (each
+with a reason) are written to a staging folder that is renamed into the lake only when the
+whole file is done. For every file, rows read = rows accepted + rows rejected.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from . import __version__
+from .errors import IngestError
+from .profiles import RESPONSE_STAGES, STAGE_ORDER, TEXT_FIELDS, SourceProfile
+from .sources import ROW_COL, SourceFile, expand_paths
+from .store import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA, Store
+
+__all__ = [
+    "REJECT_REASONS",
+    "FileResult",
+    "IngestReport",
+    "ingest",
+    "normalize_chunk",
+]
+
+#: Every reason a source row can be rejected for, with what it means.
+REJECT_REASONS: dict[str, str] = {
+    "duplicate_row": "an exact copy of an earlier row (in this file or already stored)",
+    "missing_id": "incident_id (or unit_id, for unit-grain sources) is blank",
+    "unparseable_time": "a time value matches none of the profile's timestamp formats",
+    "nonexistent_local_time": "a local time that does not exist (inside a spring-forward gap)",
+    "missing_time": "call_received_at is blank",
+    "stage_order": "a stage is earlier than a stage that must precede it",
+    "interval_too_long": "a gap between response stages exceeds max_interval_s, or the "
+    "record spans more than max_span_s",
+    "missing_coordinates": "latitude / longitude (or location) is blank",
+    "unparseable_coordinates": "a coordinate is not a number / the location text is not "
+    "'(lat, lon)' or 'POINT (lon lat)'",
+    "zero_coordinates": "coordinates are (0, 0), a common CAD placeholder",
+    "coordinates_out_of_range": "latitude outside [-90, 90] or longitude outside [-180, 180]",
+    "coordinates_out_of_area": "coordinates outside the profile's bbox",
+}
+
+_TS = pl.Datetime("us", "UTC")
+_AWARE = ("%z", "%:z", "%::z", "%#z")
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_PAIR_RE = rf"^\s*\(?\s*({_NUM})\s*[,;\s]\s*({_NUM})\s*\)?\s*$"
+_POINT_RE = rf"(?i)^\s*POINT\s*\(\s*({_NUM})\s+({_NUM})\s*\)\s*$"
+
+
+# ============================================================================ results
+@dataclass
+class FileResult:
+    """What happened to one input file."""
+
+    source: str
+    batch_id: str | None = None
+    skipped_as: str | None = None
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    incidents: int = 0
+    units: int = 0
+    first_received_at: datetime | None = None
+    last_received_at: datetime | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def skipped(self) -> bool:
+        """True when the same file content had already been ingested (nothing added)."""
+        return self.skipped_as is not None
+
+
+@dataclass
+class IngestReport:
+    """The result of one :func:`ingest` call (one batch per file)."""
+
+    files: list[FileResult]
+    profile: str
+    dry_run: bool = False
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_accepted(self) -> int:
+        return sum(f.rows_accepted for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def rejects_by_reason(self) -> dict[str, int]:
+        total: Counter = Counter()
+        for f in self.files:
+            total.update(f.rejects_by_reason)
+        return dict(total.most_common())
+
+    @property
+    def first_received_at(self) -> datetime | None:
+        vals = [f.first_received_at for f in self.files if f.first_received_at]
+        return min(vals) if vals else None
+
+    @property
+    def last_received_at(self) -> datetime | None:
+        vals = [f.last_received_at for f in self.files if f.last_received_at]
+        return max(vals) if vals else None
+
+
+# ============================================================================ helpers
+def _glob_regex(patterns: Iterable[str]) -> str:
+    parts = []
+    for pat in patterns:
+        rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pat)
+        parts.append(f"^{rx}$")
+    return "(?i)(?:" + "|".join(parts) + ")"
+
+
+def _raw_text(col: str) -> pl.Expr:
+    e = pl.col(col).cast(pl.String).str.strip_chars()
+    return pl.when(e == "").then(None).otherwise(e)
+
+
+def _text_expr(profile: SourceProfile, fld: str) -> pl.Expr:
+    if fld in profile.columns:
+        return _raw_text(profile.columns[fld])
+    if fld in profile.constants:
+        return pl.lit(profile.constants[fld], pl.String)
+    return pl.lit(None, pl.String)
+
+
+def _category_expr(profile: SourceProfile) -> pl.Expr:
+    if "call_category" in profile.mapped_fields:
+        return _text_expr(profile, "call_category").str.to_lowercase()
+    if not profile.categories:
+        return pl.lit(None, pl.String)
+    ct = _text_expr(profile, "call_type")
+    expr = pl.when(ct.is_null()).then(pl.lit("other"))
+    for cat, pats in profile.categories.items():
+        expr = expr.when(ct.str.contains(_glob_regex(pats))).then(pl.lit(cat))
+    return expr.otherwise(pl.lit("other"))
+
+
+def _fmt(v) -> str:
+    return "" if v is None else str(v)
+
+
+# ============================================================================ times
+def _parse_times(df: pl.DataFrame, profile: SourceProfile) -> dict[str, dict[str, pl.Series]]:
+    """Parse every mapped time field.
+
+    Returns, per field: ``raw`` (text), ``early`` / ``late`` (UTC; differ only for
+    fall-back hour readings), ``unparseable`` and ``nonexistent`` masks.
+    """
+    tz = profile.timezone
+    fields = [f for f in STAGE_ORDER if f in profile.columns]
+    raw = df.select(
+        [
+            (
+                pl.col(profile.columns[f])
+                if df.schema[profile.columns[f]] in (pl.Datetime, pl.Date)
+                or isinstance(df.schema[profile.columns[f]], pl.Datetime)
+                else _raw_text(profile.columns[f])
+            ).alias(f)
+            for f in fields
+        ]
+    )
+    naive: dict[str, pl.Series] = {}
+    aware: dict[str, pl.Series] = {}
+    todo: dict[str, list[str]] = {}
+    for f in fields:
+        s = raw[f]
+        if isinstance(s.dtype, pl.Datetime) or s.dtype == pl.Date:
+            s = s.cast(pl.Datetime("us", s.dtype.time_zone if isinstance(s.dtype, pl.Datetime) else None))
+            if s.dtype.time_zone:
+                aware[f] = s.dt.convert_time_zone("UTC")
+                naive[f] = pl.Series(f, [None] * len(s), pl.Datetime("us"))
+            else:
+                naive[f] = s
+                aware[f] = pl.Series(f, [None] * len(s), _TS)
+            continue
+        naive[f] = pl.Series(f, [None] * len(s), pl.Datetime("us"))
+        aware[f] = pl.Series(f, [None] * len(s), _TS)
+        todo[f] = list(profile.formats_for(f))
+
+    # try formats in order; each round parses all pending fields in one parallel select
+    while todo:
+        exprs = []
+        for f, fmts in todo.items():
+            fmt = fmts[0]
+            is_aware = any(z in fmt for z in _AWARE)
+            dtype = _TS if is_aware else pl.Datetime("us")
+            exprs.append(
+                pl.col(f).str.strptime(dtype, fmt, strict=False, exact=True).alias(f)
+            )
+        parsed = raw.select(exprs)
+        nxt: dict[str, list[str]] = {}
+        for f, fmts in todo.items():
+            p = parsed[f]
+            if p.dtype.time_zone:
+                aware[f] = aware[f].zip_with(aware[f].is_not_null(), p.dt.convert_time_zone("UTC"))
+            else:
+                naive[f] = naive[f].zip_with(naive[f].is_not_null(), p)
+            pending = raw[f].is_not_null() & naive[f].is_null() & aware[f].is_null()
+            if len(fmts) > 1 and pending.any():
+                nxt[f] = fmts[1:]
+        todo = nxt
+
+    local = pl.DataFrame([naive[f] for f in fields]) if fields else pl.DataFrame()
+    early = local.select(
+        pl.col(f)
+        .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+        for f in fields
+    )
+    late = local.select(
+        pl.col(f)
+        .dt.replace_time_zone(tz, ambiguous="latest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+        for f in fields
+    )
+    out = {}
+    for f in fields:
+        e = aware[f].zip_with(aware[f].is_not_null(), early[f])
+        lt = aware[f].zip_with(aware[f].is_not_null(), late[f])
+        out[f] = {
+            "raw": raw[f].cast(pl.String),
+            "early": e,
+            "late": lt,
+            "unparseable": raw[f].is_not_null() & naive[f].is_null() & aware[f].is_null(),
+            "nonexistent": naive[f].is_not_null() & e.is_null(),
+        }
+    return out
+
+
+def _resolve_fall_back(
+    times: dict[str, dict[str, pl.Series]], profile: SourceProfile
+) -> tuple[dict[str, pl.Series], pl.Series]:
+    """Choose early/late readings of fall-back-hour times from the order of the stages.
+
+    Where exactly one choice keeps the stages in order (and gaps within max_interval_s) it
+    is taken and flagged ``dst_resolved``; where several do, the one with the shortest span
+    is taken and flagged ``dst_ambiguous``; where none does, the earliest readings are kept
+    (the row is then rejected for stage order).
+    """
+    fields = list(times)
+    chosen = {f: times[f]["early"] for f in fields}
+    n = len(next(iter(times.values()))["early"]) if times else 0
+    flags = pl.Series("time_flags", [None] * n, pl.String)
+    if not fields:
+        return chosen, flags
+    amb_mask = pl.Series([False] * n)
+    for f in fields:
+        amb_mask = amb_mask | (times[f]["early"] != times[f]["late"]).fill_null(False)
+    idx = amb_mask.arg_true().to_list()
+    if not idx:
+        return chosen, flags
+    early = {f: times[f]["early"].gather(idx).to_list() for f in fields}
+    late = {f: times[f]["late"].gather(idx).to_list() for f in fields}
+    new_vals = {f: list(early[f]) for f in fields}
+    flag_vals: list[str | None] = [None] * len(idx)
+    resp = set(RESPONSE_STAGES)
+    for k in range(len(idx)):
+        present = [f for f in fields if early[f][k] is not None]
+        amb = [f for f in present if early[f][k] != late[f][k]][:12]
+        best, n_ok = None, 0
+        for combo in itertools.product((False, True), repeat=len(amb)):
+            pick = dict(zip(amb, combo, strict=True))
+            vals = [(f, late[f][k] if pick.get(f) else early[f][k]) for f in present]
+            ok, running, prev = True, None, None
+            for f, v in vals:
+                if running is not None and v < running:
+                    ok = False
+                    break
+                if prev is not None and f in resp and prev[0] in resp:
+                    if (v - prev[1]).total_seconds() > profile.max_interval_s:
+                        ok = False
+                        break
+                running = v if running is None else max(running, v)
+                prev = (f, v)
+            if ok:
+                n_ok += 1
+                span = (vals[-1][1] - vals[0][1]).total_seconds()
+                key = (span, [v for _, v in vals])
+                if best is None or key < best[0]:
+                    best = (key, dict(vals))
+        if best is not None:
+            for f, v in best[1].items():
+                new_vals[f][k] = v
+            flag_vals[k] = "dst_resolved" if n_ok == 1 else "dst_ambiguous"
+        else:
+            flag_vals[k] = "dst_ambiguous"
+    idx_s = pl.Series(idx, dtype=pl.UInt32)
+    for f in fields:
+        chosen[f] = chosen[f].scatter(idx_s, pl.Series(new_vals[f], dtype=_TS))
+    flags = flags.scatter(idx_s, pl.Series(flag_vals, dtype=pl.String))
+    return chosen, flags
+
+
+# ============================================================================ coordinates
+def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Series]:
+    n = df.height
+    nulls = pl.Series([None] * n, dtype=pl.Float64)
+    if not profile.has_coordinates:
+        return {"lat": nulls, "lon": nulls, "raw": pl.Series([None] * n, dtype=pl.String),
+                "missing": pl.Series([False] * n), "unparseable": pl.Series([False] * n),
+                "field": "latitude"}  # fmt: skip
+    if "location" in profile.columns:
+        col = profile.columns["location"]
+        raw = df.select(_raw_text(col)).to_series()
+        pair = raw.str.extract_groups(_PAIR_RE)
+        point = raw.str.extract_groups(_POINT_RE)
+        a = pair.struct.field("1").cast(pl.Float64, strict=False)
+        b = pair.struct.field("2").cast(pl.Float64, strict=False)
+        if profile.location_order == "lat,lon":
+            lat, lon = a, b
+        else:
+            lat, lon = b, a
+        lon = lon.zip_with(lon.is_not_null(), point.struct.field("1").cast(pl.Float64, strict=False))
+        lat = lat.zip_with(lat.is_not_null(), point.struct.field("2").cast(pl.Float64, strict=False))
+        missing = raw.is_null()
+        unparseable = raw.is_not_null() & (lat.is_null() | lon.is_null())
+        return {"lat": lat, "lon": lon, "raw": raw, "missing": missing,
+                "unparseable": unparseable, "field": "location"}  # fmt: skip
+    raw_y = df.select(_text_expr(profile, "latitude")).to_series()
+    raw_x = df.select(_text_expr(profile, "longitude")).to_series()
+    y = raw_y.cast(pl.Float64, strict=False)
+    x = raw_x.cast(pl.Float64, strict=False)
+    missing = raw_y.is_null() | raw_x.is_null()
+    unparseable = ~missing & (y.is_null() | x.is_null() | ~y.is_finite() | ~x.is_finite())
+    raw = pl.concat_str([raw_y, raw_x], separator=", ")
+    if not profile.is_geographic:
+        ok = (~missing & ~unparseable & ~((x == 0) & (y == 0))).fill_null(False)
+        lon = np.full(n, np.nan)
+        lat = np.full(n, np.nan)
+        m = ok.to_numpy()
+        if m.any():
+            from pyproj import Transformer
+
+            tr = Transformer.from_crs(profile.crs, "EPSG:4326", always_xy=True)
+            lon[m], lat[m] = tr.transform(x.to_numpy()[m], y.to_numpy()[m])
+        zero = ((x == 0) & (y == 0)).fill_null(False)
+        lat_s = pl.Series(lat).fill_nan(None)
+        lon_s = pl.Series(lon).fill_nan(None)
+        # keep raw zeros visible to the zero check
+        lat_s = lat_s.zip_with(~zero, pl.Series([0.0] * n))
+        lon_s = lon_s.zip_with(~zero, pl.Series([0.0] * n))
+        return {"lat": lat_s, "lon": lon_s, "raw": raw, "missing": missing,
+                "unparseable": unparseable, "field": "latitude"}  # fmt: skip
+    return {"lat": y, "lon": x, "raw": raw, "missing": missing,
+            "unparseable": unparseable, "field": "latitude"}  # fmt: skip
+
+
+# ============================================================================ one chunk
+def normalize_chunk(
+    df: pl.DataFrame,
+    profile: SourceProfile,
+    source: str,
+    batch_id: str,
+    seen: pl.DataFrame | None = None,
+    raw_columns: list[str] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Map, parse and validate one chunk of raw rows.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Raw rows with a ``source_row`` column (1-based data row number).
+    profile : SourceProfile
+    source : str
+        The file name recorded as lineage.
+    batch_id : str
+    seen : polars.DataFrame, optional
+        ``row_hash, source, source_row`` of rows seen before (stored or earlier chunks);
+        rows with the same hash are rejected as ``duplicate_row``.
+    raw_columns : list of str, optional
+        Columns that make up a row's identity (default: all but ``source_row``).
+
+    Returns
+    -------
+    accepted, rejects : polars.DataFrame
+        Frames with :data:`RESPONSE_SCHEMA` and :data:`REJECT_SCHEMA` columns; every input
+        row is in exactly one of them.
+    """
+    n = df.height
+    raw_columns = raw_columns or [c for c in df.columns if c != ROW_COL]
+    row_hash = df.select(pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).hash(0))
+    row_hash = row_hash.to_series().alias("row_hash")
+    rows = df[ROW_COL]
+
+    # ---- duplicates: within the chunk, then against what was seen before
+    keyed = pl.DataFrame({"row_hash": row_hash, ROW_COL: rows})
+    first_row = keyed.select(pl.col(ROW_COL).min().over("row_hash")).to_series()
+    dup_here = ~row_hash.is_first_distinct()
+    dup_detail = pl.Series(
+        [None] * n, dtype=pl.String
+    ).zip_with(~dup_here, "same as row " + first_row.cast(pl.String) + " of this file")
+    if seen is not None and seen.height:
+        hit = keyed.join(
+            seen.rename({"source": "_seen_src", ROW_COL: "_seen_row"}),
+            on="row_hash",
+            how="left",
+            maintain_order="left",
+        )
+        dup_before = hit["_seen_src"].is_not_null()
+        msg = "same as row " + hit["_seen_row"].cast(pl.String) + " of " + hit["_seen_src"]
+        dup_detail = msg.zip_with(dup_before, dup_detail)
+        dup = dup_here | dup_before
+    else:
+        dup = dup_here
+
+    # ---- ids and text
+    text = df.select(
+        [_text_expr(profile, f).alias(f) for f in ("incident_id", "unit_id", *TEXT_FIELDS)
+         if f != "call_category"]  # fmt: skip
+        + [_category_expr(profile).alias("call_category")]
+    )
+    missing_inc = text["incident_id"].is_null()
+    missing_unit = text["unit_id"].is_null() if profile.grain == "unit" else pl.Series([False] * n)
+
+    # ---- times
+    times = _parse_times(df, profile)
+    chosen, flags = _resolve_fall_back(times, profile)
+    fields = list(times)
+
+    checks: list[tuple[pl.Series, str, str | pl.Series, pl.Series, pl.Series]] = []
+    empty_s = pl.Series([None] * n, dtype=pl.String)
+
+    def add(mask, reason, fld, value, detail):
+        mask = mask.fill_null(False)
+        if mask.any():
+            checks.append((mask, reason, fld, value, detail))
+
+    add(dup, "duplicate_row", "", empty_s, dup_detail)
+    inc_col = profile.columns.get("incident_id", "incident_id")
+    add(missing_inc, "missing_id", "incident_id", empty_s,
+        pl.Series([f"`incident_id` (column {inc_col!r}) is blank"] * n))  # fmt: skip
+    if profile.grain == "unit":
+        unit_col = profile.columns.get("unit_id", "unit_id")
+        add(missing_unit, "missing_id", "unit_id", empty_s,
+            pl.Series([f"`unit_id` (column {unit_col!r}) is blank"] * n))  # fmt: skip
+    for f in fields:
+        fmts = " or ".join(repr(x) for x in profile.formats_for(f))
+        add(times[f]["unparseable"], "unparseable_time", f, times[f]["raw"],
+            "`" + f + "` " + times[f]["raw"].map_elements(repr, return_dtype=pl.String)
+            + f" does not match {fmts}")  # fmt: skip
+    for f in fields:
+        add(times[f]["nonexistent"], "nonexistent_local_time", f, times[f]["raw"],
+            "`" + f + "` " + times[f]["raw"] + f" does not exist in {profile.timezone} "
+            "(spring-forward gap)")  # fmt: skip
+    if "call_received_at" in times:
+        add(times["call_received_at"]["raw"].is_null(), "missing_time", "call_received_at",
+            empty_s, pl.Series(["`call_received_at` is blank"] * n))  # fmt: skip
+
+    # stage order: each present stage >= every present stage before it
+    frame = pl.DataFrame({f: chosen[f] for f in fields}) if fields else pl.DataFrame()
+    for i, f in enumerate(fields[1:], start=1):
+        before = fields[:i]
+        prev_max = frame.select(pl.max_horizontal(before)).to_series()
+        bad = (chosen[f] < prev_max).fill_null(False)
+        if bad.any():
+            culprit = frame.select(
+                pl.coalesce(
+                    [pl.when(pl.col(b) > pl.col(f)).then(pl.lit(b)) for b in before]
+                )
+            ).to_series()
+            craw = pl.DataFrame({b: times[b]["raw"] for b in before}).select(
+                pl.coalesce(
+                    [pl.when(pl.lit(culprit) == b).then(pl.col(b)) for b in before]
+                )
+            ).to_series()
+            add(bad, "stage_order", f, times[f]["raw"],
+                "`" + f + "` " + times[f]["raw"] + " is before `" + culprit + "` " + craw)  # fmt: skip
+
+    # interval limits: consecutive response stages, and the whole record's span
+    resp = [f for f in fields if f in RESPONSE_STAGES]
+    for i, f in enumerate(resp[1:], start=1):
+        prev = frame.select(pl.coalesce(resp[:i][::-1])).to_series()
+        gap = (chosen[f] - prev).dt.total_seconds()
+        add(gap > profile.max_interval_s, "interval_too_long", f, times[f]["raw"],
+            "`" + f + "` is " + gap.cast(pl.Int64).cast(pl.String) + " s after the stage before "
+            f"it (max_interval_s = {profile.max_interval_s:g})")  # fmt: skip
+    if len(fields) > 1:
+        span = frame.select(
+            (pl.max_horizontal(fields) - pl.min_horizontal(fields)).dt.total_seconds()
+        ).to_series()
+        add(span > profile.max_span_s, "interval_too_long", fields[-1], empty_s,
+            "record spans " + span.cast(pl.Int64).cast(pl.String)
+            + f" s (max_span_s = {profile.max_span_s:g})")  # fmt: skip
+
+    # ---- coordinates
+    co = _coordinates(df, profile)
+    lat, lon = co["lat"], co["lon"]
+    if profile.coordinates_required:
+        cf = co["field"]
+        add(co["missing"], "missing_coordinates", cf, co["raw"],
+            pl.Series([f"`{cf}` is blank"] * n))  # fmt: skip
+        add(co["unparseable"], "unparseable_coordinates", cf, co["raw"],
+            "`" + cf + "` " + co["raw"].fill_null("") + " is not a coordinate pair")  # fmt: skip
+        valid = ~co["missing"] & ~co["unparseable"]
+        zero = valid & (lat == 0) & (lon == 0)
+        add(zero, "zero_coordinates", cf, co["raw"],
+            pl.Series([f"`{cf}` is (0, 0)"] * n))  # fmt: skip
+        oor = valid & ~zero & (
+            lat.is_null() | lon.is_null() | (lat.abs() > 90) | (lon.abs() > 180)
+        ).fill_null(True)
+        add(oor, "coordinates_out_of_range", cf, co["raw"],
+            "`" + cf + "` " + co["raw"].fill_null("") + " is outside lat [-90, 90] / lon [-180, 180]")  # fmt: skip
+        if profile.bbox:
+            x0, y0, x1, y1 = profile.bbox
+            out = valid & ~zero & ~oor & ~((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
+            add(out, "coordinates_out_of_area", cf, co["raw"],
+                "`" + cf + "` " + co["raw"].fill_null("") + f" is outside bbox {list(profile.bbox)}")  # fmt: skip
+
+    # ---- first problem of each row is its reason; all problems in detail
+    if checks:
+        reasons = pl.DataFrame(
+            {f"r{i}": pl.Series([None] * n, dtype=pl.String).zip_with(~m, pl.Series([r] * n))
+             for i, (m, r, *_rest) in enumerate(checks)}  # fmt: skip
+        )
+        reason = reasons.select(pl.coalesce(pl.all())).to_series()
+        all_reasons = reasons.select(
+            pl.concat_list(pl.all()).list.drop_nulls().list.unique(maintain_order=True)
+            .list.join(", ")
+        ).to_series()
+
+        def pick(j):
+            cols = {}
+            for i, c in enumerate(checks):
+                val = c[j]
+                if isinstance(val, str):
+                    val = pl.Series([val] * n, dtype=pl.String)
+                cols[f"c{i}"] = pl.Series([None] * n, dtype=pl.String).zip_with(
+                    ~c[0], val.cast(pl.String)
+                )
+            return pl.DataFrame(cols).select(pl.coalesce(pl.all())).to_series()
+
+        rej_field, rej_value, rej_detail = pick(2), pick(3), pick(4)
+        rejected = reason.is_not_null()
+    else:
+        rejected = pl.Series([False] * n)
+
+    # ---- accepted rows
+    stage_frame = pl.DataFrame({f: chosen.get(f, pl.Series([None] * n, dtype=_TS)) for f in STAGE_ORDER})
+    accepted_all = pl.concat(
+        [
+            text,
+            stage_frame,
+            pl.DataFrame({"latitude": lat, "longitude": lon}),
+        ],
+        how="horizontal",
+    ).with_columns(
+        timezone=pl.lit(profile.timezone),
+        time_flags=flags,
+        stages_recorded=pl.sum_horizontal(
+            [pl.col(f).is_not_null().cast(pl.Int16) for f in STAGE_ORDER]
+        ).cast(pl.Int16),
+        last_stage_at=pl.max_horizontal(list(STAGE_ORDER)),
+        grain=pl.lit(profile.grain),
+        profile=pl.lit(profile.name),
+        source=pl.lit(source),
+        batch_id=pl.lit(batch_id),
+        source_row=rows,
+        row_hash=row_hash,
+    )
+    accepted = accepted_all.filter(~rejected).select(
+        [pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()]
+    )
+    if not rejected.any():
+        return accepted, pl.DataFrame(schema=REJECT_SCHEMA)
+    rej_idx = rejected.arg_true()
+    raw_json = (
+        df[rej_idx.to_list()]
+        .select(pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).struct.json_encode())
+        .to_series()
+    )
+    more = all_reasons.gather(rej_idx)
+    detail = rej_detail.gather(rej_idx)
+    detail = pl.Series(
+        [d if "," not in (m or "") else f"{d} (all problems: {m})" for d, m in zip(detail, more, strict=True)],
+        dtype=pl.String,
+    )
+    rejects = pl.DataFrame(
+        {
+            "source": pl.Series([source] * len(rej_idx), dtype=pl.String),
+            "source_row": rows.gather(rej_idx),
+            "field": rej_field.gather(rej_idx),
+            "reason": reason.gather(rej_idx),
+            "value": rej_value.gather(rej_idx),
+            "detail": detail,
+            "incident_id": text["incident_id"].gather(rej_idx),
+            "raw_row": raw_json,
+            "profile": pl.Series([profile.name] * len(rej_idx), dtype=pl.String),
+            "batch_id": pl.Series([batch_id] * len(rej_idx), dtype=pl.String),
+            "row_hash": row_hash.gather(rej_idx),
+        }
+    ).select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()])
+    return accepted, rejects
+
+
+# ============================================================================ driver
+def _missing_columns(profile: SourceProfile, columns: list[str], path: Path) -> None:
+    import difflib
+
+    problems = []
+    for fld, col in profile.columns.items():
+        if col not in columns:
+            close = difflib.get_close_matches(col, columns, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"`{fld}` maps to column {col!r}, which {path} lacks{hint}")
+    if problems:
+        raise IngestError(
+            f"{path} does not fit profile {profile.name!r}:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def _new_batch_id(sha: str) -> str:
+    now = datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}-{sha[:8]}-{uuid.uuid4().hex[:4]}"
+
+
+ProgressFn = Callable[[str, int, int | None], None]
+
+
+def ingest(
+    paths: str | Path | list[str | Path],
+    profile: SourceProfile,
+    data_dir: str | Path | None = None,
+    dry_run: bool = False,
+    chunk_rows: int = 250_000,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Ingest CAD / 911 export files into the store, one atomic batch per file.
+
+    Parameters
+    ----------
+    paths : path or list of paths
+        Files or glob patterns: CSV (any delimiter, UTF-8 / cp1252 / Latin-1), ``.gz``,
+        Parquet or JSON lines.
+    profile : SourceProfile
+        From :func:`dispatch_analytics.profiles.load_profile`.
+    data_dir : path, optional
+        The store (see :func:`dispatch_analytics.store.resolve_data_dir`).
+    dry_run : bool
+        Validate and count everything, write nothing.
+    chunk_rows : int
+        Rows held in memory at once.
+    progress : callable, optional
+        ``progress(file, rows_done, rows_estimated)`` after every chunk.
+
+    Returns
+    -------
+    IngestReport
+
+    Raises
+    ------
+    IngestError
+        A file cannot be read or lacks a mapped column (nothing of that file is stored).
+    StoreError
+        Another process is writing to the store.
+
+    Examples
+    --------
+    >>> from dispatch_analytics import load_profile, ingest
+    >>> report = ingest("calls.csv", load_profile("sffd"))  # doctest: +SKIP
+    >>> report.rows_read == report.rows_accepted + report.rows_rejected  # doctest: +SKIP
+    True
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files = expand_paths([str(p) for p in paths])
+    if chunk_rows < 1:
+        raise IngestError(f"`chunk_rows` must be >= 1, got {chunk_rows}")
+    if dry_run:
+        try:
+            store = Store(data_dir, create=False)
+        except Exception:
+            store = None
+        scratch = Path(tempfile.mkdtemp(prefix="dispatch-dry-"))
+        try:
+            return _ingest_files(files, profile, store, scratch, True, chunk_rows, progress)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    store = Store(data_dir)
+    with store.write_lock():
+        return _ingest_files(files, profile, store, store.tmp_dir, False, chunk_rows, progress)
+
+
+def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress) -> IngestReport:
+    results = []
+    seen = store.seen_rows() if store is not None else pl.DataFrame(
+        schema={"row_hash": pl.UInt64, "source": pl.String, ROW_COL: pl.Int64}
+    )
+    done_shas: dict[str, str] = {}
+    for path in files:
+        t0 = time.perf_counter()
+        started = datetime.now(UTC)
+        work = scratch / f"work-{uuid.uuid4().hex[:8]}"
+        work.mkdir(parents=True)
+        try:
+            src = SourceFile(
+                path, work, delimiter=profile.delimiter, encoding=profile.encoding,
+                null_values=profile.null_values,
+            )  # fmt: skip
+            _missing_columns(profile, src.columns, path)
+            res = FileResult(source=str(path), encoding=src.encoding_used, delimiter=src.delimiter)
+            prior = done_shas.get(src.sha256) or (
+                store.has_file(src.sha256) if store is not None else None
+            )
+            if prior:
+                res.skipped_as = prior
+                results.append(res)
+                continue
+            batch_id = _new_batch_id(src.sha256)
+            stage = work / batch_id
+            stage.mkdir()
+            est = src.estimate_rows()
+            reasons: Counter = Counter()
+            inc_ids, unit_keys = [], []
+            first = last = None
+            raw_columns = src.columns
+            for i, chunk in enumerate(src.chunks(chunk_rows)):
+                acc, rej = normalize_chunk(chunk, profile, str(path), batch_id, seen, raw_columns)
+                res.rows_read += chunk.height
+                res.rows_accepted += acc.height
+                res.rows_rejected += rej.height
+                reasons.update(rej["reason"].to_list())
+                if acc.height:
+                    acc.write_parquet(stage / f"responses-{i:05d}.parquet", statistics=True)
+                    inc_ids.append(acc["incident_id"].unique())
+                    unit_keys.append(acc["unit_id"].drop_nulls().unique())
+                    lo, hi = acc["call_received_at"].min(), acc["call_received_at"].max()
+                    first = lo if first is None else min(first, lo)
+                    last = hi if last is None else max(last, hi)
+                if rej.height:
+                    rej.write_parquet(stage / f"rejects-{i:05d}.parquet")
+                new = pl.concat([acc.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
+                                 rej.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL))])  # fmt: skip
+                seen = pl.concat([seen, new.unique("row_hash", keep="first")])
+                if progress:
+                    progress(str(path), res.rows_read, est)
+            if res.rows_read != res.rows_accepted + res.rows_rejected:  # pragma: no cover
+                raise IngestError(f"{path}: internal error: rows do not add up")
+            res.batch_id = batch_id
+            res.rejects_by_reason = dict(reasons.most_common())
+            res.incidents = pl.concat(inc_ids).n_unique() if inc_ids else 0
+            res.units = pl.concat(unit_keys).n_unique() if unit_keys else 0
+            res.first_received_at, res.last_received_at = first, last
+            res.seconds = time.perf_counter() - t0
+            log = pl.DataFrame(
+                [{
+                    "batch_id": batch_id, "source": str(path), "file_sha256": src.sha256,
+                    "file_bytes": src.file_bytes, "profile": profile.name, "grain": profile.grain,
+                    "timezone": profile.timezone, "started_at": started,
+                    "finished_at": datetime.now(UTC), "rows_read": res.rows_read,
+                    "rows_accepted": res.rows_accepted, "rows_rejected": res.rows_rejected,
+                    "incidents": res.incidents, "units": res.units,
+                    "first_received_at": first, "last_received_at": last,
+                    "tool_version": __version__,
+                }],
+                schema=LOG_SCHEMA,
+            )  # fmt: skip
+            log.write_parquet(stage / "ingest_log.parquet")
+            if not dry_run:
+                final = store.tmp_dir / batch_id
+                if stage != final:
+                    shutil.move(str(stage), str(final))
+                store.publish(final)
+            done_shas[src.sha256] = batch_id
+            results.append(res)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return IngestReport(files=results, profile=profile.name, dry_run=dry_run)

@@ -1,0 +1,400 @@
+"""Source profiles: how one CAD / 911 export maps onto the canonical schema.
+
+A profile is a TOML file (see README, "Mapping format"). Built-in profiles live in
+``dispatch_analytics/profiles/*.toml``; ``load_profile`` accepts a built-in name or a path.
+Validation collects every problem and raises one :class:`ProfileError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .errors import ProfileError
+
+__all__ = [
+    "ID_FIELDS",
+    "TEXT_FIELDS",
+    "TIME_FIELDS",
+    "STAGE_ORDER",
+    "RESPONSE_STAGES",
+    "COORD_FIELDS",
+    "CANONICAL_FIELDS",
+    "CATEGORIES",
+    "SourceProfile",
+    "load_profile",
+    "parse_profile",
+    "builtin_profiles",
+]
+
+ID_FIELDS = ("incident_id", "unit_id")
+TEXT_FIELDS = (
+    "unit_type",
+    "station_id",
+    "call_type",
+    "call_category",
+    "priority",
+    "address",
+    "zipcode",
+)
+#: Every timestamp field, in the order the stages of a call happen. Validation requires each
+#: present stage to be at or after every present stage before it in this list.
+STAGE_ORDER = (
+    "call_arrived_at",
+    "call_answered_at",
+    "call_received_at",
+    "call_entered_at",
+    "dispatched_at",
+    "acknowledged_at",
+    "enroute_at",
+    "staged_at",
+    "on_scene_at",
+    "at_patient_at",
+    "transport_at",
+    "at_hospital_at",
+    "transfer_at",
+    "cleared_at",
+)
+TIME_FIELDS = STAGE_ORDER
+#: Stages up to arrival: gaps between these are checked against ``max_interval_s``.
+RESPONSE_STAGES = STAGE_ORDER[: STAGE_ORDER.index("on_scene_at") + 1]
+COORD_FIELDS = ("latitude", "longitude")
+#: ``location`` is a pseudo-field: one text column holding "(lat, lon)" (or "POINT (lon lat)").
+CANONICAL_FIELDS = ID_FIELDS + TEXT_FIELDS + TIME_FIELDS + COORD_FIELDS + ("location",)
+CATEGORIES = ("ems", "fire", "other")
+
+_DEFAULT_NULLS = ("", "NULL", "null", "NA", "N/A", "None")
+_CRS_RE = re.compile(r"^(EPSG|ESRI):\d+$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SourceProfile:
+    """A parsed, validated source profile.
+
+    Attributes
+    ----------
+    name : str
+        Profile name, recorded on every stored row (``profile`` column).
+    grain : {"unit", "incident"}
+        One row per unit per incident, or one row per incident (first-unit times).
+    timezone : str
+        IANA zone in which local (offset-less) times are read.
+    timestamp_formats : tuple of str
+        strftime formats tried in order for every time field.
+    field_formats : dict
+        Per-field format lists that replace ``timestamp_formats`` for that field.
+    crs : str
+        CRS of the coordinates; projected coordinates are x (longitude) / y (latitude).
+    columns : dict
+        canonical field -> source column (``"NAME#2"`` = second column called NAME).
+    constants : dict
+        canonical field -> constant text value.
+    categories : dict
+        category -> tuple of case-insensitive glob patterns on ``call_type``.
+    """
+
+    name: str
+    grain: str = "unit"
+    timezone: str = "UTC"
+    timestamp_formats: tuple[str, ...] = ("%Y-%m-%d %H:%M:%S",)
+    field_formats: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    crs: str = "EPSG:4326"
+    delimiter: str | None = None
+    encoding: str = "auto"
+    location_order: str = "lat,lon"
+    null_values: tuple[str, ...] = _DEFAULT_NULLS
+    columns: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    max_interval_s: float = 21600.0
+    max_span_s: float = 172800.0
+    require_coordinates: bool | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    description: str = ""
+    path: str | None = None
+
+    # ---------------------------------------------------------------- helpers
+    def formats_for(self, field_name: str) -> tuple[str, ...]:
+        """The timestamp formats tried for ``field_name``."""
+        return self.field_formats.get(field_name, self.timestamp_formats)
+
+    @property
+    def mapped_fields(self) -> set[str]:
+        """Canonical fields given by a column or a constant."""
+        return set(self.columns) | set(self.constants)
+
+    @property
+    def has_coordinates(self) -> bool:
+        """True when the profile maps latitude/longitude or a location column."""
+        return "location" in self.columns or {"latitude", "longitude"} <= self.mapped_fields
+
+    @property
+    def coordinates_required(self) -> bool:
+        """Rows without valid coordinates are rejected when this is true."""
+        if self.require_coordinates is None:
+            return self.has_coordinates
+        return self.require_coordinates
+
+    @property
+    def is_geographic(self) -> bool:
+        """True when coordinates are longitude / latitude degrees (WGS84)."""
+        return self.crs.upper() in {"EPSG:4326", "OGC:CRS84", "CRS84"}
+
+    def category_of(self, call_type: str | None) -> str:
+        """The call category for a call type (first matching rule wins; else 'other')."""
+        if call_type is None:
+            return "other"
+        low = call_type.lower()
+        for cat, patterns in self.categories.items():
+            for pat in patterns:
+                if fnmatch.fnmatchcase(low, pat.lower()):
+                    return cat
+        return "other"
+
+
+def builtin_profiles() -> dict[str, Path]:
+    """Built-in profile names and their TOML paths."""
+    root = resources.files("dispatch_analytics") / "profiles"
+    return {Path(str(p)).stem: Path(str(p)) for p in root.iterdir() if str(p).endswith(".toml")}
+
+
+def load_profile(name_or_path: str | Path) -> SourceProfile:
+    """Load a built-in profile by name, or a mapping TOML by path.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        ``"sffd"``, ``"nyc_ems"``, ``"nemsis"`` or a path to a ``.toml`` file.
+
+    Returns
+    -------
+    SourceProfile
+
+    Raises
+    ------
+    ProfileError
+        If the name is unknown, the file cannot be read, or the mapping is invalid.
+    """
+    builtins = builtin_profiles()
+    key = str(name_or_path)
+    if key in builtins:
+        path = builtins[key]
+    else:
+        path = Path(key)
+        if not path.exists():
+            hint = ", ".join(sorted(builtins))
+            raise ProfileError(
+                f"`profile` {key!r} is neither a built-in profile ({hint}) nor an existing "
+                "TOML file; run `dispatch profiles` to list them or "
+                "`dispatch profile-template FILE` to start one"
+            )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"cannot read {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path} is not valid TOML: {exc}") from exc
+    default_name = path.stem
+    return parse_profile(data, name=default_name, path=str(path))
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> SourceProfile:
+    """Validate a mapping dictionary (the parsed TOML) and build a :class:`SourceProfile`.
+
+    Every problem is collected; one :class:`ProfileError` lists them all.
+    """
+    problems: list[str] = []
+    known_tables = {"source", "columns", "constants", "formats", "categories", "validation"}
+    for key in data:
+        if key not in known_tables:
+            problems.append(
+                f"unknown table `[{key}]`; expected one of {', '.join(sorted(known_tables))}"
+            )
+    src = dict(data.get("source", {}))
+    cols = dict(data.get("columns", {}))
+    consts = dict(data.get("constants", {}))
+    fmts = dict(data.get("formats", {}))
+    cats = dict(data.get("categories", {}))
+    val = dict(data.get("validation", {}))
+
+    known_source = {
+        "name", "description", "grain", "timezone", "timestamp_format", "crs", "delimiter",
+        "encoding", "location_order", "null_values",
+    }  # fmt: skip
+    for key in src:
+        if key not in known_source:
+            problems.append(_unknown("[source]", key, known_source))
+
+    grain = src.get("grain", "unit")
+    if grain not in ("unit", "incident"):
+        problems.append(f"`grain` {grain!r} must be 'unit' or 'incident'")
+
+    tz = src.get("timezone")
+    if tz is None:
+        problems.append("`timezone` is missing; add e.g. timezone = 'America/New_York' to [source]")
+    else:
+        try:
+            zoneinfo.ZoneInfo(str(tz))
+            if "/" not in str(tz) and str(tz) != "UTC":
+                raise zoneinfo.ZoneInfoNotFoundError
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            problems.append(f"`timezone` {tz!r} is not an IANA name; use e.g. 'America/New_York'")
+
+    formats = _as_list(src.get("timestamp_format", "%Y-%m-%d %H:%M:%S"))
+    for f in formats:
+        if not isinstance(f, str) or "%" not in f:
+            problems.append(f"`timestamp_format` {f!r} is not a strftime format like '%m/%d/%Y %H:%M:%S'")
+
+    field_formats: dict[str, tuple[str, ...]] = {}
+    for fld, f in fmts.items():
+        if fld not in TIME_FIELDS:
+            problems.append(_unknown("[formats]", fld, TIME_FIELDS))
+            continue
+        flist = _as_list(f)
+        for one in flist:
+            if not isinstance(one, str) or "%" not in one:
+                problems.append(f"`formats.{fld}` {one!r} is not a strftime format")
+        field_formats[fld] = tuple(flist)
+
+    crs = str(src.get("crs", "EPSG:4326"))
+    if not _CRS_RE.match(crs) and crs.upper() not in {"OGC:CRS84", "CRS84"}:
+        problems.append(f"`crs` {crs!r} is not a code like 'EPSG:4326' or 'EPSG:3857'")
+    else:
+        try:
+            import pyproj
+
+            pyproj.CRS.from_user_input(crs)
+        except Exception:  # pragma: no cover - depends on PROJ database
+            problems.append(f"`crs` {crs!r} is not known to PROJ; use e.g. 'EPSG:2227'")
+
+    delimiter = src.get("delimiter")
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+        problems.append(f"`delimiter` {delimiter!r} must be one character, e.g. ',' or '\\t'")
+
+    encoding = str(src.get("encoding", "auto")).lower().replace("_", "-")
+    if encoding in ("utf8", "utf-8-sig"):
+        encoding = "utf-8"
+    if encoding not in ("auto", "utf-8", "cp1252", "latin-1", "iso-8859-1", "windows-1252"):
+        problems.append(f"`encoding` {encoding!r} must be auto, utf-8, cp1252 or latin-1")
+    encoding = {"iso-8859-1": "latin-1", "windows-1252": "cp1252"}.get(encoding, encoding)
+
+    order = str(src.get("location_order", "lat,lon")).replace(" ", "")
+    if order not in ("lat,lon", "lon,lat"):
+        problems.append(f"`location_order` {order!r} must be 'lat,lon' or 'lon,lat'")
+
+    nulls = tuple(str(v) for v in _as_list(src.get("null_values", list(_DEFAULT_NULLS))))
+
+    for fld, col in cols.items():
+        if fld not in CANONICAL_FIELDS:
+            problems.append(_unknown("[columns]", fld, CANONICAL_FIELDS))
+        elif not isinstance(col, str) or not col:
+            problems.append(f"`columns.{fld}` must be a source column name (text), got {col!r}")
+    for fld, value in consts.items():
+        if fld not in CANONICAL_FIELDS or fld == "location":
+            problems.append(_unknown("[constants]", fld, CANONICAL_FIELDS))
+        elif fld in cols:
+            problems.append(f"`{fld}` is given both as a column and as a constant; keep one")
+        elif not isinstance(value, (str, int, float)):
+            problems.append(f"`constants.{fld}` must be text or a number, got {value!r}")
+    mapped = set(cols) | set(consts)
+    if "incident_id" not in mapped:
+        problems.append("`incident_id` is not mapped; add incident_id = 'YOUR_COLUMN' to [columns]")
+    if "call_received_at" not in cols:
+        problems.append(
+            "`call_received_at` is not mapped; add call_received_at = 'YOUR_COLUMN' to [columns]"
+        )
+    if grain == "unit" and "unit_id" not in mapped:
+        problems.append(
+            "`unit_id` is not mapped but `grain` is 'unit'; map it or set grain = 'incident'"
+        )
+    if "location" in cols and ({"latitude", "longitude"} & mapped):
+        problems.append("map either `location` or `latitude`/`longitude`, not both")
+    if len({"latitude", "longitude"} & mapped) == 1:
+        problems.append("map both `latitude` and `longitude` (or neither)")
+    if "location" in cols and crs.upper() not in ("EPSG:4326", "OGC:CRS84", "CRS84"):
+        problems.append("`location` text columns are read as WGS84; set crs = 'EPSG:4326'")
+
+    categories: dict[str, tuple[str, ...]] = {}
+    for cat, patterns in cats.items():
+        if cat not in CATEGORIES:
+            problems.append(_unknown("[categories]", cat, CATEGORIES))
+            continue
+        plist = _as_list(patterns)
+        if not all(isinstance(p, str) for p in plist):
+            problems.append(f"`categories.{cat}` must be a list of text patterns")
+            continue
+        categories[cat] = tuple(plist)
+    if categories and "call_type" not in mapped:
+        problems.append("[categories] needs `call_type` to be mapped")
+
+    known_val = {"max_interval_s", "max_span_s", "require_coordinates", "bbox"}
+    for key in val:
+        if key not in known_val:
+            problems.append(_unknown("[validation]", key, known_val))
+    max_interval = val.get("max_interval_s", 21600)
+    max_span = val.get("max_span_s", 172800)
+    for key, v in (("max_interval_s", max_interval), ("max_span_s", max_span)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+            problems.append(f"`{key}` must be a positive number of seconds, got {v!r}")
+    require = val.get("require_coordinates")
+    if require is not None and not isinstance(require, bool):
+        problems.append(f"`require_coordinates` must be true or false, got {require!r}")
+    bbox = val.get("bbox")
+    if bbox is not None:
+        ok = (
+            isinstance(bbox, list)
+            and len(bbox) == 4
+            and all(isinstance(b, (int, float)) for b in bbox)
+            and bbox[0] < bbox[2]
+            and bbox[1] < bbox[3]
+        )
+        if not ok:
+            problems.append(
+                f"`bbox` {bbox!r} must be [min_lon, min_lat, max_lon, max_lat] in degrees"
+            )
+        bbox = tuple(float(b) for b in bbox) if ok else None
+
+    if problems:
+        raise ProfileError(problems, source=path)
+
+    return SourceProfile(
+        name=str(src.get("name", name)),
+        grain=grain,
+        timezone=str(tz),
+        timestamp_formats=tuple(formats),
+        field_formats=field_formats,
+        crs=crs.upper(),
+        delimiter=delimiter,
+        encoding=encoding,
+        location_order=order,
+        null_values=nulls,
+        columns={k: str(v) for k, v in cols.items()},
+        constants={k: str(v) for k, v in consts.items()},
+        categories=categories,
+        max_interval_s=float(max_interval),
+        max_span_s=float(max_span),
+        require_coordinates=require,
+        bbox=bbox,
+        description=str(src.get("description", "")),
+        path=path,
+    )
+
+
+def _unknown(where: str, key: str, known) -> str:
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"unknown key `{key}` in {where}{hint}"

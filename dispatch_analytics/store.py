@@ -1,0 +1,382 @@
+"""The store: an append-only Parquet lake plus a DuckDB catalog of views over it.
+
+Layout of a data directory::
+
+    <data dir>/
+      catalog.duckdb            views only (open it read-only from any SQL client)
+      .write.lock               held by the one process that is ingesting
+      lake/batches/<batch_id>/  one folder per ingested file, renamed into place when complete
+          responses-00000.parquet   accepted unit rows (canonical columns)
+          rejects-00000.parquet     rejected source rows, with reason
+          ingest_log.parquet        one row describing the batch
+      lake/_tmp/                batches being written (invisible to every view)
+
+A batch folder appears by one ``rename``, so a reader sees all of a batch or none of it;
+a killed ingest leaves only ``_tmp`` debris, removed by the next ingest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from .errors import QueryError, StoreError
+from .profiles import STAGE_ORDER
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "RESPONSE_SCHEMA",
+    "REJECT_SCHEMA",
+    "LOG_SCHEMA",
+    "Store",
+    "resolve_data_dir",
+]
+
+SCHEMA_VERSION = "1"
+DEFAULT_DATA_DIR = "dispatch_data"
+
+_TS = pl.Datetime("us", "UTC")
+
+#: Columns of every accepted row (``responses`` view), in order.
+RESPONSE_SCHEMA: dict[str, pl.DataType] = {
+    "incident_id": pl.String,
+    "unit_id": pl.String,
+    "unit_type": pl.String,
+    "station_id": pl.String,
+    "call_type": pl.String,
+    "call_category": pl.String,
+    "priority": pl.String,
+    "address": pl.String,
+    "zipcode": pl.String,
+    **{f: _TS for f in STAGE_ORDER},
+    "latitude": pl.Float64,
+    "longitude": pl.Float64,
+    "timezone": pl.String,
+    "time_flags": pl.String,
+    "stages_recorded": pl.Int16,
+    "last_stage_at": _TS,
+    "grain": pl.String,
+    "profile": pl.String,
+    "source": pl.String,
+    "batch_id": pl.String,
+    "source_row": pl.Int64,
+    "row_hash": pl.UInt64,
+}
+
+#: Columns of every rejected source row (``rejects`` view).
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String,
+    "source_row": pl.Int64,
+    "field": pl.String,
+    "reason": pl.String,
+    "value": pl.String,
+    "detail": pl.String,
+    "incident_id": pl.String,
+    "raw_row": pl.String,
+    "profile": pl.String,
+    "batch_id": pl.String,
+    "row_hash": pl.UInt64,
+}
+
+#: One row per batch (``ingest_log`` view).
+LOG_SCHEMA: dict[str, pl.DataType] = {
+    "batch_id": pl.String,
+    "source": pl.String,
+    "file_sha256": pl.String,
+    "file_bytes": pl.Int64,
+    "profile": pl.String,
+    "grain": pl.String,
+    "timezone": pl.String,
+    "started_at": _TS,
+    "finished_at": _TS,
+    "rows_read": pl.Int64,
+    "rows_accepted": pl.Int64,
+    "rows_rejected": pl.Int64,
+    "incidents": pl.Int64,
+    "units": pl.Int64,
+    "first_received_at": _TS,
+    "last_received_at": _TS,
+    "tool_version": pl.String,
+}
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data directory: the argument, else ``$DISPATCH_DATA_DIR``, else ``./dispatch_data``."""
+    if data_dir is None or str(data_dir) == "":
+        data_dir = os.environ.get("DISPATCH_DATA_DIR") or DEFAULT_DATA_DIR
+    return Path(data_dir).expanduser().resolve()
+
+
+def _sql_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def _interval(end: str, start: str) -> str:
+    return f"(epoch_us({end}) - epoch_us({start})) / 1e6"
+
+
+class Store:
+    """A data directory holding the lake and the catalog.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        See :func:`resolve_data_dir`.
+    create : bool
+        Create the directory layout (and catalog) if missing; otherwise raise
+        :class:`StoreError` when the directory holds no store.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, create: bool = True):
+        self.root = resolve_data_dir(data_dir)
+        self.lake = self.root / "lake"
+        self.batches_dir = self.lake / "batches"
+        self.tmp_dir = self.lake / "_tmp"
+        self.catalog_path = self.root / "catalog.duckdb"
+        self.lock_path = self.root / ".write.lock"
+        if not self.batches_dir.exists():
+            if not create:
+                raise StoreError(
+                    f"no store in {self.root}; ingest something first "
+                    "(`dispatch ingest FILE --profile NAME`) or pass `--data-dir`"
+                )
+            self._init_layout()
+        if not self._catalog_current():
+            self.build_catalog()
+
+    # ------------------------------------------------------------------ layout
+    def _init_layout(self) -> None:
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            self.batches_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create data directory {self.root}: {exc}") from exc
+        init = self.batches_dir / "_init"
+        if not init.exists():
+            stage = self.tmp_dir / "_init"
+            shutil.rmtree(stage, ignore_errors=True)
+            stage.mkdir(parents=True)
+            pl.DataFrame(schema=RESPONSE_SCHEMA).write_parquet(stage / "responses-00000.parquet")
+            pl.DataFrame(schema=REJECT_SCHEMA).write_parquet(stage / "rejects-00000.parquet")
+            pl.DataFrame(schema=LOG_SCHEMA).write_parquet(stage / "ingest_log.parquet")
+            os.rename(stage, init)
+
+    def glob(self, kind: str) -> str:
+        """The Parquet glob of one table kind: responses, rejects or ingest_log."""
+        pattern = {"responses": "responses-*.parquet", "rejects": "rejects-*.parquet",
+                   "ingest_log": "ingest_log.parquet"}[kind]  # fmt: skip
+        return str(self.batches_dir / "*" / pattern)
+
+    # ------------------------------------------------------------------ views
+    def view_sql(self) -> list[str]:
+        """``CREATE VIEW`` statements of the catalog, in dependency order."""
+        resp = _sql_str(self.glob("responses"))
+        rej = _sql_str(self.glob("rejects"))
+        log = _sql_str(self.glob("ingest_log"))
+        key = "incident_id, coalesce(unit_id, '')"
+        first = "order by on_scene_at asc nulls last, dispatched_at asc nulls last, unit_id"
+        return [
+            f"create or replace view _catalog_meta as select {_sql_str(SCHEMA_VERSION)} as "
+            f"schema_version, {_sql_str(str(self.root))} as data_dir",
+            f"create or replace view responses_all as select * from read_parquet({resp}, "
+            "union_by_name = true)",
+            # newest record of each incident/unit wins: most stages, latest stage, latest batch
+            "create or replace view responses as select * exclude (_version), "
+            f"{_interval('enroute_at', 'dispatched_at')} as turnout_s, "
+            f"{_interval('on_scene_at', 'enroute_at')} as travel_s, "
+            f"{_interval('on_scene_at', 'dispatched_at')} as response_s "
+            "from (select *, row_number() over (partition by "
+            f"{key} order by stages_recorded desc, last_stage_at desc nulls last, "
+            "batch_id desc, source_row desc) as _version from responses_all) "
+            "where _version = 1",
+            f"""create or replace view incidents as
+with stage_unit as (
+  select * from responses
+), per_incident as (
+  select
+    incident_id,
+    first(call_type {first}) as call_type,
+    first(call_category {first}) as call_category,
+    first(priority {first}) as priority,
+    first(station_id order by dispatched_at asc nulls last, unit_id) as station_id,
+    first(zipcode {first}) as zipcode,
+    first(address {first}) as address,
+    min(call_arrived_at) as call_arrived_at,
+    min(call_answered_at) as call_answered_at,
+    min(call_received_at) as call_received_at,
+    min(call_entered_at) as call_entered_at,
+    min(dispatched_at) as first_dispatched_at,
+    min(enroute_at) as first_enroute_at,
+    min(on_scene_at) as first_on_scene_at,
+    max(cleared_at) as last_cleared_at,
+    case when count(on_scene_at) > 0 then first(unit_id {first}) end as first_arriving_unit,
+    case when count(on_scene_at) > 0 then first(dispatched_at {first}) end as fa_dispatched_at,
+    case when count(on_scene_at) > 0 then first(enroute_at {first}) end as fa_enroute_at,
+    first(latitude {first}) as latitude,
+    first(longitude {first}) as longitude,
+    first(timezone {first}) as timezone,
+    first(grain {first}) as grain,
+    count(unit_id) as units_assigned,
+    count(on_scene_at) as units_on_scene,
+    string_agg(distinct time_flags, ';') as time_flags
+  from stage_unit
+  group by incident_id
+)
+select
+  incident_id, call_type, call_category, priority, station_id, zipcode, address,
+  call_arrived_at, call_answered_at, call_received_at, call_entered_at,
+  first_dispatched_at, first_enroute_at, first_on_scene_at, last_cleared_at,
+  first_arriving_unit, latitude, longitude, units_assigned, units_on_scene,
+  {_interval('call_answered_at', 'call_arrived_at')} as alarm_answering_s,
+  {_interval('first_dispatched_at', 'call_received_at')} as call_processing_s,
+  {_interval('fa_enroute_at', 'fa_dispatched_at')} as turnout_s,
+  {_interval('first_on_scene_at', 'fa_enroute_at')} as travel_s,
+  {_interval('first_on_scene_at', 'call_received_at')} as total_response_s,
+  timezone, grain, time_flags
+from per_incident""",
+            f"create or replace view rejects as select * from read_parquet({rej}, "
+            "union_by_name = true)",
+            f"create or replace view ingest_log as select * from read_parquet({log}, "
+            "union_by_name = true) order by batch_id",
+        ]
+
+    def _catalog_current(self) -> bool:
+        if not self.catalog_path.exists():
+            return False
+        try:
+            con = duckdb.connect(str(self.catalog_path), read_only=True)
+        except duckdb.Error:
+            return False
+        try:
+            row = con.execute("select schema_version, data_dir from _catalog_meta").fetchone()
+        except duckdb.Error:
+            return False
+        finally:
+            con.close()
+        return row == (SCHEMA_VERSION, str(self.root))
+
+    def build_catalog(self) -> Path:
+        """(Re)write ``catalog.duckdb`` atomically: a new file renamed over the old one.
+
+        Readers that hold the old catalog open keep reading it; new readers get the new one.
+        """
+        tmp = self.root / f".catalog-{os.getpid()}.duckdb"
+        tmp.unlink(missing_ok=True)
+        con = duckdb.connect(str(tmp))
+        try:
+            for stmt in self.view_sql():
+                con.execute(stmt)
+        finally:
+            con.close()
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        os.replace(tmp, self.catalog_path)
+        return self.catalog_path
+
+    # ------------------------------------------------------------- connections
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the catalog views.
+
+        ``read_only=True`` opens ``catalog.duckdb`` read-only (any number of processes may do
+        so while an ingest runs). ``read_only=False`` gives an in-memory database with the
+        same views, for callers that need temporary tables.
+        """
+        if read_only:
+            try:
+                con = duckdb.connect(str(self.catalog_path), read_only=True)
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open catalog {self.catalog_path}: {exc}") from exc
+        else:
+            con = duckdb.connect()
+            for stmt in self.view_sql():
+                con.execute(stmt)
+        con.execute("set TimeZone = 'UTC'")
+        return con
+
+    def sql(self, query: str, params: dict | list | None = None) -> pl.DataFrame:
+        """Run one read-only query over the catalog and return a Polars frame."""
+        con = self.connect(read_only=True)
+        try:
+            rel = con.sql(query, params=params or None)
+            if rel is None:
+                raise QueryError("the statement returned no result set")
+            return rel.pl()
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).strip()) from exc
+        finally:
+            con.close()
+
+    # ----------------------------------------------------------------- writing
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the store's writer lock; raise :class:`StoreError` if another writer has it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.lock_path, "a+")
+        try:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise StoreError(
+                    f"another process is writing to {self.root} (lock {self.lock_path}); "
+                    "wait for it to finish"
+                ) from exc
+            self._clean_tmp()
+            yield
+        finally:
+            fh.close()
+
+    def _clean_tmp(self) -> None:
+        """Remove debris of killed ingests (only ever called under the writer lock)."""
+        if self.tmp_dir.exists():
+            for child in self.tmp_dir.iterdir():
+                shutil.rmtree(child, ignore_errors=True)
+
+    def new_batch_dir(self, batch_id: str) -> Path:
+        """A fresh staging folder for a batch (under the writer lock)."""
+        d = self.tmp_dir / batch_id
+        d.mkdir(parents=True, exist_ok=False)
+        return d
+
+    def publish(self, staging: Path) -> Path:
+        """Make a staged batch visible, atomically (one rename)."""
+        for f in staging.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        dest = self.batches_dir / staging.name
+        os.rename(staging, dest)
+        dfd = os.open(self.batches_dir, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return dest
+
+    # ----------------------------------------------------------------- reading
+    def ingest_log(self) -> pl.DataFrame:
+        """Every batch ingested so far (oldest first)."""
+        return pl.read_parquet(self.glob("ingest_log"), schema=LOG_SCHEMA).sort("batch_id")
+
+    def has_file(self, sha256: str) -> str | None:
+        """The batch id that already ingested a file with this content hash, if any."""
+        log = self.ingest_log().filter(pl.col("file_sha256") == sha256)
+        return None if log.is_empty() else log["batch_id"][0]
+
+    def seen_rows(self) -> pl.DataFrame:
+        """Row hashes already stored (accepted or rejected): ``row_hash, source, source_row``."""
+        cols = ["row_hash", "source", "source_row"]
+        frames = [
+            pl.scan_parquet(self.glob("responses")).select(cols),
+            pl.scan_parquet(self.glob("rejects")).select(cols),
+        ]
+        return (
+            pl.concat(frames)
+            .group_by("row_hash")
+            .agg(pl.col("source").first(), pl.col("source_row").first())
+            .collect()
+        )
