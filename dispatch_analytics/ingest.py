@@ -347,7 +347,7 @@ def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Serie
     x = raw_x.cast(pl.Float64, strict=False)
     missing = raw_y.is_null() | raw_x.is_null()
     unparseable = ~missing & (y.is_null() | x.is_null() | ~y.is_finite() | ~x.is_finite())
-    raw = pl.concat_str([raw_y, raw_x], separator=", ")
+    raw = pl.select(pl.concat_str([raw_y, raw_x], separator=", ")).to_series()
     if not profile.is_geographic:
         ok = (~missing & ~unparseable & ~((x == 0) & (y == 0))).fill_null(False)
         lon = np.full(n, np.nan)
