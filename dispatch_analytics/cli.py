@@ -143,7 +143,7 @@ def ingest_cmd(
     mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="Mapping TOML file.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; write nothing.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 if any row is rejected.")] = False,
-    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows held in memory at once.")] = 250_000,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows held in memory at once (bounds peak memory).")] = 100_000,
     data_dir: DataDir = None,
 ) -> None:
     """Ingest CAD / 911 export files into the store (one atomic batch per file).

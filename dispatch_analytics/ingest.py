@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ import polars as pl
 
 from . import __version__
 from .errors import IngestError
+from .localtime import localize
 from .profiles import RESPONSE_STAGES, STAGE_ORDER, TEXT_FIELDS, SourceProfile
 from .sources import ROW_COL, SourceFile, expand_paths
 from .store import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA, Store
@@ -56,6 +58,7 @@ REJECT_REASONS: dict[str, str] = {
 }
 
 _TS = pl.Datetime("us", "UTC")
+_COMPRESSION = "lz4"
 _AWARE = ("%z", "%:z", "%::z", "%#z")
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _PAIR_RE = rf"^\s*\(?\s*({_NUM})\s*[,;\s]\s*({_NUM})\s*\)?\s*$"
@@ -160,27 +163,23 @@ def _category_expr(profile: SourceProfile) -> pl.Expr:
     return expr.otherwise(pl.lit("other"))
 
 
-def _fmt(v) -> str:
-    return "" if v is None else str(v)
+def _nulls(n: int, dtype: pl.DataType, name: str = "") -> pl.Series:
+    return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
 
 
-# ============================================================================ times
 def _parse_times(df: pl.DataFrame, profile: SourceProfile) -> dict[str, dict[str, pl.Series]]:
     """Parse every mapped time field.
 
     Returns, per field: ``raw`` (text), ``early`` / ``late`` (UTC; differ only for
     fall-back hour readings), ``unparseable`` and ``nonexistent`` masks.
     """
-    tz = profile.timezone
+    n = df.height
     fields = [f for f in STAGE_ORDER if f in profile.columns]
+    schema = df.schema
+    typed = {f for f in fields if isinstance(schema[profile.columns[f]], (pl.Datetime, pl.Date))}
     raw = df.select(
         [
-            (
-                pl.col(profile.columns[f])
-                if df.schema[profile.columns[f]] in (pl.Datetime, pl.Date)
-                or isinstance(df.schema[profile.columns[f]], pl.Datetime)
-                else _raw_text(profile.columns[f])
-            ).alias(f)
+            (pl.col(profile.columns[f]) if f in typed else _raw_text(profile.columns[f])).alias(f)
             for f in fields
         ]
     )
@@ -189,17 +188,14 @@ def _parse_times(df: pl.DataFrame, profile: SourceProfile) -> dict[str, dict[str
     todo: dict[str, list[str]] = {}
     for f in fields:
         s = raw[f]
-        if isinstance(s.dtype, pl.Datetime) or s.dtype == pl.Date:
-            s = s.cast(pl.Datetime("us", s.dtype.time_zone if isinstance(s.dtype, pl.Datetime) else None))
-            if s.dtype.time_zone:
+        if f in typed:
+            tz = s.dtype.time_zone if isinstance(s.dtype, pl.Datetime) else None
+            s = s.cast(pl.Datetime("us", tz))
+            if tz:
                 aware[f] = s.dt.convert_time_zone("UTC")
-                naive[f] = pl.Series(f, [None] * len(s), pl.Datetime("us"))
             else:
                 naive[f] = s
-                aware[f] = pl.Series(f, [None] * len(s), _TS)
             continue
-        naive[f] = pl.Series(f, [None] * len(s), pl.Datetime("us"))
-        aware[f] = pl.Series(f, [None] * len(s), _TS)
         todo[f] = list(profile.formats_for(f))
 
     # try formats in order; each round parses all pending fields in one parallel select
@@ -207,47 +203,44 @@ def _parse_times(df: pl.DataFrame, profile: SourceProfile) -> dict[str, dict[str
         exprs = []
         for f, fmts in todo.items():
             fmt = fmts[0]
-            is_aware = any(z in fmt for z in _AWARE)
-            dtype = _TS if is_aware else pl.Datetime("us")
-            exprs.append(
-                pl.col(f).str.strptime(dtype, fmt, strict=False, exact=True).alias(f)
-            )
+            dtype = _TS if any(z in fmt for z in _AWARE) else pl.Datetime("us")
+            exprs.append(pl.col(f).str.strptime(dtype, fmt, strict=False, exact=True).alias(f))
         parsed = raw.select(exprs)
         nxt: dict[str, list[str]] = {}
         for f, fmts in todo.items():
             p = parsed[f]
             if p.dtype.time_zone:
-                aware[f] = aware[f].zip_with(aware[f].is_not_null(), p.dt.convert_time_zone("UTC"))
+                p = p.dt.convert_time_zone("UTC")
+                aware[f] = p if f not in aware else aware[f].zip_with(aware[f].is_not_null(), p)
             else:
-                naive[f] = naive[f].zip_with(naive[f].is_not_null(), p)
-            pending = raw[f].is_not_null() & naive[f].is_null() & aware[f].is_null()
-            if len(fmts) > 1 and pending.any():
+                naive[f] = p if f not in naive else naive[f].zip_with(naive[f].is_not_null(), p)
+            done = naive[f].is_not_null() if f in naive else None
+            if f in aware:
+                done = aware[f].is_not_null() if done is None else done | aware[f].is_not_null()
+            if len(fmts) > 1 and (raw[f].is_not_null() & ~done).any():
                 nxt[f] = fmts[1:]
         todo = nxt
 
-    local = pl.DataFrame([naive[f] for f in fields]) if fields else pl.DataFrame()
-    early = local.select(
-        pl.col(f)
-        .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-        for f in fields
-    )
-    late = local.select(
-        pl.col(f)
-        .dt.replace_time_zone(tz, ambiguous="latest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-        for f in fields
-    )
     out = {}
     for f in fields:
-        e = aware[f].zip_with(aware[f].is_not_null(), early[f])
-        lt = aware[f].zip_with(aware[f].is_not_null(), late[f])
+        nv = naive.get(f)
+        av = aware.get(f)
+        if nv is not None:
+            e, lt = localize(nv, profile.timezone)
+            if av is not None:
+                e = av.zip_with(av.is_not_null(), e)
+                lt = av.zip_with(av.is_not_null(), lt)
+            nonexistent = nv.is_not_null() & e.is_null()
+        else:
+            e = lt = av
+            nonexistent = pl.repeat(False, n, eager=True)
+        parsed_any = e.is_not_null() | nonexistent
         out[f] = {
             "raw": raw[f].cast(pl.String),
-            "early": e,
-            "late": lt,
-            "unparseable": raw[f].is_not_null() & naive[f].is_null() & aware[f].is_null(),
-            "nonexistent": naive[f].is_not_null() & e.is_null(),
+            "early": e.alias(f),
+            "late": lt.alias(f),
+            "unparseable": raw[f].is_not_null() & ~parsed_any,
+            "nonexistent": nonexistent,
         }
     return out
 
@@ -265,10 +258,10 @@ def _resolve_fall_back(
     fields = list(times)
     chosen = {f: times[f]["early"] for f in fields}
     n = len(next(iter(times.values()))["early"]) if times else 0
-    flags = pl.Series("time_flags", [None] * n, pl.String)
+    flags = _nulls(n, pl.String, "time_flags")
     if not fields:
         return chosen, flags
-    amb_mask = pl.Series([False] * n)
+    amb_mask = pl.repeat(False, n, eager=True)
     for f in fields:
         amb_mask = amb_mask | (times[f]["early"] != times[f]["late"]).fill_null(False)
     idx = amb_mask.arg_true().to_list()
@@ -319,10 +312,11 @@ def _resolve_fall_back(
 # ============================================================================ coordinates
 def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Series]:
     n = df.height
-    nulls = pl.Series([None] * n, dtype=pl.Float64)
+    nulls = _nulls(n, pl.Float64)
+    false = pl.repeat(False, n, eager=True)
     if not profile.has_coordinates:
-        return {"lat": nulls, "lon": nulls, "raw": pl.Series([None] * n, dtype=pl.String),
-                "missing": pl.Series([False] * n), "unparseable": pl.Series([False] * n),
+        return {"lat": nulls, "lon": nulls, "raw": _nulls(n, pl.String),
+                "missing": false, "unparseable": false,
                 "field": "latitude"}  # fmt: skip
     if "location" in profile.columns:
         col = profile.columns["location"]
@@ -362,8 +356,8 @@ def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Serie
         lat_s = pl.Series(lat).fill_nan(None)
         lon_s = pl.Series(lon).fill_nan(None)
         # keep raw zeros visible to the zero check
-        lat_s = lat_s.zip_with(~zero, pl.Series([0.0] * n))
-        lon_s = lon_s.zip_with(~zero, pl.Series([0.0] * n))
+        lat_s = lat_s.zip_with(~zero, pl.repeat(0.0, n, eager=True))
+        lon_s = lon_s.zip_with(~zero, pl.repeat(0.0, n, eager=True))
         return {"lat": lat_s, "lon": lon_s, "raw": raw, "missing": missing,
                 "unparseable": unparseable, "field": "latitude"}  # fmt: skip
     return {"lat": y, "lon": x, "raw": raw, "missing": missing,
@@ -371,6 +365,25 @@ def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Serie
 
 
 # ============================================================================ one chunk
+@dataclass
+class _Check:
+    """One validation rule's verdict on a chunk: which rows fail and how to describe them."""
+
+    mask: pl.Series
+    reason: str
+    field: str
+    value: pl.Series | None  # raw value of the field, full length (gathered lazily)
+    detail: Callable[[pl.Series], pl.Series]  # row indices -> messages
+
+
+def _q(s: pl.Series) -> pl.Series:
+    return "'" + s.fill_null("") + "'"
+
+
+def _const(text: str) -> Callable[[pl.Series], pl.Series]:
+    return lambda idx: pl.repeat(text, len(idx), dtype=pl.String, eager=True)
+
+
 def normalize_chunk(
     df: pl.DataFrame,
     profile: SourceProfile,
@@ -403,30 +416,45 @@ def normalize_chunk(
     """
     n = df.height
     raw_columns = raw_columns or [c for c in df.columns if c != ROW_COL]
-    row_hash = df.select(pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).hash(0))
-    row_hash = row_hash.to_series().alias("row_hash")
     rows = df[ROW_COL]
+    row_hash = (
+        df.select(pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).hash(0))
+        .to_series()
+        .alias("row_hash")
+    )
+    checks: list[_Check] = []
+
+    def add(mask, reason, fld, value, detail):
+        mask = mask.fill_null(False)
+        if mask.any():
+            checks.append(_Check(mask, reason, fld, value, detail))
 
     # ---- duplicates: within the chunk, then against what was seen before
-    keyed = pl.DataFrame({"row_hash": row_hash, ROW_COL: rows})
-    first_row = keyed.select(pl.col(ROW_COL).min().over("row_hash")).to_series()
     dup_here = ~row_hash.is_first_distinct()
-    dup_detail = pl.Series(
-        [None] * n, dtype=pl.String
-    ).zip_with(~dup_here, "same as row " + first_row.cast(pl.String) + " of this file")
-    if seen is not None and seen.height:
-        hit = keyed.join(
-            seen.rename({"source": "_seen_src", ROW_COL: "_seen_row"}),
-            on="row_hash",
-            how="left",
-            maintain_order="left",
-        )
-        dup_before = hit["_seen_src"].is_not_null()
-        msg = "same as row " + hit["_seen_row"].cast(pl.String) + " of " + hit["_seen_src"]
-        dup_detail = msg.zip_with(dup_before, dup_detail)
-        dup = dup_here | dup_before
-    else:
-        dup = dup_here
+    dup_before = (
+        row_hash.is_in(seen["row_hash"].implode()) if seen is not None and seen.height
+        else pl.repeat(False, n, eager=True)
+    )  # fmt: skip
+    if dup_here.any() or dup_before.any():
+        keyed = pl.DataFrame({"row_hash": row_hash, ROW_COL: rows})
+
+        def dup_detail(idx: pl.Series) -> pl.Series:
+            sub = keyed[idx]
+            here = keyed.filter(pl.col("row_hash").is_in(sub["row_hash"].implode()))
+            first_here = here.group_by("row_hash").agg(pl.col(ROW_COL).min().alias("_first"))
+            sub = sub.join(first_here, on="row_hash", how="left", maintain_order="left")
+            if seen is not None and seen.height:
+                sub = sub.join(seen.rename({"source": "_src", ROW_COL: "_row"}), on="row_hash",
+                               how="left", maintain_order="left")  # fmt: skip
+            else:
+                sub = sub.with_columns(_src=pl.lit(None, pl.String), _row=pl.lit(None, pl.Int64))
+            return sub.select(
+                pl.when(pl.col("_src").is_not_null())
+                .then(pl.format("same as row {} of {}", pl.col("_row"), pl.col("_src")))
+                .otherwise(pl.format("same as row {} of this file", pl.col("_first")))
+            ).to_series()
+
+        add(dup_here | dup_before, "duplicate_row", "", None, dup_detail)
 
     # ---- ids and text
     text = df.select(
@@ -434,140 +462,105 @@ def normalize_chunk(
          if f != "call_category"]  # fmt: skip
         + [_category_expr(profile).alias("call_category")]
     )
-    missing_inc = text["incident_id"].is_null()
-    missing_unit = text["unit_id"].is_null() if profile.grain == "unit" else pl.Series([False] * n)
+    inc_col = profile.columns.get("incident_id", "incident_id")
+    add(text["incident_id"].is_null(), "missing_id", "incident_id", None,
+        _const(f"`incident_id` (column {inc_col!r}) is blank"))  # fmt: skip
+    if profile.grain == "unit":
+        unit_col = profile.columns.get("unit_id", "unit_id")
+        add(text["unit_id"].is_null(), "missing_id", "unit_id", None,
+            _const(f"`unit_id` (column {unit_col!r}) is blank"))  # fmt: skip
 
     # ---- times
     times = _parse_times(df, profile)
     chosen, flags = _resolve_fall_back(times, profile)
     fields = list(times)
-
-    checks: list[tuple[pl.Series, str, str | pl.Series, pl.Series, pl.Series]] = []
-    empty_s = pl.Series([None] * n, dtype=pl.String)
-
-    def add(mask, reason, fld, value, detail):
-        mask = mask.fill_null(False)
-        if mask.any():
-            checks.append((mask, reason, fld, value, detail))
-
-    add(dup, "duplicate_row", "", empty_s, dup_detail)
-    inc_col = profile.columns.get("incident_id", "incident_id")
-    add(missing_inc, "missing_id", "incident_id", empty_s,
-        pl.Series([f"`incident_id` (column {inc_col!r}) is blank"] * n))  # fmt: skip
-    if profile.grain == "unit":
-        unit_col = profile.columns.get("unit_id", "unit_id")
-        add(missing_unit, "missing_id", "unit_id", empty_s,
-            pl.Series([f"`unit_id` (column {unit_col!r}) is blank"] * n))  # fmt: skip
     for f in fields:
         fmts = " or ".join(repr(x) for x in profile.formats_for(f))
-        add(times[f]["unparseable"], "unparseable_time", f, times[f]["raw"],
-            "`" + f + "` " + times[f]["raw"].map_elements(repr, return_dtype=pl.String)
-            + f" does not match {fmts}")  # fmt: skip
+        raw_f = times[f]["raw"]
+        add(times[f]["unparseable"], "unparseable_time", f, raw_f,
+            lambda idx, f=f, r=raw_f, m=fmts: f"`{f}` " + _q(r.gather(idx)) + f" does not match {m}")  # fmt: skip
     for f in fields:
-        add(times[f]["nonexistent"], "nonexistent_local_time", f, times[f]["raw"],
-            "`" + f + "` " + times[f]["raw"] + f" does not exist in {profile.timezone} "
-            "(spring-forward gap)")  # fmt: skip
+        raw_f = times[f]["raw"]
+        add(times[f]["nonexistent"], "nonexistent_local_time", f, raw_f,
+            lambda idx, f=f, r=raw_f: f"`{f}` " + _q(r.gather(idx))
+            + f" does not exist in {profile.timezone} (spring-forward gap)")  # fmt: skip
     if "call_received_at" in times:
-        add(times["call_received_at"]["raw"].is_null(), "missing_time", "call_received_at",
-            empty_s, pl.Series(["`call_received_at` is blank"] * n))  # fmt: skip
+        add(times["call_received_at"]["raw"].is_null(), "missing_time", "call_received_at", None,
+            _const("`call_received_at` is blank"))  # fmt: skip
 
     # stage order: each present stage >= every present stage before it
-    frame = pl.DataFrame({f: chosen[f] for f in fields}) if fields else pl.DataFrame()
-    for i, f in enumerate(fields[1:], start=1):
-        before = fields[:i]
-        prev_max = frame.select(pl.max_horizontal(before)).to_series()
-        bad = (chosen[f] < prev_max).fill_null(False)
-        if bad.any():
-            culprit = frame.select(
-                pl.coalesce(
-                    [pl.when(pl.col(b) > pl.col(f)).then(pl.lit(b)) for b in before]
-                )
-            ).to_series()
-            craw = pl.DataFrame({b: times[b]["raw"] for b in before}).select(
-                pl.coalesce(
-                    [pl.when(pl.lit(culprit) == b).then(pl.col(b)) for b in before]
-                )
-            ).to_series()
-            add(bad, "stage_order", f, times[f]["raw"],
-                "`" + f + "` " + times[f]["raw"] + " is before `" + culprit + "` " + craw)  # fmt: skip
+    frame = pl.DataFrame([chosen[f] for f in fields]) if fields else pl.DataFrame()
+    if len(fields) > 1:
+        bad_cols = frame.select(
+            (pl.col(f) < pl.max_horizontal(fields[:i])).fill_null(False).alias(f)
+            for i, f in enumerate(fields) if i > 0
+        )  # fmt: skip
+        for i, f in enumerate(fields[1:], start=1):
+            before = fields[:i]
+
+            def order_detail(idx, f=f, before=before):
+                sub = frame[idx]
+                raws = pl.DataFrame({b: times[b]["raw"].gather(idx) for b in [*before, f]})
+                culprit = sub.select(
+                    pl.coalesce([pl.when(pl.col(b) > pl.col(f)).then(pl.lit(b)) for b in before])
+                ).to_series()
+                craw = pl.concat([raws, culprit.alias("_c").to_frame()], how="horizontal").select(
+                    pl.coalesce([pl.when(pl.col("_c") == b).then(pl.col(b)) for b in before])
+                ).to_series()
+                return (f"`{f}` " + _q(raws[f]) + " is before `" + culprit + "` " + _q(craw))
+
+            add(bad_cols[f], "stage_order", f, times[f]["raw"], order_detail)
 
     # interval limits: consecutive response stages, and the whole record's span
     resp = [f for f in fields if f in RESPONSE_STAGES]
-    for i, f in enumerate(resp[1:], start=1):
-        prev = frame.select(pl.coalesce(resp[:i][::-1])).to_series()
-        gap = (chosen[f] - prev).dt.total_seconds()
-        add(gap > profile.max_interval_s, "interval_too_long", f, times[f]["raw"],
-            "`" + f + "` is " + gap.cast(pl.Int64).cast(pl.String) + " s after the stage before "
-            f"it (max_interval_s = {profile.max_interval_s:g})")  # fmt: skip
+    if len(resp) > 1:
+        gaps = frame.select(
+            (pl.col(f) - pl.coalesce(resp[:i][::-1])).dt.total_seconds().alias(f)
+            for i, f in enumerate(resp) if i > 0
+        )  # fmt: skip
+        for f in resp[1:]:
+            g = gaps[f]
+            add(g > profile.max_interval_s, "interval_too_long", f, times[f]["raw"],
+                lambda idx, f=f, g=g: f"`{f}` is " + g.gather(idx).cast(pl.String)
+                + f" s after the stage before it (max_interval_s = {profile.max_interval_s:g})")  # fmt: skip
     if len(fields) > 1:
         span = frame.select(
             (pl.max_horizontal(fields) - pl.min_horizontal(fields)).dt.total_seconds()
         ).to_series()
-        add(span > profile.max_span_s, "interval_too_long", fields[-1], empty_s,
-            "record spans " + span.cast(pl.Int64).cast(pl.String)
+        add(span > profile.max_span_s, "interval_too_long", fields[-1], None,
+            lambda idx: "record spans " + span.gather(idx).cast(pl.String)
             + f" s (max_span_s = {profile.max_span_s:g})")  # fmt: skip
 
     # ---- coordinates
     co = _coordinates(df, profile)
     lat, lon = co["lat"], co["lon"]
     if profile.coordinates_required:
-        cf = co["field"]
-        add(co["missing"], "missing_coordinates", cf, co["raw"],
-            pl.Series([f"`{cf}` is blank"] * n))  # fmt: skip
-        add(co["unparseable"], "unparseable_coordinates", cf, co["raw"],
-            "`" + cf + "` " + co["raw"].fill_null("") + " is not a coordinate pair")  # fmt: skip
+        cf, craw = co["field"], co["raw"]
+        add(co["missing"], "missing_coordinates", cf, craw, _const(f"`{cf}` is blank"))
+        add(co["unparseable"], "unparseable_coordinates", cf, craw,
+            lambda idx: f"`{cf}` " + _q(craw.gather(idx)) + " is not a coordinate pair")  # fmt: skip
         valid = ~co["missing"] & ~co["unparseable"]
-        zero = valid & (lat == 0) & (lon == 0)
-        add(zero, "zero_coordinates", cf, co["raw"],
-            pl.Series([f"`{cf}` is (0, 0)"] * n))  # fmt: skip
+        zero = (valid & (lat == 0) & (lon == 0)).fill_null(False)
+        add(zero, "zero_coordinates", cf, craw, _const(f"`{cf}` is (0, 0)"))
         oor = valid & ~zero & (
             lat.is_null() | lon.is_null() | (lat.abs() > 90) | (lon.abs() > 180)
         ).fill_null(True)
-        add(oor, "coordinates_out_of_range", cf, co["raw"],
-            "`" + cf + "` " + co["raw"].fill_null("") + " is outside lat [-90, 90] / lon [-180, 180]")  # fmt: skip
+        add(oor, "coordinates_out_of_range", cf, craw,
+            lambda idx: f"`{cf}` " + _q(craw.gather(idx))
+            + " is outside lat [-90, 90] / lon [-180, 180]")  # fmt: skip
         if profile.bbox:
             x0, y0, x1, y1 = profile.bbox
-            out = valid & ~zero & ~oor & ~((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
-            add(out, "coordinates_out_of_area", cf, co["raw"],
-                "`" + cf + "` " + co["raw"].fill_null("") + f" is outside bbox {list(profile.bbox)}")  # fmt: skip
-
-    # ---- first problem of each row is its reason; all problems in detail
-    if checks:
-        reasons = pl.DataFrame(
-            {f"r{i}": pl.Series([None] * n, dtype=pl.String).zip_with(~m, pl.Series([r] * n))
-             for i, (m, r, *_rest) in enumerate(checks)}  # fmt: skip
-        )
-        reason = reasons.select(pl.coalesce(pl.all())).to_series()
-        all_reasons = reasons.select(
-            pl.concat_list(pl.all()).list.drop_nulls().list.unique(maintain_order=True)
-            .list.join(", ")
-        ).to_series()
-
-        def pick(j):
-            cols = {}
-            for i, c in enumerate(checks):
-                val = c[j]
-                if isinstance(val, str):
-                    val = pl.Series([val] * n, dtype=pl.String)
-                cols[f"c{i}"] = pl.Series([None] * n, dtype=pl.String).zip_with(
-                    ~c[0], val.cast(pl.String)
-                )
-            return pl.DataFrame(cols).select(pl.coalesce(pl.all())).to_series()
-
-        rej_field, rej_value, rej_detail = pick(2), pick(3), pick(4)
-        rejected = reason.is_not_null()
-    else:
-        rejected = pl.Series([False] * n)
+            inside = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+            add(valid & ~zero & ~oor & ~inside.fill_null(False), "coordinates_out_of_area", cf,
+                craw, lambda idx: f"`{cf}` " + _q(craw.gather(idx))
+                + f" is outside bbox {list(profile.bbox)}")  # fmt: skip
 
     # ---- accepted rows
-    stage_frame = pl.DataFrame({f: chosen.get(f, pl.Series([None] * n, dtype=_TS)) for f in STAGE_ORDER})
+    stage_frame = pl.DataFrame(
+        [chosen[f] if f in chosen else _nulls(n, _TS, f) for f in STAGE_ORDER]
+    )
     accepted_all = pl.concat(
-        [
-            text,
-            stage_frame,
-            pl.DataFrame({"latitude": lat, "longitude": lon}),
-        ],
-        how="horizontal",
+        [text, stage_frame, pl.DataFrame({"latitude": lat, "longitude": lon})], how="horizontal"
     ).with_columns(
         timezone=pl.lit(profile.timezone),
         time_flags=flags,
@@ -582,38 +575,66 @@ def normalize_chunk(
         source_row=rows,
         row_hash=row_hash,
     )
+    if not checks:
+        accepted = accepted_all.select([pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()])
+        return accepted, pl.DataFrame(schema=REJECT_SCHEMA)
+
+    # ---- the first failing rule of each row is its reason; every rule is listed in detail
+    masks = pl.DataFrame({f"m{i}": c.mask for i, c in enumerate(checks)})
+    first = masks.select(
+        pl.coalesce([pl.when(pl.col(f"m{i}")).then(pl.lit(i, pl.Int16)) for i in range(len(checks))])
+    ).to_series()
+    rejected = first.is_not_null()
     accepted = accepted_all.filter(~rejected).select(
         [pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()]
     )
-    if not rejected.any():
-        return accepted, pl.DataFrame(schema=REJECT_SCHEMA)
     rej_idx = rejected.arg_true()
+    first_r = first.gather(rej_idx)
+    parts = []
+    for i, c in enumerate(checks):
+        pos = (first_r == i).arg_true()
+        if pos.is_empty():
+            continue
+        idx = rej_idx.gather(pos)
+        parts.append(pl.DataFrame({
+            "_pos": pos,
+            "field": pl.repeat(c.field, len(idx), dtype=pl.String, eager=True),
+            "reason": pl.repeat(c.reason, len(idx), dtype=pl.String, eager=True),
+            "value": c.value.gather(idx) if c.value is not None else _nulls(len(idx), pl.String),
+            "detail": c.detail(idx).cast(pl.String),
+        }))  # fmt: skip
+    info = pl.concat(parts).sort("_pos")
+    names = [c.reason for c in checks]
+    every = masks[rej_idx].select(
+        pl.concat_list(
+            [pl.when(pl.col(f"m{i}")).then(pl.lit(r)) for i, r in enumerate(names)]
+        ).list.drop_nulls().list.unique(maintain_order=True)
+    ).to_series()
+    more = every.list.len() > 1
+    detail = pl.select(
+        pl.when(more)
+        .then(pl.format("{} (all problems: {})", info["detail"], every.list.join(", ")))
+        .otherwise(info["detail"])
+    ).to_series()
     raw_json = (
-        df[rej_idx.to_list()]
+        df[rej_idx]
         .select(pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).struct.json_encode())
         .to_series()
     )
-    more = all_reasons.gather(rej_idx)
-    detail = rej_detail.gather(rej_idx)
-    detail = pl.Series(
-        [d if "," not in (m or "") else f"{d} (all problems: {m})" for d, m in zip(detail, more, strict=True)],
-        dtype=pl.String,
-    )
-    rejects = pl.DataFrame(
-        {
-            "source": pl.Series([source] * len(rej_idx), dtype=pl.String),
-            "source_row": rows.gather(rej_idx),
-            "field": rej_field.gather(rej_idx),
-            "reason": reason.gather(rej_idx),
-            "value": rej_value.gather(rej_idx),
-            "detail": detail,
-            "incident_id": text["incident_id"].gather(rej_idx),
-            "raw_row": raw_json,
-            "profile": pl.Series([profile.name] * len(rej_idx), dtype=pl.String),
-            "batch_id": pl.Series([batch_id] * len(rej_idx), dtype=pl.String),
-            "row_hash": row_hash.gather(rej_idx),
-        }
-    ).select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()])
+    k = len(rej_idx)
+    rejects = pl.DataFrame({
+        "source": pl.repeat(source, k, dtype=pl.String, eager=True),
+        "source_row": rows.gather(rej_idx),
+        "field": info["field"],
+        "reason": info["reason"],
+        "value": info["value"],
+        "detail": detail,
+        "incident_id": text["incident_id"].gather(rej_idx),
+        "raw_row": raw_json,
+        "profile": pl.repeat(profile.name, k, dtype=pl.String, eager=True),
+        "batch_id": pl.repeat(batch_id, k, dtype=pl.String, eager=True),
+        "row_hash": row_hash.gather(rej_idx),
+    }).select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()])  # fmt: skip
     return accepted, rejects
 
 
@@ -647,7 +668,7 @@ def ingest(
     profile: SourceProfile,
     data_dir: str | Path | None = None,
     dry_run: bool = False,
-    chunk_rows: int = 250_000,
+    chunk_rows: int = 100_000,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
     """Ingest CAD / 911 export files into the store, one atomic batch per file.
@@ -739,6 +760,8 @@ def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress)
             inc_ids, unit_keys = [], []
             first = last = None
             raw_columns = src.columns
+            writer = ThreadPoolExecutor(max_workers=1)  # write chunk i while parsing i + 1
+            pending = []
             for i, chunk in enumerate(src.chunks(chunk_rows)):
                 acc, rej = normalize_chunk(chunk, profile, str(path), batch_id, seen, raw_columns)
                 res.rows_read += chunk.height
@@ -746,19 +769,28 @@ def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress)
                 res.rows_rejected += rej.height
                 reasons.update(rej["reason"].to_list())
                 if acc.height:
-                    acc.write_parquet(stage / f"responses-{i:05d}.parquet", statistics=True)
+                    pending.append(writer.submit(
+                        acc.write_parquet, stage / f"responses-{i:05d}.parquet",
+                        compression=_COMPRESSION))  # fmt: skip
                     inc_ids.append(acc["incident_id"].unique())
                     unit_keys.append(acc["unit_id"].drop_nulls().unique())
                     lo, hi = acc["call_received_at"].min(), acc["call_received_at"].max()
                     first = lo if first is None else min(first, lo)
                     last = hi if last is None else max(last, hi)
                 if rej.height:
-                    rej.write_parquet(stage / f"rejects-{i:05d}.parquet")
+                    pending.append(writer.submit(
+                        rej.write_parquet, stage / f"rejects-{i:05d}.parquet",
+                        compression=_COMPRESSION))  # fmt: skip
                 new = pl.concat([acc.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
                                  rej.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL))])  # fmt: skip
                 seen = pl.concat([seen, new.unique("row_hash", keep="first")])
                 if progress:
                     progress(str(path), res.rows_read, est)
+                while len(pending) > 4:  # bound memory held by queued writes
+                    pending.pop(0).result()
+            for fut in pending:
+                fut.result()
+            writer.shutdown()
             if res.rows_read != res.rows_accepted + res.rows_rejected:  # pragma: no cover
                 raise IngestError(f"{path}: internal error: rows do not add up")
             res.batch_id = batch_id

@@ -253,11 +253,94 @@ class SourceFile:
         return max(1, int(size / (len(head) / lines)) - 1)
 
     def chunks(self, chunk_rows: int = 250_000) -> Iterator[pl.DataFrame]:
-        """The raw rows, ``chunk_rows`` at a time, with ``source_row``."""
+        """The raw rows, about ``chunk_rows`` at a time, with ``source_row``.
+
+        CSV is cut into byte blocks at record boundaries (newlines outside quotes) and each
+        block is parsed on its own, so memory holds one block whatever the file size.
+        """
         try:
+            if self.kind == "csv":
+                yield from self._csv_chunks(chunk_rows)
+                return
             for df in self._scan().collect_batches(chunk_size=chunk_rows):
                 if df.height:
                     yield df.with_columns(pl.col(ROW_COL).cast(pl.Int64))
         except pl.exceptions.PolarsError as exc:
             msg = str(exc).strip().splitlines()[0]
             raise IngestError(f"{self.path}: cannot parse {self.kind}: {msg}") from exc
+
+    def _csv_chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
+        est = self.estimate_rows() or 1
+        size = self._read_path.stat().st_size
+        block_bytes = max(64 * 1024, int(chunk_rows * size / max(est, 1)))
+        schema = {c: pl.String for c in self.columns}
+        quote = ord('"')
+        first_row = 1
+        with open(self._read_path, "rb") as fh:
+            carry = _skip_header(fh, quote)
+            while True:
+                data = fh.read(block_bytes)
+                buf = carry + data
+                if not buf:
+                    break
+                cut = len(buf) if not data else _last_record_end(buf, quote)
+                if cut == 0:  # one record longer than a block: read on
+                    carry = buf
+                    continue
+                block, carry = buf[:cut], buf[cut:]
+                if len(block) <= 2 and not block.strip():
+                    continue
+                try:
+                    df = pl.read_csv(
+                        io.BytesIO(block), has_header=False, schema=schema,
+                        separator=self.delimiter or ",", null_values=list(self.null_values) or None,
+                        encoding="utf8", raise_if_empty=False,
+                    )  # fmt: skip
+                except pl.exceptions.PolarsError as exc:
+                    msg = str(exc).strip().splitlines()[0]
+                    raise IngestError(
+                        f"{self.path}: cannot parse CSV in data rows from {first_row} on "
+                        f"(a row with more fields than the header, or a broken quote?): {msg}"
+                    ) from exc
+                if df.height:
+                    df = df.with_columns(
+                        pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias(ROW_COL)
+                    ).select([ROW_COL, *self.columns])
+                    first_row += df.height
+                    yield df
+
+
+def _last_record_end(buf: bytes, quote: int) -> int:
+    """Offset just past the last newline that ends a record (outside quotes), or 0."""
+    q = bytes([quote])
+    pos = buf.rfind(b"\n")
+    if pos < 0 or q not in buf:
+        return pos + 1
+    quotes_before = buf.count(q, 0, pos)
+    while pos >= 0 and quotes_before % 2:
+        prev = buf.rfind(b"\n", 0, pos)
+        quotes_before -= buf.count(q, prev + 1 if prev >= 0 else 0, pos)
+        pos = prev
+    return pos + 1
+
+
+def _skip_header(fh, quote: int) -> bytes:
+    """Consume the header record; return what was read past it."""
+    buf = b""
+    while True:
+        data = fh.read(64 * 1024)
+        buf += data
+        end = _first_record_end(buf, quote)
+        if end:
+            return buf[end:]
+        if not data:
+            return b""
+
+
+def _first_record_end(buf: bytes, quote: int) -> int:
+    """Offset just past the first newline outside quotes, or 0."""
+    q = bytes([quote])
+    pos = buf.find(b"\n")
+    while pos >= 0 and buf.count(q, 0, pos) % 2:
+        pos = buf.find(b"\n", pos + 1)
+    return pos + 1

@@ -187,14 +187,15 @@ class Store:
             f"schema_version, {_sql_str(str(self.root))} as data_dir",
             f"create or replace view responses_all as select * from read_parquet({resp}, "
             "union_by_name = true)",
-            # newest record of each incident/unit wins: most stages, latest stage, latest batch
+            # newest record of each incident/unit wins: most stages, latest last stage, latest
+            # batch; within one batch the content decides (row_hash), never the row order
             "create or replace view responses as select * exclude (_version), "
             f"{_interval('enroute_at', 'dispatched_at')} as turnout_s, "
             f"{_interval('on_scene_at', 'enroute_at')} as travel_s, "
             f"{_interval('on_scene_at', 'dispatched_at')} as response_s "
             "from (select *, row_number() over (partition by "
             f"{key} order by stages_recorded desc, last_stage_at desc nulls last, "
-            "batch_id desc, source_row desc) as _version from responses_all) "
+            "batch_id desc, row_hash desc) as _version from responses_all) "
             "where _version = 1",
             f"""create or replace view incidents as
 with stage_unit as (
