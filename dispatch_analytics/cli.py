@@ -367,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         app(args=argv)
+    except SystemExit as exc:  # click ends every run this way
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
     except DispatchError as exc:
         err.print(Text("Error: ", style="bold red") + Text(str(exc)), highlight=False)
         return EXIT_ERROR

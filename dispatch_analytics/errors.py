@@ -8,6 +8,7 @@ __all__ = [
     "IngestError",
     "StoreError",
     "QueryError",
+    "SampleError",
 ]
 
 
@@ -41,3 +42,7 @@ class StoreError(DispatchError):
 
 class QueryError(DispatchError):
     """A SQL query failed or was refused."""
+
+
+class SampleError(DispatchError, ValueError):
+    """An argument of the sample-city generator is invalid, or its output cannot be written."""

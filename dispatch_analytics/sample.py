@@ -35,7 +35,7 @@ import polars as pl
 import pyproj
 import shapely
 
-from .errors import DispatchError
+from .errors import SampleError
 
 __all__ = [
     "TIMEZONE",
@@ -184,10 +184,6 @@ EMS_TYPES = tuple(c.name for c in CALL_TYPES if c.category == 0)
 FIRE_TYPES = tuple(c.name for c in CALL_TYPES if c.category == 1)
 OTHER_TYPES = tuple(c.name for c in CALL_TYPES if c.category == 2)
 _TYPE_INDEX = {c.name: i for i, c in enumerate(CALL_TYPES)}
-
-
-class SampleError(DispatchError, ValueError):
-    """An argument of :func:`generate_city` is invalid, or the output cannot be written."""
 
 
 @dataclass
