@@ -7,8 +7,9 @@ DISPATCH := $(VENV)/bin/dispatch
 STAMP := $(VENV)/.installed
 DEMO ?= .demo
 PYTEST_ARGS ?=
+PORT ?= 8050
 
-.PHONY: help install run demo-data test lint bench clean
+.PHONY: help install run demo-data browser test lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,12 +27,17 @@ demo-data: install ## Build the sample city and ingest it and the real SF week i
 	$(DISPATCH) ingest $(DEMO)/city/sample_city.csv --mapping $(DEMO)/city/sample_city.toml --data-dir $(DEMO)/data
 	$(DISPATCH) ingest sample_data/sf_week/sffd_calls_2016-12-31_2017-01-07.csv --profile sffd --data-dir $(DEMO)/data
 
-run: demo-data ## Install, build the sample data into a fresh store, print its status
+run: demo-data ## Install, build the sample data into a fresh store, serve the dashboard
 	$(DISPATCH) status --data-dir $(DEMO)/data
-	@echo
-	@echo "Try:  $(DISPATCH) sql \"select call_category, count(*) as n, median(total_response_s) as p50_s from incidents group by 1\" --data-dir $(DEMO)/data"
+	$(DISPATCH) serve --data-dir $(DEMO)/data --host 127.0.0.1 --port $(PORT)
 
-test: install ## Run every test
+browser: ## Install Debian chromium + chromium-driver for the browser tests (if missing)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing chromium and chromium-driver (Debian packages)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: install browser ## Run every test (browser tests in headless Chromium)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: install ## Ruff lint

@@ -346,6 +346,29 @@ def sample_cmd(
     out.print(f"ingest it with: dispatch ingest {city.incidents_csv} --mapping {city.mapping_toml}")
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind (default loopback only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8050,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML with a [dashboard] table.")] = None,
+    refresh_s: Annotated[float | None, typer.Option("--refresh-s", help="Seconds between checks for new data (default 30).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the dashboard over the data directory (offline; binds 127.0.0.1 by default).
+
+    Basic auth: set users in the config's [dashboard.users] table or in
+    DISPATCH_DASH_USERS="alice:secret,bob:pw".
+
+    Example:  dispatch serve --data-dir .demo/data --port 8050
+    """
+    from dash_app import create_app  # the edge may import the app; the library never does
+
+    Store(data_dir, create=False)
+    app = create_app(data_dir, config, refresh_s=refresh_s)
+    out.print(f"dashboard on http://{host}:{port}  (Ctrl-C stops it)")
+    app.run(host=host, port=port, debug=False)
+
+
 @app.command("where")
 def where_cmd(data_dir: DataDir = None) -> None:
     """Print the data directory in use and its catalog path (for SQL clients).

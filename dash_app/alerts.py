@@ -1,0 +1,93 @@
+"""Alerts: rolling compliance of an interval (overall, or per zone) below its target share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from .data import INTERVALS, Snapshot
+from .filters import Filters, where_sql
+
+__all__ = ["Alert", "evaluate_alerts", "append_alerts"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One compliance shortfall over the rolling window ending at the newest incident."""
+
+    metric: str
+    scope: str  # "all" or "<layer>:<zone_id>"
+    window_start: date
+    window_end: date
+    n: int
+    compliance: float
+    target_share: float
+    target_s: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.metric}|{self.scope}|{self.window_end.isoformat()}"
+
+    def message(self) -> str:
+        where = "all incidents" if self.scope == "all" else f"zone {self.scope}"
+        return (f"{INTERVALS[self.metric][0]}: {self.compliance:.1%} within {self.target_s:g} s "
+                f"in {where}, {self.window_start} to {self.window_end} (target "
+                f"{self.target_share:.0%}, n = {self.n})")  # fmt: skip
+
+
+def evaluate_alerts(snap: Snapshot, f: Filters, targets: dict[str, tuple[float, float]],
+                    window_days: int = 7, min_n: int = 20) -> list[Alert]:  # fmt: skip
+    """Alerts for every interval with a target, overall and per zone of ``f.layer``.
+
+    ``targets`` maps metric -> (target_s, percentile); the target share is percentile / 100.
+    """
+    end = snap.query("select max(local_date) as d from inc")["d"][0]
+    if end is None:
+        return []
+    start = end - timedelta(days=window_days - 1)
+    ff = f.with_(date_from=start, date_to=end)
+    where, params = where_sql(ff)
+    alerts = []
+    zone = f'"zone__{f.layer}"' if f.layer and f.layer in snap.layers else None
+    for metric, (target_s, pct) in targets.items():
+        if metric not in INTERVALS:
+            continue
+        col = f"{metric}_s"
+        share = pct / 100
+        groups = [("'all'", "")]
+        if zone:
+            groups.append((f"'{f.layer}:' || {zone}", f" and {zone} is not null"))
+        for scope_sql, extra in groups:
+            df = snap.query(
+                f"select {scope_sql} as scope, count({col}) as n, "
+                f"avg(({col} <= $t)::int) filter (where {col} is not null) as compliance "
+                f"from inc where {where}{extra} group by 1",
+                {**params, "t": target_s},
+            )
+            for r in df.iter_rows(named=True):
+                if r["n"] >= min_n and r["compliance"] is not None and r["compliance"] < share:
+                    alerts.append(Alert(metric, r["scope"], start, end, r["n"],
+                                        float(r["compliance"]), share, float(target_s)))  # fmt: skip
+    return sorted(alerts, key=lambda a: (a.scope != "all", a.compliance))
+
+
+def append_alerts(path: Path, alerts: list[Alert]) -> int:
+    """Append alerts not already in the log (by metric, scope and window end); return count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seen = set()
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                seen.add(json.loads(line)["key"])
+            except (ValueError, KeyError):
+                continue
+    new = [a for a in alerts if a.key not in seen]
+    if new:
+        with open(path, "a", encoding="utf-8") as fh:
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            for a in new:
+                rec = {"raised_at": now, "key": a.key, "message": a.message(), **asdict(a)}
+                fh.write(json.dumps(rec, default=str) + "\n")
+    return len(new)

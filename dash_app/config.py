@@ -1,0 +1,94 @@
+"""Dashboard settings: defaults, a `[dashboard]` table in a TOML file, and the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dispatch_analytics.errors import DispatchError
+
+__all__ = ["DashConfig", "load_config"]
+
+
+@dataclass
+class DashConfig:
+    """Settings of one dashboard instance.
+
+    Attributes
+    ----------
+    refresh_s : float
+        How often the app looks for newly ingested data (seconds).
+    tile_url : str or None
+        An XYZ raster tile URL template for the map background (e.g. a local tile server);
+        none by default, so the map works with no network.
+    users : dict
+        Basic-auth users (name -> password or werkzeug hash). Empty: no authentication.
+    alerts_log : Path or None
+        JSON-lines file that alerts are appended to (default ``<data dir>/alerts.log``).
+    alert_window_days : int
+        Rolling window for compliance alerts, ending at the newest incident.
+    alert_min_n : int
+        Groups with fewer incidents than this raise no alert.
+    sql_row_limit, sql_timeout_s
+        Limits of the SQL console.
+    profile : str
+        Default standards profile.
+    h3_resolution : int
+        Resolution of the hexagon layer.
+    """
+
+    refresh_s: float = 30.0
+    tile_url: str | None = None
+    users: dict[str, str] = field(default_factory=dict)
+    alerts_log: Path | None = None
+    alert_window_days: int = 7
+    alert_min_n: int = 20
+    sql_row_limit: int = 5000
+    sql_timeout_s: float = 10.0
+    profile: str = "nfpa1710"
+    h3_resolution: int = 8
+
+
+def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
+    """Build a :class:`DashConfig` from defaults, a TOML file, the environment and overrides.
+
+    Environment: ``DISPATCH_DASH_USERS="alice:secret,bob:pw"``, ``DISPATCH_DASH_REFRESH_S``,
+    ``DISPATCH_DASH_TILE_URL``.
+    """
+    cfg = DashConfig()
+    problems = []
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("dashboard", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise DispatchError(f"cannot read dashboard config {path}: {exc}") from exc
+        known = {f.name for f in fields(DashConfig)}
+        for k, v in data.items():
+            if k not in known:
+                problems.append(f"unknown key `{k}` in [dashboard]; known: {', '.join(sorted(known))}")
+            else:
+                setattr(cfg, k, v)
+    users_env = os.environ.get("DISPATCH_DASH_USERS")
+    if users_env:
+        for pair in users_env.split(","):
+            name, sep, pw = pair.partition(":")
+            if not sep or not name or not pw:
+                problems.append("`DISPATCH_DASH_USERS` must look like 'alice:secret,bob:pw'")
+                break
+            cfg.users[name.strip()] = pw.strip()
+    if os.environ.get("DISPATCH_DASH_REFRESH_S"):
+        cfg.refresh_s = float(os.environ["DISPATCH_DASH_REFRESH_S"])
+    if os.environ.get("DISPATCH_DASH_TILE_URL"):
+        cfg.tile_url = os.environ["DISPATCH_DASH_TILE_URL"]
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    if cfg.refresh_s <= 0:
+        problems.append(f"`refresh_s` must be > 0, got {cfg.refresh_s}")
+    if cfg.alerts_log is not None:
+        cfg.alerts_log = Path(cfg.alerts_log)
+    if problems:
+        raise DispatchError("invalid dashboard config: " + "; ".join(problems))
+    return cfg

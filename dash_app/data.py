@@ -1,0 +1,143 @@
+"""Data access for the dashboard: a materialised snapshot of the store, rebuilt when it changes.
+
+Interactions are answered from DuckDB tables held in memory (``inc``: one row per incident
+with local time parts, zone per layer and H3 cell; ``units``: one row per unit response), so a
+callback never re-aggregates the lake. The snapshot is rebuilt when the store's ingest log
+changes (another process ingested), which the app checks every ``refresh_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from dispatch_analytics.store import Store
+
+__all__ = ["INTERVALS", "DataSource", "Snapshot", "data_version"]
+
+#: Incident-level intervals: name -> (label, start field, end field)
+INTERVALS: dict[str, tuple[str, str, str]] = {
+    "call_processing": ("Call processing", "call_received_at", "first_dispatched_at"),
+    "turnout": ("Turnout (first arriving unit)", "fa_dispatched_at", "fa_enroute_at"),
+    "travel": ("Travel (first arriving unit)", "fa_enroute_at", "first_on_scene_at"),
+    "total_response": ("Total response", "call_received_at", "first_on_scene_at"),
+}
+
+
+def data_version(store: Store) -> str:
+    """A cheap token that changes whenever a batch is added to the store."""
+    batches = sorted(p.name for p in store.batches_dir.iterdir()
+                     if p.is_dir() and not p.name.startswith("_"))  # fmt: skip
+    spatial = store.root / "spatial"
+    stamp = max((p.stat().st_mtime_ns for p in spatial.rglob("*.parquet")), default=0) \
+        if spatial.exists() else 0
+    return f"{len(batches)}:{batches[-1] if batches else '-'}:{stamp}"
+
+
+@dataclass
+class Snapshot:
+    """An in-memory DuckDB database with the dashboard tables for one data version."""
+
+    version: str
+    con: duckdb.DuckDBPyConnection
+    layers: list[str]
+    has_cells: bool
+
+    def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
+        """Run SQL on a cursor of the snapshot (safe to call from several threads)."""
+        cur = self.con.cursor()
+        try:
+            return cur.execute(sql, params or {}).pl()
+        finally:
+            cur.close()
+
+
+class DataSource:
+    """The store as the dashboard sees it: a snapshot per data version, built on demand."""
+
+    def __init__(self, data_dir: str | Path | None = None, h3_resolution: int = 8):
+        self.store = Store(data_dir)
+        self.h3_resolution = h3_resolution
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+
+    def version(self) -> str:
+        return data_version(self.store)
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; rebuilt if the store changed since the last one."""
+        v = self.version()
+        snap = self._snapshot
+        if snap is not None and snap.version == v:
+            return snap
+        with self._lock:
+            if self._snapshot is None or self._snapshot.version != v:
+                self._snapshot = self._build(v)
+            return self._snapshot
+
+    # ------------------------------------------------------------------ build
+    def _build(self, version: str) -> Snapshot:
+        con = duckdb.connect()
+        con.execute("set TimeZone = 'UTC'")
+        for stmt in self.store.view_sql():
+            con.execute(stmt)
+        views = {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
+        layers: list[str] = []
+        if "incident_zones" in views:
+            layers = [r[0] for r in con.execute(
+                "select distinct layer from incident_zones order by 1").fetchall()]  # fmt: skip
+        zone_cols = ", ".join(f'z{k}.zone_id as "zone__{lyr}"' for k, lyr in enumerate(layers))
+        zone_joins = " ".join(
+            f"left join (select incident_id, zone_id from incident_zones where layer = '{lyr}') "
+            f"z{k} using (incident_id)" for k, lyr in enumerate(layers)
+        )
+        con.execute(
+            f"""
+            create table inc as
+            with fa as (
+              select incident_id,
+                first(dispatched_at order by on_scene_at nulls last, dispatched_at, unit_id) as fa_dispatched_at,
+                first(enroute_at order by on_scene_at nulls last, dispatched_at, unit_id) as fa_enroute_at
+              from responses group by incident_id
+            )
+            select i.incident_id, i.call_type, coalesce(i.call_category, 'other') as call_category,
+              i.priority, i.station_id, i.latitude, i.longitude,
+              i.call_received_at, i.first_dispatched_at, i.first_on_scene_at,
+              i.first_arriving_unit, i.units_assigned, i.units_on_scene,
+              i.call_processing_s, i.turnout_s, i.travel_s, i.total_response_s,
+              fa.fa_dispatched_at, fa.fa_enroute_at,
+              timezone(i.timezone, i.call_received_at) as received_local,
+              cast(timezone(i.timezone, i.call_received_at) as date) as local_date,
+              hour(timezone(i.timezone, i.call_received_at)) as local_hour,
+              isodow(timezone(i.timezone, i.call_received_at)) as local_weekday
+              {"," if zone_cols else ""} {zone_cols}
+            from incidents i left join fa using (incident_id) {zone_joins}
+            """
+        )
+        has_cells = False
+        if "incident_cells" in views:
+            n = con.execute("select count(*) from incident_cells").fetchone()[0]
+            if n:
+                con.execute("alter table inc add column h3_cell varchar")
+                con.execute("update inc set h3_cell = c.h3_cell from incident_cells c "
+                            "where c.incident_id = inc.incident_id")  # fmt: skip
+                has_cells = True
+        con.execute(
+            """
+            create table units as
+            select r.incident_id, r.unit_id, r.unit_type, r.station_id,
+              coalesce(r.call_category, 'other') as call_category, r.call_type, r.priority,
+              r.dispatched_at, r.enroute_at, r.on_scene_at, r.cleared_at,
+              r.turnout_s, r.travel_s,
+              cast(timezone(r.timezone, r.call_received_at) as date) as local_date,
+              (epoch_us(r.cleared_at) - epoch_us(r.dispatched_at)) / 1e6 as busy_s
+            from responses r
+            """
+        )
+        con.execute("create table rejects_t as select * from rejects")
+        con.execute("create table log_t as select * from ingest_log")
+        return Snapshot(version=version, con=con, layers=layers, has_cells=has_cells)
