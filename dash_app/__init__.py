@@ -138,7 +138,15 @@ def create_app(data_dir: str | Path | None = None, config: DashConfig | str | Pa
     app = Dash(__name__, title="dispatch-analytics", suppress_callback_exceptions=True,
                serve_locally=True, update_title=None)  # fmt: skip
     install_basic_auth(app.server, cfg.users)
-    app.layout = app_layout(available_profiles(), cfg.refresh_s)
+    profiles = available_profiles()
+
+    def layout():
+        from .stats import filter_choices
+
+        snap = ds.snapshot()
+        return app_layout(profiles, cfg.refresh_s, {**filter_choices(snap), "version": snap.version})
+
+    app.layout = layout
     register_callbacks(app, ds, cfg, profile_targets, GeoCache(ds), _saved_queries())
     app.server.config["DISPATCH_DATA_SOURCE"] = ds
     return app

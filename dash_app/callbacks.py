@@ -51,10 +51,11 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         Output("f-dates", "min_date_allowed"), Output("f-dates", "max_date_allowed"),
         Input("refresh", "n_intervals"), State("data-version", "data"),
     )  # fmt: skip
-    def refresh(_n, known):
+    def refresh(n, known):
         v = ds.version()
         if v == known:
-            return (no_update,) * 8
+            # nothing new; on page load the layout already has the options, only the status
+            return (no_update, views.status_text(ds) if not n else no_update) + (no_update,) * 6
         snap = ds.snapshot()
         from .stats import filter_choices
 

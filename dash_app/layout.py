@@ -34,23 +34,28 @@ def _nav() -> html.Nav:
     )
 
 
-def _filters(profiles: list[str]) -> html.Div:
+def _filters(profiles: list[str], ch: dict) -> html.Div:
     return html.Div(
         [
             html.Div([html.Label("Dates (local)"),
                       dcc.DatePickerRange(id="f-dates", display_format="YYYY-MM-DD",
-                                          clearable=True)]),  # fmt: skip
+                                          clearable=True, min_date_allowed=ch.get("date_min"),
+                                          max_date_allowed=ch.get("date_max"))]),  # fmt: skip
             html.Div([html.Label("Category"),
-                      dcc.Dropdown(id="f-cat", multi=True, placeholder="all")],
+                      dcc.Dropdown(id="f-cat", multi=True, placeholder="all",
+                                   options=ch.get("categories", []))],
                      style={"minWidth": "180px"}),  # fmt: skip
             html.Div([html.Label("Call type"),
-                      dcc.Dropdown(id="f-type", multi=True, placeholder="all")],
+                      dcc.Dropdown(id="f-type", multi=True, placeholder="all",
+                                   options=ch.get("call_types", []))],
                      style={"minWidth": "220px"}),  # fmt: skip
             html.Div([html.Label("Priority"),
-                      dcc.Dropdown(id="f-pri", multi=True, placeholder="all")],
+                      dcc.Dropdown(id="f-pri", multi=True, placeholder="all",
+                                   options=ch.get("priorities", []))],
                      style={"minWidth": "140px"}),  # fmt: skip
             html.Div([html.Label("Zone layer"),
-                      dcc.Dropdown(id="f-layer", clearable=True, placeholder="none loaded")],
+                      dcc.Dropdown(id="f-layer", clearable=True, placeholder="none loaded",
+                                   options=ch.get("layers", []))],
                      style={"minWidth": "180px"}),  # fmt: skip
             html.Div([html.Label("Standard"),
                       dcc.Dropdown(id="f-profile", options=profiles, clearable=False)],
@@ -62,16 +67,20 @@ def _filters(profiles: list[str]) -> html.Div:
     )
 
 
-def app_layout(profiles: list[str], refresh_s: float) -> html.Div:
-    """The frame shared by every page: navigation, filters, live-refresh timer, stores."""
+def app_layout(profiles: list[str], refresh_s: float, choices: dict | None = None) -> html.Div:
+    """The frame shared by every page: navigation, filters, live-refresh timer, stores.
+
+    ``choices`` (filter options) are filled in at page load so a bookmarked URL's values are
+    valid options from the start."""
+    choices = choices or {}
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),
-            dcc.Store(id="data-version"),
+            dcc.Store(id="data-version", data=choices.get("version")),
             dcc.Store(id="selected-zone"),
             dcc.Interval(id="refresh", interval=int(refresh_s * 1000), n_intervals=0),
             _nav(),
-            _filters(profiles),
+            _filters(profiles, choices),
             html.Div(id="status-line", style={"padding": "4px 14px", "color": "#555",
                                               "fontSize": "13px"}),  # fmt: skip
             html.Div(id="page", style={"padding": "6px 8px"}),
