@@ -39,7 +39,7 @@ __all__ = [
     "resolve_data_dir",
 ]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "3"
 DEFAULT_DATA_DIR = "dispatch_data"
 
 _TS = pl.Datetime("us", "UTC")
@@ -181,7 +181,7 @@ class Store:
         rej = _sql_str(self.glob("rejects"))
         log = _sql_str(self.glob("ingest_log"))
         key = "incident_id, coalesce(unit_id, '')"
-        first = "order by on_scene_at asc nulls last, dispatched_at asc nulls last, unit_id"
+        never = "'9999-12-31 00:00:00+00'::timestamptz"
         return [
             f"create or replace view _catalog_meta as select {_sql_str(SCHEMA_VERSION)} as "
             f"schema_version, {_sql_str(str(self.root))} as data_dir",
@@ -203,12 +203,14 @@ with stage_unit as (
 ), per_incident as (
   select
     incident_id,
-    first(call_type {first}) as call_type,
-    first(call_category {first}) as call_category,
-    first(priority {first}) as priority,
-    first(station_id order by dispatched_at asc nulls last, unit_id) as station_id,
-    first(zipcode {first}) as zipcode,
-    first(address {first}) as address,
+    -- the first-arriving unit's row: earliest on scene, then earliest dispatch, then unit id
+    arg_min(struct_pack(call_type, call_category, priority, zipcode, address, unit_id,
+                        dispatched_at, enroute_at, on_scene_at, latitude, longitude, timezone,
+                        grain),
+            struct_pack(o := coalesce(on_scene_at, {never}), d := coalesce(dispatched_at, {never}),
+                        u := coalesce(unit_id, ''))) as fa,
+    arg_min(station_id, struct_pack(d := coalesce(dispatched_at, {never}),
+                                    u := coalesce(unit_id, ''))) as station_id,
     min(call_arrived_at) as call_arrived_at,
     min(call_answered_at) as call_answered_at,
     min(call_received_at) as call_received_at,
@@ -217,31 +219,32 @@ with stage_unit as (
     min(enroute_at) as first_enroute_at,
     min(on_scene_at) as first_on_scene_at,
     max(cleared_at) as last_cleared_at,
-    case when count(on_scene_at) > 0 then first(unit_id {first}) end as first_arriving_unit,
-    case when count(on_scene_at) > 0 then first(dispatched_at {first}) end as fa_dispatched_at,
-    case when count(on_scene_at) > 0 then first(enroute_at {first}) end as fa_enroute_at,
-    first(latitude {first}) as latitude,
-    first(longitude {first}) as longitude,
-    first(timezone {first}) as timezone,
-    first(grain {first}) as grain,
     count(unit_id) as units_assigned,
     count(on_scene_at) as units_on_scene,
     string_agg(distinct time_flags, ';') as time_flags
   from stage_unit
   group by incident_id
+), first_arrival as (
+  select *,
+    case when units_on_scene > 0 then fa.unit_id end as first_arriving_unit,
+    case when units_on_scene > 0 then fa.dispatched_at end as fa_dispatched_at,
+    case when units_on_scene > 0 then fa.enroute_at end as fa_enroute_at
+  from per_incident
 )
 select
-  incident_id, call_type, call_category, priority, station_id, zipcode, address,
+  incident_id, fa.call_type as call_type, fa.call_category as call_category,
+  fa.priority as priority, station_id, fa.zipcode as zipcode, fa.address as address,
   call_arrived_at, call_answered_at, call_received_at, call_entered_at,
   first_dispatched_at, first_enroute_at, first_on_scene_at, last_cleared_at,
-  first_arriving_unit, latitude, longitude, units_assigned, units_on_scene,
+  first_arriving_unit, fa_dispatched_at, fa_enroute_at,
+  fa.latitude as latitude, fa.longitude as longitude, units_assigned, units_on_scene,
   {_interval('call_answered_at', 'call_arrived_at')} as alarm_answering_s,
   {_interval('first_dispatched_at', 'call_received_at')} as call_processing_s,
   {_interval('fa_enroute_at', 'fa_dispatched_at')} as turnout_s,
   {_interval('first_on_scene_at', 'fa_enroute_at')} as travel_s,
   {_interval('first_on_scene_at', 'call_received_at')} as total_response_s,
-  timezone, grain, time_flags
-from per_incident""",
+  fa.timezone as timezone, fa.grain as grain, time_flags
+from first_arrival""",
             f"create or replace view rejects as select * from read_parquet({rej}, "
             "union_by_name = true)",
             f"create or replace view ingest_log as select * from read_parquet({log}, "
