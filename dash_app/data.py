@@ -65,6 +65,22 @@ class Snapshot:
     layers: list[str]
     has_cells: bool
 
+    def __post_init__(self):
+        self._memo: dict = {}
+        self._memo_lock = threading.Lock()
+
+    def memo(self, key, build):
+        """Cache a computed result for this data version (filters are part of ``key``)."""
+        with self._memo_lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = build()
+        with self._memo_lock:
+            if len(self._memo) > 512:
+                self._memo.clear()
+            self._memo[key] = value
+        return value
+
     def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
         """Run SQL on a cursor of the snapshot (safe to call from several threads)."""
         cur = self.con.cursor()
@@ -133,6 +149,7 @@ class DataSource:
               isodow(i.received_local) as local_weekday
               {"," if zone_cols else ""} {zone_cols}
             from base i {zone_joins}
+            order by local_date
             """
         )
         has_cells = False

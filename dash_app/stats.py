@@ -15,6 +15,7 @@ from .data import INTERVALS, Snapshot
 from .filters import Filters, where_sql
 
 __all__ = [
+    "overview_stats",
     "interval_summary",
     "windows_summary",
     "trend",
@@ -58,6 +59,61 @@ def interval_summary(snap: Snapshot, f: Filters, metric: str, target_s: float,
         {**params, "target": target_s},
     ).row(0, named=True)
     return row
+
+
+def overview_stats(snap: Snapshot, f: Filters, targets: dict[str, tuple[float | None, float]],
+                   freq: str = "week") -> dict[str, dict]:  # fmt: skip
+    """Everything the overview shows, for every interval, in three queries.
+
+    Returns, per metric: ``summary`` (n, p_s, compliance, volume), ``windows`` (a frame like
+    :func:`windows_summary`) and ``trend`` (a frame like :func:`trend`). Cached per data
+    version and filters.
+    """
+    key = ("overview", f, tuple(sorted(targets.items())), freq)
+    return snap.memo(key, lambda: _overview_stats(snap, f, targets, freq))
+
+
+def _overview_stats(snap, f, targets, freq):
+    where, params = where_sql(f)
+    end = latest_date(snap)
+    metrics = list(INTERVALS)
+    sel, tparams = [], {}
+    for m in metrics:
+        t, pct = targets.get(m, (None, 90.0))
+        tparams[f"t_{m}"] = t if t is not None else 0.0
+        col = _col(m)
+        sel.append(f"count({col}) as n_{m}, quantile_disc({col}, {pct / 100:.6f}) as p_{m}, "
+                   f"avg(({col} <= $t_{m})::int) filter (where {col} is not null) as c_{m}")  # fmt: skip
+    cols = ", ".join(sel)
+    summary = snap.query(f"select count(*) as volume, {cols} from inc where {where}",
+                         {**params, **tparams}).row(0, named=True)  # fmt: skip
+    unit = _PERIOD.get(freq, "week")
+    trend_df = snap.query(
+        f"select date_trunc('{unit}', local_date)::date as period_start, {cols} "
+        f"from inc where {where} group by 1 order by 1", {**params, **tparams})  # fmt: skip
+    wins = []
+    if end is not None:
+        for label, days in (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30)):
+            ff = f.with_(date_from=end - timedelta(days=days - 1), date_to=end)
+            w, wp = where_sql(ff)
+            r = snap.query(f"select {cols} from inc where {w}", {**wp, **tparams}).row(0, named=True)
+            wins.append((label, r))
+    wins.append(("selected period", summary))
+    out = {}
+    for m in metrics:
+        out[m] = {
+            "summary": {"n": summary[f"n_{m}"], "p_s": summary[f"p_{m}"],
+                        "compliance": summary[f"c_{m}"], "volume": summary["volume"]},
+            "windows": pl.DataFrame(
+                [{"window": lbl, "n": r[f"n_{m}"], "p_s": r[f"p_{m}"], "compliance": r[f"c_{m}"]}
+                 for lbl, r in wins],
+                schema={"window": pl.String, "n": pl.Int64, "p_s": pl.Float64,
+                        "compliance": pl.Float64}),
+            "trend": trend_df.select("period_start", pl.col(f"n_{m}").alias("n"),
+                                     pl.col(f"p_{m}").cast(pl.Float64).alias("p_s"),
+                                     pl.col(f"c_{m}").alias("compliance")),
+        }  # fmt: skip
+    return out
 
 
 def latest_date(snap: Snapshot):

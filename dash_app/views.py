@@ -59,12 +59,10 @@ def overview_view(ds: DataSource, f: Filters, targets: dict[str, tuple[float, fl
     and the alerts panel."""
     snap = ds.snapshot()
     cards = []
+    allstats = stats.overview_stats(snap, f, targets, "week")
     for metric, (label, start, end) in INTERVALS.items():
         target_s, pct = targets.get(metric, (None, 90.0))
-        t = target_s if target_s is not None else 0.0
-        s = stats.interval_summary(snap, f, metric, t, pct)
-        spark = stats.trend(snap, f, metric, t, pct, "week")
-        win = stats.windows_summary(snap, f, metric, t, pct)
+        s, spark, win = (allstats[metric][k] for k in ("summary", "trend", "windows"))
         ok = (s["p_s"] is not None and target_s is not None and s["p_s"] <= target_s)
         colour = "#2e7d32" if ok else "#c62828" if target_s is not None else "#333"
         rows = [html.Tr([html.Td(w["window"]), html.Td(f"{w['n']:,}"), html.Td(_fmt_s(w["p_s"])),

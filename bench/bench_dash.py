@@ -1,0 +1,108 @@
+"""Dashboard latency benchmark: `make bench` prints a table; nothing is asserted.
+
+For stores of 1M and 10M synthetic incidents (bench/synth.py), it builds the dashboard's
+snapshot once, then times each page's callback body (the plain functions in dash_app.views
+that the callbacks wrap) over a set of filter combinations: p50 / p95 per page and overall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from synth import make_store  # noqa: E402
+
+from dash_app import views  # noqa: E402
+from dash_app.data import DataSource  # noqa: E402
+from dash_app.filters import Filters  # noqa: E402
+
+WORK = Path(__file__).parent / "_work"
+TARGETS = {"call_processing": (60.0, 90.0), "turnout": (80.0, 90.0), "travel": (240.0, 90.0),
+           "total_response": (480.0, 90.0)}  # nfpa1710-style targets  # fmt: skip
+
+
+def filter_sets(layer: str | None) -> list[Filters]:
+    base = Filters(layer=layer)
+    return [
+        base,
+        base.with_(categories=("ems",)),
+        base.with_(categories=("fire",), priorities=("1",)),
+        base.with_(date_from=date(2023, 3, 1), date_to=date(2023, 5, 31)),
+        base.with_(call_types=("Structure Fire",)),
+    ]
+
+
+def bench_store(n: int, repeat: int) -> dict:
+    root = WORK / f"dash_{n}"
+    if not (root / "lake").exists():
+        t = time.perf_counter()
+        make_store(root, n)
+        print(f"built {n:,}-incident store in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    layer = None
+    try:
+        from dispatch_analytics.store import Store
+        from dispatch_analytics.zones import assign_incidents, list_layers, load_zones
+
+        sf = Path(__file__).parents[1] / "sample_data/sf_week/sf_analysis_neighborhoods.geojson"
+        if "neighborhoods" not in list_layers(root):
+            load_zones(root, sf, "neighborhoods", "nhood")
+        layer = "neighborhoods"
+        del Store, assign_incidents
+    except ImportError:
+        pass
+    ds = DataSource(root)
+    t = time.perf_counter()
+    ds.snapshot()
+    build = time.perf_counter() - t
+    pages = {
+        "overview": lambda f: views.overview_view(ds, f, TARGETS, None),
+        "trends": lambda f: views.trends_view(ds, f, TARGETS, "month"),
+        "units": lambda f: views.units_view(ds, f, TARGETS),
+        "quality": lambda f: views.quality_view(ds),
+    }
+    if layer:
+        pages["map"] = lambda f: views.map_view(ds, f, TARGETS, "p", "total_response", "volume",
+                                                None, None, None, None, None)  # fmt: skip
+    times: dict[str, list[float]] = {k: [] for k in pages}
+    for _ in range(repeat):
+        for f in filter_sets(layer):
+            for name, fn in pages.items():
+                t = time.perf_counter()
+                fn(f)
+                times[name].append(time.perf_counter() - t)
+    return {"build": build, "times": times}
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[max(0, -(-len(xs) * p // 100) - 1)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    print("\nDashboard callback latency (ms; callback bodies over 5 filter sets)")
+    print(f"{'incidents':>12} {'page':<10} {'p50':>8} {'p95':>8} {'max':>8}")
+    for n in [int(x) for x in args.sizes.split(",")]:
+        r = bench_store(n, args.repeat)
+        allt = []
+        for page, xs in r["times"].items():
+            allt += xs
+            print(f"{n:>12,} {page:<10} {statistics.median(xs) * 1e3:8.0f} "
+                  f"{pct(xs, 95) * 1e3:8.0f} {max(xs) * 1e3:8.0f}")
+        print(f"{n:>12,} {'ALL':<10} {statistics.median(allt) * 1e3:8.0f} "
+              f"{pct(allt, 95) * 1e3:8.0f} {max(allt) * 1e3:8.0f}   "
+              f"(snapshot build {r['build']:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
