@@ -144,6 +144,7 @@ def ingest_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; write nothing.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 if any row is rejected.")] = False,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows held in memory at once (bounds peak memory).")] = 100_000,
+    h3_resolution: Annotated[int, typer.Option("--h3-resolution", help="H3 resolution of each incident's cell (0-15).")] = 8,
     data_dir: DataDir = None,
 ) -> None:
     """Ingest CAD / 911 export files into the store (one atomic batch per file).
@@ -170,8 +171,12 @@ def ingest_cmd(
             bar.update(tasks[name], completed=done, total=tot)
 
         report = ingest(files, prof, data_dir=data_dir, dry_run=dry_run,
-                        chunk_rows=chunk_rows, progress=progress)  # fmt: skip
+                        chunk_rows=chunk_rows, progress=progress,
+                        h3_resolution=h3_resolution)  # fmt: skip
     _ingest_summary(report)
+    for layer, c in (report.zone_counts or {}).items():
+        out.print(f"zones {layer!r}: {c['assigned']:,} incidents in a zone, "
+                  f"{c['outside']:,} outside, {c.get('no_coordinates', 0):,} without coordinates")  # fmt: skip
     if strict and report.rows_rejected:
         raise typer.Exit(EXIT_REJECTS)
 
@@ -346,6 +351,119 @@ def sample_cmd(
     out.print(f"ingest it with: dispatch ingest {city.incidents_csv} --mapping {city.mapping_toml}")
 
 
+@app.command("queries")
+def queries_cmd(fmt: Format = "table") -> None:
+    """List the named analyst queries in queries/ with their parameters.
+
+    Example:  dispatch queries
+    """
+    from .queries import list_queries
+
+    rows = [{"name": q.name, "description": q.description,
+             "params": ", ".join(f"{p[0]}={p[2]}" if p[2] not in (None, "") else p[0]
+                                 for p in q.params),
+             "path": str(q.path)} for q in list_queries()]  # fmt: skip
+    df = pl.DataFrame(rows)
+    print_frame(df.drop("path") if fmt == "table" else df, fmt, title="Queries")
+
+
+@app.command("query")
+def query_cmd(
+    name: Annotated[str, typer.Argument(help="Query name (see `dispatch queries`).")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="A parameter as k=v; repeat for several.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or parquet (parquet needs --out).")] = "table",
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to this file.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run one named query with parameters.
+
+    Example:  dispatch query fractile_compliance -p metric=total_response -p layer=neighborhoods -p target_s=480 -p period=month
+    """
+    from .queries import run_query
+
+    params = {}
+    for p in param or []:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise typer.BadParameter(f"`--param` {p!r} must look like key=value")
+        params[k.strip()] = v
+    store = Store(data_dir, create=False)
+    con = store.connect(read_only=True)
+    try:
+        df = run_query(con, name, params)
+    finally:
+        con.close()
+    _write_frame(df, fmt, out_file, title=name)
+
+
+def _write_frame(df: pl.DataFrame, fmt: str, out_file: Path | None, title: str) -> None:
+    fmt = fmt.lower()
+    if fmt == "parquet":
+        if out_file is None:
+            raise typer.BadParameter("`--format parquet` needs `--out FILE.parquet`")
+        df.write_parquet(out_file)
+    elif out_file is not None and fmt in ("csv", "table"):
+        df.write_csv(out_file)
+    elif out_file is not None and fmt == "json":
+        with open(out_file, "w", encoding="utf-8") as fh:
+            print_frame(df, "json", file=fh)
+    else:
+        print_frame(df, fmt, title=title)
+        return
+    out.print(f"wrote {df.height:,} rows to {out_file}")
+
+
+@app.command("report")
+def report_cmd(
+    profile: Annotated[str, typer.Option("--profile", help="Standards profile: nfpa1710, nfpa1225, nfpa1720, cfai, or a TOML path.")] = "nfpa1710",
+    layer: Annotated[str | None, typer.Option("--layer", help="Group by the zones of this layer.")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Group by day, week, month, quarter or year.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML of local target overrides.")] = None,
+    station_layer: Annotated[str | None, typer.Option("--station-layer", help="Station-area layer (for first-due metrics).")] = None,
+    density_layer: Annotated[str | None, typer.Option("--density-layer", help="Demand-zone layer with density classes (NFPA 1720).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or xlsx (xlsx needs --out).")] = "table",
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to this file.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Print the compliance table agencies publish: per interval n, percentile, target,
+    compliance, CI and flag, and a data-quality section.
+
+    Example:  dispatch report --profile nfpa1710 --layer neighborhoods --period month --format xlsx -o report.xlsx
+    """
+    from .report import compliance_report
+
+    store = Store(data_dir, create=False)
+    con = store.connect(read_only=True)
+    try:
+        rep = compliance_report(con, profile=profile, layer=layer, period=period,
+                                overrides=config, station_layer=station_layer,
+                                density_layer=density_layer)  # fmt: skip
+    finally:
+        con.close()
+    fmt = fmt.lower()
+    if fmt == "xlsx":
+        if out_file is None:
+            raise typer.BadParameter("`--format xlsx` needs `--out FILE.xlsx`")
+        rep.to_xlsx(out_file)
+        out.print(f"wrote {out_file}")
+    elif fmt == "csv":
+        text = rep.to_csv(out_file)
+        if out_file is None:
+            sys.stdout.write(text)
+    elif fmt == "json":
+        text = rep.to_json(out_file)
+        if out_file is None:
+            sys.stdout.write(text + "\n")
+    elif fmt == "table":
+        text = rep.to_text()
+        if out_file is not None:
+            Path(out_file).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text + "\n")
+    else:
+        raise typer.BadParameter(f"`--format` {fmt!r} must be table, csv, json or xlsx")
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Interface to bind (default loopback only).")] = "127.0.0.1",
@@ -367,6 +485,131 @@ def serve_cmd(
     app = create_app(data_dir, config, refresh_s=refresh_s)
     out.print(f"dashboard on http://{host}:{port}  (Ctrl-C stops it)")
     app.run(host=host, port=port, debug=False)
+
+
+# ------------------------------------------------------------------ zones and stations
+zones_app = typer.Typer(
+    help="Zone layers (demand zones, station areas, ...): load, list, incidents outside.\n\n"
+    "Example:  dispatch zones load zones.gpkg --layer demand_zones --id-field ZONE",
+    no_args_is_help=True,
+)
+stations_app = typer.Typer(
+    help="Station points, with ids matching the incidents' station_id.\n\n"
+    "Example:  dispatch stations load stations.geojson --id-field STATION",
+    no_args_is_help=True,
+)
+app.add_typer(zones_app, name="zones")
+app.add_typer(stations_app, name="stations")
+
+
+def _print_warnings(caught) -> None:
+    for w in caught:
+        err.print(f"Warning: {w.message}", highlight=False)
+
+
+@zones_app.command("load")
+def zones_load_cmd(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, zipped Shapefile or GeoParquet.")],
+    layer: Annotated[str, typer.Option("--layer", help="Layer name, snake_case (e.g. demand_zones); replaces a layer of that name.")],
+    id_field: Annotated[str, typer.Option("--id-field", help="Field with each zone's unique id.")],
+    name_field: Annotated[str | None, typer.Option("--name-field", help="Field with a display name.")] = None,
+    density_field: Annotated[str | None, typer.Option("--density-field", help="Field with the NFPA 1720 class: urban, suburban, rural or remote.")] = None,
+    source_layer: Annotated[str | None, typer.Option("--source-layer", help="Layer of a multi-layer file (GeoPackage) or dataset in a zip.")] = None,
+    crs: Annotated[str | None, typer.Option("--crs", help="CRS of the coordinates (e.g. EPSG:2227): needed when the file has none; overrides the file's.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Load a zone layer and assign every incident to it.
+
+    Example:  dispatch zones load demand_zones.gpkg --layer demand_zones --id-field ZONE --density-field CLASS
+    """
+    import warnings
+
+    from .zones import load_zones
+
+    store = Store(data_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = load_zones(store.root, file, layer, id_field=id_field, name_field=name_field,
+                         density_field=density_field, source_layer=source_layer, crs=crs)  # fmt: skip
+    _print_warnings(caught)
+    out.print(rep.summary(), highlight=False)
+
+
+@zones_app.command("list")
+def zones_list_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
+    """List the loaded zone layers with zone and incident counts.
+
+    Example:  dispatch zones list
+    """
+    store = Store(data_dir, create=False)
+    df = store.sql(
+        """
+        select z.layer, count(*) as zones, sum(z.area_km2) as area_km2,
+          string_agg(distinct z.density_class, ', ' order by z.density_class) as density_classes,
+          (select count(*) from incident_zones i
+            where i.layer = z.layer and i.zone_id is not null) as incidents_in_zones,
+          (select count(*) from incident_zones i
+            where i.layer = z.layer and i.zone_id is null) as incidents_outside
+        from zones z group by z.layer order by z.layer
+        """
+    )
+    print_frame(df, fmt, title="Zone layers")
+    if fmt == "table" and df.height == 0:
+        out.print("load one with: dispatch zones load FILE --layer NAME --id-field FIELD")
+
+
+@zones_app.command("outside")
+def zones_outside_cmd(
+    layer: Annotated[str, typer.Option("--layer", help="A loaded layer (see `dispatch zones list`).")],
+    include_unlocated: Annotated[bool, typer.Option("--include-unlocated", help="Also list incidents without coordinates.")] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write them all to this CSV.")] = None,
+    fmt: Format = "table",
+    data_dir: DataDir = None,
+) -> None:
+    """List incidents outside every zone of a layer.
+
+    Example:  dispatch zones outside --layer demand_zones --out outside.csv
+    """
+    from .zones import outside_incidents
+
+    store = Store(data_dir, create=False)
+    con = store.connect(read_only=True)
+    try:
+        df = outside_incidents(con, layer, include_unlocated=include_unlocated)
+    finally:
+        con.close()
+    if out_file is not None:
+        df.write_csv(out_file)
+        out.print(f"wrote {df.height:,} incidents to {out_file}")
+        return
+    print_frame(df, fmt, title=f"Incidents outside every zone of {layer!r} ({df.height:,})")
+
+
+@stations_app.command("load")
+def stations_load_cmd(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, GeoParquet, or CSV with latitude/longitude.")],
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Field with the station id (default: guessed).")] = None,
+    name_field: Annotated[str | None, typer.Option("--name-field", help="Field with a display name (default: guessed).")] = None,
+    id_regex: Annotated[str | None, typer.Option("--id-regex", help="Regex extracting the id from the field (its first group), e.g. '#(\\d+)'.")] = None,
+    zero_pad: Annotated[int | None, typer.Option("--zero-pad", help="Zero-pad all-digit ids to this width (7 -> 07).")] = None,
+    crs: Annotated[str | None, typer.Option("--crs", help="CRS of the coordinates (e.g. EPSG:2227).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    r"""Load (replace) the station points.
+
+    Example:  dispatch stations load sf_fire_stations.geojson --id-field common_name --id-regex '#(\d+)' --zero-pad 2
+    """
+    import warnings
+
+    from .stations import load_stations
+
+    store = Store(data_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = load_stations(store.root, file, id_field=id_field, name_field=name_field,
+                            crs=crs, id_regex=id_regex, zero_pad=zero_pad)  # fmt: skip
+    _print_warnings(caught)
+    out.print(rep.summary(), highlight=False)
 
 
 @app.command("where")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 __all__ = [
     "DispatchError",
+    "ProblemsError",
     "ProfileError",
+    "ZoneError",
+    "StationError",
+    "MetricError",
+    "StandardError",
     "IngestError",
     "StoreError",
     "QueryError",
@@ -16,20 +21,36 @@ class DispatchError(Exception):
     """Base class of every error the library raises on purpose."""
 
 
-class ProfileError(DispatchError, ValueError):
-    """A source profile (mapping TOML) is invalid. The message lists every problem found."""
+class ProblemsError(DispatchError, ValueError):
+    """Validation found problems; ``.problems`` lists each, the message shows them all."""
 
-    def __init__(self, problems: list[str] | str, source: str | None = None):
+    def __init__(self, problems: list[str] | str, head: str | None = None):
         if isinstance(problems, str):
             problems = [problems]
         self.problems = list(problems)
-        self.source = source
-        head = f"invalid profile {source}" if source else "invalid profile"
-        if len(self.problems) == 1:
+        if head is None:
+            msg = "\n".join(self.problems)
+        elif len(self.problems) == 1:
             msg = f"{head}: {self.problems[0]}"
         else:
             msg = head + ":\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(msg)
+
+
+class ProfileError(ProblemsError):
+    """A source profile (mapping TOML) is invalid. The message lists every problem found."""
+
+    def __init__(self, problems: list[str] | str, source: str | None = None):
+        self.source = source
+        super().__init__(problems, f"invalid profile {source}" if source else "invalid profile")
+
+
+class ZoneError(ProblemsError):
+    """A zone layer (or an argument about one) is invalid. The message lists every problem."""
+
+
+class StationError(ProblemsError):
+    """A station file (or an argument about it) is invalid. The message lists every problem."""
 
 
 class IngestError(DispatchError):
@@ -46,3 +67,12 @@ class QueryError(DispatchError):
 
 class SampleError(DispatchError, ValueError):
     """An argument of the sample-city generator is invalid, or its output cannot be written."""
+
+
+class MetricError(DispatchError, ValueError):
+    """An invalid metric request (unknown metric, layer, grouping, ...); the message lists the
+    valid choices."""
+
+
+class StandardError(DispatchError, ValueError):
+    """A standards profile or its overrides are invalid; the message names the fix."""

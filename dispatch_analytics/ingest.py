@@ -98,6 +98,8 @@ class IngestReport:
     files: list[FileResult]
     profile: str
     dry_run: bool = False
+    #: per zone layer: incidents assigned / outside / without coordinates after the ingest
+    zone_counts: dict[str, dict[str, int]] | None = None
 
     @property
     def rows_read(self) -> int:
@@ -670,6 +672,7 @@ def ingest(
     dry_run: bool = False,
     chunk_rows: int = 100_000,
     progress: ProgressFn | None = None,
+    h3_resolution: int | None = 8,
 ) -> IngestReport:
     """Ingest CAD / 911 export files into the store, one atomic batch per file.
 
@@ -688,6 +691,9 @@ def ingest(
         Rows held in memory at once.
     progress : callable, optional
         ``progress(file, rows_done, rows_estimated)`` after every chunk.
+    h3_resolution : int or None
+        After the ingest every incident is (re)assigned to each loaded zone layer and to an
+        H3 cell of this resolution (None: no cells).
 
     Returns
     -------
@@ -724,7 +730,21 @@ def ingest(
             shutil.rmtree(scratch, ignore_errors=True)
     store = Store(data_dir)
     with store.write_lock():
-        return _ingest_files(files, profile, store, store.tmp_dir, False, chunk_rows, progress)
+        report = _ingest_files(files, profile, store, store.tmp_dir, False, chunk_rows, progress)
+    if report.rows_accepted:
+        report.zone_counts = refresh_zone_assignment(store, h3_resolution)
+    return report
+
+
+def refresh_zone_assignment(store: Store, h3_resolution: int | None = 8) -> dict[str, dict[str, int]]:
+    """Re-assign every incident to each loaded zone layer and to an H3 cell."""
+    from .zones import assign_incidents
+
+    con = store.connect(read_only=False)
+    try:
+        return assign_incidents(store.root, con, h3_resolution=h3_resolution)
+    finally:
+        con.close()
 
 
 def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress) -> IngestReport:

@@ -29,6 +29,7 @@ import polars as pl
 
 from .errors import QueryError, StoreError
 from .profiles import STAGE_ORDER
+from .zones import init_spatial, spatial_view_sql
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -39,7 +40,7 @@ __all__ = [
     "resolve_data_dir",
 ]
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "5"
 DEFAULT_DATA_DIR = "dispatch_data"
 
 _TS = pl.Datetime("us", "UTC")
@@ -107,6 +108,15 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+def _macros() -> list[str]:
+    from .queries import macro_statements
+
+    try:
+        return macro_statements(temporary=False)
+    except Exception:  # pragma: no cover - queries/ missing in a bare wheel
+        return []
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The data directory: the argument, else ``$DISPATCH_DATA_DIR``, else ``./dispatch_data``."""
     if data_dir is None or str(data_dir) == "":
@@ -148,6 +158,7 @@ class Store:
                     "(`dispatch ingest FILE --profile NAME`) or pass `--data-dir`"
                 )
             self._init_layout()
+        init_spatial(self.root)  # spatial/ placeholders: the spatial views' globs must match
         if not self._catalog_current():
             self.build_catalog()
 
@@ -249,6 +260,8 @@ from first_arrival""",
             "union_by_name = true)",
             f"create or replace view ingest_log as select * from read_parquet({log}, "
             "union_by_name = true) order by batch_id",
+            *spatial_view_sql(self.root),  # zones, stations, incident_zones, incident_cells
+            *_macros(),  # nearest-rank percentile and CI macros shared with queries/
         ]
 
     def _catalog_current(self) -> bool:
@@ -284,12 +297,14 @@ from first_arrival""",
         return self.catalog_path
 
     # ------------------------------------------------------------- connections
-    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = True, spatial: bool = False) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the catalog views.
 
         ``read_only=True`` opens ``catalog.duckdb`` read-only (any number of processes may do
         so while an ingest runs). ``read_only=False`` gives an in-memory database with the
-        same views, for callers that need temporary tables.
+        same views, for callers that need temporary tables. ``spatial=True`` also loads
+        DuckDB's spatial extension offline, when installed, and adds the temporary views
+        ``zones_geo`` and ``incidents_geo`` (GEOMETRY columns).
         """
         if read_only:
             try:
@@ -301,6 +316,12 @@ from first_arrival""",
             for stmt in self.view_sql():
                 con.execute(stmt)
         con.execute("set TimeZone = 'UTC'")
+        if spatial:
+            from .zones import load_spatial_extension, spatial_geometry_sql
+
+            if load_spatial_extension(con):
+                for stmt in spatial_geometry_sql():
+                    con.execute(stmt)
         return con
 
     def sql(self, query: str, params: dict | list | None = None) -> pl.DataFrame:

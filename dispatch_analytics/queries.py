@@ -1,0 +1,348 @@
+"""The analyst SQL library: ``queries/*.sql`` (repo root), one query per file.
+
+Each file starts with a header of ``-- key: value`` comment lines (a line starting ``--`` plus
+two or more spaces continues the previous key)::
+
+    -- name: fractile_compliance
+    -- description: ...
+    -- params: metric (interval: a|b|c), layer (optional: zone layer),
+    --   percentile (default 90), target_s (target in seconds)
+    -- returns: zone_id, n, p90_s, ...
+
+A parameter is *required* unless its doc says ``optional`` (then it may be NULL) or gives a
+``default X``. A doc listing ``a|b|c`` restricts the value to those choices. Parameters whose
+default is numeric are coerced from text to numbers. Placeholders in the SQL are DuckDB named
+parameters (``$metric``).
+
+``queries/_macros.sql`` (files starting with ``_`` are not queries) holds the shared statistics
+macros (nearest-rank percentile, order-statistic CI ranks, flags); :func:`install_macros` creates
+them on a connection before any query runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import duckdb
+import polars as pl
+
+from .errors import QueryError
+
+__all__ = [
+    "QueryParam",
+    "QueryInfo",
+    "queries_dir",
+    "list_queries",
+    "get_query",
+    "macro_statements",
+    "install_macros",
+    "ensure_zone_views",
+    "known_layers",
+    "prepare",
+    "run_query",
+]
+
+#: Views of the spatial layer (another module); empty placeholders are created when missing.
+ZONE_VIEWS: dict[str, str] = {
+    "zones": "select null::varchar as layer, null::varchar as zone_id, null::varchar as name, "
+    "null::varchar as density_class, null::double as area_km2, null::blob as geometry "
+    "where false",
+    "stations": "select null::varchar as station_id, null::varchar as name, "
+    "null::double as latitude, null::double as longitude where false",
+    "incident_zones": "select null::varchar as incident_id, null::varchar as layer, "
+    "null::varchar as zone_id where false",
+    "incident_cells": "select null::varchar as incident_id, null::tinyint as resolution, "
+    "null::varchar as h3_cell where false",
+}
+
+_NULL_TEXT = {"", "null", "none"}
+
+
+class QueryParam(NamedTuple):
+    """One ``$param`` of a query: name, documentation and default (None = none)."""
+
+    name: str
+    doc: str
+    default: Any
+
+    @property
+    def optional(self) -> bool:
+        return self.default is not None or bool(re.search(r"\boptional\b", self.doc))
+
+    @property
+    def required(self) -> bool:
+        return not self.optional
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        m = re.search(r"\b([a-z0-9_]+(?:\|[a-z0-9_]+)+)\b", self.doc)
+        return tuple(m.group(1).split("|")) if m else None
+
+
+class QueryInfo(NamedTuple):
+    """A query file: name, description, params, path, and the documented result columns."""
+
+    name: str
+    description: str
+    params: list[QueryParam]
+    path: Path
+    returns: list[str]
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def queries_dir() -> Path:
+    """``$DISPATCH_QUERIES_DIR``, else the repository's ``queries/`` folder."""
+    env = os.environ.get("DISPATCH_QUERIES_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(__file__).resolve().parents[1] / "queries"
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside parentheses."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return [s.strip() for s in out if s.strip()]
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _parse_params(text: str, path: Path) -> list[QueryParam]:
+    params = []
+    for item in _split_top(text):
+        m = re.fullmatch(r"([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?", item, flags=re.S)
+        if not m:
+            raise QueryError(f"{path}: cannot read parameter {item!r} in the '-- params:' header "
+                             "(expected: name (doc), ...)")
+        name, doc = m.group(1), " ".join((m.group(2) or "").split())
+        default: Any = None
+        d = re.search(r"\bdefault\s+([^;,)\s]+)", doc)
+        if d:
+            num = _number(d.group(1))
+            default = num if num is not None else d.group(1)
+        params.append(QueryParam(name, doc, default))
+    return params
+
+
+def parse_header(path: Path) -> QueryInfo | None:
+    """The header of one query file, or None when it has no ``-- name:`` line."""
+    fields: dict[str, str] = {}
+    last = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        s = line.strip()
+        if not s.startswith("--"):
+            break
+        m = re.match(r"--\s?([a-z_]+):\s*(.*)$", s)
+        if m and not re.match(r"--\s{2,}", s):
+            last = m.group(1)
+            fields[last] = m.group(2).strip()
+        elif last and re.match(r"--\s{2,}\S", s):
+            fields[last] = (fields[last] + " " + s[2:].strip()).strip()
+        else:
+            last = None
+    if "name" not in fields:
+        return None
+    params = _parse_params(fields.get("params", ""), path)
+    returns = [c.strip() for c in fields.get("returns", "").split(",") if c.strip()]
+    return QueryInfo(fields["name"], fields.get("description", ""), params, path, returns)
+
+
+def list_queries(directory: str | os.PathLike | None = None) -> list[QueryInfo]:
+    """Every query in the queries folder, sorted by name (files starting with ``_`` skipped)."""
+    d = Path(directory) if directory else queries_dir()
+    if not d.is_dir():
+        raise QueryError(f"queries folder {d} not found (set DISPATCH_QUERIES_DIR)")
+    out = []
+    for path in sorted(d.glob("*.sql")):
+        if path.name.startswith("_"):
+            continue
+        info = parse_header(path)
+        if info is None:
+            raise QueryError(f"{path}: no '-- name:' header line")
+        out.append(info)
+    return sorted(out, key=lambda q: q.name)
+
+
+def get_query(name: str, directory: str | os.PathLike | None = None) -> QueryInfo:
+    """One query by name; :class:`QueryError` lists the known ones."""
+    queries = list_queries(directory)
+    for q in queries:
+        if q.name == name:
+            return q
+    raise QueryError(f"unknown query {name!r}; known queries: {', '.join(q.name for q in queries)}")
+
+
+def macro_statements(directory: str | os.PathLike | None = None, temporary: bool = True) -> list[str]:
+    """The ``create macro`` statements of ``_macros.sql`` (``temporary=False`` for a catalog)."""
+    d = Path(directory) if directory else queries_dir()
+    path = d / "_macros.sql"
+    if not path.exists():
+        path = Path(__file__).resolve().parents[1] / "queries" / "_macros.sql"
+    text = path.read_text(encoding="utf-8")
+    stmts = []
+    for chunk in re.split(r";[ \t]*$", text, flags=re.M):
+        code = "\n".join(ln for ln in chunk.splitlines() if not ln.strip().startswith("--"))
+        if code.strip():
+            stmts.append(code.strip() if temporary else code.strip().replace(" temp macro ",
+                                                                              " macro ", 1))
+    return stmts
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the shared statistics macros on ``con`` (temporary: fine on a read-only catalog)."""
+    for stmt in macro_statements():
+        con.execute(stmt)
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "select table_name from information_schema.tables"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def ensure_zone_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create empty temporary ``zones`` / ``stations`` / ``incident_zones`` / ``incident_cells``
+    views on ``con`` when the catalog lacks them (before the spatial layer exists, so queries
+    that join zones still run: every incident is then "not assigned"). Returns those created."""
+    have = _relations(con)
+    made = []
+    for name, sql in ZONE_VIEWS.items():
+        if name not in have:
+            con.execute(f"create temp view {name} as {sql}")
+            made.append(name)
+    return made
+
+
+def known_layers(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Zone layers known on ``con`` (from ``zones`` and ``incident_zones``)."""
+    ensure_zone_views(con)
+    rows = con.execute(
+        "select layer from (select distinct layer from zones union "
+        "select distinct layer from incident_zones) where layer is not null order by layer"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def prepare(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Make ``con`` ready for the metric SQL: zone-view placeholders and the macros."""
+    ensure_zone_views(con)
+    install_macros(con)
+    return con
+
+
+def _coerce(q: QueryInfo, p: QueryParam, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _NULL_TEXT:
+            return None
+        if isinstance(p.default, int | float) and not isinstance(p.default, bool):
+            num = _number(text)
+            if num is None:
+                raise QueryError(f"query {q.name}: parameter {p.name} must be a number, "
+                                 f"got {value!r}")
+            return num
+        value = text
+    if p.choices and str(value) not in p.choices:
+        raise QueryError(f"query {q.name}: parameter {p.name} must be one of "
+                         f"{', '.join(p.choices)}; got {value!r}")
+    return value
+
+
+def _connection(con: Any) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return con, False
+    if hasattr(con, "connect"):  # a Store
+        return con.connect(read_only=True), True
+    raise QueryError(f"expected a DuckDB connection or a Store, got {type(con).__name__}")
+
+
+def run_query(
+    con: Any,
+    name: str,
+    params: dict[str, Any] | None = None,
+    directory: str | os.PathLike | None = None,
+) -> pl.DataFrame:
+    """Run one query of the library and return a Polars frame.
+
+    Parameters
+    ----------
+    con : DuckDB connection (with the catalog views) or :class:`~dispatch_analytics.Store`
+    name : str
+        The query's ``-- name:``.
+    params : dict
+        Parameter values, as text (from a command line) or Python values. Text is coerced to a
+        number where the documented default is numeric; ``""``, ``null`` and ``none`` are NULL.
+
+    Raises
+    ------
+    QueryError
+        Unknown query (lists the known ones), unknown or missing parameter (names it and lists
+        the valid ones), a value outside the documented choices, an unknown zone layer, or a
+        DuckDB error while running.
+    """
+    q = get_query(name, directory)
+    params = dict(params or {})
+    valid = [p.name for p in q.params]
+    listing = ", ".join(valid) if valid else "(none)"
+    for k in params:
+        if k not in valid:
+            raise QueryError(f"query {q.name}: unknown parameter {k!r}; valid parameters: {listing}")
+    con, close = _connection(con)
+    try:
+        prepare(con)
+        values: dict[str, Any] = {}
+        for p in q.params:
+            if p.name in params:
+                v = _coerce(q, p, params[p.name])
+            else:
+                v = None
+            if v is None:
+                if p.required:
+                    raise QueryError(f"query {q.name}: missing required parameter {p.name!r} "
+                                     f"({p.doc}); valid parameters: {listing}")
+                v = p.default
+            if p.name.endswith("layer") and v is not None:
+                layers = known_layers(con)
+                if v not in layers:
+                    raise QueryError(f"query {q.name}: unknown layer {v!r} for {p.name}; "
+                                     f"valid layers: {', '.join(layers) or '(none loaded)'}")
+            values[p.name] = v
+        sql = q.sql
+        code = "\n".join(ln.split("--", 1)[0] for ln in sql.splitlines())
+        used = set(re.findall(r"\$([a-z_][a-z0-9_]*)", code))
+        bind = {k: v for k, v in values.items() if k in used}
+        try:
+            return con.execute(sql, bind).pl()
+        except duckdb.Error as exc:
+            raise QueryError(f"query {q.name} failed: {str(exc).strip()}") from exc
+    finally:
+        if close:
+            con.close()

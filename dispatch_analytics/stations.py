@@ -1,0 +1,359 @@
+"""Stations: fire / EMS station points whose ids match the incidents' ``station_id``.
+
+Stored under the store root as ``spatial/stations.parquet`` (GeoParquet, EPSG:4326:
+``station_id, name, latitude, longitude, geometry``), written atomically; loading stations
+replaces the previous set. The ``stations`` view (see
+:func:`dispatch_analytics.zones.spatial_view_sql`) reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import IngestError, StationError, StoreError
+from .zones import (
+    _apply_crs,
+    _atomic_write,
+    _field_problem,
+    _id_problems,
+    _listing,
+    _read_vector,
+    _spatial_lock,
+    _stations_path,
+    _text_values,
+    init_spatial,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import geopandas as gpd
+
+__all__ = [
+    "ID_CANDIDATES",
+    "NAME_CANDIDATES",
+    "StationError",
+    "StationReport",
+    "load_stations",
+    "read_stations",
+]
+
+#: Fields tried, in order and ignoring case, when no ``id_field`` is given.
+ID_CANDIDATES: tuple[str, ...] = (
+    "station_id", "stationid", "station", "station_no", "station_number", "station_num",
+    "stn_id", "stn", "id", "name", "station_name", "common_name",
+)  # fmt: skip
+#: Fields tried, in order and ignoring case, when no ``name_field`` is given.
+NAME_CANDIDATES: tuple[str, ...] = (
+    "name", "station_name", "common_name", "facility_name", "label", "title",
+)  # fmt: skip
+_LAT = ("latitude", "lat", "y", "point_y")
+_LON = ("longitude", "lon", "lng", "long", "x", "point_x")
+_TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+
+
+@dataclass
+class StationReport:
+    """What :func:`load_stations` stored.
+
+    Attributes
+    ----------
+    source : str
+        The file read.
+    n_stations : int
+        Stations stored.
+    id_field, name_field : str or None
+        The fields used (guessed when not given).
+    crs_in : str
+        The CRS the coordinates were read in.
+    station_ids : list of str
+        The stored ids, in file order.
+    incident_stations_missing : list of str
+        ``station_id`` values of stored incidents that have no station point (empty when
+        the store holds no incidents).
+    """
+
+    source: str
+    n_stations: int
+    id_field: str
+    name_field: str | None
+    crs_in: str
+    station_ids: list[str] = field(default_factory=list)
+    incident_stations_missing: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few human-readable lines (what the CLI prints)."""
+        lines = [f"{self.n_stations} stations from {self.source} (id field {self.id_field!r}, "
+                 f"CRS {self.crs_in}): {_listing(self.station_ids)}"]  # fmt: skip
+        if self.incident_stations_missing:
+            lines.append("station ids in the incidents without a station point: "
+                         + _listing(self.incident_stations_missing))  # fmt: skip
+        return "\n".join(lines)
+
+
+def _guess(fields: list[str], candidates: tuple[str, ...]) -> str | None:
+    low = {f.lower(): f for f in reversed(fields)}
+    for c in candidates:
+        if c in low:
+            return low[c]
+    return None
+
+
+def _read_table(path: Path, lat_field, lon_field, problems: list[str]):
+    """A CSV of points -> GeoDataFrame without CRS (None if coordinates are unusable)."""
+    import geopandas as gpd
+    import polars as pl
+
+    try:
+        df = pl.read_csv(path, separator=_TABLE_SUFFIXES[path.suffix.lower()],
+                         infer_schema=False, encoding="utf8-lossy")  # fmt: skip
+    except Exception as exc:
+        raise IngestError(f"cannot read {path}: {exc}") from exc
+    cols = df.columns
+    picked = {}
+    for arg, given, cands in (("lat_field", lat_field, _LAT), ("lon_field", lon_field, _LON)):
+        if given is not None:
+            p = _field_problem(arg, given, cols, path)
+            if p:
+                problems.append(p)
+            else:
+                picked[arg] = given
+        else:
+            g = _guess(cols, cands)
+            if g is None:
+                problems.append(f"no `{arg}` column found in {path} (tried "
+                                f"{', '.join(cands)}); pass --{arg.replace('_', '-')} NAME")  # fmt: skip
+            else:
+                picked[arg] = g
+    if len(picked) < 2:
+        return gpd.GeoDataFrame(df.to_pandas()), None
+    ys = df[picked["lat_field"]].str.strip_chars().cast(pl.Float64, strict=False).to_numpy()
+    xs = df[picked["lon_field"]].str.strip_chars().cast(pl.Float64, strict=False).to_numpy()
+    bad = np.flatnonzero(~(np.isfinite(xs) & np.isfinite(ys)))
+    geom = gpd.points_from_xy(np.where(np.isfinite(xs), xs, 0.0), np.where(np.isfinite(ys), ys, 0.0))
+    geom = np.asarray(geom, dtype=object)
+    geom[bad] = None
+    pdf = df.drop(picked["lat_field"], picked["lon_field"]).to_pandas()
+    return gpd.GeoDataFrame(pdf, geometry=gpd.GeoSeries(list(geom))), picked
+
+
+def _incident_station_ids(root) -> list[str]:
+    from .store import Store  # late: store imports the spatial modules
+
+    try:
+        store = Store(root, create=False)
+    except StoreError:
+        return []
+    try:
+        con = store.connect(read_only=False)
+    except StoreError:  # pragma: no cover
+        return []
+    try:
+        rows = con.execute("select distinct station_id from responses_all "
+                           "where station_id is not null").fetchall()  # fmt: skip
+    except Exception:  # pragma: no cover - best effort
+        return []
+    finally:
+        con.close()
+    return [r[0] for r in rows]
+
+
+def load_stations(
+    root: str | os.PathLike,
+    path: str | os.PathLike,
+    id_field: str | None = None,
+    name_field: str | None = None,
+    crs: str | None = None,
+    id_regex: str | None = None,
+    zero_pad: int | None = None,
+    lat_field: str | None = None,
+    lon_field: str | None = None,
+) -> StationReport:
+    """Load (replace) the station points of the store.
+
+    Parameters
+    ----------
+    root : path
+        The store root (``Store.root``).
+    path : path
+        GeoJSON, GeoPackage, Shapefile (or zipped), GeoParquet with point geometry, or a
+        CSV / TSV with latitude and longitude columns.
+    id_field : str, optional
+        The field holding the station id. Default: the first field named (ignoring case)
+        one of :data:`ID_CANDIDATES` (station_id, station, ..., id, name, common_name).
+    name_field : str, optional
+        A display-name field; default: the first of :data:`NAME_CANDIDATES` present.
+    crs : str, optional
+        The CRS of the coordinates: required for a vector file without one, overrides the
+        file's when given. A CSV is read as EPSG:4326 unless given (then its "longitude"
+        and "latitude" columns hold x and y).
+    id_regex : str, optional
+        A regular expression that extracts the id from the field (its first group, else
+        the whole match), e.g. ``r"#(\\d+)"`` turns "Fire Station #15" into "15".
+    zero_pad : int, optional
+        Left-pad all-digit ids with zeros to this width ("7" -> "07"), to match incident
+        files that write station areas that way.
+    lat_field, lon_field : str, optional
+        The coordinate columns of a CSV (guessed: latitude / lat / y, longitude / lon /
+        lng / x).
+
+    Returns
+    -------
+    StationReport
+
+    Raises
+    ------
+    StationError
+        A field is missing, ids are blank, duplicated or do not match ``id_regex``, a
+        geometry is not a point, the CRS is missing...; every problem is listed.
+    IngestError
+        The file cannot be read.
+
+    Examples
+    --------
+    >>> load_stations(store.root, "sf_fire_stations.geojson", id_field="common_name",
+    ...               id_regex=r"#(\\d+)", zero_pad=2)  # doctest: +SKIP
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import pyarrow as pa
+    import shapely
+
+    p = Path(path)
+    head = f"cannot load stations from {path}"
+    problems: list[str] = []
+    rx = None
+    if id_regex is not None:
+        try:
+            rx = re.compile(id_regex)
+        except re.error as exc:
+            problems.append(f"`id_regex` {id_regex!r} is not a regular expression ({exc})")
+    if zero_pad is not None and (isinstance(zero_pad, bool) or not isinstance(zero_pad, int)
+                                 or not 1 <= zero_pad <= 32):  # fmt: skip
+        problems.append(f"`zero_pad` must be an integer from 1 to 32, got {zero_pad!r}")
+
+    if p.suffix.lower() in _TABLE_SUFFIXES:
+        if not p.is_file():
+            raise IngestError(f"{path}: no such file")
+        gdf, picked = _read_table(p, lat_field, lon_field, problems)
+        if picked is not None and crs is None:
+            gdf = gdf.set_crs("EPSG:4326")
+    else:
+        gdf = _read_vector(path)
+    geom_col = gdf.active_geometry_name
+    fields = [str(c) for c in gdf.columns if c != geom_col]
+    if len(gdf) == 0:
+        problems.append(f"{path} has no features")
+
+    if id_field is None:
+        id_field = _guess(fields, ID_CANDIDATES)
+        if id_field is None:
+            problems.append(f"no station id field found in {path} (tried "
+                            f"{', '.join(ID_CANDIDATES)}); pass --id-field FIELD; its fields: "
+                            f"{', '.join(fields) or '(none)'}")  # fmt: skip
+    else:
+        prob = _field_problem("id_field", id_field, fields, path)
+        if prob:
+            problems.append(prob)
+    id_field_ok = id_field is not None and id_field in fields
+    if name_field is None:
+        name_field = _guess(fields, NAME_CANDIDATES)
+    else:
+        prob = _field_problem("name_field", name_field, fields, path)
+        if prob:
+            problems.append(prob)
+
+    ids: list[str | None] = [None] * len(gdf)
+    if id_field_ok:
+        raw = _text_values(gdf[id_field])
+        nomatch = []
+        for i, v in enumerate(raw):
+            if v is not None and rx is not None:
+                m = rx.search(v)
+                if m is None:
+                    nomatch.append(f"{v!r} (feature {i + 1})")
+                    v = None
+                else:
+                    v = (m.group(1) if rx.groups else m.group(0)) or None
+            if v is not None and zero_pad and v.isdigit():
+                v = v.zfill(zero_pad)
+            ids[i] = v
+        if nomatch:
+            problems.append(f"`id_regex` {id_regex!r} matches nothing in `{id_field}` of "
+                            f"{_listing(nomatch)}")  # fmt: skip
+        unmatched = {i for i, v in enumerate(raw) if v is not None and ids[i] is None}
+        problems += _id_problems("id_field", id_field, ids, "station", skip=unmatched)
+    labels = [repr(v) if v is not None else f"feature {i + 1}" for i, v in enumerate(ids)]
+
+    geoms = (np.asarray(gdf.geometry.values, dtype=object) if geom_col is not None
+             else np.array([], dtype=object))  # fmt: skip
+    missing = [labels[i] for i, g in enumerate(geoms) if g is None or g.is_empty]
+    if missing:
+        problems.append(f"stations without a location: {_listing(missing)}")
+    bad = []
+    for i, g in enumerate(geoms):
+        if g is None or g.is_empty:
+            continue
+        if g.geom_type == "MultiPoint" and shapely.get_num_geometries(g) == 1:
+            geoms[i] = shapely.get_geometry(g, 0)
+        elif g.geom_type != "Point":
+            bad.append(f"{labels[i]} ({g.geom_type})")
+    if bad:
+        problems.append(f"stations must be points; these are not: {_listing(bad)}")
+    gdf4326 = None
+    crs_in = "EPSG:4326"
+    if len(geoms) and not missing:
+        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+        gdf4326, crs_in = _apply_crs(gdf, crs, path, problems)
+    if problems:
+        raise StationError(problems, head)
+
+    pts = shapely.force_2d(np.asarray(gdf4326.geometry.values, dtype=object))
+    names = (_text_values(gdf[name_field]) if name_field is not None else [None] * len(ids))
+    string = pd.ArrowDtype(pa.string())
+    out = gpd.GeoDataFrame(
+        {
+            "station_id": pd.array(ids, dtype=string),
+            "name": pd.array(names, dtype=string),
+            "latitude": shapely.get_y(pts),
+            "longitude": shapely.get_x(pts),
+        },
+        geometry=gpd.GeoSeries(pts, crs="EPSG:4326"),
+    )
+    with _spatial_lock(root):
+        init_spatial(root)
+        _atomic_write(_stations_path(root), lambda q: out.to_parquet(q))
+    known = set(ids)
+    missing_ids = sorted({s for s in _incident_station_ids(root) if s not in known})
+    return StationReport(source=str(path), n_stations=len(out), id_field=id_field,
+                         name_field=name_field, crs_in=crs_in, station_ids=list(ids),
+                         incident_stations_missing=missing_ids)  # fmt: skip
+
+
+def read_stations(root: str | os.PathLike) -> gpd.GeoDataFrame:
+    """The stored stations (EPSG:4326), in file order; an empty frame if none are loaded.
+
+    Parameters
+    ----------
+    root : path
+        The store root.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``station_id, name, latitude, longitude, geometry``.
+    """
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+
+    p = _stations_path(root)
+    if p.is_file() and b"geo" in (pq.read_schema(p).metadata or {}):
+        return gpd.read_parquet(p)
+    return gpd.GeoDataFrame(
+        {"station_id": [], "name": [], "latitude": [], "longitude": []},
+        geometry=gpd.GeoSeries([], crs="EPSG:4326"),
+    ).astype({"station_id": "string", "name": "string", "latitude": float, "longitude": float})
