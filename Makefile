@@ -26,9 +26,14 @@ demo-data: install ## Build the sample city and ingest it and the real SF week i
 	$(DISPATCH) sample --out $(DEMO)/city --incidents 5000 --seed 42
 	$(DISPATCH) ingest $(DEMO)/city/sample_city.csv --mapping $(DEMO)/city/sample_city.toml --data-dir $(DEMO)/data
 	$(DISPATCH) ingest sample_data/sf_week/sffd_calls_2016-12-31_2017-01-07.csv --profile sffd --data-dir $(DEMO)/data
+	$(DISPATCH) zones load $(DEMO)/city/station_areas.geojson --layer station_areas --id-field station_id --name-field name --data-dir $(DEMO)/data
+	$(DISPATCH) zones load $(DEMO)/city/battalions.geojson --layer battalions --id-field battalion_id --name-field name --data-dir $(DEMO)/data
+	$(DISPATCH) zones load sample_data/sf_week/sf_analysis_neighborhoods.geojson --layer sf_neighborhoods --id-field nhood --data-dir $(DEMO)/data
+	$(DISPATCH) stations load $(DEMO)/city/stations.geojson --id-field station_id --name-field name --data-dir $(DEMO)/data
 
 run: demo-data ## Install, build the sample data into a fresh store, serve the dashboard
 	$(DISPATCH) status --data-dir $(DEMO)/data
+	$(DISPATCH) report --profile nfpa1710 --data-dir $(DEMO)/data
 	$(DISPATCH) serve --data-dir $(DEMO)/data --host 127.0.0.1 --port $(PORT)
 
 browser: ## Install Debian chromium + chromium-driver for the browser tests (if missing)
@@ -43,8 +48,11 @@ test: install browser ## Run every test (browser tests in headless Chromium)
 lint: install ## Ruff lint
 	$(VENV)/bin/ruff check dispatch_analytics tests bench
 
-bench: install ## Benchmarks (prints a table; nothing is asserted)
+bench: install ## Benchmarks (prints tables; nothing is asserted)
 	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_zones.py
+	$(PY) bench/bench_metrics.py
+	$(PY) bench/bench_dash.py
 
 clean: ## Remove the venv, demo store and bench files
 	rm -rf $(VENV) $(DEMO) bench/_work .pytest_cache

@@ -24,7 +24,7 @@ class Alert:
     n: int
     compliance: float
     target_share: float
-    target_s: float
+    target: str  # e.g. "240 s" or "60 s ems · 80 s fire, other"
 
     @property
     def key(self) -> str:
@@ -32,17 +32,20 @@ class Alert:
 
     def message(self) -> str:
         where = "all incidents" if self.scope == "all" else f"zone {self.scope}"
-        return (f"{INTERVALS[self.metric][0]}: {self.compliance:.1%} within {self.target_s:g} s "
+        return (f"{INTERVALS[self.metric][0]}: {self.compliance:.1%} within {self.target} "
                 f"in {where}, {self.window_start} to {self.window_end} (target "
                 f"{self.target_share:.0%}, n = {self.n})")  # fmt: skip
 
 
-def evaluate_alerts(snap: Snapshot, f: Filters, targets: dict[str, tuple[float, float]],
+def evaluate_alerts(snap: Snapshot, f: Filters, targets: dict[str, tuple],
                     window_days: int = 7, min_n: int = 20) -> list[Alert]:  # fmt: skip
     """Alerts for every interval with a target, overall and per zone of ``f.layer``.
 
-    ``targets`` maps metric -> (target_s, percentile); the target share is percentile / 100.
+    ``targets`` maps metric -> (target, percentile), target as in
+    :func:`dash_app.stats.target_sql`; the target share is percentile / 100.
     """
+    from .stats import target_label, target_sql
+
     end = snap.query("select max(local_date) as d from inc")["d"][0]
     if end is None:
         return []
@@ -62,14 +65,14 @@ def evaluate_alerts(snap: Snapshot, f: Filters, targets: dict[str, tuple[float, 
         for scope_sql, extra in groups:
             df = snap.query(
                 f"select {scope_sql} as scope, count({col}) as n, "
-                f"avg(({col} <= $t)::int) filter (where {col} is not null) as compliance "
-                f"from inc where {where}{extra} group by 1",
-                {**params, "t": target_s},
+                f"avg(({col} <= {target_sql(target_s)})::int) filter (where {col} is not null) "
+                f"as compliance from inc where {where}{extra} group by 1",
+                params,
             )
             for r in df.iter_rows(named=True):
                 if r["n"] >= min_n and r["compliance"] is not None and r["compliance"] < share:
                     alerts.append(Alert(metric, r["scope"], start, end, r["n"],
-                                        float(r["compliance"]), share, float(target_s)))  # fmt: skip
+                                        float(r["compliance"]), share, target_label(target_s)))  # fmt: skip
     return sorted(alerts, key=lambda a: (a.scope != "all", a.compliance))
 
 

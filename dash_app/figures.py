@@ -113,7 +113,7 @@ def _center_zoom(geojson: dict) -> tuple[dict, float]:
     import math
 
     span = max(max(xs) - min(xs), (max(ys) - min(ys)) * 1.5, 1e-4)
-    zoom = max(1.0, min(15.0, math.log2(360 / span) - 0.3))
+    zoom = max(1.0, min(15.0, math.log2(900 / span)))  # span fills most of ~1000 px
     return {"lat": (min(ys) + max(ys)) / 2, "lon": (min(xs) + max(xs)) / 2}, zoom
 
 

@@ -16,6 +16,9 @@ from .filters import Filters, where_sql
 
 __all__ = [
     "overview_stats",
+    "target_sql",
+    "target_label",
+    "single_target",
     "interval_summary",
     "windows_summary",
     "trend",
@@ -36,27 +39,66 @@ __all__ = [
 _PERIOD = {"month": "month", "week": "week", "day": "day"}
 
 
+Target = float | tuple | None  # seconds, or ((call_category or None, seconds), ...)
+
+
+def target_sql(t: Target) -> str:
+    """SQL for an incident's target: a number, or a CASE on call_category for profiles whose
+    target depends on the category (e.g. turnout 60 s EMS, 80 s fire)."""
+    if t is None:
+        return "NULL"
+    if isinstance(t, (int, float)):
+        return repr(float(t))
+    default = next((float(sec) for cat, sec in t if cat is None), None)
+    cases = " ".join(f"when '{str(cat).replace(chr(39), chr(39) * 2)}' then {float(sec)!r}"
+                     for cat, sec in t if cat is not None)  # fmt: skip
+    if not cases:
+        return "NULL" if default is None else repr(default)
+    return f"(case call_category {cases} else {'NULL' if default is None else repr(default)} end)"
+
+
+def single_target(t: Target) -> float | None:
+    """The target in seconds when one value applies to every incident, else None."""
+    if t is None or isinstance(t, (int, float)):
+        return None if t is None else float(t)
+    secs = {float(sec) for _c, sec in t}
+    return secs.pop() if len(secs) == 1 else None
+
+
+def target_label(t: Target) -> str:
+    """'240 s', or '60 s ems · 80 s fire, other'."""
+    if t is None:
+        return "no target in profile"
+    one = single_target(t)
+    if one is not None:
+        return f"{one:g} s"
+    by: dict[float, list[str]] = {}
+    for cat, sec in t:
+        by.setdefault(float(sec), []).append(cat or "other calls")
+    return " · ".join(f"{sec:g} s {', '.join(cats)}" for sec, cats in by.items())
+
+
 def _col(metric: str) -> str:
     if metric not in INTERVALS:
         raise ValueError(f"`metric` {metric!r} is not one of {', '.join(INTERVALS)}")
     return f"{metric}_s"
 
 
-def _stats_sql(col: str, pct: float) -> str:
+def _stats_sql(col: str, pct: float, target: Target = None) -> str:
     return (
         f"count({col}) as n, quantile_disc({col}, {pct / 100:.6f}) as p_s, "
-        f"avg(({col} <= $target)::int) filter (where {col} is not null) as compliance"
+        f"avg(({col} <= {target_sql(target)})::int) filter (where {col} is not null) as compliance"
     )
 
 
-def interval_summary(snap: Snapshot, f: Filters, metric: str, target_s: float,
+def interval_summary(snap: Snapshot, f: Filters, metric: str, target_s: Target,
                      pct: float = 90) -> dict:  # fmt: skip
     """n, percentile, compliance of one interval over the filtered incidents."""
     col = _col(metric)
     where, params = where_sql(f)
     row = snap.query(
-        f"select {_stats_sql(col, pct)}, count(*) as volume from inc where {where}",
-        {**params, "target": target_s},
+        f"select {_stats_sql(col, pct, target_s)}, count(*) as volume from inc where {where}",
+        params,
     ).row(0, named=True)
     return row
 
@@ -77,26 +119,25 @@ def _overview_stats(snap, f, targets, freq):
     where, params = where_sql(f)
     end = latest_date(snap)
     metrics = list(INTERVALS)
-    sel, tparams = [], {}
+    sel = []
     for m in metrics:
         t, pct = targets.get(m, (None, 90.0))
-        tparams[f"t_{m}"] = t if t is not None else 0.0
         col = _col(m)
         sel.append(f"count({col}) as n_{m}, quantile_disc({col}, {pct / 100:.6f}) as p_{m}, "
-                   f"avg(({col} <= $t_{m})::int) filter (where {col} is not null) as c_{m}")  # fmt: skip
+                   f"avg(({col} <= {target_sql(t)})::int) filter (where {col} is not null) as c_{m}")  # fmt: skip
     cols = ", ".join(sel)
     summary = snap.query(f"select count(*) as volume, {cols} from inc where {where}",
-                         {**params, **tparams}).row(0, named=True)  # fmt: skip
+                         params).row(0, named=True)  # fmt: skip
     unit = _PERIOD.get(freq, "week")
     trend_df = snap.query(
         f"select date_trunc('{unit}', local_date)::date as period_start, {cols} "
-        f"from inc where {where} group by 1 order by 1", {**params, **tparams})  # fmt: skip
+        f"from inc where {where} group by 1 order by 1", params)  # fmt: skip
     wins = []
     if end is not None:
         for label, days in (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30)):
             ff = f.with_(date_from=end - timedelta(days=days - 1), date_to=end)
             w, wp = where_sql(ff)
-            r = snap.query(f"select {cols} from inc where {w}", {**wp, **tparams}).row(0, named=True)
+            r = snap.query(f"select {cols} from inc where {w}", wp).row(0, named=True)
             wins.append((label, r))
     wins.append(("selected period", summary))
     out = {}
@@ -121,7 +162,7 @@ def latest_date(snap: Snapshot):
     return snap.query("select max(local_date) as d from inc")["d"][0]
 
 
-def windows_summary(snap: Snapshot, f: Filters, metric: str, target_s: float,
+def windows_summary(snap: Snapshot, f: Filters, metric: str, target_s: Target,
                     pct: float = 90) -> pl.DataFrame:  # fmt: skip
     """The same interval over the last 24 h / 7 d / 30 d (ending at the newest incident)
     beside the filtered period."""
@@ -132,18 +173,18 @@ def windows_summary(snap: Snapshot, f: Filters, metric: str, target_s: float,
         for label, days in (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30)):
             ff = f.with_(date_from=end - timedelta(days=days - 1), date_to=end)
             where, params = where_sql(ff)
-            r = snap.query(f"select {_stats_sql(col, pct)} from inc where {where}",
-                           {**params, "target": target_s}).row(0, named=True)  # fmt: skip
+            r = snap.query(f"select {_stats_sql(col, pct, target_s)} from inc where {where}",
+                           params).row(0, named=True)  # fmt: skip
             rows.append({"window": label, **r})
     where, params = where_sql(f)
-    r = snap.query(f"select {_stats_sql(col, pct)} from inc where {where}",
-                   {**params, "target": target_s}).row(0, named=True)  # fmt: skip
+    r = snap.query(f"select {_stats_sql(col, pct, target_s)} from inc where {where}",
+                   params).row(0, named=True)  # fmt: skip
     rows.append({"window": "selected period", **r})
     return pl.DataFrame(rows, schema={"window": pl.String, "n": pl.Int64, "p_s": pl.Float64,
                                       "compliance": pl.Float64})  # fmt: skip
 
 
-def trend(snap: Snapshot, f: Filters, metric: str, target_s: float, pct: float = 90,
+def trend(snap: Snapshot, f: Filters, metric: str, target_s: Target, pct: float = 90,
           freq: str = "month") -> pl.DataFrame:  # fmt: skip
     """Percentile and compliance of an interval per period (``day``, ``week``, ``month``)."""
     col = _col(metric)
@@ -152,9 +193,9 @@ def trend(snap: Snapshot, f: Filters, metric: str, target_s: float, pct: float =
         raise ValueError(f"`freq` {freq!r} must be day, week or month")
     where, params = where_sql(f)
     return snap.query(
-        f"select date_trunc('{unit}', local_date)::date as period_start, {_stats_sql(col, pct)} "
+        f"select date_trunc('{unit}', local_date)::date as period_start, {_stats_sql(col, pct, target_s)} "
         f"from inc where {where} group by 1 order by 1",
-        {**params, "target": target_s},
+        params,
     )
 
 
@@ -189,22 +230,22 @@ def _layer_col(snap: Snapshot, layer: str) -> str:
     return f'"zone__{layer}"'
 
 
-def zone_stats(snap: Snapshot, f: Filters, layer: str, metric: str, target_s: float,
+def zone_stats(snap: Snapshot, f: Filters, layer: str, metric: str, target_s: Target,
                pct: float = 90) -> pl.DataFrame:  # fmt: skip
     """Per zone of a layer: volume, n, percentile, compliance and gap to target."""
     zc = _layer_col(snap, layer)
     col = _col(metric)
     where, params = where_sql(f)
     return snap.query(
-        f"select {zc} as zone_id, count(*) as volume, {_stats_sql(col, pct)}, "
-        f"quantile_disc({col}, {pct / 100:.6f}) - $target as gap_s "
+        f"select {zc} as zone_id, count(*) as volume, {_stats_sql(col, pct, target_s)}, "
+        f"quantile_disc({col}, {pct / 100:.6f}) - {target_sql(single_target(target_s))} as gap_s "
         f"from inc where {where} and {zc} is not null group by 1 order by 1",
-        {**params, "target": target_s},
+        params,
     )
 
 
 def zone_breakdown(snap: Snapshot, f: Filters, layer: str, zone_id: str,
-                   targets: dict[str, float], pct: float = 90) -> pl.DataFrame:  # fmt: skip
+                   targets: dict[str, Target], pct: float = 90) -> pl.DataFrame:  # fmt: skip
     """One zone: each interval's n, percentile and compliance, and volume by category."""
     zc = _layer_col(snap, layer)
     where, params = where_sql(f)
@@ -213,37 +254,37 @@ def zone_breakdown(snap: Snapshot, f: Filters, layer: str, zone_id: str,
         t = targets.get(metric)
         col = _col(metric)
         r = snap.query(
-            f"select {_stats_sql(col, pct)} from inc where {where} and {zc} = $zone",
-            {**params, "zone": zone_id, "target": t if t is not None else 0},
+            f"select {_stats_sql(col, pct, t)} from inc where {where} and {zc} = $zone",
+            {**params, "zone": zone_id},
         ).row(0, named=True)
-        rows.append({"interval": label, "n": r["n"], "p_s": r["p_s"], "target_s": t,
+        rows.append({"interval": label, "n": r["n"], "p_s": r["p_s"], "target": target_label(t),
                      "compliance": r["compliance"] if t is not None else None})  # fmt: skip
     return pl.DataFrame(rows, schema={"interval": pl.String, "n": pl.Int64, "p_s": pl.Float64,
-                                      "target_s": pl.Float64, "compliance": pl.Float64})  # fmt: skip
+                                      "target": pl.String, "compliance": pl.Float64})  # fmt: skip
 
 
-def hex_stats(snap: Snapshot, f: Filters, metric: str, target_s: float) -> pl.DataFrame:
+def hex_stats(snap: Snapshot, f: Filters, metric: str, target_s: Target) -> pl.DataFrame:
     """Per H3 cell: volume and late-response rate (share of the interval over target)."""
     if not snap.has_cells:
         return pl.DataFrame(schema={"h3_cell": pl.String, "volume": pl.Int64, "late_rate": pl.Float64})
     col = _col(metric)
     where, params = where_sql(f)
     return snap.query(
-        f"select h3_cell, count(*) as volume, avg(({col} > $target)::int) "
+        f"select h3_cell, count(*) as volume, avg(({col} > {target_sql(target_s)})::int) "
         f"filter (where {col} is not null) as late_rate from inc "
         f"where {where} and h3_cell is not null group by 1",
-        {**params, "target": target_s},
+        params,
     )
 
 
-def unit_turnout(snap: Snapshot, f: Filters, target_s: float, pct: float = 90,
+def unit_turnout(snap: Snapshot, f: Filters, target_s: Target, pct: float = 90,
                  top: int = 40) -> pl.DataFrame:  # fmt: skip
     """Turnout per unit: n, percentile, compliance (units with most responses first)."""
     where, params = where_sql(f)
     return snap.query(
-        f"select unit_id, any_value(unit_type) as unit_type, {_stats_sql('turnout_s', pct)} "
+        f"select unit_id, any_value(unit_type) as unit_type, {_stats_sql('turnout_s', pct, target_s)} "
         f"from units where {where} group by 1 order by n desc, unit_id limit {int(top)}",
-        {**params, "target": target_s},
+        params,
     )
 
 

@@ -15,19 +15,29 @@ def available_profiles() -> list[str]:
 
 
 @lru_cache(maxsize=32)
-def profile_targets(name: str) -> dict[str, tuple[float | None, float]]:
-    """The overall target of each incident interval in a profile.
+def profile_targets(name: str) -> dict[str, tuple[tuple | None, float]]:
+    """The incident-level target of each dashboard interval in a profile.
 
-    Where a profile has several targets for one interval (e.g. turnout 60 s for EMS and 80 s
-    for fire), the first listed without a call-category filter is used, else the first.
+    A target is a tuple of ``(call_category or None, seconds)`` pairs: several when the
+    profile sets one per category (NFPA 1710 turnout: 60 s EMS, 80 s fire and other), one
+    pair ``(None, s)`` when it applies to every call. Only incident-level entries without a
+    unit-type or density-class condition are used (ALS travel, ERF and NFPA 1720 demand zones
+    are in `dispatch report`).
     """
     from dispatch_analytics.standards import load_standard
 
     std = load_standard(name)
-    out: dict[str, tuple[float | None, float]] = {}
+    pairs: dict[str, list[tuple[str | None, float]]] = {}
+    pct: dict[str, float] = {}
     for t in std.targets:
-        if t.metric in out and getattr(t, "call_category", None):
+        if getattr(t, "level", "incident") != "incident" or getattr(t, "unit_type", None):
             continue
-        if t.metric not in out or not getattr(t, "call_category", None):
-            out[t.metric] = (t.target_s, float(t.percentile))
-    return out
+        if t.target_s is None or getattr(t, "by_density_class", None):
+            continue
+        cats = t.call_category or (None,)
+        lst = pairs.setdefault(t.metric, [])
+        if any(c in [x for x, _ in lst] for c in cats):
+            continue  # the first entry for a category wins
+        lst.extend((c, float(t.target_s)) for c in cats)
+        pct.setdefault(t.metric, float(t.percentile))
+    return {m: (tuple(v), pct[m]) for m, v in pairs.items()}

@@ -63,7 +63,9 @@ def overview_view(ds: DataSource, f: Filters, targets: dict[str, tuple[float, fl
     for metric, (label, start, end) in INTERVALS.items():
         target_s, pct = targets.get(metric, (None, 90.0))
         s, spark, win = (allstats[metric][k] for k in ("summary", "trend", "windows"))
-        ok = (s["p_s"] is not None and target_s is not None and s["p_s"] <= target_s)
+        # with nearest-rank, "p <= target" is "compliance >= pct%"; the latter also works
+        # when the target depends on the call category
+        ok = s["compliance"] is not None and target_s is not None and s["compliance"] >= pct / 100
         colour = "#2e7d32" if ok else "#c62828" if target_s is not None else "#333"
         rows = [html.Tr([html.Td(w["window"]), html.Td(f"{w['n']:,}"), html.Td(_fmt_s(w["p_s"])),
                          html.Td(_fmt_pct(w["compliance"]) if target_s is not None else "–")])
@@ -73,11 +75,12 @@ def overview_view(ds: DataSource, f: Filters, targets: dict[str, tuple[float, fl
             html.Div(f"{start} → {end}", style={"fontSize": "11px", "color": "#777"}),
             html.Div([html.Span(f"p{pct:g} {_fmt_s(s['p_s'])}",
                                 className="kpi", style={"fontSize": "24px", "color": colour}),
-                      html.Span(f"  target {_fmt_s(target_s)}" if target_s is not None
+                      html.Span(f"  target {stats.target_label(target_s)}" if target_s is not None
                                 else "  no target in profile")]),  # fmt: skip
             html.Div(f"compliance {_fmt_pct(s['compliance']) if target_s is not None else '–'}"
                      f" · n {s['n']:,} · volume {s['volume']:,}"),  # fmt: skip
-            dcc.Graph(figure=figures.sparkline(spark, target_s), config={"displayModeBar": False},
+            dcc.Graph(figure=figures.sparkline(spark, stats.single_target(target_s)),
+                      config={"displayModeBar": False},
                       style={"height": "70px"}),  # fmt: skip
             html.Table([html.Thead(html.Tr([html.Th(x) for x in ("window", "n", f"p{pct:g}",
                                                                   "compliance")])),
@@ -98,8 +101,7 @@ def map_view(ds: DataSource, f: Filters, targets, value: str, metric: str, hex_v
              cells_geojson, tile_url: str | None):  # fmt: skip
     """The zone choropleth, the hexagon layer and the clicked zone's breakdown."""
     snap = ds.snapshot()
-    target_s, pct = targets.get(metric, (None, 90.0))
-    t = target_s if target_s is not None else 0.0
+    t, pct = targets.get(metric, (None, 90.0))
     layer = f.layer
     if not layer or layer not in snap.layers or layer_geojson is None:
         msg = ("Load a zone layer (dispatch zones load ...) and choose it in the filters."
@@ -133,8 +135,8 @@ def trends_view(ds: DataSource, f: Filters, targets, freq: str):
     series, tmap, pct = {}, {}, 90.0
     for metric in INTERVALS:
         target_s, pct = targets.get(metric, (None, 90.0))
-        series[metric] = stats.trend(snap, f, metric, target_s or 0.0, pct, freq)
-        tmap[metric] = target_s
+        series[metric] = stats.trend(snap, f, metric, target_s, pct, freq)
+        tmap[metric] = stats.single_target(target_s)
     trend_fig = (figures.trend_figure(series, tmap, pct)
                  if any(d.height for d in series.values()) else figures.empty_figure())  # fmt: skip
     hm = stats.heatmap(snap, f)
@@ -147,9 +149,10 @@ def trends_view(ds: DataSource, f: Filters, targets, freq: str):
 def units_view(ds: DataSource, f: Filters, targets):
     snap = ds.snapshot()
     target_s, pct = targets.get("turnout", (None, 90.0))
-    tu = stats.unit_turnout(snap, f, target_s or 0.0, pct)
+    tu = stats.unit_turnout(snap, f, target_s, pct)
     turn = figures.bar_figure(tu.sort("p_s"), "unit_id", "p_s",
-                              f"Turnout p{pct:g} by unit (s)", target_s, horizontal=True)  # fmt: skip
+                              f"Turnout p{pct:g} by unit (s); target {stats.target_label(target_s)}",
+                              stats.single_target(target_s), horizontal=True)  # fmt: skip
     wl = stats.unit_workload(snap, f)
     work = figures.bar_figure(wl.sort("committed_h"), "unit_id", "committed_h",
                               "Unit workload (hours committed)", None, horizontal=True)  # fmt: skip

@@ -101,6 +101,25 @@ def test_interval_summary_matches_pandas(city_store):
     assert (s["p_s"] <= 480) == (s["compliance"] >= 0.9)
     cp = stats.interval_summary(snap, Filters(), "call_processing", 60, 90)
     assert cp["p_s"] == _nearest_rank(inc["cp"].dropna(), 90)
+    # p = 99.9 at n = 1000k is where a computed double fraction takes the wrong rank
+    assert stats.interval_summary(snap, Filters(), "total_response", 480, 99.9)["p_s"] == \
+        _nearest_rank(tot, 99.9)
+
+
+def test_category_dependent_target(city_store):
+    """NFPA 1710 turnout: 60 s for EMS calls, 80 s for fire and other calls."""
+    root, _ = city_store
+    snap = DataSource(root).snapshot()
+    t = (("ems", 60.0), ("fire", 80.0), ("other", 80.0))
+    got = stats.interval_summary(snap, Filters(), "turnout", t, 90)["compliance"]
+    inc = snap.query("select call_category, turnout_s from inc where turnout_s is not null").to_pandas()
+    lim = inc["call_category"].map({"ems": 60.0, "fire": 80.0, "other": 80.0})
+    assert got == pytest.approx((inc["turnout_s"] <= lim).mean())
+    assert stats.target_label(t) == "60 s ems · 80 s fire, other"
+    assert stats.single_target(((None, 240.0),)) == 240.0 and stats.single_target(t) is None
+    from dash_app.targets import profile_targets
+
+    assert profile_targets("nfpa1710")["turnout"][0] == t
 
 
 def test_filters_change_results(city_store):
