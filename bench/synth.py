@@ -101,7 +101,10 @@ def make_store(root: Path, n: int, seed: int = 0, chunk: int = 2_000_000) -> Sto
             "call_received_at": utc["rcvd"], "dispatched_at": utc["disp"],
             "enroute_at": utc["enrt"], "on_scene_at": utc["arrv"], "cleared_at": utc["clr"],
             "latitude": a["lat"], "longitude": a["lon"],
-            "timezone": "America/Los_Angeles", "stages_recorded": 5, "last_stage_at": utc["clr"],
+            "timezone": "America/Los_Angeles",
+            "call_received_local_at": utc["rcvd"].dt.convert_time_zone("America/Los_Angeles")
+            .dt.replace_time_zone(None),
+            "stages_recorded": 5, "last_stage_at": utc["clr"],
             "grain": "unit", "profile": "synthetic", "source": "synthetic", "batch_id": batch,
             "source_row": pl.int_range(lo + 1, lo + m + 1, eager=True),
             "row_hash": pl.int_range(lo, lo + m, eager=True).cast(pl.UInt64),

@@ -17,7 +17,7 @@ import polars as pl
 
 from dispatch_analytics.store import Store
 
-__all__ = ["INTERVALS", "DataSource", "Snapshot", "data_version", "local_sql"]
+__all__ = ["INTERVALS", "DataSource", "Snapshot", "data_version"]
 
 #: Incident-level intervals: name -> (label, start field, end field)
 INTERVALS: dict[str, tuple[str, str, str]] = {
@@ -26,24 +26,6 @@ INTERVALS: dict[str, tuple[str, str, str]] = {
     "travel": ("Travel (first arriving unit)", "fa_enroute_at", "first_on_scene_at"),
     "total_response": ("Total response", "call_received_at", "first_on_scene_at"),
 }
-
-
-def local_sql(ts: str, zones: list[str], tz_col: str = "timezone") -> str:
-    """SQL for the local wall-clock time of ``ts`` in its row's zone.
-
-    ``timezone(tz_col, ts)`` looks the zone up row by row (10x slower); with the few zones a
-    store holds, one constant-zone branch per zone is used instead.
-    """
-    if not zones:
-        return f"timezone({tz_col}, {ts})"
-    if len(zones) == 1:
-        z = zones[0].replace("'", "''")
-        return f"timezone('{z}', {ts})"
-    branches = " ".join(
-        f"when '{z.replace(chr(39), chr(39) * 2)}' then timezone('{z.replace(chr(39), chr(39) * 2)}', {ts})"
-        for z in zones
-    )
-    return f"(case {tz_col} {branches} end)"
 
 
 def data_version(store: Store) -> str:
@@ -130,13 +112,11 @@ class DataSource:
             f"z{k} using (incident_id)" for k, lyr in enumerate(layers)
         )
         con.execute("set enable_progress_bar = false")
-        zones = [r[0] for r in con.execute(
-            "select distinct timezone from responses_all where timezone is not null").fetchall()]  # fmt: skip
         con.execute(
             f"""
             create table inc as
             with base as (
-              select *, {local_sql("call_received_at", zones)} as received_local from incidents
+              select *, call_received_local_at as received_local from incidents
             )
             select i.incident_id, i.call_type, coalesce(i.call_category, 'other') as call_category,
               i.priority, i.station_id, i.latitude, i.longitude,
@@ -161,13 +141,13 @@ class DataSource:
                             "where c.incident_id = inc.incident_id")  # fmt: skip
                 has_cells = True
         con.execute(
-            f"""
+            """
             create table units as
             select r.incident_id, r.unit_id, r.unit_type, r.station_id,
               coalesce(r.call_category, 'other') as call_category, r.call_type, r.priority,
               r.dispatched_at, r.enroute_at, r.on_scene_at, r.cleared_at,
               r.turnout_s, r.travel_s,
-              cast({local_sql("r.call_received_at", zones, "r.timezone")} as date) as local_date,
+              cast(r.call_received_local_at as date) as local_date,
               (epoch_us(r.cleared_at) - epoch_us(r.dispatched_at)) / 1e6 as busy_s
             from responses r
             """

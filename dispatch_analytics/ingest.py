@@ -565,6 +565,9 @@ def normalize_chunk(
         [text, stage_frame, pl.DataFrame({"latitude": lat, "longitude": lon})], how="horizontal"
     ).with_columns(
         timezone=pl.lit(profile.timezone),
+        call_received_local_at=pl.col("call_received_at")
+        .dt.convert_time_zone(profile.timezone)
+        .dt.replace_time_zone(None),
         time_flags=flags,
         stages_recorded=pl.sum_horizontal(
             [pl.col(f).is_not_null().cast(pl.Int16) for f in STAGE_ORDER]

@@ -261,7 +261,7 @@ _INCIDENT_COLUMN = {
 }
 _UNIT_COLUMN = {"turnout": "turnout_s", "travel": "travel_s", "response": "response_s"}
 
-_LOCAL = "b.call_received_at at time zone b.timezone"
+_LOCAL = "b.call_received_local_at"  # stored at ingest: no per-row zone lookup
 _DIM_SQL = {
     "hour": f"hour({_LOCAL})",
     "weekday": f"isodow({_LOCAL})",
@@ -293,7 +293,7 @@ def _base_sql(family: str, mdef: MetricDef) -> str:
         return f"""
   select
     i.incident_id, i.call_category, i.call_type, i.priority, i.station_id as station,
-    i.first_arriving_unit as unit, fa.unit_type, i.call_received_at, i.timezone,
+    i.first_arriving_unit as unit, fa.unit_type, i.call_received_at, i.call_received_local_at, i.timezone,
     i.{col} as value_s
   from incidents i
   left join responses fa on fa.incident_id = i.incident_id and fa.unit_id = i.first_arriving_unit"""
@@ -302,7 +302,8 @@ def _base_sql(family: str, mdef: MetricDef) -> str:
         return f"""
   select
     r.incident_id, r.call_category, r.call_type, r.priority, r.station_id as station,
-    r.unit_id as unit, r.unit_type, r.call_received_at, r.timezone, r.{col} as value_s
+    r.unit_id as unit, r.unit_type, r.call_received_at, r.call_received_local_at, r.timezone,
+    r.{col} as value_s
   from responses r"""
     if family == "first_due":
         value = ("fd.travel_s" if mdef.name == "first_due_travel" else
@@ -322,7 +323,7 @@ def _base_sql(family: str, mdef: MetricDef) -> str:
   )
   select
     i.incident_id, i.call_category, i.call_type, i.priority, a.first_due_station as station,
-    fd.unit_id as unit, fd.unit_type, i.call_received_at, i.timezone, {value} as value_s
+    fd.unit_id as unit, fd.unit_type, i.call_received_at, i.call_received_local_at, i.timezone, {value} as value_s
   from incidents i
   left join first_due_area a on a.incident_id = i.incident_id
   left join first_due_unit fd on fd.incident_id = i.incident_id and fd.unit_order = 1"""
@@ -352,7 +353,7 @@ def _base_sql(family: str, mdef: MetricDef) -> str:
   )
   select
     i.incident_id, i.call_category, i.call_type, i.priority, i.station_id as station,
-    i.first_arriving_unit as unit, fa.unit_type, i.call_received_at, i.timezone,
+    i.first_arriving_unit as unit, fa.unit_type, i.call_received_at, i.call_received_local_at, i.timezone,
     {start} as start_at, a.arrivals
   from incidents i
   left join arrivals a on a.incident_id = i.incident_id

@@ -40,7 +40,7 @@ __all__ = [
     "resolve_data_dir",
 ]
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 DEFAULT_DATA_DIR = "dispatch_data"
 
 _TS = pl.Datetime("us", "UTC")
@@ -60,6 +60,7 @@ RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     "latitude": pl.Float64,
     "longitude": pl.Float64,
     "timezone": pl.String,
+    "call_received_local_at": pl.Datetime("us"),
     "time_flags": pl.String,
     "stages_recorded": pl.Int16,
     "last_stage_at": _TS,
@@ -225,6 +226,7 @@ with stage_unit as (
     min(call_arrived_at) as call_arrived_at,
     min(call_answered_at) as call_answered_at,
     min(call_received_at) as call_received_at,
+    arg_min(call_received_local_at, call_received_at) as call_received_local_at,
     min(call_entered_at) as call_entered_at,
     min(dispatched_at) as first_dispatched_at,
     min(enroute_at) as first_enroute_at,
@@ -245,7 +247,7 @@ with stage_unit as (
 select
   incident_id, fa.call_type as call_type, fa.call_category as call_category,
   fa.priority as priority, station_id, fa.zipcode as zipcode, fa.address as address,
-  call_arrived_at, call_answered_at, call_received_at, call_entered_at,
+  call_arrived_at, call_answered_at, call_received_at, call_received_local_at, call_entered_at,
   first_dispatched_at, first_enroute_at, first_on_scene_at, last_cleared_at,
   first_arriving_unit, fa_dispatched_at, fa_enroute_at,
   fa.latitude as latitude, fa.longitude as longitude, units_assigned, units_on_scene,

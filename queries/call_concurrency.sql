@@ -10,7 +10,7 @@
 --   share_with_concurrent
 with scoped as (
   select i.incident_id, i.call_received_at, i.last_cleared_at,
-    hour(i.call_received_at at time zone i.timezone) as hour
+    hour(i.call_received_local_at) as hour
   from incidents i
   where $source is null
      or i.incident_id in (select incident_id from responses where source like $source)

@@ -16,7 +16,7 @@ with incident_area as (
     i.first_arriving_unit,
     z.zone_id,
     case when $period is not null then
-      cast(date_trunc($period, i.call_received_at at time zone i.timezone) as date)
+      cast(date_trunc($period, i.call_received_local_at) as date)
     end as period_start
   from incidents i
   left join incident_zones z on z.incident_id = i.incident_id and z.layer = $station_layer

@@ -24,7 +24,7 @@ with incident_intervals as (
       when 'total_response' then i.total_response_s
     end as value_s,
     case when $period is not null then
-      cast(date_trunc($period, i.call_received_at at time zone i.timezone) as date)
+      cast(date_trunc($period, i.call_received_local_at) as date)
     end as period_start,
     z.zone_id
   from incidents i

@@ -19,8 +19,8 @@ with incident_intervals as (
       when 'travel' then i.travel_s
       when 'total_response' then i.total_response_s
     end as value_s,
-    isodow(i.call_received_at at time zone i.timezone) as weekday,
-    hour(i.call_received_at at time zone i.timezone) as hour
+    isodow(i.call_received_local_at) as weekday,
+    hour(i.call_received_local_at) as hour
   from incidents i
   left join incident_zones z on z.incident_id = i.incident_id and z.layer = $layer
   where ($call_category is null or i.call_category = $call_category)

@@ -19,7 +19,7 @@ with incident_intervals as (
       when 'travel' then i.travel_s
       when 'total_response' then i.total_response_s
     end as value_s,
-    cast(date_trunc('month', i.call_received_at at time zone i.timezone) as date) as month_start,
+    cast(date_trunc('month', i.call_received_local_at) as date) as month_start,
     z.zone_id
   from incidents i
   left join incident_zones z on z.incident_id = i.incident_id and z.layer = $layer

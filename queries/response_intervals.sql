@@ -11,7 +11,7 @@ with incident_local as (
   -- local wall-clock time of the call: UTC instant -> agency zone (exact across DST changes)
   select
     i.*,
-    i.call_received_at at time zone i.timezone as local_received_at
+    i.call_received_local_at as local_received_at
   from incidents i
 ), incident_zone as (
   select incident_id, layer, zone_id

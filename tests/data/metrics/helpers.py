@@ -137,7 +137,8 @@ INCIDENT_SCHEMA = {
     "incident_id": pl.String, "call_type": pl.String, "call_category": pl.String,
     "priority": pl.String, "station_id": pl.String, "zipcode": pl.String, "address": pl.String,
     "call_arrived_at": pl.Datetime("us", "UTC"), "call_answered_at": pl.Datetime("us", "UTC"),
-    "call_received_at": pl.Datetime("us", "UTC"), "call_entered_at": pl.Datetime("us", "UTC"),
+    "call_received_at": pl.Datetime("us", "UTC"), "call_received_local_at": pl.Datetime("us"),
+    "call_entered_at": pl.Datetime("us", "UTC"),
     "first_dispatched_at": pl.Datetime("us", "UTC"), "first_enroute_at": pl.Datetime("us", "UTC"),
     "first_on_scene_at": pl.Datetime("us", "UTC"), "last_cleared_at": pl.Datetime("us", "UTC"),
     "first_arriving_unit": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
@@ -157,6 +158,13 @@ def fake_catalog(con: duckdb.DuckDBPyConnection, incidents: pl.DataFrame,
         (pl.col(c) if c in incidents.columns else pl.lit(None)).cast(t).alias(c)
         for c, t in INCIDENT_SCHEMA.items()
     )
+    if "call_received_local_at" not in incidents.columns:  # as ingest stores it
+        local = pl.lit(None, pl.Datetime("us"))
+        for tz in inc["timezone"].drop_nulls().unique().to_list():
+            local = pl.when(pl.col("timezone") == tz).then(
+                pl.col("call_received_at").dt.convert_time_zone(tz).dt.replace_time_zone(None)
+            ).otherwise(local)
+        inc = inc.with_columns(call_received_local_at=local)
     con.register("_inc_df", inc)
     con.execute("create or replace table incidents as select * from _inc_df")
     con.unregister("_inc_df")
