@@ -154,8 +154,12 @@ def order_statistic_ci(n: int, p: float, conf: float = 0.95) -> CIRanks:
     a = (1 - conf) / 2
     lo_lim, hi_lim = a + CI_TOLERANCE, 1 - a - CI_TOLERANCE
     lg_n = math.lgamma(n + 1)
-    cdf, low, high = 0.0, 0, None
-    for k in range(n + 1):
+    # the same window as the SQL macro: k within 12 sd (+10) of n q; below it B(k) < 1e-20
+    sd = math.sqrt(n * q * (1 - q))
+    k_lo = max(0, math.floor(n * q - 12 * sd - 10))
+    k_hi = min(n, math.ceil(n * q + 12 * sd + 10))
+    cdf, low, high = 0.0, k_lo, None
+    for k in range(k_lo, k_hi + 1):
         cdf += math.exp(lg_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lq
                         + (n - k) * l1q)
         if cdf <= lo_lim:

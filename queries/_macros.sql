@@ -28,6 +28,7 @@ create or replace temp macro da_nearest_rank(sorted_values, pct) as
 --   ci_high_rank u = the smallest u with B(u - 1) >= 1 - a
 -- so that P(X(l) <= Q <= X(u)) = B(u - 1) - B(l - 1) >= conf. A rank outside 1..n means the
 -- interval is unbounded on that side (the sample is too small): it is returned as NULL.
+-- Only k within 12 sd (+10) of n p are summed (the rest carry under 1e-20 of the mass).
 -- B(k) sums exp(lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1) + k ln p + (n - k) ln(1 - p));
 -- both comparisons allow 1e-9 of rounding slack so exact ties (possible when p is a decimal
 -- like 0.9) are decided the same way in every engine. NULL ranks when pct is not in (0, 100).
@@ -35,13 +36,23 @@ create or replace temp macro da_os_ci_ranks(pairs, conf := 0.95) as table
   with wanted as (
     select distinct n::bigint as n, pct::double as pct
     from (select unnest(pairs, recursive := true))
-  ), terms as (
-    select n, pct, unnest(range(n + 1)) as k
+  ), windows as (
+    -- only k within 12 standard deviations (+10) of n p carry mass: below the window B(k) is
+    -- under 1e-20 (so <= a), above it over 1 - 1e-20; skipping them keeps the work per group
+    -- near 24 sd instead of n (10M incidents: 3.8 s -> 0.1 s). Same window in Python.
+    select n, pct,
+      greatest(0, floor(n * pct / 100 - 12 * sqrt(n * pct / 100 * (1 - pct / 100)) - 10))::bigint
+        as k_lo,
+      least(n, ceil(n * pct / 100 + 12 * sqrt(n * pct / 100 * (1 - pct / 100)) + 10))::bigint
+        as k_hi
     from wanted
     where n > 0 and pct > 0 and pct < 100
+  ), terms as (
+    select n, pct, k_lo, unnest(range(k_lo, k_hi + 1)) as k
+    from windows
   ), cdf as (
     select
-      n, pct, k,
+      n, pct, k_lo, k,
       sum(exp(lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)
               + k * ln(pct / 100) + (n - k) * ln(1 - pct / 100)))
         over (partition by n, pct order by k rows between unbounded preceding and current row)
@@ -50,7 +61,7 @@ create or replace temp macro da_os_ci_ranks(pairs, conf := 0.95) as table
   ), ranks as (
     select
       n, pct,
-      count(*) filter (where cdf <= (1 - conf::double) / 2 + 1e-9) as low_rank,
+      any_value(k_lo) + count(*) filter (where cdf <= (1 - conf::double) / 2 + 1e-9) as low_rank,
       min(k) filter (where cdf >= 1 - (1 - conf::double) / 2 - 1e-9) + 1 as high_rank
     from cdf
     group by n, pct

@@ -500,3 +500,19 @@ def test_independent_pandas_fractiles_by_category(sample):
     for r in f.table.iter_rows(named=True):
         e = exp.loc[r["call_category"]]
         assert (r["n"], r["p90_s"], r["compliance"]) == (e["n"], e["p90"], e["ok"])
+
+
+@pytest.mark.parametrize("n,p", [(5000, 90.0), (20000, 90.0), (100000, 95.0), (3000, 99.0)])
+def test_ci_window_matches_exact_binomial_at_large_n(n, p):
+    """The summation window (12 sd around n p) gives the exact ranks of the full binomial."""
+    stats = pytest.importorskip("scipy.stats")
+    import numpy as np
+
+    from dispatch_analytics.metrics import order_statistic_ci
+
+    cdf = stats.binom.cdf(np.arange(n + 1), n, p / 100)
+    a = 0.025
+    low = int((cdf <= a + 1e-9).sum())
+    high = int(np.argmax(cdf >= 1 - a - 1e-9)) + 1
+    got = order_statistic_ci(n, p)
+    assert (got[0], got[1]) == (low, high)
