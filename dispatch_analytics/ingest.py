@@ -741,8 +741,10 @@ def ingest(
 
 def refresh_zone_assignment(store: Store, h3_resolution: int | None = 8) -> dict[str, dict[str, int]]:
     """Re-assign every incident to each loaded zone layer and to an H3 cell."""
-    from .zones import assign_incidents
+    from .zones import assign_incidents, list_layers
 
+    if h3_resolution is None and not list_layers(store.root):
+        return {}
     con = store.connect(read_only=False)
     try:
         return assign_incidents(store.root, con, h3_resolution=h3_resolution)
