@@ -11,7 +11,16 @@ from typer.main import get_command
 from dispatch_analytics.cli import app, main
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
-COMMANDS = sorted(get_command(app).commands)
+def _all_commands(group, prefix=()):
+    out = []
+    for name, cmd in group.commands.items():
+        out.append(" ".join((*prefix, name)))
+        if hasattr(cmd, "commands"):
+            out.extend(_all_commands(cmd, (*prefix, name)))
+    return out
+
+
+COMMANDS = sorted(_all_commands(get_command(app)))
 
 
 def run(capsys, *args):
@@ -26,7 +35,7 @@ def test_there_are_commands():
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help_with_example(capsys, name):
-    assert main([name, "--help"]) == 0
+    assert main([*name.split(), "--help"]) == 0
     text = capsys.readouterr().out
     assert "Example:" in text and "dispatch" in text.split("Example:")[1]
 
