@@ -121,4 +121,6 @@ def make_store(root: Path, n: int, seed: int = 0, chunk: int = 2_000_000) -> Sto
         "first_received_at": None, "last_received_at": None, "tool_version": "bench"}],
         schema=LOG_SCHEMA)).write_parquet(stage / "ingest_log.parquet")  # fmt: skip
     os.rename(stage, store.batches_dir / batch)
+    with store.write_lock():
+        store.refresh_derived()  # as ingest does: fold the batch into the derived incidents
     return store

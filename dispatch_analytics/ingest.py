@@ -734,6 +734,8 @@ def ingest(
     store = Store(data_dir)
     with store.write_lock():
         report = _ingest_files(files, profile, store, store.tmp_dir, False, chunk_rows, progress)
+        if report.rows_accepted:
+            store.refresh_derived()
     if report.rows_accepted:
         report.zone_counts = refresh_zone_assignment(store, h3_resolution)
     return report

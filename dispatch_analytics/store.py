@@ -40,7 +40,7 @@ __all__ = [
     "resolve_data_dir",
 ]
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 DEFAULT_DATA_DIR = "dispatch_data"
 
 _TS = pl.Datetime("us", "UTC")
@@ -118,100 +118,27 @@ def _macros() -> list[str]:
         return []
 
 
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data directory: the argument, else ``$DISPATCH_DATA_DIR``, else ``./dispatch_data``."""
-    if data_dir is None or str(data_dir) == "":
-        data_dir = os.environ.get("DISPATCH_DATA_DIR") or DEFAULT_DATA_DIR
-    return Path(data_dir).expanduser().resolve()
+def _dedupe_sql(source: str) -> str:
+    """The current record of each incident / unit of ``source`` (newest record wins: most
+    stages, latest last stage, latest batch; within one batch the content decides), with the
+    unit intervals."""
+    key = "incident_id, coalesce(unit_id, '')"
+    return (
+        "select * exclude (_version), "
+        f"{_interval('enroute_at', 'dispatched_at')} as turnout_s, "
+        f"{_interval('on_scene_at', 'enroute_at')} as travel_s, "
+        f"{_interval('on_scene_at', 'dispatched_at')} as response_s "
+        f"from (select *, row_number() over (partition by {key} order by stages_recorded desc, "
+        "last_stage_at desc nulls last, batch_id desc, row_hash desc) as _version "
+        f"from {source}) where _version = 1"
+    )
 
 
-def _sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def _interval(end: str, start: str) -> str:
-    return f"(epoch_us({end}) - epoch_us({start})) / 1e6"
-
-
-class Store:
-    """A data directory holding the lake and the catalog.
-
-    Parameters
-    ----------
-    data_dir : path, optional
-        See :func:`resolve_data_dir`.
-    create : bool
-        Create the directory layout (and catalog) if missing; otherwise raise
-        :class:`StoreError` when the directory holds no store.
-    """
-
-    def __init__(self, data_dir: str | os.PathLike | None = None, create: bool = True):
-        self.root = resolve_data_dir(data_dir)
-        self.lake = self.root / "lake"
-        self.batches_dir = self.lake / "batches"
-        self.tmp_dir = self.lake / "_tmp"
-        self.catalog_path = self.root / "catalog.duckdb"
-        self.lock_path = self.root / ".write.lock"
-        if not self.batches_dir.exists():
-            if not create:
-                raise StoreError(
-                    f"no store in {self.root}; ingest something first "
-                    "(`dispatch ingest FILE --profile NAME`) or pass `--data-dir`"
-                )
-            self._init_layout()
-        init_spatial(self.root)  # spatial/ placeholders: the spatial views' globs must match
-        if not self._catalog_current():
-            self.build_catalog()
-
-    # ------------------------------------------------------------------ layout
-    def _init_layout(self) -> None:
-        try:
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            self.batches_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create data directory {self.root}: {exc}") from exc
-        init = self.batches_dir / "_init"
-        if not init.exists():
-            stage = self.tmp_dir / "_init"
-            shutil.rmtree(stage, ignore_errors=True)
-            stage.mkdir(parents=True)
-            pl.DataFrame(schema=RESPONSE_SCHEMA).write_parquet(stage / "responses-00000.parquet")
-            pl.DataFrame(schema=REJECT_SCHEMA).write_parquet(stage / "rejects-00000.parquet")
-            pl.DataFrame(schema=LOG_SCHEMA).write_parquet(stage / "ingest_log.parquet")
-            os.rename(stage, init)
-
-    def glob(self, kind: str) -> str:
-        """The Parquet glob of one table kind: responses, rejects or ingest_log."""
-        pattern = {"responses": "responses-*.parquet", "rejects": "rejects-*.parquet",
-                   "ingest_log": "ingest_log.parquet"}[kind]  # fmt: skip
-        return str(self.batches_dir / "*" / pattern)
-
-    # ------------------------------------------------------------------ views
-    def view_sql(self) -> list[str]:
-        """``CREATE VIEW`` statements of the catalog, in dependency order."""
-        resp = _sql_str(self.glob("responses"))
-        rej = _sql_str(self.glob("rejects"))
-        log = _sql_str(self.glob("ingest_log"))
-        key = "incident_id, coalesce(unit_id, '')"
-        never = "'9999-12-31 00:00:00+00'::timestamptz"
-        return [
-            f"create or replace view _catalog_meta as select {_sql_str(SCHEMA_VERSION)} as "
-            f"schema_version, {_sql_str(str(self.root))} as data_dir",
-            f"create or replace view responses_all as select * from read_parquet({resp}, "
-            "union_by_name = true)",
-            # newest record of each incident/unit wins: most stages, latest last stage, latest
-            # batch; within one batch the content decides (row_hash), never the row order
-            "create or replace view responses as select * exclude (_version), "
-            f"{_interval('enroute_at', 'dispatched_at')} as turnout_s, "
-            f"{_interval('on_scene_at', 'enroute_at')} as travel_s, "
-            f"{_interval('on_scene_at', 'dispatched_at')} as response_s "
-            "from (select *, row_number() over (partition by "
-            f"{key} order by stages_recorded desc, last_stage_at desc nulls last, "
-            "batch_id desc, row_hash desc) as _version from responses_all) "
-            "where _version = 1",
-            f"""create or replace view incidents as
-with stage_unit as (
-  select * from responses
+def _incidents_sql(source: str) -> str:
+    """One row per incident from the current unit rows in ``source``."""
+    never = "'9999-12-31 00:00:00+00'::timestamptz"
+    return f"""with stage_unit as (
+  select * from {source}
 ), per_incident as (
   select
     incident_id,
@@ -257,7 +184,109 @@ select
   {_interval('first_on_scene_at', 'fa_enroute_at')} as travel_s,
   {_interval('first_on_scene_at', 'call_received_at')} as total_response_s,
   fa.timezone as timezone, fa.grain as grain, time_flags
-from first_arrival""",
+from first_arrival"""
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data directory: the argument, else ``$DISPATCH_DATA_DIR``, else ``./dispatch_data``."""
+    if data_dir is None or str(data_dir) == "":
+        data_dir = os.environ.get("DISPATCH_DATA_DIR") or DEFAULT_DATA_DIR
+    return Path(data_dir).expanduser().resolve()
+
+
+def _sql_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def _interval(end: str, start: str) -> str:
+    return f"(epoch_us({end}) - epoch_us({start})) / 1e6"
+
+
+class Store:
+    """A data directory holding the lake and the catalog.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        See :func:`resolve_data_dir`.
+    create : bool
+        Create the directory layout (and catalog) if missing; otherwise raise
+        :class:`StoreError` when the directory holds no store.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, create: bool = True):
+        self.root = resolve_data_dir(data_dir)
+        self.lake = self.root / "lake"
+        self.batches_dir = self.lake / "batches"
+        self.tmp_dir = self.lake / "_tmp"
+        self.catalog_path = self.root / "catalog.duckdb"
+        self.lock_path = self.root / ".write.lock"
+        self.derived_dir = self.lake / "derived"
+        self.derived_current = self.derived_dir / "current"
+        if not self.batches_dir.exists():
+            if not create:
+                raise StoreError(
+                    f"no store in {self.root}; ingest something first "
+                    "(`dispatch ingest FILE --profile NAME`) or pass `--data-dir`"
+                )
+            self._init_layout()
+        init_spatial(self.root)  # spatial/ placeholders: the spatial views' globs must match
+        self._ensure_derived()
+        if not self._catalog_current():
+            self.build_catalog()
+
+    # ------------------------------------------------------------------ layout
+    def _init_layout(self) -> None:
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            self.batches_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create data directory {self.root}: {exc}") from exc
+        init = self.batches_dir / "_init"
+        if not init.exists():
+            stage = self.tmp_dir / "_init"
+            shutil.rmtree(stage, ignore_errors=True)
+            stage.mkdir(parents=True)
+            pl.DataFrame(schema=RESPONSE_SCHEMA).write_parquet(stage / "responses-00000.parquet")
+            pl.DataFrame(schema=REJECT_SCHEMA).write_parquet(stage / "rejects-00000.parquet")
+            pl.DataFrame(schema=LOG_SCHEMA).write_parquet(stage / "ingest_log.parquet")
+            os.rename(stage, init)
+
+    def glob(self, kind: str) -> str:
+        """The Parquet glob of one table kind: responses, rejects or ingest_log."""
+        pattern = {"responses": "responses-*.parquet", "rejects": "rejects-*.parquet",
+                   "ingest_log": "ingest_log.parquet"}[kind]  # fmt: skip
+        return str(self.batches_dir / "*" / pattern)
+
+    # ------------------------------------------------------------------ views
+    def view_sql(self) -> list[str]:
+        """``CREATE VIEW`` statements of the catalog, in dependency order."""
+        resp = _sql_str(self.glob("responses"))
+        rej = _sql_str(self.glob("rejects"))
+        log = _sql_str(self.glob("ingest_log"))
+        return [
+            f"create or replace view _catalog_meta as select {_sql_str(SCHEMA_VERSION)} as "
+            f"schema_version, {_sql_str(str(self.root))} as data_dir",
+            f"create or replace view responses_all as select * from read_parquet({resp}, "
+            "union_by_name = true)",
+            # newest record of each incident/unit wins: most stages, latest last stage, latest
+            # batch; within one batch the content decides (row_hash), never the row order
+            f"create or replace view responses as {_dedupe_sql('responses_all')}",
+            # incidents not yet in the derived table, computed live from their unit rows
+            "create or replace view _derived_incidents as select * from read_parquet("
+            f"{_sql_str(str(self.derived_current / 'incidents.parquet'))})",
+            "create or replace view _derived_coverage as select batch_id from read_parquet("
+            f"{_sql_str(str(self.derived_current / 'coverage.parquet'))})",
+            "create or replace view _fresh_incidents as select distinct r.incident_id "
+            "from responses_all r anti join _derived_coverage c on c.batch_id = r.batch_id",
+            "create or replace view _fresh_responses as "
+            + _dedupe_sql("(select * from responses_all r semi join _fresh_incidents f "
+                          "on f.incident_id = r.incident_id)"),
+            f"create or replace view incidents_live as {_incidents_sql('responses')}",
+            "create or replace view incidents as "
+            "select d.* from _derived_incidents d anti join _fresh_incidents f "
+            "on f.incident_id = d.incident_id "
+            f"union all by name ({_incidents_sql('_fresh_responses')})",
             f"create or replace view rejects as select * from read_parquet({rej}, "
             "union_by_name = true)",
             f"create or replace view ingest_log as select * from read_parquet({log}, "
@@ -297,6 +326,73 @@ from first_arrival""",
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
         os.replace(tmp, self.catalog_path)
         return self.catalog_path
+
+    # ------------------------------------------------------------------ derived
+    def _derived_version_ok(self) -> bool:
+        try:
+            target = os.readlink(self.derived_current)
+        except OSError:
+            return False
+        return Path(target).name.startswith(f"v{SCHEMA_VERSION}-") and (
+            self.derived_current / "incidents.parquet").exists()
+
+    def _ensure_derived(self) -> None:
+        """Create an empty derived incidents table (covering no batch) when there is none of
+        this schema version: the ``incidents`` view then computes every incident live."""
+        if self._derived_version_ok():
+            return
+        con = duckdb.connect()
+        try:
+            con.execute("set enable_progress_bar = false")
+            con.execute("create view responses_all as select * from read_parquet("
+                        f"{_sql_str(self.glob('responses'))}, union_by_name = true)")  # fmt: skip
+            con.execute(f"create view responses as {_dedupe_sql('responses_all')}")
+            con.execute(f"create view incidents_live as {_incidents_sql('responses')}")
+            self._write_derived(con, "select * from incidents_live where false",
+                                "select ''::varchar as batch_id where false")  # fmt: skip
+        finally:
+            con.close()
+
+    def _write_derived(self, con, incidents_sql: str, coverage_sql: str) -> None:
+        from datetime import UTC, datetime
+
+        self.derived_dir.mkdir(parents=True, exist_ok=True)
+        name = f"v{SCHEMA_VERSION}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
+        new = self.derived_dir / name
+        new.mkdir()
+        con.execute(f"copy ({incidents_sql}) to {_sql_str(str(new / 'incidents.parquet'))} "
+                    "(format parquet, compression zstd)")  # fmt: skip
+        con.execute(f"copy ({coverage_sql}) to {_sql_str(str(new / 'coverage.parquet'))} "
+                    "(format parquet)")  # fmt: skip
+        link = self.derived_dir / f".current-{os.getpid()}"
+        link.unlink(missing_ok=True)
+        os.symlink(name, link)
+        previous = None
+        try:
+            previous = os.readlink(self.derived_current)
+        except OSError:
+            if self.derived_current.is_dir():  # a copied store (cp -r turns the link into a dir)
+                os.rename(self.derived_current, self.derived_dir / f"old-{name}")
+        os.replace(link, self.derived_current)  # atomic: readers see the old or the new table
+        keep = {name, previous}
+        for d in self.derived_dir.iterdir():
+            if d.is_dir() and not d.is_symlink() and d.name not in keep:
+                shutil.rmtree(d, ignore_errors=True)
+
+    def refresh_derived(self) -> None:
+        """Fold every ingested batch into the derived incidents table (call under the writer
+        lock). Incidents of batches ingested since are still computed live by the
+        ``incidents`` view, so the view is always current; this only makes it fast."""
+        con = self.connect(read_only=False)
+        try:
+            con.execute("set enable_progress_bar = false")
+            self._write_derived(
+                con, "select * from incidents",
+                "select distinct batch_id from responses_all union "
+                "select batch_id from ingest_log",
+            )
+        finally:
+            con.close()
 
     # ------------------------------------------------------------- connections
     def connect(self, read_only: bool = True, spatial: bool = False) -> duckdb.DuckDBPyConnection:
