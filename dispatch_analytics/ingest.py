@@ -676,6 +676,7 @@ def ingest(
     chunk_rows: int = 100_000,
     progress: ProgressFn | None = None,
     h3_resolution: int | None = 8,
+    refresh_derived: bool = True,
 ) -> IngestReport:
     """Ingest CAD / 911 export files into the store, one atomic batch per file.
 
@@ -697,6 +698,9 @@ def ingest(
     h3_resolution : int or None
         After the ingest every incident is (re)assigned to each loaded zone layer and to an
         H3 cell of this resolution (None: no cells).
+    refresh_derived : bool
+        Fold the new batches into the derived incidents table (fast ``incidents`` queries).
+        With False the view computes their incidents live until the next ingest.
 
     Returns
     -------
@@ -734,7 +738,7 @@ def ingest(
     store = Store(data_dir)
     with store.write_lock():
         report = _ingest_files(files, profile, store, store.tmp_dir, False, chunk_rows, progress)
-        if report.rows_accepted:
+        if report.rows_accepted and refresh_derived:
             store.refresh_derived()
     if report.rows_accepted:
         report.zone_counts = refresh_zone_assignment(store, h3_resolution)

@@ -386,6 +386,12 @@ class Store:
         con = self.connect(read_only=False)
         try:
             con.execute("set enable_progress_bar = false")
+            # bounded memory: DuckDB spills to the lake's scratch folder beyond this
+            spill = self.tmp_dir / "duckdb_spill"
+            spill.mkdir(parents=True, exist_ok=True)
+            con.execute(f"set temp_directory = {_sql_str(str(spill))}")
+            con.execute("set memory_limit = '1GB'")
+            con.execute("set preserve_insertion_order = false")
             self._write_derived(
                 con, "select * from incidents",
                 "select distinct batch_id from responses_all union "
