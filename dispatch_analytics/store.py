@@ -399,6 +399,7 @@ class Store:
             )
         finally:
             con.close()
+            shutil.rmtree(self.tmp_dir / "duckdb_spill", ignore_errors=True)
 
     # ------------------------------------------------------------- connections
     def connect(self, read_only: bool = True, spatial: bool = False) -> duckdb.DuckDBPyConnection:
