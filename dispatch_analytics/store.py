@@ -386,11 +386,11 @@ class Store:
         con = self.connect(read_only=False)
         try:
             con.execute("set enable_progress_bar = false")
-            # bounded memory: DuckDB spills to the lake's scratch folder beyond this
+            # DuckDB may spill to the lake's scratch folder (a 1 GB cap is not enough: the
+            # grouped arg_min of 10M unit rows does not spill)
             spill = self.tmp_dir / "duckdb_spill"
             spill.mkdir(parents=True, exist_ok=True)
             con.execute(f"set temp_directory = {_sql_str(str(spill))}")
-            con.execute("set memory_limit = '1GB'")
             con.execute("set preserve_insertion_order = false")
             self._write_derived(
                 con, "select * from incidents",
