@@ -49,7 +49,17 @@ def _fresh(city, tmp_path):
 
 
 def _text(dash_duo, sel, timeout=20):
-    return dash_duo.wait_for_element(sel, timeout=timeout).text
+    """The element's text; retried while Dash re-renders it (stale element)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    t0 = time.time()
+    while True:
+        try:
+            return dash_duo.wait_for_element(sel, timeout=timeout).text
+        except StaleElementReferenceException:
+            if time.time() - t0 > timeout:
+                raise
+            time.sleep(0.1)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -81,9 +91,9 @@ def test_filters_change_figures_and_url(dash_duo, city, tmp_path):
     dash_duo.driver.get(dash_duo.driver.current_url)
     dash_duo.wait_for_element(card, timeout=20)
     t0 = time.time()
-    while "fire" not in dash_duo.find_element("#f-cat").text and time.time() - t0 < 10:
+    while "fire" not in _text(dash_duo, "#f-cat") and time.time() - t0 < 10:
         time.sleep(0.2)
-    assert "fire" in dash_duo.find_element("#f-cat").text
+    assert "fire" in _text(dash_duo, "#f-cat")
 
 
 def test_clicking_a_zone_shows_its_breakdown(dash_duo, city, tmp_path):
@@ -101,7 +111,7 @@ def test_clicking_a_zone_shows_its_breakdown(dash_duo, city, tmp_path):
     dash_duo.wait_for_contains_text("#zone-title", f"station_areas: {zone}", timeout=20)
     rows = dash_duo.find_elements("#zone-breakdown tbody tr")
     assert len(rows) >= 4
-    assert "Total response" in dash_duo.find_element("#zone-breakdown").text
+    assert "Total response" in _text(dash_duo, "#zone-breakdown")
 
 
 def test_sql_console(dash_duo, city, tmp_path):
@@ -118,12 +128,12 @@ def test_sql_console(dash_duo, city, tmp_path):
 
     run("select count(*) as n_incidents from incidents")
     dash_duo.wait_for_contains_text("#sql-result", "n_incidents", timeout=20)
-    assert dash_duo.find_element("#sql-error").text == ""
+    assert _text(dash_duo, "#sql-error") == ""
     run("create table hack as select 1")
     dash_duo.wait_for_contains_text("#sql-error", "Refused", timeout=20)
     run("select * from read_csv('/etc/passwd')")
     dash_duo.wait_for_contains_text("#sql-error", "Refused", timeout=20)
-    assert "root" not in dash_duo.find_element("#sql-result").text
+    assert "root" not in _text(dash_duo, "#sql-result")
 
 
 def test_live_refresh_shows_incident_ingested_elsewhere(dash_duo, city, tmp_path):
