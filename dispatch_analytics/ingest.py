@@ -491,6 +491,7 @@ def normalize_chunk(
             _const("`call_received_at` is blank"))  # fmt: skip
 
     # stage order: each present stage >= every present stage before it
+    late_order = pl.repeat(False, n, eager=True)
     frame = pl.DataFrame([chosen[f] for f in fields]) if fields else pl.DataFrame()
     if len(fields) > 1:
         bad_cols = frame.select(
@@ -511,7 +512,12 @@ def normalize_chunk(
                 ).to_series()
                 return (f"`{f}` " + _q(raws[f]) + " is before `" + culprit + "` " + _q(craw))
 
-            add(bad_cols[f], "stage_order", f, times[f]["raw"], order_detail)
+            if profile.stage_order == "response" and f not in RESPONSE_STAGES:
+                # a stage after arrival out of order: keep the row (its response intervals
+                # are sound), flag it
+                late_order = late_order | bad_cols[f]
+            else:
+                add(bad_cols[f], "stage_order", f, times[f]["raw"], order_detail)
 
     # interval limits: consecutive response stages, and the whole record's span
     resp = [f for f in fields if f in RESPONSE_STAGES]
@@ -568,7 +574,10 @@ def normalize_chunk(
         call_received_local_at=pl.col("call_received_at")
         .dt.convert_time_zone(profile.timezone)
         .dt.replace_time_zone(None),
-        time_flags=flags,
+        time_flags=pl.select(
+            pl.concat_str([flags, pl.when(late_order).then(pl.lit("stage_order_after_arrival"))],
+                          separator=";", ignore_nulls=True)
+        ).to_series().replace("", None),
         stages_recorded=pl.sum_horizontal(
             [pl.col(f).is_not_null().cast(pl.Int16) for f in STAGE_ORDER]
         ).cast(pl.Int16),

@@ -114,6 +114,7 @@ class SourceProfile:
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_interval_s: float = 21600.0
     max_span_s: float = 172800.0
+    stage_order: str = "all"
     require_coordinates: bool | None = None
     bbox: tuple[float, float, float, float] | None = None
     description: str = ""
@@ -341,12 +342,16 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
     if categories and "call_type" not in mapped:
         problems.append("[categories] needs `call_type` to be mapped")
 
-    known_val = {"max_interval_s", "max_span_s", "require_coordinates", "bbox"}
+    known_val = {"max_interval_s", "max_span_s", "require_coordinates", "bbox", "stage_order"}
     for key in val:
         if key not in known_val:
             problems.append(_unknown("[validation]", key, known_val))
     max_interval = val.get("max_interval_s", 21600)
     max_span = val.get("max_span_s", 172800)
+    stage_order = val.get("stage_order", "all")
+    if stage_order not in ("all", "response"):
+        problems.append(f"`stage_order` {stage_order!r} must be 'all' (reject any stage out of "
+                        "order) or 'response' (reject only up to on-scene; flag later stages)")
     for key, v in (("max_interval_s", max_interval), ("max_span_s", max_span)):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             problems.append(f"`{key}` must be a positive number of seconds, got {v!r}")
@@ -387,6 +392,7 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
         categories=categories,
         max_interval_s=float(max_interval),
         max_span_s=float(max_span),
+        stage_order=stage_order,
         require_coordinates=require,
         bbox=bbox,
         description=str(src.get("description", "")),

@@ -1,7 +1,9 @@
 """Every reject reason, on a tiny export; rows in = accepted + rejected."""
 
+from pathlib import Path
+
 import pytest
-from conftest import UNIT_HEADER, unit_row, write_csv, write_toml
+from conftest import UNIT_HEADER, UNIT_TOML, unit_row, write_csv, write_toml
 
 from dispatch_analytics import REJECT_REASONS, Store, ingest, load_profile
 
@@ -93,3 +95,28 @@ def test_every_reason_is_documented_in_readme():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for reason in REJECT_REASONS:
         assert f"`{reason}`" in readme, reason
+
+
+def test_stage_order_response_only_keeps_rows_and_flags(tmp_path, data_dir):
+    """`stage_order = "response"`: stages after arrival out of order are flagged, not rejected;
+    on the SF slice only the on-scene-before-en-route row is still rejected."""
+    from conftest import SF_SLICE
+
+    text = (Path(__file__).parents[1] / "dispatch_analytics/profiles/sffd.toml").read_text()
+    toml = write_toml(tmp_path / "sf.toml", text + '\n[validation]\nstage_order = "response"\n')
+    report = ingest(SF_SLICE, load_profile(toml), data_dir=data_dir)
+    assert report.rejects_by_reason == {"stage_order": 1}
+    store = Store(data_dir)
+    assert store.sql("select field from rejects").item() == "on_scene_at"
+    flagged = store.sql("select count(*) from responses where time_flags like "
+                        "'%stage_order_after_arrival%'").item()
+    assert flagged == 27
+    assert store.sql("select count(*) from responses where time_flags = ''").item() == 0
+
+
+def test_stage_order_option_is_validated(tmp_path):
+    from dispatch_analytics import ProfileError
+
+    toml = write_toml(tmp_path / "x.toml", UNIT_TOML + 'stage_order = "some"\n')
+    with pytest.raises(ProfileError, match="`stage_order` 'some' must be 'all'"):
+        load_profile(toml)
