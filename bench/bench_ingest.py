@@ -20,35 +20,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from dispatch_analytics.sample import mapping_toml
+
 HERE = Path(__file__).parent
 WORK = HERE / "_work"
 
-MAPPING = """
-[source]
-grain = "unit"
-timezone = "America/Chicago"
-timestamp_format = "%m/%d/%Y %H:%M:%S"
-crs = "EPSG:4326"
-[columns]
-incident_id = "INC_NO"
-unit_id = "UNIT"
-unit_type = "UNIT_TYPE"
-station_id = "STATION"
-call_type = "NATURE"
-priority = "PRI"
-call_received_at = "T_RCVD"
-dispatched_at = "T_DISP"
-enroute_at = "T_ENRT"
-on_scene_at = "T_ARRV"
-transport_at = "T_TRANS"
-at_hospital_at = "T_HOSP"
-cleared_at = "T_CLR"
-latitude = "LAT"
-longitude = "LON"
-[categories]
-ems = ["Medical*", "Cardiac*", "Fall"]
-fire = ["*Fire*", "Alarm*"]
-"""
+# the CSV below has the sample city's layout, so the sample city's mapping ingests it
+MAPPING = mapping_toml()
 
 
 def make_csv(path: Path, n: int, seed: int = 0) -> Path:

@@ -8,6 +8,7 @@ whole file is done. For every file, rows read = rows accepted + rows rejected.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import shutil
@@ -312,6 +313,14 @@ def _resolve_fall_back(
 
 
 # ============================================================================ coordinates
+@functools.lru_cache(maxsize=16)
+def _to_wgs84(crs: str):
+    """A cached transformer (building one costs milliseconds; ingest asks once per chunk)."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+
 def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Series]:
     n = df.height
     nulls = _nulls(n, pl.Float64)
@@ -350,9 +359,7 @@ def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Serie
         lat = np.full(n, np.nan)
         m = ok.to_numpy()
         if m.any():
-            from pyproj import Transformer
-
-            tr = Transformer.from_crs(profile.crs, "EPSG:4326", always_xy=True)
+            tr = _to_wgs84(profile.crs)
             lon[m], lat[m] = tr.transform(x.to_numpy()[m], y.to_numpy()[m])
         zero = ((x == 0) & (y == 0)).fill_null(False)
         lat_s = pl.Series(lat).fill_nan(None)

@@ -49,8 +49,12 @@ def _year_transitions(zone: str, year: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=256)
 def transitions(zone: str, first_year: int, last_year: int) -> tuple[np.ndarray, np.ndarray]:
-    """Regime start instants (UTC seconds; the first is -inf) and their offsets (seconds)."""
+    """Regime start instants (UTC seconds; the first is -inf) and their offsets (seconds).
+
+    Cached (read-only arrays): ingest asks for the same zone and years for every time
+    column of every chunk."""
     tz = ZoneInfo(zone)
     pts: dict[int, int] = {}
     for y in range(first_year, last_year + 1):
@@ -60,6 +64,8 @@ def transitions(zone: str, first_year: int, last_year: int) -> tuple[np.ndarray,
     first_off = _offset_s(tz, int(datetime(first_year, 1, 1, tzinfo=UTC).timestamp()) - 86400)
     starts = np.array([np.iinfo(np.int64).min // 4, *times], dtype=np.int64)
     offsets = np.array([first_off, *[pts[t] for t in times]], dtype=np.int64)
+    starts.setflags(write=False)
+    offsets.setflags(write=False)
     return starts, offsets
 
 

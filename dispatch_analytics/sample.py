@@ -38,6 +38,7 @@ import shapely
 from .errors import SampleError
 
 __all__ = [
+    "mapping_toml",
     "TIMEZONE",
     "TIMESTAMP_FORMAT",
     "CENTER_LONLAT",
@@ -882,7 +883,7 @@ def generate_city(
 
     try:
         df.write_csv(paths["csv"], float_precision=6, null_value="", line_terminator="\n")
-        paths["toml"].write_text(_mapping_toml(), encoding="utf-8", newline="\n")
+        paths["toml"].write_text(mapping_toml(), encoding="utf-8", newline="\n")
     except OSError as exc:
         raise SampleError(f"cannot write {paths['csv']}: {exc}") from exc
 
@@ -946,7 +947,8 @@ def _toml_list(items) -> str:
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
 
 
-def _mapping_toml() -> str:
+def mapping_toml() -> str:
+    """The mapping TOML that ingests the sample city's CSV (also used by the benchmarks)."""
     return f"""\
 # Mapping for the synthetic sample city written by `dispatch sample`.
 [source]
