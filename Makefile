@@ -46,7 +46,8 @@ test: install browser ## Run every test (browser tests in headless Chromium)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: install ## Ruff lint
-	$(VENV)/bin/ruff check dispatch_analytics tests bench
+	$(VENV)/bin/ruff check dispatch_analytics dash_app tests bench docs
+	$(VENV)/bin/ruff format --check dispatch_analytics dash_app tests bench docs
 
 bench: install ## Benchmarks (prints tables; nothing is asserted)
 	$(PY) bench/bench_ingest.py

@@ -23,8 +23,12 @@ from dash_app.data import DataSource  # noqa: E402
 from dash_app.filters import Filters  # noqa: E402
 
 WORK = Path(__file__).parent / "_work"
-TARGETS = {"call_processing": (60.0, 90.0), "turnout": (80.0, 90.0), "travel": (240.0, 90.0),
-           "total_response": (480.0, 90.0)}  # nfpa1710-style targets  # fmt: skip
+TARGETS = {
+    "call_processing": (60.0, 90.0),
+    "turnout": (80.0, 90.0),
+    "travel": (240.0, 90.0),
+    "total_response": (480.0, 90.0),
+}  # nfpa1710-style targets
 
 
 def filter_sets(layer: str | None) -> list[Filters]:
@@ -72,8 +76,9 @@ def bench_store(n: int, repeat: int) -> dict:
         "quality": lambda f: views.quality_view(ds),
     }
     if layer:
-        pages["map"] = lambda f: views.map_view(ds, f, TARGETS, "p", "total_response", "volume",
-                                                None, gj, None, cells, None)  # fmt: skip
+        pages["map"] = lambda f: views.map_view(
+            ds, f, TARGETS, "p", "total_response", "volume", None, gj, None, cells, None
+        )
     times: dict[str, list[float]] = {k: [] for k in pages}
     cold: dict[str, list[float]] = {k: [] for k in pages}
     for i in range(repeat):
@@ -96,23 +101,31 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    print("\nDashboard callback latency (ms; callback bodies over 5 filter sets; cold = first\n"
-          "time a filter set is seen in a data version, warm = repeated, answered from the memo)")
+    print(
+        "\nDashboard callback latency (ms; callback bodies over 5 filter sets; cold = first\n"
+        "time a filter set is seen in a data version, warm = repeated, answered from the memo)"
+    )
     print(f"{'incidents':>12} {'page':<10} {'p50':>8} {'p95':>8} {'max':>8}")
     for n in [int(x) for x in args.sizes.split(",")]:
         r = bench_store(n, args.repeat)
         allt = []
         for page, xs in r["times"].items():
             allt += xs
-            print(f"{n:>12,} {page:<10} {statistics.median(xs) * 1e3:8.0f} "
-                  f"{pct(xs, 95) * 1e3:8.0f} {max(xs) * 1e3:8.0f}")
-        print(f"{n:>12,} {'ALL cold':<10} {statistics.median(allt) * 1e3:8.0f} "
-              f"{pct(allt, 95) * 1e3:8.0f} {max(allt) * 1e3:8.0f}   "
-              f"(snapshot build {r['build']:.1f} s)")
+            print(
+                f"{n:>12,} {page:<10} {statistics.median(xs) * 1e3:8.0f} "
+                f"{pct(xs, 95) * 1e3:8.0f} {max(xs) * 1e3:8.0f}"
+            )
+        print(
+            f"{n:>12,} {'ALL cold':<10} {statistics.median(allt) * 1e3:8.0f} "
+            f"{pct(allt, 95) * 1e3:8.0f} {max(allt) * 1e3:8.0f}   "
+            f"(snapshot build {r['build']:.1f} s)"
+        )
         warm = [x for xs in r["warm"].values() for x in xs]
         if warm:
-            print(f"{n:>12,} {'ALL warm':<10} {statistics.median(warm) * 1e3:8.0f} "
-                  f"{pct(warm, 95) * 1e3:8.0f} {max(warm) * 1e3:8.0f}")
+            print(
+                f"{n:>12,} {'ALL warm':<10} {statistics.median(warm) * 1e3:8.0f} "
+                f"{pct(warm, 95) * 1e3:8.0f} {max(warm) * 1e3:8.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -48,25 +48,48 @@ def make_csv(path: Path, n: int, seed: int = 0) -> Path:
 
     def txt(a, keep=None):
         s = pl.Series(a.astype("datetime64[ms]")).dt.strftime(fmt)
-        return s if keep is None else s.zip_with(pl.Series(keep), pl.Series([None] * n, dtype=pl.String))
+        return (
+            s
+            if keep is None
+            else s.zip_with(pl.Series(keep), pl.Series([None] * n, dtype=pl.String))
+        )
 
-    types = np.array(["Medical Emergency", "Cardiac Arrest", "Fall", "Structure Fire",
-                      "Alarm Activation", "Vehicle Fire", "Traffic Collision", "Public Assist"])
-    df = pl.DataFrame({
-        "INC_NO": pl.Series(inc_of_row).cast(pl.String).str.zfill(8),
-        "UNIT": pl.Series(rng.choice(["E", "M", "T"], n)) + pl.Series(rng.integers(1, 40, n)).cast(pl.String),
-        "UNIT_TYPE": pl.Series(rng.choice(["ENGINE", "MEDIC", "TRUCK"], n)),
-        "STATION": pl.Series(rng.integers(1, 40, n)).cast(pl.String).str.zfill(2),
-        "NATURE": pl.Series(types[rng.integers(0, len(types), n)]),
-        "PRI": pl.Series(rng.integers(1, 4, n)).cast(pl.String),
-        "T_RCVD": txt(rcvd), "T_DISP": txt(disp), "T_ENRT": txt(enrt), "T_ARRV": txt(arrv),
-        "T_TRANS": txt(trans, transported), "T_HOSP": txt(hosp, transported), "T_CLR": txt(clr),
-        "LAT": pl.Series(30.1 + rng.random(n) * 0.3).round(6).cast(pl.String),
-        "LON": pl.Series(-97.9 + rng.random(n) * 0.3).round(6).cast(pl.String),
-    })
+    types = np.array(
+        [
+            "Medical Emergency",
+            "Cardiac Arrest",
+            "Fall",
+            "Structure Fire",
+            "Alarm Activation",
+            "Vehicle Fire",
+            "Traffic Collision",
+            "Public Assist",
+        ]
+    )
+    df = pl.DataFrame(
+        {
+            "INC_NO": pl.Series(inc_of_row).cast(pl.String).str.zfill(8),
+            "UNIT": pl.Series(rng.choice(["E", "M", "T"], n))
+            + pl.Series(rng.integers(1, 40, n)).cast(pl.String),
+            "UNIT_TYPE": pl.Series(rng.choice(["ENGINE", "MEDIC", "TRUCK"], n)),
+            "STATION": pl.Series(rng.integers(1, 40, n)).cast(pl.String).str.zfill(2),
+            "NATURE": pl.Series(types[rng.integers(0, len(types), n)]),
+            "PRI": pl.Series(rng.integers(1, 4, n)).cast(pl.String),
+            "T_RCVD": txt(rcvd),
+            "T_DISP": txt(disp),
+            "T_ENRT": txt(enrt),
+            "T_ARRV": txt(arrv),
+            "T_TRANS": txt(trans, transported),
+            "T_HOSP": txt(hosp, transported),
+            "T_CLR": txt(clr),
+            "LAT": pl.Series(30.1 + rng.random(n) * 0.3).round(6).cast(pl.String),
+            "LON": pl.Series(-97.9 + rng.random(n) * 0.3).round(6).cast(pl.String),
+        }
+    )
     dirty = rng.random(n) < 0.01
     df = df.with_columns(
-        pl.when(pl.Series(dirty)).then(pl.lit("0")).otherwise(pl.col(c)).alias(c) for c in ("LAT", "LON")
+        pl.when(pl.Series(dirty)).then(pl.lit("0")).otherwise(pl.col(c)).alias(c)
+        for c in ("LAT", "LON")
     )
     df.write_csv(path)
     return path
@@ -117,8 +140,9 @@ CHILD = {
 
 def child(kind: str, *args: str) -> dict:
     code = CHILD[kind].replace("HWM", HWM)
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -137,14 +161,18 @@ def main() -> None:
     mapping.write_text(MAPPING)
     size_mb = csv.stat().st_size / 1e6
 
-    bare = min((child("bare_read", str(csv)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+    bare = min(
+        (child("bare_read", str(csv)) for _ in range(args.repeat)), key=lambda r: r["seconds"]
+    )
+
     def run_ingest(chunk_rows: int, h3: str = "none", derive: str = "no") -> dict:
         runs = []
         for i in range(args.repeat):
             store = WORK / f"store{i}"
             shutil.rmtree(store, ignore_errors=True)
-            runs.append(child("ingest", str(csv), str(mapping), str(store), str(chunk_rows), h3,
-                              derive))
+            runs.append(
+                child("ingest", str(csv), str(mapping), str(store), str(chunk_rows), h3, derive)
+            )
             shutil.rmtree(store, ignore_errors=True)
         return min(runs, key=lambda r: r["seconds"])
 
@@ -156,16 +184,27 @@ def main() -> None:
     rows = [
         ("CSV", f"{args.rows:,} unit rows, {size_mb:,.0f} MB"),
         ("bare polars read_csv", f"{bare['seconds']:.2f} s, peak RSS {bare['rss_mb']:,.0f} MB"),
-        ("ingest proper (--chunk-rows 100,000)", f"{ing['seconds']:.2f} s, peak RSS {ing['rss_mb']:,.0f} MB"),
+        (
+            "ingest proper (--chunk-rows 100,000)",
+            f"{ing['seconds']:.2f} s, peak RSS {ing['rss_mb']:,.0f} MB",
+        ),
         ("ingest rows/s", f"{ing['rows'] / ing['seconds']:,.0f}"),
         ("accepted / rejected", f"{ing['accepted']:,} / {ing['rejected']:,}"),
         ("ingest time / bare read", f"{ing['seconds'] / bare['seconds']:.2f}x  (goal <= 2x)"),
         ("ingest peak RSS / CSV size", f"{ing['rss_mb'] / size_mb:.2f}x  (goal well under 3x)"),
         ("  of which libraries at import", f"{base['rss_mb']:,.0f} MB"),
-        ("full `dispatch ingest` (+ H3 cells, + derived incidents table)",
-         f"{full['seconds']:.2f} s, peak RSS {full['rss_mb']:,.0f} MB"),
-        *[(f"--chunk-rows {c:,}", f"{r['seconds']:.2f} s, peak RSS {r['rss_mb']:,.0f} MB "
-           f"({r['rss_mb'] / size_mb:.2f}x CSV)") for c, r in sweep.items()],
+        (
+            "full `dispatch ingest` (+ H3 cells, + derived incidents table)",
+            f"{full['seconds']:.2f} s, peak RSS {full['rss_mb']:,.0f} MB",
+        ),
+        *[
+            (
+                f"--chunk-rows {c:,}",
+                f"{r['seconds']:.2f} s, peak RSS {r['rss_mb']:,.0f} MB "
+                f"({r['rss_mb'] / size_mb:.2f}x CSV)",
+            )
+            for c, r in sweep.items()
+        ],
     ]
     w = max(len(a) for a, _ in rows)
     print(f"\nIngest benchmark (best of {args.repeat})")

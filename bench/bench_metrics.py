@@ -91,8 +91,14 @@ def step_points(kind: str, n: int, seed: int) -> dict:
         ids = Z.assign_points(lon, lat, zones)
         secs = time.perf_counter() - t
         inside = float(np.mean(ids != None))  # noqa: E711
-    return {"seconds": secs, "inputs_mb": before, "peak_mb": rss_mb(), "inside": inside,
-            "zones": len(zones), "vertices": int(shapely.get_num_coordinates(geoms).sum())}
+    return {
+        "seconds": secs,
+        "inputs_mb": before,
+        "peak_mb": rss_mb(),
+        "inside": inside,
+        "zones": len(zones),
+        "vertices": int(shapely.get_num_coordinates(geoms).sum()),
+    }
 
 
 def step_build_store(root: str, n: int, seed: int) -> dict:
@@ -109,9 +115,14 @@ def step_load_zones(root: str) -> dict:
     before = rss_mb("VmRSS")
     t = time.perf_counter()
     rep = load_zones(root, NHOODS, LAYER, id_field=ID_FIELD)
-    return {"seconds": time.perf_counter() - t, "inputs_mb": before, "peak_mb": rss_mb(),
-            "assigned": rep.incidents_assigned, "outside": rep.incidents_outside,
-            "unlocated": rep.incidents_unlocated}
+    return {
+        "seconds": time.perf_counter() - t,
+        "inputs_mb": before,
+        "peak_mb": rss_mb(),
+        "assigned": rep.incidents_assigned,
+        "outside": rep.incidents_outside,
+        "unlocated": rep.incidents_unlocated,
+    }
 
 
 def step_query(root: str, materialise: bool, repeat: int) -> dict:
@@ -131,14 +142,20 @@ def step_query(root: str, materialise: bool, repeat: int) -> dict:
     else:
         con = store.connect()  # read-only catalog
     before = rss_mb("VmRSS")
-    first, best, df = _timed(lambda: run_query(con, "fractile_compliance", dict(QUERY_PARAMS)),
-                             repeat)  # fmt: skip
-    res.update(query_first_s=first, query_best_s=best, groups=df.height,
-               n_total=int(df["n"].sum()))  # fmt: skip
+    first, best, df = _timed(
+        lambda: run_query(con, "fractile_compliance", dict(QUERY_PARAMS)), repeat
+    )
+    res.update(query_first_s=first, query_best_s=best, groups=df.height, n_total=int(df["n"].sum()))
     first, best, f = _timed(lambda: Fractiles.from_store(con, **FRACTILES_KW), repeat)
-    res.update(fractiles_first_s=first, fractiles_best_s=best, fractiles_groups=f.table.height,
-               inputs_mb=before, peak_mb=rss_mb())  # fmt: skip
+    res.update(
+        fractiles_first_s=first,
+        fractiles_best_s=best,
+        fractiles_groups=f.table.height,
+        inputs_mb=before,
+        peak_mb=rss_mb(),
+    )
     if materialise:  # where the query's time goes, over the materialised table
+
         def secs(sql: str) -> float:
             t = time.perf_counter()
             con.execute(sql).fetchall()
@@ -146,15 +163,18 @@ def step_query(root: str, materialise: bool, repeat: int) -> dict:
 
         month = "cast(date_trunc('month', {}) as date)"
         res["local_month_stored_s"] = secs(
-            f"select count(distinct {month.format('call_received_local_at')}) from incidents")
+            f"select count(distinct {month.format('call_received_local_at')}) from incidents"
+        )
         res["local_month_row_tz_s"] = secs(
             f"select count(distinct {month.format('call_received_at at time zone timezone')}) "
-            "from incidents")
+            "from incidents"
+        )
         res["ci_ranks_s"] = secs(
             "select count(*) from da_os_ci_ranks((select list({'n': n, 'pct': 90.0}) from "
             f"(select count(*) as n from incidents i left join incident_zones z on "
             f"z.incident_id = i.incident_id and z.layer = '{LAYER}' "
-            "group by z.zone_id, date_trunc('month', i.call_received_at))))")  # fmt: skip
+            "group by z.zone_id, date_trunc('month', i.call_received_at))))"
+        )
     con.close()
     return res
 
@@ -182,10 +202,19 @@ def step_ours(csv: str, mapping: str, root: str, out: str) -> dict:
     con.close()
     t3 = time.perf_counter()
     df.write_parquet(out)
-    return {"seconds": t3 - t0, "ingest_s": t1 - t0, "zones_s": t2 - t1, "query_s": t3 - t2,
-            "rows": rep.rows_read, "accepted": rep.rows_accepted, "rejected": rep.rows_rejected,
-            "rejects": rep.rejects_by_reason, "assigned": zr.incidents_assigned,
-            "groups": df.height, "peak_mb": rss_mb()}  # fmt: skip
+    return {
+        "seconds": t3 - t0,
+        "ingest_s": t1 - t0,
+        "zones_s": t2 - t1,
+        "query_s": t3 - t2,
+        "rows": rep.rows_read,
+        "accepted": rep.rows_accepted,
+        "rejected": rep.rows_rejected,
+        "rejects": rep.rejects_by_reason,
+        "assigned": zr.incidents_assigned,
+        "groups": df.height,
+        "peak_mb": rss_mb(),
+    }
 
 
 def step_pandas(csv: str, out: str) -> dict:
@@ -197,6 +226,7 @@ def step_pandas(csv: str, out: str) -> dict:
     def nearest_rank(p):
         def f(s):
             return np.percentile(s.to_numpy(), p, method="inverted_cdf") if len(s) else np.nan
+
         f.__name__ = f"p{p}_s"
         return f
 
@@ -223,9 +253,16 @@ def step_pandas(csv: str, out: str) -> dict:
     res = res.rename(columns={"count": "n", "mean": "mean_s"}).reset_index()
     t4 = time.perf_counter()
     pl.from_pandas(res).write_parquet(out)
-    return {"seconds": t4 - t0, "read_s": t1 - t0, "times_s": t2 - t1, "sjoin_s": t3 - t2,
-            "groupby_s": t4 - t3, "groups": len(res), "n_total": int(res["n"].sum()),
-            "peak_mb": rss_mb()}  # fmt: skip
+    return {
+        "seconds": t4 - t0,
+        "read_s": t1 - t0,
+        "times_s": t2 - t1,
+        "sjoin_s": t3 - t2,
+        "groupby_s": t4 - t3,
+        "groups": len(res),
+        "n_total": int(res["n"].sum()),
+        "peak_mb": rss_mb(),
+    }
 
 
 STEPS = {
@@ -262,19 +299,22 @@ def compare(ours_path: Path, pandas_path: Path) -> str:
     import polars as pl
 
     a = pl.read_parquet(ours_path).select(
-        "zone_id", pl.col("period_start").cast(pl.Date).alias("month"), "n", "p90_s",
-        "compliance")  # fmt: skip
+        "zone_id", pl.col("period_start").cast(pl.Date).alias("month"), "n", "p90_s", "compliance"
+    )
     b = pl.read_parquet(pandas_path).select(
-        pl.col("zone_id").cast(pl.String), pl.col("month").cast(pl.Date), "n", "p90_s",
-        "compliance")  # fmt: skip
-    j = a.join(b, on=["zone_id", "month"], how="full", nulls_equal=True, coalesce=True,
-               suffix="_pd")  # fmt: skip
+        pl.col("zone_id").cast(pl.String), pl.col("month").cast(pl.Date), "n", "p90_s", "compliance"
+    )
+    j = a.join(
+        b, on=["zone_id", "month"], how="full", nulls_equal=True, coalesce=True, suffix="_pd"
+    )
     both = j.drop_nulls(["n", "n_pd"])
     same_n = int((both["n"] == both["n_pd"]).sum())
     same_p90 = int((both["p90_s"] == both["p90_s_pd"]).sum())
     dc = (both["compliance"] - both["compliance_pd"]).abs().max()
-    return (f"{both.height} of {a.height} / {b.height} groups matched; identical n in "
-            f"{same_n}, identical p90 in {same_p90}; max |compliance diff| {dc or 0:.2g}")
+    return (
+        f"{both.height} of {a.height} / {b.height} groups matched; identical n in "
+        f"{same_n}, identical p90 in {same_p90}; max |compliance diff| {dc or 0:.2g}"
+    )
 
 
 def main() -> None:
@@ -282,7 +322,9 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=10_000_000, help="(a) points to assign")
     ap.add_argument("--incidents", type=int, default=10_000_000, help="(b) incidents in the store")
     ap.add_argument("--e2e-incidents", type=int, default=1_000_000, help="(c) incidents in the CSV")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per query timing; first and best shown")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs per query timing; first and best shown"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip", default="", help="comma list of sections to skip: a,b,c")
     ap.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
@@ -312,10 +354,13 @@ def main() -> None:
         section(f"(a) zone assignment, {n:,} points (goal < 5 s)")
         for step, fn in (("points_index", "assign_point_index"), ("points_ids", "assign_points")):
             r = child(step, points=n, seed=args.seed)
-            row(fn, f"{r['seconds']:.2f} s, {n / r['seconds'] / 1e6:.1f} M points/s, inputs "
-                    f"{r['inputs_mb']:,.0f} MB, peak RSS {r['peak_mb']:,.0f} MB, "
-                    f"{r['inside']:.0%} in a zone ({r['zones']} zones, {r['vertices']:,} "
-                    "vertices)")  # fmt: skip
+            row(
+                fn,
+                f"{r['seconds']:.2f} s, {n / r['seconds'] / 1e6:.1f} M points/s, inputs "
+                f"{r['inputs_mb']:,.0f} MB, peak RSS {r['peak_mb']:,.0f} MB, "
+                f"{r['inside']:.0%} in a zone ({r['zones']} zones, {r['vertices']:,} "
+                "vertices)",
+            )
 
     # ---------------------------------------------------------------- (b) 10M store
     if "b" not in skip:
@@ -325,45 +370,64 @@ def main() -> None:
         meta = WORK / f"metrics_store_{m}.json"
         if root.exists() and meta.exists():
             built = json.loads(meta.read_text())
-            row("store build (synth.make_store)",
+            row(
+                "store build (synth.make_store)",
                 f"cached in {root.relative_to(HERE.parent)} (built in {built['seconds']:.1f} s, "
-                f"peak RSS {built['peak_mb']:,.0f} MB)")  # fmt: skip
+                f"peak RSS {built['peak_mb']:,.0f} MB)",
+            )
         else:
             shutil.rmtree(root, ignore_errors=True)
             meta.unlink(missing_ok=True)
             built = child("build_store", root=root, incidents=m, seed=args.seed)
             meta.write_text(json.dumps(built))
-            row("store build (synth.make_store)",
-                f"{built['seconds']:.1f} s, peak RSS {built['peak_mb']:,.0f} MB")
+            row(
+                "store build (synth.make_store)",
+                f"{built['seconds']:.1f} s, peak RSS {built['peak_mb']:,.0f} MB",
+            )
         r = child("load_zones", root=root)
-        row("load_zones (41 zones, assigns every incident)",
+        row(
+            "load_zones (41 zones, assigns every incident)",
             f"{r['seconds']:.1f} s, peak RSS {r['peak_mb']:,.0f} MB; {r['assigned']:,} in a "
-            f"zone, {r['outside']:,} outside, {r['unlocated']:,} unlocated")  # fmt: skip
+            f"zone, {r['outside']:,} outside, {r['unlocated']:,} unlocated",
+        )
         q = child("query", root=root, repeat=args.repeat)
-        row("run_query fractile_compliance (catalog view)",
+        row(
+            "run_query fractile_compliance (catalog view)",
             f"first {q['query_first_s']:.2f} s, best of {args.repeat} {q['query_best_s']:.2f} s; "
-            f"{q['groups']:,} groups, n = {q['n_total']:,}")  # fmt: skip
-        row("Fractiles.from_store (catalog view)",
+            f"{q['groups']:,} groups, n = {q['n_total']:,}",
+        )
+        row(
+            "Fractiles.from_store (catalog view)",
             f"first {q['fractiles_first_s']:.2f} s, best of {args.repeat} "
             f"{q['fractiles_best_s']:.2f} s; {q['fractiles_groups']:,} groups; peak RSS "
-            f"{q['peak_mb']:,.0f} MB")  # fmt: skip
+            f"{q['peak_mb']:,.0f} MB",
+        )
         qm = child("query_mat", root=root, repeat=args.repeat)
-        row("  materialise incidents (create temp table, once)",
-            f"{qm['materialise_s']:.2f} s ({qm['incidents']:,} rows)")
-        row("run_query fractile_compliance (MATERIALISED incidents)",
+        row(
+            "  materialise incidents (create temp table, once)",
+            f"{qm['materialise_s']:.2f} s ({qm['incidents']:,} rows)",
+        )
+        row(
+            "run_query fractile_compliance (MATERIALISED incidents)",
             f"first {qm['query_first_s']:.2f} s, best of {args.repeat} "
-            f"{qm['query_best_s']:.2f} s; {qm['groups']:,} groups")  # fmt: skip
-        row("Fractiles.from_store (MATERIALISED incidents)",
+            f"{qm['query_best_s']:.2f} s; {qm['groups']:,} groups",
+        )
+        row(
+            "Fractiles.from_store (MATERIALISED incidents)",
             f"first {qm['fractiles_first_s']:.2f} s, best of {args.repeat} "
-            f"{qm['fractiles_best_s']:.2f} s; peak RSS {qm['peak_mb']:,.0f} MB")  # fmt: skip
-        goal = (f"catalog view {q['query_best_s']:.2f} s "
-                f"({'met' if q['query_best_s'] < 1 else 'NOT met'}); materialised incidents "
-                f"{qm['query_best_s']:.2f} s ({'met' if qm['query_best_s'] < 1 else 'NOT met'})")
-        row("  of which: local month from stored call_received_local_at",
+            f"{qm['fractiles_best_s']:.2f} s; peak RSS {qm['peak_mb']:,.0f} MB",
+        )
+        goal = (
+            f"catalog view {q['query_best_s']:.2f} s "
+            f"({'met' if q['query_best_s'] < 1 else 'NOT met'}); materialised incidents "
+            f"{qm['query_best_s']:.2f} s ({'met' if qm['query_best_s'] < 1 else 'NOT met'})"
+        )
+        row(
+            "  of which: local month from stored call_received_local_at",
             f"{qm['local_month_stored_s']:.2f} s (a per-row zone lookup instead: "
-            f"{qm['local_month_row_tz_s']:.2f} s)")  # fmt: skip
-        row("  of which: da_os_ci_ranks (binomial terms within 12 sd)",
-            f"{qm['ci_ranks_s']:.2f} s")
+            f"{qm['local_month_row_tz_s']:.2f} s)",
+        )
+        row("  of which: da_os_ci_ranks (binomial terms within 12 sd)", f"{qm['ci_ranks_s']:.2f} s")
         row("goal < 1 s", goal)
 
     # ---------------------------------------------------------------- (c) end to end
@@ -379,32 +443,45 @@ def main() -> None:
         mapping = WORK / "e2e_mapping.toml"
         mapping.write_text(MAPPING)
         size_mb = csv.stat().st_size / 1e6
-        section(f"(c) end to end, {k:,} incidents from CSV ({size_mb:,.0f} MB), "
-                "zone x month fractiles (goal: ours >= 5x faster)")  # fmt: skip
+        section(
+            f"(c) end to end, {k:,} incidents from CSV ({size_mb:,.0f} MB), "
+            "zone x month fractiles (goal: ours >= 5x faster)"
+        )
         bare = child("bare_read", csv=csv)
-        row("bare polars.read_csv (for scale)",
-            f"{bare['seconds']:.2f} s, peak RSS {bare['peak_mb']:,.0f} MB")
+        row(
+            "bare polars.read_csv (for scale)",
+            f"{bare['seconds']:.2f} s, peak RSS {bare['peak_mb']:,.0f} MB",
+        )
         root = WORK / "e2e_store"
         shutil.rmtree(root, ignore_errors=True)
         ours_out, pd_out = WORK / "e2e_ours.parquet", WORK / "e2e_pandas.parquet"
         o = child("ours", csv=csv, mapping=mapping, root=root, out=ours_out)
         shutil.rmtree(root, ignore_errors=True)
         rej = ", ".join(f"{r} {c:,}" for r, c in o["rejects"].items()) or "none"
-        row("OURS ingest + load_zones + fractile_compliance",
+        row(
+            "OURS ingest + load_zones + fractile_compliance",
             f"{o['seconds']:.2f} s (ingest {o['ingest_s']:.2f}, zones {o['zones_s']:.2f}, "
             f"query {o['query_s']:.2f}; process incl. imports {o['process_s']:.2f} s), peak "
-            f"RSS {o['peak_mb']:,.0f} MB")  # fmt: skip
-        row("  rows", f"{o['rows']:,} read, {o['accepted']:,} accepted, rejected: {rej}; "
-                      f"{o['groups']:,} groups")  # fmt: skip
+            f"RSS {o['peak_mb']:,.0f} MB",
+        )
+        row(
+            "  rows",
+            f"{o['rows']:,} read, {o['accepted']:,} accepted, rejected: {rej}; "
+            f"{o['groups']:,} groups",
+        )
         p = child("pandas", csv=csv, out=pd_out)
-        row("PANDAS read_csv + to_datetime + sjoin + groupby",
+        row(
+            "PANDAS read_csv + to_datetime + sjoin + groupby",
             f"{p['seconds']:.2f} s (read {p['read_s']:.2f}, times {p['times_s']:.2f}, "
             f"sjoin {p['sjoin_s']:.2f}, groupby {p['groupby_s']:.2f}; process incl. imports "
-            f"{p['process_s']:.2f} s), peak RSS {p['peak_mb']:,.0f} MB; no CI computed")  # fmt: skip
+            f"{p['process_s']:.2f} s), peak RSS {p['peak_mb']:,.0f} MB; no CI computed",
+        )
         ratio = p["seconds"] / o["seconds"]
-        row("speed-up PANDAS / OURS",
+        row(
+            "speed-up PANDAS / OURS",
             f"{ratio:.2f}x ({'goal met' if ratio >= 5 else 'goal of 5x NOT met'}); "
-            f"incl. imports {p['process_s'] / o['process_s']:.2f}x")  # fmt: skip
+            f"incl. imports {p['process_s'] / o['process_s']:.2f}x",
+        )
         row("results agree", compare(ours_out, pd_out))
 
     w = max(len(a) for a, b in rows if b)

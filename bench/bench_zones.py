@@ -26,8 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-NHOODS = (Path(__file__).resolve().parents[1] / "sample_data" / "sf_week"
-          / "sf_analysis_neighborhoods.geojson")  # fmt: skip
+NHOODS = (
+    Path(__file__).resolve().parents[1]
+    / "sample_data"
+    / "sf_week"
+    / "sf_analysis_neighborhoods.geojson"
+)
 STEPS = ("assign_points", "assign_point_index", "h3", "assign_incidents")
 
 
@@ -68,8 +72,13 @@ def run_step(step: str, n: int, seed: int) -> dict:
         with tempfile.TemporaryDirectory() as root:
             Z.load_zones(root, NHOODS, "neighborhoods", id_field="nhood")
             con = duckdb.connect()
-            inc = pl.DataFrame({"incident_id": pl.int_range(n, eager=True).cast(pl.String),
-                                "latitude": y, "longitude": x})  # fmt: skip
+            inc = pl.DataFrame(
+                {
+                    "incident_id": pl.int_range(n, eager=True).cast(pl.String),
+                    "latitude": y,
+                    "longitude": x,
+                }
+            )
             con.register("incidents_df", inc.to_arrow())
             con.execute("create view incidents as select * from incidents_df")
             before = rss_mb("VmRSS")
@@ -94,19 +103,36 @@ def main() -> None:
     rows = []
     for step in STEPS:
         n = args.points if step.startswith("assign_point") else args.incidents
-        res = subprocess.run([sys.executable, __file__, "--step", step, "--points",
-                              str(args.points), "--incidents", str(args.incidents),
-                              "--seed", str(args.seed)],
-                             check=True, capture_output=True, text=True)  # fmt: skip
+        res = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--step",
+                step,
+                "--points",
+                str(args.points),
+                "--incidents",
+                str(args.incidents),
+                "--seed",
+                str(args.seed),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         r = json.loads(res.stdout.strip().splitlines()[-1])
         rows.append((f"{step}, {n:,} points", r))
     w = max(len(name) for name, _ in rows)
-    print(f"{'step':<{w}}  {'seconds':>7}  {'points/s':>11}  {'inputs MB':>9}  "
-          f"{'peak RSS MB':>11}  notes")  # fmt: skip
+    print(
+        f"{'step':<{w}}  {'seconds':>7}  {'points/s':>11}  {'inputs MB':>9}  "
+        f"{'peak RSS MB':>11}  notes"
+    )
     for name, r in rows:
         n = int(name.split(", ")[1].split()[0].replace(",", ""))
-        print(f"{name:<{w}}  {r['seconds']:7.2f}  {n / r['seconds']:11,.0f}  "
-              f"{r['inputs_mb']:9,.0f}  {r['peak_mb']:11,.0f}  {r['note']}")  # fmt: skip
+        print(
+            f"{name:<{w}}  {r['seconds']:7.2f}  {n / r['seconds']:11,.0f}  "
+            f"{r['inputs_mb']:9,.0f}  {r['peak_mb']:11,.0f}  {r['note']}"
+        )
 
 
 if __name__ == "__main__":

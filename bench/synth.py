@@ -55,10 +55,14 @@ def _arrays(n: int, seed: int) -> dict[str, np.ndarray]:
     return {
         "lon": x0 + rng.random(n) * (x1 - x0),
         "lat": y0 + rng.random(n) * (y1 - y0),
-        "rcvd": rcvd, "disp": disp, "enrt": enrt, "arrv": arrv, "clr": clr,
+        "rcvd": rcvd,
+        "disp": disp,
+        "enrt": enrt,
+        "arrv": arrv,
+        "clr": clr,
         "type": types[rng.choice(4, n, p=[0.6, 0.15, 0.15, 0.1])],
         "pri": rng.integers(1, 4, n),
-    }  # fmt: skip
+    }
 
 
 def make_csv(path: Path, n: int, seed: int = 0) -> Path:
@@ -69,14 +73,21 @@ def make_csv(path: Path, n: int, seed: int = 0) -> Path:
         # the instants are generated as local wall-clock readings
         return pl.Series(v.astype("datetime64[ms]")).dt.strftime("%Y-%m-%d %H:%M:%S")
 
-    pl.DataFrame({
-        "INC": pl.int_range(0, n, eager=True).cast(pl.String),
-        "UNIT": pl.Series(np.char.add("E", (np.arange(n) % 50).astype(str))),
-        "TYPE": a["type"], "PRI": a["pri"].astype(str),
-        "RCVD": txt(a["rcvd"]), "DISP": txt(a["disp"]), "ENRT": txt(a["enrt"]),
-        "ARRV": txt(a["arrv"]), "CLR": txt(a["clr"]),
-        "LAT": np.round(a["lat"], 6), "LON": np.round(a["lon"], 6),
-    }).write_csv(path)  # fmt: skip
+    pl.DataFrame(
+        {
+            "INC": pl.int_range(0, n, eager=True).cast(pl.String),
+            "UNIT": pl.Series(np.char.add("E", (np.arange(n) % 50).astype(str))),
+            "TYPE": a["type"],
+            "PRI": a["pri"].astype(str),
+            "RCVD": txt(a["rcvd"]),
+            "DISP": txt(a["disp"]),
+            "ENRT": txt(a["enrt"]),
+            "ARRV": txt(a["arrv"]),
+            "CLR": txt(a["clr"]),
+            "LAT": np.round(a["lat"], 6),
+            "LON": np.round(a["lon"], 6),
+        }
+    ).write_csv(path)
     return path
 
 
@@ -89,37 +100,80 @@ def make_store(root: Path, n: int, seed: int = 0, chunk: int = 2_000_000) -> Sto
     for i, lo in enumerate(range(0, n, chunk)):
         m = min(chunk, n - lo)
         a = _arrays(m, seed + i)
-        utc = {k: pl.Series(a[k].astype("datetime64[us]")).dt.replace_time_zone("UTC")
-               for k in ("rcvd", "disp", "enrt", "arrv", "clr")}  # fmt: skip
-        cat = np.where(a["type"] == "Medical Incident", "ems",
-                       np.where(np.isin(a["type"], ["Structure Fire", "Alarms"]), "fire", "other"))
-        df = pl.DataFrame({
-            "incident_id": pl.int_range(lo, lo + m, eager=True).cast(pl.String),
-            "unit_id": pl.Series(np.char.add("E", (np.arange(m) % 50).astype(str))),
-            "station_id": pl.Series(((np.arange(m) % 50) + 1).astype(str)),
-            "call_type": a["type"], "call_category": cat, "priority": a["pri"].astype(str),
-            "call_received_at": utc["rcvd"], "dispatched_at": utc["disp"],
-            "enroute_at": utc["enrt"], "on_scene_at": utc["arrv"], "cleared_at": utc["clr"],
-            "latitude": a["lat"], "longitude": a["lon"],
-            "timezone": "America/Los_Angeles",
-            "call_received_local_at": utc["rcvd"].dt.convert_time_zone("America/Los_Angeles")
-            .dt.replace_time_zone(None),
-            "stages_recorded": 5, "last_stage_at": utc["clr"],
-            "grain": "unit", "profile": "synthetic", "source": "synthetic", "batch_id": batch,
-            "source_row": pl.int_range(lo + 1, lo + m + 1, eager=True),
-            "row_hash": pl.int_range(lo, lo + m, eager=True).cast(pl.UInt64),
-        })  # fmt: skip
-        df = df.with_columns([pl.lit(None).cast(t).alias(c) for c, t in RESPONSE_SCHEMA.items()
-                              if c not in df.columns])  # fmt: skip
+        utc = {
+            k: pl.Series(a[k].astype("datetime64[us]")).dt.replace_time_zone("UTC")
+            for k in ("rcvd", "disp", "enrt", "arrv", "clr")
+        }
+        cat = np.where(
+            a["type"] == "Medical Incident",
+            "ems",
+            np.where(np.isin(a["type"], ["Structure Fire", "Alarms"]), "fire", "other"),
+        )
+        df = pl.DataFrame(
+            {
+                "incident_id": pl.int_range(lo, lo + m, eager=True).cast(pl.String),
+                "unit_id": pl.Series(np.char.add("E", (np.arange(m) % 50).astype(str))),
+                "station_id": pl.Series(((np.arange(m) % 50) + 1).astype(str)),
+                "call_type": a["type"],
+                "call_category": cat,
+                "priority": a["pri"].astype(str),
+                "call_received_at": utc["rcvd"],
+                "dispatched_at": utc["disp"],
+                "enroute_at": utc["enrt"],
+                "on_scene_at": utc["arrv"],
+                "cleared_at": utc["clr"],
+                "latitude": a["lat"],
+                "longitude": a["lon"],
+                "timezone": "America/Los_Angeles",
+                "call_received_local_at": utc["rcvd"]
+                .dt.convert_time_zone("America/Los_Angeles")
+                .dt.replace_time_zone(None),
+                "stages_recorded": 5,
+                "last_stage_at": utc["clr"],
+                "grain": "unit",
+                "profile": "synthetic",
+                "source": "synthetic",
+                "batch_id": batch,
+                "source_row": pl.int_range(lo + 1, lo + m + 1, eager=True),
+                "row_hash": pl.int_range(lo, lo + m, eager=True).cast(pl.UInt64),
+            }
+        )
+        df = df.with_columns(
+            [
+                pl.lit(None).cast(t).alias(c)
+                for c, t in RESPONSE_SCHEMA.items()
+                if c not in df.columns
+            ]
+        )
         df.select([pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()]).write_parquet(
-            stage / f"responses-{i:05d}.parquet")  # fmt: skip
-    pl.DataFrame(schema={k: v for k, v in LOG_SCHEMA.items()}).vstack(pl.DataFrame([{
-        "batch_id": batch, "source": "synthetic", "file_sha256": batch, "file_bytes": 0,
-        "profile": "synthetic", "grain": "unit", "timezone": "America/Los_Angeles",
-        "started_at": datetime.now(UTC), "finished_at": datetime.now(UTC), "rows_read": n,
-        "rows_accepted": n, "rows_rejected": 0, "incidents": n, "units": 50,
-        "first_received_at": None, "last_received_at": None, "tool_version": "bench"}],
-        schema=LOG_SCHEMA)).write_parquet(stage / "ingest_log.parquet")  # fmt: skip
+            stage / f"responses-{i:05d}.parquet"
+        )
+    pl.DataFrame(schema={k: v for k, v in LOG_SCHEMA.items()}).vstack(
+        pl.DataFrame(
+            [
+                {
+                    "batch_id": batch,
+                    "source": "synthetic",
+                    "file_sha256": batch,
+                    "file_bytes": 0,
+                    "profile": "synthetic",
+                    "grain": "unit",
+                    "timezone": "America/Los_Angeles",
+                    "started_at": datetime.now(UTC),
+                    "finished_at": datetime.now(UTC),
+                    "rows_read": n,
+                    "rows_accepted": n,
+                    "rows_rejected": 0,
+                    "incidents": n,
+                    "units": 50,
+                    "first_received_at": None,
+                    "last_received_at": None,
+                    "tool_version": "bench",
+                }
+            ],
+            schema=LOG_SCHEMA,
+        )
+    ).write_parquet(stage / "ingest_log.parquet")
     os.rename(stage, store.batches_dir / batch)
     with store.write_lock():
         store.refresh_derived()  # as ingest does: fold the batch into the derived incidents

@@ -65,14 +65,19 @@ class GeoCache:
         def build():
             try:
                 from dispatch_analytics.stations import read_stations
+
                 gdf = read_stations(self.ds.store.root)
             except Exception:
                 return None
             if gdf is None or len(gdf) == 0:
                 return None
-            return pl.DataFrame({"station_id": gdf["station_id"].astype(str).tolist(),
-                                 "latitude": gdf["latitude"].tolist(),
-                                 "longitude": gdf["longitude"].tolist()})  # fmt: skip
+            return pl.DataFrame(
+                {
+                    "station_id": gdf["station_id"].astype(str).tolist(),
+                    "latitude": gdf["latitude"].tolist(),
+                    "longitude": gdf["longitude"].tolist(),
+                }
+            )
 
         return self._get(("stations",), build)
 
@@ -88,8 +93,13 @@ class GeoCache:
             for c in cells["h3_cell"].to_list():
                 ring = [[lng, lat] for lat, lng in h3.cell_to_boundary(c)]
                 ring.append(ring[0])
-                feats.append({"type": "Feature", "properties": {"h3_cell": c},
-                              "geometry": {"type": "Polygon", "coordinates": [ring]}})  # fmt: skip
+                feats.append(
+                    {
+                        "type": "Feature",
+                        "properties": {"h3_cell": c},
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    }
+                )
             return {"type": "FeatureCollection", "features": feats}
 
         return self._get(("cells",), build)
@@ -102,15 +112,20 @@ def _saved_queries() -> list[dict]:
         return []
     out = []
     for q in list_queries():
-        out.append({
-            "name": q.name, "description": q.description, "sql": Path(q.path).read_text(),
-            "params": [{"name": p[0], "doc": p[1], "default": p[2]} for p in q.params],
-        })  # fmt: skip
+        out.append(
+            {
+                "name": q.name,
+                "description": q.description,
+                "sql": Path(q.path).read_text(),
+                "params": [{"name": p[0], "doc": p[1], "default": p[2]} for p in q.params],
+            }
+        )
     return out
 
 
-def create_app(data_dir: str | Path | None = None, config: DashConfig | str | Path | None = None,
-               **overrides) -> Dash:  # fmt: skip
+def create_app(
+    data_dir: str | Path | None = None, config: DashConfig | str | Path | None = None, **overrides
+) -> Dash:
     """Build the dashboard over a data directory.
 
     Parameters
@@ -135,8 +150,13 @@ def create_app(data_dir: str | Path | None = None, config: DashConfig | str | Pa
     if cfg.alerts_log is None:
         cfg.alerts_log = root / "alerts.log"
     ds = DataSource(root, h3_resolution=cfg.h3_resolution)
-    app = Dash(__name__, title="dispatch-analytics", suppress_callback_exceptions=True,
-               serve_locally=True, update_title=None)  # fmt: skip
+    app = Dash(
+        __name__,
+        title="dispatch-analytics",
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+        update_title=None,
+    )
     install_basic_auth(app.server, cfg.users)
     profiles = available_profiles()
 
@@ -144,7 +164,9 @@ def create_app(data_dir: str | Path | None = None, config: DashConfig | str | Pa
         from .stats import filter_choices
 
         snap = ds.snapshot()
-        return app_layout(profiles, cfg.refresh_s, {**filter_choices(snap), "version": snap.version})
+        return app_layout(
+            profiles, cfg.refresh_s, {**filter_choices(snap), "version": snap.version}
+        )
 
     app.layout = layout
     register_callbacks(app, ds, cfg, profile_targets, GeoCache(ds), _saved_queries())

@@ -32,13 +32,16 @@ class Alert:
 
     def message(self) -> str:
         where = "all incidents" if self.scope == "all" else f"zone {self.scope}"
-        return (f"{INTERVALS[self.metric][0]}: {self.compliance:.1%} within {self.target} "
-                f"in {where}, {self.window_start} to {self.window_end} (target "
-                f"{self.target_share:.0%}, n = {self.n})")  # fmt: skip
+        return (
+            f"{INTERVALS[self.metric][0]}: {self.compliance:.1%} within {self.target} "
+            f"in {where}, {self.window_start} to {self.window_end} (target "
+            f"{self.target_share:.0%}, n = {self.n})"
+        )
 
 
-def evaluate_alerts(snap: Snapshot, f: Filters, targets: dict[str, tuple],
-                    window_days: int = 7, min_n: int = 20) -> list[Alert]:  # fmt: skip
+def evaluate_alerts(
+    snap: Snapshot, f: Filters, targets: dict[str, tuple], window_days: int = 7, min_n: int = 20
+) -> list[Alert]:
     """Alerts for every interval with a target, overall and per zone of ``f.layer``.
 
     ``targets`` maps metric -> (target, percentile), target as in
@@ -71,8 +74,18 @@ def evaluate_alerts(snap: Snapshot, f: Filters, targets: dict[str, tuple],
             )
             for r in df.iter_rows(named=True):
                 if r["n"] >= min_n and r["compliance"] is not None and r["compliance"] < share:
-                    alerts.append(Alert(metric, r["scope"], start, end, r["n"],
-                                        float(r["compliance"]), share, target_label(target_s)))  # fmt: skip
+                    alerts.append(
+                        Alert(
+                            metric,
+                            r["scope"],
+                            start,
+                            end,
+                            r["n"],
+                            float(r["compliance"]),
+                            share,
+                            target_label(target_s),
+                        )
+                    )
     return sorted(alerts, key=lambda a: (a.scope != "all", a.compliance))
 
 

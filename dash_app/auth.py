@@ -29,6 +29,7 @@ def install_basic_auth(server, users: dict[str, str], realm: str = "dispatch-ana
     def _require_auth():
         auth = request.authorization
         if auth is None or not check_user(users, auth.username, auth.password):
-            return Response("Authentication required", 401,
-                            {"WWW-Authenticate": f'Basic realm="{realm}"'})  # fmt: skip
+            return Response(
+                "Authentication required", 401, {"WWW-Authenticate": f'Basic realm="{realm}"'}
+            )
         return None

@@ -67,7 +67,9 @@ def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
         known = {f.name for f in fields(DashConfig)}
         for k, v in data.items():
             if k not in known:
-                problems.append(f"unknown key `{k}` in [dashboard]; known: {', '.join(sorted(known))}")
+                problems.append(
+                    f"unknown key `{k}` in [dashboard]; known: {', '.join(sorted(known))}"
+                )
             else:
                 setattr(cfg, k, v)
     users_env = os.environ.get("DISPATCH_DASH_USERS")

@@ -30,11 +30,15 @@ INTERVALS: dict[str, tuple[str, str, str]] = {
 
 def data_version(store: Store) -> str:
     """A cheap token that changes whenever a batch is added to the store."""
-    batches = sorted(p.name for p in store.batches_dir.iterdir()
-                     if p.is_dir() and not p.name.startswith("_"))  # fmt: skip
+    batches = sorted(
+        p.name for p in store.batches_dir.iterdir() if p.is_dir() and not p.name.startswith("_")
+    )
     spatial = store.root / "spatial"
-    stamp = max((p.stat().st_mtime_ns for p in spatial.rglob("*.parquet")), default=0) \
-        if spatial.exists() else 0
+    stamp = (
+        max((p.stat().st_mtime_ns for p in spatial.rglob("*.parquet")), default=0)
+        if spatial.exists()
+        else 0
+    )
     return f"{len(batches)}:{batches[-1] if batches else '-'}:{stamp}"
 
 
@@ -104,12 +108,17 @@ class DataSource:
         views = {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
         layers: list[str] = []
         if "incident_zones" in views:
-            layers = [r[0] for r in con.execute(
-                "select distinct layer from incident_zones order by 1").fetchall()]  # fmt: skip
+            layers = [
+                r[0]
+                for r in con.execute(
+                    "select distinct layer from incident_zones order by 1"
+                ).fetchall()
+            ]
         zone_cols = ", ".join(f'z{k}.zone_id as "zone__{lyr}"' for k, lyr in enumerate(layers))
         zone_joins = " ".join(
             f"left join (select incident_id, zone_id from incident_zones where layer = '{lyr}') "
-            f"z{k} using (incident_id)" for k, lyr in enumerate(layers)
+            f"z{k} using (incident_id)"
+            for k, lyr in enumerate(layers)
         )
         con.execute("set enable_progress_bar = false")
         con.execute(
@@ -137,8 +146,10 @@ class DataSource:
             n = con.execute("select count(*) from incident_cells").fetchone()[0]
             if n:
                 con.execute("alter table inc add column h3_cell varchar")
-                con.execute("update inc set h3_cell = c.h3_cell from incident_cells c "
-                            "where c.incident_id = inc.incident_id")  # fmt: skip
+                con.execute(
+                    "update inc set h3_cell = c.h3_cell from incident_cells c "
+                    "where c.incident_id = inc.incident_id"
+                )
                 has_cells = True
         con.execute(
             """

@@ -84,9 +84,11 @@ def where_sql(f: Filters, table_alias: str = "") -> tuple[str, dict]:
     if f.date_to:
         parts.append(f"{a}local_date <= $date_to")
         params["date_to"] = f.date_to
-    for name, col, values in (("cats", "call_category", f.categories),
-                              ("types", "call_type", f.call_types),
-                              ("pris", "priority", f.priorities)):  # fmt: skip
+    for name, col, values in (
+        ("cats", "call_category", f.categories),
+        ("types", "call_type", f.call_types),
+        ("pris", "priority", f.priorities),
+    ):
         if values:
             parts.append(f"{a}{col} in (select unnest($" + name + "))")
             params[name] = list(values)

@@ -41,7 +41,11 @@ def sandboxed_connection(catalog: Path, lake: Path) -> duckdb.DuckDBPyConnection
 
 
 def run_console_sql(
-    catalog: Path, lake: Path, sql: str, row_limit: int = 5000, timeout_s: float = 10.0,
+    catalog: Path,
+    lake: Path,
+    sql: str,
+    row_limit: int = 5000,
+    timeout_s: float = 10.0,
     params: dict | None = None,
 ) -> SqlResult:
     """Run one SELECT in the sandbox, with at most ``row_limit`` rows and ``timeout_s`` seconds.
@@ -69,8 +73,10 @@ def run_console_sql(
             return SqlResult(None, f"Refused: run one statement at a time (got {len(statements)}).")
         if statements[0].type != duckdb.StatementType.SELECT:
             kind = str(statements[0].type).split(".")[-1]
-            return SqlResult(None, f"Refused: the console is read-only; only SELECT queries run "
-                                   f"(this is {kind}).")  # fmt: skip
+            return SqlResult(
+                None,
+                f"Refused: the console is read-only; only SELECT queries run (this is {kind}).",
+            )
         timer.start()
         try:
             cur = con.execute(text, params or None)
@@ -79,8 +85,11 @@ def run_console_sql(
         except duckdb.InterruptException:
             return SqlResult(None, f"Refused: the query ran longer than {timeout_s:g} s.")
         except duckdb.PermissionException as exc:
-            return SqlResult(None, f"Refused: {str(exc).split(' - ')[0]} (the console may not "
-                                   "read files, attach databases or install extensions).")  # fmt: skip
+            return SqlResult(
+                None,
+                f"Refused: {str(exc).split(' - ')[0]} (the console may not "
+                "read files, attach databases or install extensions).",
+            )
         except duckdb.Error as exc:
             return SqlResult(None, f"SQL error: {exc}")
         truncated = len(rows) > row_limit
@@ -89,8 +98,9 @@ def run_console_sql(
         try:
             frame = pl.DataFrame(cols, strict=False)
         except Exception:  # mixed types: show as text
-            frame = pl.DataFrame({k: [None if v is None else str(v) for v in vals]
-                                  for k, vals in cols.items()})  # fmt: skip
+            frame = pl.DataFrame(
+                {k: [None if v is None else str(v) for v in vals] for k, vals in cols.items()}
+            )
         return SqlResult(frame, None, truncated, time.perf_counter() - t0)
     finally:
         timer.cancel()

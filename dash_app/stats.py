@@ -50,8 +50,11 @@ def target_sql(t: Target) -> str:
     if isinstance(t, (int, float)):
         return repr(float(t))
     default = next((float(sec) for cat, sec in t if cat is None), None)
-    cases = " ".join(f"when '{str(cat).replace(chr(39), chr(39) * 2)}' then {float(sec)!r}"
-                     for cat, sec in t if cat is not None)  # fmt: skip
+    cases = " ".join(
+        f"when '{str(cat).replace(chr(39), chr(39) * 2)}' then {float(sec)!r}"
+        for cat, sec in t
+        if cat is not None
+    )
     if not cases:
         return "NULL" if default is None else repr(default)
     return f"(case call_category {cases} else {'NULL' if default is None else repr(default)} end)"
@@ -91,8 +94,9 @@ def _stats_sql(col: str, pct: float, target: Target = None) -> str:
     )
 
 
-def interval_summary(snap: Snapshot, f: Filters, metric: str, target_s: Target,
-                     pct: float = 90) -> dict:  # fmt: skip
+def interval_summary(
+    snap: Snapshot, f: Filters, metric: str, target_s: Target, pct: float = 90
+) -> dict:
     """n, percentile, compliance of one interval over the filtered incidents."""
     col = _col(metric)
     where, params = where_sql(f)
@@ -103,8 +107,9 @@ def interval_summary(snap: Snapshot, f: Filters, metric: str, target_s: Target,
     return row
 
 
-def overview_stats(snap: Snapshot, f: Filters, targets: dict[str, tuple[float | None, float]],
-                   freq: str = "week") -> dict[str, dict]:  # fmt: skip
+def overview_stats(
+    snap: Snapshot, f: Filters, targets: dict[str, tuple[float | None, float]], freq: str = "week"
+) -> dict[str, dict]:
     """Everything the overview shows, for every interval, in three queries.
 
     Returns, per metric: ``summary`` (n, p_s, compliance, volume), ``windows`` (a frame like
@@ -123,15 +128,20 @@ def _overview_stats(snap, f, targets, freq):
     for m in metrics:
         t, pct = targets.get(m, (None, 90.0))
         col = _col(m)
-        sel.append(f"count({col}) as n_{m}, quantile_disc({col}, {pct / 100:.6f}) as p_{m}, "
-                   f"avg(({col} <= {target_sql(t)})::int) filter (where {col} is not null) as c_{m}")  # fmt: skip
+        sel.append(
+            f"count({col}) as n_{m}, quantile_disc({col}, {pct / 100:.6f}) as p_{m}, "
+            f"avg(({col} <= {target_sql(t)})::int) filter (where {col} is not null) as c_{m}"
+        )
     cols = ", ".join(sel)
-    summary = snap.query(f"select count(*) as volume, {cols} from inc where {where}",
-                         params).row(0, named=True)  # fmt: skip
+    summary = snap.query(f"select count(*) as volume, {cols} from inc where {where}", params).row(
+        0, named=True
+    )
     unit = _PERIOD.get(freq, "week")
     trend_df = snap.query(
         f"select date_trunc('{unit}', local_date)::date as period_start, {cols} "
-        f"from inc where {where} group by 1 order by 1", params)  # fmt: skip
+        f"from inc where {where} group by 1 order by 1",
+        params,
+    )
     wins = []
     if end is not None:
         for label, days in (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30)):
@@ -143,17 +153,31 @@ def _overview_stats(snap, f, targets, freq):
     out = {}
     for m in metrics:
         out[m] = {
-            "summary": {"n": summary[f"n_{m}"], "p_s": summary[f"p_{m}"],
-                        "compliance": summary[f"c_{m}"], "volume": summary["volume"]},
+            "summary": {
+                "n": summary[f"n_{m}"],
+                "p_s": summary[f"p_{m}"],
+                "compliance": summary[f"c_{m}"],
+                "volume": summary["volume"],
+            },
             "windows": pl.DataFrame(
-                [{"window": lbl, "n": r[f"n_{m}"], "p_s": r[f"p_{m}"], "compliance": r[f"c_{m}"]}
-                 for lbl, r in wins],
-                schema={"window": pl.String, "n": pl.Int64, "p_s": pl.Float64,
-                        "compliance": pl.Float64}),
-            "trend": trend_df.select("period_start", pl.col(f"n_{m}").alias("n"),
-                                     pl.col(f"p_{m}").cast(pl.Float64).alias("p_s"),
-                                     pl.col(f"c_{m}").alias("compliance")),
-        }  # fmt: skip
+                [
+                    {"window": lbl, "n": r[f"n_{m}"], "p_s": r[f"p_{m}"], "compliance": r[f"c_{m}"]}
+                    for lbl, r in wins
+                ],
+                schema={
+                    "window": pl.String,
+                    "n": pl.Int64,
+                    "p_s": pl.Float64,
+                    "compliance": pl.Float64,
+                },
+            ),
+            "trend": trend_df.select(
+                "period_start",
+                pl.col(f"n_{m}").alias("n"),
+                pl.col(f"p_{m}").cast(pl.Float64).alias("p_s"),
+                pl.col(f"c_{m}").alias("compliance"),
+            ),
+        }
     return out
 
 
@@ -162,8 +186,9 @@ def latest_date(snap: Snapshot):
     return snap.query("select max(local_date) as d from inc")["d"][0]
 
 
-def windows_summary(snap: Snapshot, f: Filters, metric: str, target_s: Target,
-                    pct: float = 90) -> pl.DataFrame:  # fmt: skip
+def windows_summary(
+    snap: Snapshot, f: Filters, metric: str, target_s: Target, pct: float = 90
+) -> pl.DataFrame:
     """The same interval over the last 24 h / 7 d / 30 d (ending at the newest incident)
     beside the filtered period."""
     col = _col(metric)
@@ -173,19 +198,24 @@ def windows_summary(snap: Snapshot, f: Filters, metric: str, target_s: Target,
         for label, days in (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30)):
             ff = f.with_(date_from=end - timedelta(days=days - 1), date_to=end)
             where, params = where_sql(ff)
-            r = snap.query(f"select {_stats_sql(col, pct, target_s)} from inc where {where}",
-                           params).row(0, named=True)  # fmt: skip
+            r = snap.query(
+                f"select {_stats_sql(col, pct, target_s)} from inc where {where}", params
+            ).row(0, named=True)
             rows.append({"window": label, **r})
     where, params = where_sql(f)
-    r = snap.query(f"select {_stats_sql(col, pct, target_s)} from inc where {where}",
-                   params).row(0, named=True)  # fmt: skip
+    r = snap.query(f"select {_stats_sql(col, pct, target_s)} from inc where {where}", params).row(
+        0, named=True
+    )
     rows.append({"window": "selected period", **r})
-    return pl.DataFrame(rows, schema={"window": pl.String, "n": pl.Int64, "p_s": pl.Float64,
-                                      "compliance": pl.Float64})  # fmt: skip
+    return pl.DataFrame(
+        rows,
+        schema={"window": pl.String, "n": pl.Int64, "p_s": pl.Float64, "compliance": pl.Float64},
+    )
 
 
-def trend(snap: Snapshot, f: Filters, metric: str, target_s: Target, pct: float = 90,
-          freq: str = "month") -> pl.DataFrame:  # fmt: skip
+def trend(
+    snap: Snapshot, f: Filters, metric: str, target_s: Target, pct: float = 90, freq: str = "month"
+) -> pl.DataFrame:
     """Percentile and compliance of an interval per period (``day``, ``week``, ``month``)."""
     col = _col(metric)
     unit = _PERIOD.get(freq)
@@ -199,8 +229,9 @@ def trend(snap: Snapshot, f: Filters, metric: str, target_s: Target, pct: float 
     )
 
 
-def heatmap(snap: Snapshot, f: Filters, metric: str | None = None, target_s: float = 0,
-            pct: float = 90) -> pl.DataFrame:  # fmt: skip
+def heatmap(
+    snap: Snapshot, f: Filters, metric: str | None = None, target_s: float = 0, pct: float = 90
+) -> pl.DataFrame:
     """Incidents (and the interval percentile) by local hour x ISO weekday."""
     where, params = where_sql(f)
     extra = ""
@@ -226,12 +257,15 @@ def volume_by_category(snap: Snapshot, f: Filters, freq: str = "month") -> pl.Da
 
 def _layer_col(snap: Snapshot, layer: str) -> str:
     if layer not in snap.layers:
-        raise ValueError(f"`layer` {layer!r} is not loaded; loaded: {', '.join(snap.layers) or 'none'}")
+        raise ValueError(
+            f"`layer` {layer!r} is not loaded; loaded: {', '.join(snap.layers) or 'none'}"
+        )
     return f'"zone__{layer}"'
 
 
-def zone_stats(snap: Snapshot, f: Filters, layer: str, metric: str, target_s: Target,
-               pct: float = 90) -> pl.DataFrame:  # fmt: skip
+def zone_stats(
+    snap: Snapshot, f: Filters, layer: str, metric: str, target_s: Target, pct: float = 90
+) -> pl.DataFrame:
     """Per zone of a layer: volume, n, percentile, compliance and gap to target."""
     zc = _layer_col(snap, layer)
     col = _col(metric)
@@ -244,8 +278,14 @@ def zone_stats(snap: Snapshot, f: Filters, layer: str, metric: str, target_s: Ta
     )
 
 
-def zone_breakdown(snap: Snapshot, f: Filters, layer: str, zone_id: str,
-                   targets: dict[str, Target], pct: float = 90) -> pl.DataFrame:  # fmt: skip
+def zone_breakdown(
+    snap: Snapshot,
+    f: Filters,
+    layer: str,
+    zone_id: str,
+    targets: dict[str, Target],
+    pct: float = 90,
+) -> pl.DataFrame:
     """One zone: each interval's n, percentile and compliance, and volume by category."""
     zc = _layer_col(snap, layer)
     where, params = where_sql(f)
@@ -257,16 +297,33 @@ def zone_breakdown(snap: Snapshot, f: Filters, layer: str, zone_id: str,
             f"select {_stats_sql(col, pct, t)} from inc where {where} and {zc} = $zone",
             {**params, "zone": zone_id},
         ).row(0, named=True)
-        rows.append({"interval": label, "n": r["n"], "p_s": r["p_s"], "target": target_label(t),
-                     "compliance": r["compliance"] if t is not None else None})  # fmt: skip
-    return pl.DataFrame(rows, schema={"interval": pl.String, "n": pl.Int64, "p_s": pl.Float64,
-                                      "target": pl.String, "compliance": pl.Float64})  # fmt: skip
+        rows.append(
+            {
+                "interval": label,
+                "n": r["n"],
+                "p_s": r["p_s"],
+                "target": target_label(t),
+                "compliance": r["compliance"] if t is not None else None,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "interval": pl.String,
+            "n": pl.Int64,
+            "p_s": pl.Float64,
+            "target": pl.String,
+            "compliance": pl.Float64,
+        },
+    )
 
 
 def hex_stats(snap: Snapshot, f: Filters, metric: str, target_s: Target) -> pl.DataFrame:
     """Per H3 cell: volume and late-response rate (share of the interval over target)."""
     if not snap.has_cells:
-        return pl.DataFrame(schema={"h3_cell": pl.String, "volume": pl.Int64, "late_rate": pl.Float64})
+        return pl.DataFrame(
+            schema={"h3_cell": pl.String, "volume": pl.Int64, "late_rate": pl.Float64}
+        )
     col = _col(metric)
     where, params = where_sql(f)
     return snap.query(
@@ -277,8 +334,9 @@ def hex_stats(snap: Snapshot, f: Filters, metric: str, target_s: Target) -> pl.D
     )
 
 
-def unit_turnout(snap: Snapshot, f: Filters, target_s: Target, pct: float = 90,
-                 top: int = 40) -> pl.DataFrame:  # fmt: skip
+def unit_turnout(
+    snap: Snapshot, f: Filters, target_s: Target, pct: float = 90, top: int = 40
+) -> pl.DataFrame:
     """Turnout per unit: n, percentile, compliance (units with most responses first)."""
     where, params = where_sql(f)
     return snap.query(
@@ -332,12 +390,21 @@ def outside_zones(snap: Snapshot) -> pl.DataFrame:
     rows = []
     total = snap.query("select count(*) as n from inc")["n"][0]
     for lyr in snap.layers:
-        r = snap.query(f'select count(*) filter (where "zone__{lyr}" is null and latitude is '
-                       f'not null) as outside, count(*) filter (where latitude is null) as '
-                       f'no_coordinates from inc').row(0, named=True)  # fmt: skip
+        r = snap.query(
+            f'select count(*) filter (where "zone__{lyr}" is null and latitude is '
+            f"not null) as outside, count(*) filter (where latitude is null) as "
+            f"no_coordinates from inc"
+        ).row(0, named=True)
         rows.append({"layer": lyr, "incidents": total, **r})
-    return pl.DataFrame(rows, schema={"layer": pl.String, "incidents": pl.Int64,
-                                      "outside": pl.Int64, "no_coordinates": pl.Int64})  # fmt: skip
+    return pl.DataFrame(
+        rows,
+        schema={
+            "layer": pl.String,
+            "incidents": pl.Int64,
+            "outside": pl.Int64,
+            "no_coordinates": pl.Int64,
+        },
+    )
 
 
 def filter_choices(snap: Snapshot) -> dict:
@@ -345,10 +412,13 @@ def filter_choices(snap: Snapshot) -> dict:
     q = snap.query
     return {
         "categories": q("select distinct call_category as v from inc order by 1")["v"].to_list(),
-        "call_types": q("select call_type as v from inc where call_type is not null group by 1 "
-                        "order by count(*) desc limit 200")["v"].to_list(),  # fmt: skip
-        "priorities": q("select distinct priority as v from inc where priority is not null "
-                        "order by 1")["v"].to_list(),  # fmt: skip
+        "call_types": q(
+            "select call_type as v from inc where call_type is not null group by 1 "
+            "order by count(*) desc limit 200"
+        )["v"].to_list(),
+        "priorities": q(
+            "select distinct priority as v from inc where priority is not null order by 1"
+        )["v"].to_list(),
         "date_min": q("select min(local_date) as v from inc")["v"][0],
         "date_max": q("select max(local_date) as v from inc")["v"][0],
         "layers": list(snap.layers),

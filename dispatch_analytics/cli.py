@@ -101,22 +101,48 @@ def print_frame(df: pl.DataFrame, fmt: str = "table", title: str | None = None, 
 
 def _ingest_summary(report: IngestReport) -> None:
     t = Table(title="Ingest summary" + (" (dry run: nothing written)" if report.dry_run else ""))
-    for c in ("file", "rows read", "accepted", "rejected", "incidents", "units", "from (UTC)",
-              "to (UTC)", "batch"):  # fmt: skip
-        t.add_column(c, justify="right" if c in ("rows read", "accepted", "rejected",
-                                                  "incidents", "units") else "left")  # fmt: skip
+    for c in (
+        "file",
+        "rows read",
+        "accepted",
+        "rejected",
+        "incidents",
+        "units",
+        "from (UTC)",
+        "to (UTC)",
+        "batch",
+    ):
+        t.add_column(
+            c,
+            justify="right"
+            if c in ("rows read", "accepted", "rejected", "incidents", "units")
+            else "left",
+        )
     for f in report.files:
         if f.skipped:
-            t.add_row(Path(f.source).name, "", "", "", "", "", "", "",
-                      f"skipped: already ingested as {f.skipped_as}")  # fmt: skip
+            t.add_row(
+                Path(f.source).name,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                f"skipped: already ingested as {f.skipped_as}",
+            )
             continue
         t.add_row(
-            Path(f.source).name, f"{f.rows_read:,}", f"{f.rows_accepted:,}",
-            f"{f.rows_rejected:,}", f"{f.incidents:,}", f"{f.units:,}",
+            Path(f.source).name,
+            f"{f.rows_read:,}",
+            f"{f.rows_accepted:,}",
+            f"{f.rows_rejected:,}",
+            f"{f.incidents:,}",
+            f"{f.units:,}",
             f"{f.first_received_at:%Y-%m-%d %H:%M}" if f.first_received_at else "",
             f"{f.last_received_at:%Y-%m-%d %H:%M}" if f.last_received_at else "",
             f.batch_id or "",
-        )  # fmt: skip
+        )
     out.print(t)
     reasons = report.rejects_by_reason
     if reasons:
@@ -138,13 +164,28 @@ def _ingest_summary(report: IngestReport) -> None:
 # ------------------------------------------------------------------ commands
 @app.command("ingest")
 def ingest_cmd(
-    files: Annotated[list[str], typer.Argument(help="Files or globs (CSV, .gz, Parquet, JSON lines).")],
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Built-in profile name (see `dispatch profiles`).")] = None,
-    mapping: Annotated[Path | None, typer.Option("--mapping", "-m", help="Mapping TOML file.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and count; write nothing.")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 if any row is rejected.")] = False,
-    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows held in memory at once (bounds peak memory).")] = 100_000,
-    h3_resolution: Annotated[int, typer.Option("--h3-resolution", help="H3 resolution of each incident's cell (0-15).")] = 8,
+    files: Annotated[
+        list[str], typer.Argument(help="Files or globs (CSV, .gz, Parquet, JSON lines).")
+    ],
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", "-p", help="Built-in profile name (see `dispatch profiles`)."),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", "-m", help="Mapping TOML file.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and count; write nothing.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 3 if any row is rejected.")
+    ] = False,
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", help="Rows held in memory at once (bounds peak memory).")
+    ] = 100_000,
+    h3_resolution: Annotated[
+        int, typer.Option("--h3-resolution", help="H3 resolution of each incident's cell (0-15).")
+    ] = 8,
     data_dir: DataDir = None,
 ) -> None:
     """Ingest CAD / 911 export files into the store (one atomic batch per file).
@@ -158,10 +199,15 @@ def ingest_cmd(
         raise typer.BadParameter("give exactly one of `--profile NAME` or `--mapping FILE.toml`")
     prof = load_profile(profile if profile is not None else mapping)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("rows"), TimeElapsedColumn(), console=err, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
         disable=not err.is_terminal,
-    ) as bar:  # fmt: skip
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def progress(name: str, done: int, total: int | None) -> None:
@@ -170,13 +216,21 @@ def ingest_cmd(
             tot = max(total or 0, done)
             bar.update(tasks[name], completed=done, total=tot)
 
-        report = ingest(files, prof, data_dir=data_dir, dry_run=dry_run,
-                        chunk_rows=chunk_rows, progress=progress,
-                        h3_resolution=h3_resolution)  # fmt: skip
+        report = ingest(
+            files,
+            prof,
+            data_dir=data_dir,
+            dry_run=dry_run,
+            chunk_rows=chunk_rows,
+            progress=progress,
+            h3_resolution=h3_resolution,
+        )
     _ingest_summary(report)
     for layer, c in (report.zone_counts or {}).items():
-        out.print(f"zones {layer!r}: {c['assigned']:,} incidents in a zone, "
-                  f"{c['outside']:,} outside, {c.get('no_coordinates', 0):,} without coordinates")  # fmt: skip
+        out.print(
+            f"zones {layer!r}: {c['assigned']:,} incidents in a zone, "
+            f"{c['outside']:,} outside, {c.get('no_coordinates', 0):,} without coordinates"
+        )
     if strict and report.rows_rejected:
         raise typer.Exit(EXIT_REJECTS)
 
@@ -234,9 +288,16 @@ def status_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
 @app.command("rejects")
 def rejects_cmd(
     reason: Annotated[str | None, typer.Option("--reason", "-r", help="Only this reason.")] = None,
-    source: Annotated[str | None, typer.Option("--source", help="Only rows from files whose name contains this text.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to print (0 = all); --out writes all.")] = 50,
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write every matching reject to this CSV.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Only rows from files whose name contains this text."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="Rows to print (0 = all); --out writes all.")
+    ] = 50,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write every matching reject to this CSV.")
+    ] = None,
     fmt: Format = "table",
     data_dir: DataDir = None,
 ) -> None:
@@ -269,7 +330,9 @@ def rejects_cmd(
     if limit and total > limit:
         df = df.head(limit)
     if fmt == "table":
-        df = df.drop("raw_row", "batch_id").with_columns(pl.col("source").map_elements(lambda s: Path(s).name, return_dtype=pl.String))
+        df = df.drop("raw_row", "batch_id").with_columns(
+            pl.col("source").map_elements(lambda s: Path(s).name, return_dtype=pl.String)
+        )
     print_frame(df, fmt, title=f"Rejected rows ({total:,})")
     if fmt == "table" and limit and total > limit:
         out.print(f"showing {limit} of {total:,}; use --limit 0 or --out FILE.csv for all")
@@ -298,8 +361,15 @@ def profiles_cmd(fmt: Format = "table") -> None:
     rows = []
     for name, path in sorted(builtin_profiles().items()):
         p = load_profile(name)
-        rows.append({"name": name, "grain": p.grain, "timezone": p.timezone,
-                     "description": p.description, "path": str(path)})  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "grain": p.grain,
+                "timezone": p.timezone,
+                "description": p.description,
+                "path": str(path),
+            }
+        )
     df = pl.DataFrame(rows)
     print_frame(df.drop("path") if fmt == "table" else df, fmt, title="Built-in profiles")
 
@@ -307,8 +377,12 @@ def profiles_cmd(fmt: Format = "table") -> None:
 @app.command("profile-template")
 def profile_template_cmd(
     file: Annotated[Path, typer.Argument(help="A sample export (CSV, .gz, Parquet, JSON lines).")],
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the TOML here (default: print it).")] = None,
-    timezone: Annotated[str | None, typer.Option("--timezone", help="The agency's IANA time zone.")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the TOML here (default: print it).")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="The agency's IANA time zone.")
+    ] = None,
 ) -> None:
     """Write a starter mapping TOML from a file's header, with guessed fields and formats.
 
@@ -321,14 +395,20 @@ def profile_template_cmd(
         sys.stdout.write(text)
     else:
         out_file.write_text(text, encoding="utf-8")
-        out.print(f"wrote {out_file}; review every guessed line, then: "
-                  f"dispatch ingest {file} --mapping {out_file} --dry-run")  # fmt: skip
+        out.print(
+            f"wrote {out_file}; review every guessed line, then: "
+            f"dispatch ingest {file} --mapping {out_file} --dry-run"
+        )
 
 
 @app.command("sample")
 def sample_cmd(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the city into.")] = Path("sample_data/city"),
-    incidents: Annotated[int, typer.Option("--incidents", "-n", help="Number of incidents.")] = 5000,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write the city into.")
+    ] = Path("sample_data/city"),
+    incidents: Annotated[
+        int, typer.Option("--incidents", "-n", help="Number of incidents.")
+    ] = 5000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
 ) -> None:
     """Write a realistic synthetic city: stations, station areas, battalions, incidents.
@@ -344,8 +424,14 @@ def sample_cmd(
     t.add_row("incidents", f"{city.n_incidents:,}")
     t.add_row("unit rows", f"{city.n_rows:,}")
     t.add_row("planted dirty rows", f"{sum(city.planted.values()):,}")
-    for p in (city.incidents_csv, city.mapping_toml, city.stations_geojson,
-              city.station_areas_geojson, city.battalions_geojson, city.readme):  # fmt: skip
+    for p in (
+        city.incidents_csv,
+        city.mapping_toml,
+        city.stations_geojson,
+        city.station_areas_geojson,
+        city.battalions_geojson,
+        city.readme,
+    ):
         t.add_row("file", str(p))
     out.print(t)
     out.print(f"ingest it with: dispatch ingest {city.incidents_csv} --mapping {city.mapping_toml}")
@@ -359,10 +445,17 @@ def queries_cmd(fmt: Format = "table") -> None:
     """
     from .queries import list_queries
 
-    rows = [{"name": q.name, "description": q.description,
-             "params": ", ".join(f"{p[0]}={p[2]}" if p[2] not in (None, "") else p[0]
-                                 for p in q.params),
-             "path": str(q.path)} for q in list_queries()]  # fmt: skip
+    rows = [
+        {
+            "name": q.name,
+            "description": q.description,
+            "params": ", ".join(
+                f"{p[0]}={p[2]}" if p[2] not in (None, "") else p[0] for p in q.params
+            ),
+            "path": str(q.path),
+        }
+        for q in list_queries()
+    ]
     df = pl.DataFrame(rows)
     print_frame(df.drop("path") if fmt == "table" else df, fmt, title="Queries")
 
@@ -370,9 +463,17 @@ def queries_cmd(fmt: Format = "table") -> None:
 @app.command("query")
 def query_cmd(
     name: Annotated[str, typer.Argument(help="Query name (see `dispatch queries`).")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="A parameter as k=v; repeat for several.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or parquet (parquet needs --out).")] = "table",
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to this file.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="A parameter as k=v; repeat for several."),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="table, csv, json or parquet (parquet needs --out)."),
+    ] = "table",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the result to this file.")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run one named query with parameters.
@@ -415,14 +516,36 @@ def _write_frame(df: pl.DataFrame, fmt: str, out_file: Path | None, title: str) 
 
 @app.command("report")
 def report_cmd(
-    profile: Annotated[str, typer.Option("--profile", help="Standards profile: nfpa1710, nfpa1225, nfpa1720, cfai, or a TOML path.")] = "nfpa1710",
-    layer: Annotated[str | None, typer.Option("--layer", help="Group by the zones of this layer.")] = None,
-    period: Annotated[str | None, typer.Option("--period", help="Group by day, week, month, quarter or year.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML of local target overrides.")] = None,
-    station_layer: Annotated[str | None, typer.Option("--station-layer", help="Station-area layer (for first-due metrics).")] = None,
-    density_layer: Annotated[str | None, typer.Option("--density-layer", help="Demand-zone layer with density classes (NFPA 1720).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or xlsx (xlsx needs --out).")] = "table",
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to this file.")] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            help="Standards profile: nfpa1710, nfpa1225, nfpa1720, cfai, or a TOML path.",
+        ),
+    ] = "nfpa1710",
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Group by the zones of this layer.")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="Group by day, week, month, quarter or year.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML of local target overrides.")
+    ] = None,
+    station_layer: Annotated[
+        str | None,
+        typer.Option("--station-layer", help="Station-area layer (for first-due metrics)."),
+    ] = None,
+    density_layer: Annotated[
+        str | None,
+        typer.Option("--density-layer", help="Demand-zone layer with density classes (NFPA 1720)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv, json or xlsx (xlsx needs --out).")
+    ] = "table",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the report to this file.")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Print the compliance table agencies publish: per interval n, percentile, target,
@@ -435,9 +558,15 @@ def report_cmd(
     store = Store(data_dir, create=False)
     con = store.connect(read_only=True)
     try:
-        rep = compliance_report(con, profile=profile, layer=layer, period=period,
-                                overrides=config, station_layer=station_layer,
-                                density_layer=density_layer)  # fmt: skip
+        rep = compliance_report(
+            con,
+            profile=profile,
+            layer=layer,
+            period=period,
+            overrides=config,
+            station_layer=station_layer,
+            density_layer=density_layer,
+        )
     finally:
         con.close()
     fmt = fmt.lower()
@@ -466,10 +595,17 @@ def report_cmd(
 
 @app.command("serve")
 def serve_cmd(
-    host: Annotated[str, typer.Option("--host", help="Interface to bind (default loopback only).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to bind (default loopback only).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8050,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML with a [dashboard] table.")] = None,
-    refresh_s: Annotated[float | None, typer.Option("--refresh-s", help="Seconds between checks for new data (default 30).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML with a [dashboard] table.")
+    ] = None,
+    refresh_s: Annotated[
+        float | None,
+        typer.Option("--refresh-s", help="Seconds between checks for new data (default 30)."),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Serve the dashboard over the data directory (offline; binds 127.0.0.1 by default).
@@ -509,13 +645,40 @@ def _print_warnings(caught) -> None:
 
 @zones_app.command("load")
 def zones_load_cmd(
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, zipped Shapefile or GeoParquet.")],
-    layer: Annotated[str, typer.Option("--layer", help="Layer name, snake_case (e.g. demand_zones); replaces a layer of that name.")],
+    file: Annotated[
+        Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, zipped Shapefile or GeoParquet.")
+    ],
+    layer: Annotated[
+        str,
+        typer.Option(
+            "--layer",
+            help="Layer name, snake_case (e.g. demand_zones); replaces a layer of that name.",
+        ),
+    ],
     id_field: Annotated[str, typer.Option("--id-field", help="Field with each zone's unique id.")],
-    name_field: Annotated[str | None, typer.Option("--name-field", help="Field with a display name.")] = None,
-    density_field: Annotated[str | None, typer.Option("--density-field", help="Field with the NFPA 1720 class: urban, suburban, rural or remote.")] = None,
-    source_layer: Annotated[str | None, typer.Option("--source-layer", help="Layer of a multi-layer file (GeoPackage) or dataset in a zip.")] = None,
-    crs: Annotated[str | None, typer.Option("--crs", help="CRS of the coordinates (e.g. EPSG:2227): needed when the file has none; overrides the file's.")] = None,
+    name_field: Annotated[
+        str | None, typer.Option("--name-field", help="Field with a display name.")
+    ] = None,
+    density_field: Annotated[
+        str | None,
+        typer.Option(
+            "--density-field",
+            help="Field with the NFPA 1720 class: urban, suburban, rural or remote.",
+        ),
+    ] = None,
+    source_layer: Annotated[
+        str | None,
+        typer.Option(
+            "--source-layer", help="Layer of a multi-layer file (GeoPackage) or dataset in a zip."
+        ),
+    ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            "--crs",
+            help="CRS of the coordinates (e.g. EPSG:2227): needed when the file has none; overrides the file's.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Load a zone layer and assign every incident to it.
@@ -529,8 +692,16 @@ def zones_load_cmd(
     store = Store(data_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rep = load_zones(store.root, file, layer, id_field=id_field, name_field=name_field,
-                         density_field=density_field, source_layer=source_layer, crs=crs)  # fmt: skip
+        rep = load_zones(
+            store.root,
+            file,
+            layer,
+            id_field=id_field,
+            name_field=name_field,
+            density_field=density_field,
+            source_layer=source_layer,
+            crs=crs,
+        )
     _print_warnings(caught)
     out.print(rep.summary(), highlight=False)
 
@@ -560,9 +731,15 @@ def zones_list_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
 
 @zones_app.command("outside")
 def zones_outside_cmd(
-    layer: Annotated[str, typer.Option("--layer", help="A loaded layer (see `dispatch zones list`).")],
-    include_unlocated: Annotated[bool, typer.Option("--include-unlocated", help="Also list incidents without coordinates.")] = False,
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write them all to this CSV.")] = None,
+    layer: Annotated[
+        str, typer.Option("--layer", help="A loaded layer (see `dispatch zones list`).")
+    ],
+    include_unlocated: Annotated[
+        bool, typer.Option("--include-unlocated", help="Also list incidents without coordinates.")
+    ] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write them all to this CSV.")
+    ] = None,
     fmt: Format = "table",
     data_dir: DataDir = None,
 ) -> None:
@@ -587,12 +764,33 @@ def zones_outside_cmd(
 
 @stations_app.command("load")
 def stations_load_cmd(
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, GeoParquet, or CSV with latitude/longitude.")],
-    id_field: Annotated[str | None, typer.Option("--id-field", help="Field with the station id (default: guessed).")] = None,
-    name_field: Annotated[str | None, typer.Option("--name-field", help="Field with a display name (default: guessed).")] = None,
-    id_regex: Annotated[str | None, typer.Option("--id-regex", help="Regex extracting the id from the field (its first group), e.g. '#(\\d+)'.")] = None,
-    zero_pad: Annotated[int | None, typer.Option("--zero-pad", help="Zero-pad all-digit ids to this width (7 -> 07).")] = None,
-    crs: Annotated[str | None, typer.Option("--crs", help="CRS of the coordinates (e.g. EPSG:2227).")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="GeoJSON, GeoPackage, Shapefile, GeoParquet, or CSV with latitude/longitude."
+        ),
+    ],
+    id_field: Annotated[
+        str | None, typer.Option("--id-field", help="Field with the station id (default: guessed).")
+    ] = None,
+    name_field: Annotated[
+        str | None,
+        typer.Option("--name-field", help="Field with a display name (default: guessed)."),
+    ] = None,
+    id_regex: Annotated[
+        str | None,
+        typer.Option(
+            "--id-regex",
+            help="Regex extracting the id from the field (its first group), e.g. '#(\\d+)'.",
+        ),
+    ] = None,
+    zero_pad: Annotated[
+        int | None,
+        typer.Option("--zero-pad", help="Zero-pad all-digit ids to this width (7 -> 07)."),
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option("--crs", help="CRS of the coordinates (e.g. EPSG:2227).")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     r"""Load (replace) the station points.
@@ -606,8 +804,15 @@ def stations_load_cmd(
     store = Store(data_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rep = load_stations(store.root, file, id_field=id_field, name_field=name_field,
-                            crs=crs, id_regex=id_regex, zero_pad=zero_pad)  # fmt: skip
+        rep = load_stations(
+            store.root,
+            file,
+            id_field=id_field,
+            name_field=name_field,
+            crs=crs,
+            id_regex=id_regex,
+            zero_pad=zero_pad,
+        )
     _print_warnings(caught)
     out.print(rep.summary(), highlight=False)
 

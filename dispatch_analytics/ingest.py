@@ -326,9 +326,14 @@ def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Serie
     nulls = _nulls(n, pl.Float64)
     false = pl.repeat(False, n, eager=True)
     if not profile.has_coordinates:
-        return {"lat": nulls, "lon": nulls, "raw": _nulls(n, pl.String),
-                "missing": false, "unparseable": false,
-                "field": "latitude"}  # fmt: skip
+        return {
+            "lat": nulls,
+            "lon": nulls,
+            "raw": _nulls(n, pl.String),
+            "missing": false,
+            "unparseable": false,
+            "field": "latitude",
+        }
     if "location" in profile.columns:
         col = profile.columns["location"]
         raw = df.select(_raw_text(col)).to_series()
@@ -340,12 +345,22 @@ def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Serie
             lat, lon = a, b
         else:
             lat, lon = b, a
-        lon = lon.zip_with(lon.is_not_null(), point.struct.field("1").cast(pl.Float64, strict=False))
-        lat = lat.zip_with(lat.is_not_null(), point.struct.field("2").cast(pl.Float64, strict=False))
+        lon = lon.zip_with(
+            lon.is_not_null(), point.struct.field("1").cast(pl.Float64, strict=False)
+        )
+        lat = lat.zip_with(
+            lat.is_not_null(), point.struct.field("2").cast(pl.Float64, strict=False)
+        )
         missing = raw.is_null()
         unparseable = raw.is_not_null() & (lat.is_null() | lon.is_null())
-        return {"lat": lat, "lon": lon, "raw": raw, "missing": missing,
-                "unparseable": unparseable, "field": "location"}  # fmt: skip
+        return {
+            "lat": lat,
+            "lon": lon,
+            "raw": raw,
+            "missing": missing,
+            "unparseable": unparseable,
+            "field": "location",
+        }
     raw_y = df.select(_text_expr(profile, "latitude")).to_series()
     raw_x = df.select(_text_expr(profile, "longitude")).to_series()
     y = raw_y.cast(pl.Float64, strict=False)
@@ -367,10 +382,22 @@ def _coordinates(df: pl.DataFrame, profile: SourceProfile) -> dict[str, pl.Serie
         # keep raw zeros visible to the zero check
         lat_s = lat_s.zip_with(~zero, pl.repeat(0.0, n, eager=True))
         lon_s = lon_s.zip_with(~zero, pl.repeat(0.0, n, eager=True))
-        return {"lat": lat_s, "lon": lon_s, "raw": raw, "missing": missing,
-                "unparseable": unparseable, "field": "latitude"}  # fmt: skip
-    return {"lat": y, "lon": x, "raw": raw, "missing": missing,
-            "unparseable": unparseable, "field": "latitude"}  # fmt: skip
+        return {
+            "lat": lat_s,
+            "lon": lon_s,
+            "raw": raw,
+            "missing": missing,
+            "unparseable": unparseable,
+            "field": "latitude",
+        }
+    return {
+        "lat": y,
+        "lon": x,
+        "raw": raw,
+        "missing": missing,
+        "unparseable": unparseable,
+        "field": "latitude",
+    }
 
 
 # ============================================================================ one chunk
@@ -441,9 +468,10 @@ def normalize_chunk(
     # ---- duplicates: within the chunk, then against what was seen before
     dup_here = ~row_hash.is_first_distinct()
     dup_before = (
-        row_hash.is_in(seen["row_hash"].implode()) if seen is not None and seen.height
+        row_hash.is_in(seen["row_hash"].implode())
+        if seen is not None and seen.height
         else pl.repeat(False, n, eager=True)
-    )  # fmt: skip
+    )
     if dup_here.any() or dup_before.any():
         keyed = pl.DataFrame({"row_hash": row_hash, ROW_COL: rows})
 
@@ -453,8 +481,12 @@ def normalize_chunk(
             first_here = here.group_by("row_hash").agg(pl.col(ROW_COL).min().alias("_first"))
             sub = sub.join(first_here, on="row_hash", how="left", maintain_order="left")
             if seen is not None and seen.height:
-                sub = sub.join(seen.rename({"source": "_src", ROW_COL: "_row"}), on="row_hash",
-                               how="left", maintain_order="left")  # fmt: skip
+                sub = sub.join(
+                    seen.rename({"source": "_src", ROW_COL: "_row"}),
+                    on="row_hash",
+                    how="left",
+                    maintain_order="left",
+                )
             else:
                 sub = sub.with_columns(_src=pl.lit(None, pl.String), _row=pl.lit(None, pl.Int64))
             return sub.select(
@@ -467,17 +499,30 @@ def normalize_chunk(
 
     # ---- ids and text
     text = df.select(
-        [_text_expr(profile, f).alias(f) for f in ("incident_id", "unit_id", *TEXT_FIELDS)
-         if f != "call_category"]  # fmt: skip
+        [
+            _text_expr(profile, f).alias(f)
+            for f in ("incident_id", "unit_id", *TEXT_FIELDS)
+            if f != "call_category"
+        ]
         + [_category_expr(profile).alias("call_category")]
     )
     inc_col = profile.columns.get("incident_id", "incident_id")
-    add(text["incident_id"].is_null(), "missing_id", "incident_id", None,
-        _const(f"`incident_id` (column {inc_col!r}) is blank"))  # fmt: skip
+    add(
+        text["incident_id"].is_null(),
+        "missing_id",
+        "incident_id",
+        None,
+        _const(f"`incident_id` (column {inc_col!r}) is blank"),
+    )
     if profile.grain == "unit":
         unit_col = profile.columns.get("unit_id", "unit_id")
-        add(text["unit_id"].is_null(), "missing_id", "unit_id", None,
-            _const(f"`unit_id` (column {unit_col!r}) is blank"))  # fmt: skip
+        add(
+            text["unit_id"].is_null(),
+            "missing_id",
+            "unit_id",
+            None,
+            _const(f"`unit_id` (column {unit_col!r}) is blank"),
+        )
 
     # ---- times
     times = _parse_times(df, profile)
@@ -486,16 +531,36 @@ def normalize_chunk(
     for f in fields:
         fmts = " or ".join(repr(x) for x in profile.formats_for(f))
         raw_f = times[f]["raw"]
-        add(times[f]["unparseable"], "unparseable_time", f, raw_f,
-            lambda idx, f=f, r=raw_f, m=fmts: f"`{f}` " + _q(r.gather(idx)) + f" does not match {m}")  # fmt: skip
+        add(
+            times[f]["unparseable"],
+            "unparseable_time",
+            f,
+            raw_f,
+            lambda idx, f=f, r=raw_f, m=fmts: (
+                f"`{f}` " + _q(r.gather(idx)) + f" does not match {m}"
+            ),
+        )
     for f in fields:
         raw_f = times[f]["raw"]
-        add(times[f]["nonexistent"], "nonexistent_local_time", f, raw_f,
-            lambda idx, f=f, r=raw_f: f"`{f}` " + _q(r.gather(idx))
-            + f" does not exist in {profile.timezone} (spring-forward gap)")  # fmt: skip
+        add(
+            times[f]["nonexistent"],
+            "nonexistent_local_time",
+            f,
+            raw_f,
+            lambda idx, f=f, r=raw_f: (
+                f"`{f}` "
+                + _q(r.gather(idx))
+                + f" does not exist in {profile.timezone} (spring-forward gap)"
+            ),
+        )
     if "call_received_at" in times:
-        add(times["call_received_at"]["raw"].is_null(), "missing_time", "call_received_at", None,
-            _const("`call_received_at` is blank"))  # fmt: skip
+        add(
+            times["call_received_at"]["raw"].is_null(),
+            "missing_time",
+            "call_received_at",
+            None,
+            _const("`call_received_at` is blank"),
+        )
 
     # stage order: each present stage >= every present stage before it
     late_order = pl.repeat(False, n, eager=True)
@@ -503,8 +568,9 @@ def normalize_chunk(
     if len(fields) > 1:
         bad_cols = frame.select(
             (pl.col(f) < pl.max_horizontal(fields[:i])).fill_null(False).alias(f)
-            for i, f in enumerate(fields) if i > 0
-        )  # fmt: skip
+            for i, f in enumerate(fields)
+            if i > 0
+        )
         for i, f in enumerate(fields[1:], start=1):
             before = fields[:i]
 
@@ -514,10 +580,14 @@ def normalize_chunk(
                 culprit = sub.select(
                     pl.coalesce([pl.when(pl.col(b) > pl.col(f)).then(pl.lit(b)) for b in before])
                 ).to_series()
-                craw = pl.concat([raws, culprit.alias("_c").to_frame()], how="horizontal").select(
-                    pl.coalesce([pl.when(pl.col("_c") == b).then(pl.col(b)) for b in before])
-                ).to_series()
-                return (f"`{f}` " + _q(raws[f]) + " is before `" + culprit + "` " + _q(craw))
+                craw = (
+                    pl.concat([raws, culprit.alias("_c").to_frame()], how="horizontal")
+                    .select(
+                        pl.coalesce([pl.when(pl.col("_c") == b).then(pl.col(b)) for b in before])
+                    )
+                    .to_series()
+                )
+                return f"`{f}` " + _q(raws[f]) + " is before `" + culprit + "` " + _q(craw)
 
             if profile.stage_order == "response" and f not in RESPONSE_STAGES:
                 # a stage after arrival out of order: keep the row (its response intervals
@@ -531,20 +601,37 @@ def normalize_chunk(
     if len(resp) > 1:
         gaps = frame.select(
             (pl.col(f) - pl.coalesce(resp[:i][::-1])).dt.total_seconds().alias(f)
-            for i, f in enumerate(resp) if i > 0
-        )  # fmt: skip
+            for i, f in enumerate(resp)
+            if i > 0
+        )
         for f in resp[1:]:
             g = gaps[f]
-            add(g > profile.max_interval_s, "interval_too_long", f, times[f]["raw"],
-                lambda idx, f=f, g=g: f"`{f}` is " + g.gather(idx).cast(pl.String)
-                + f" s after the stage before it (max_interval_s = {profile.max_interval_s:g})")  # fmt: skip
+            add(
+                g > profile.max_interval_s,
+                "interval_too_long",
+                f,
+                times[f]["raw"],
+                lambda idx, f=f, g=g: (
+                    f"`{f}` is "
+                    + g.gather(idx).cast(pl.String)
+                    + f" s after the stage before it (max_interval_s = {profile.max_interval_s:g})"
+                ),
+            )
     if len(fields) > 1:
         span = frame.select(
             (pl.max_horizontal(fields) - pl.min_horizontal(fields)).dt.total_seconds()
         ).to_series()
-        add(span > profile.max_span_s, "interval_too_long", fields[-1], None,
-            lambda idx: "record spans " + span.gather(idx).cast(pl.String)
-            + f" s (max_span_s = {profile.max_span_s:g})")  # fmt: skip
+        add(
+            span > profile.max_span_s,
+            "interval_too_long",
+            fields[-1],
+            None,
+            lambda idx: (
+                "record spans "
+                + span.gather(idx).cast(pl.String)
+                + f" s (max_span_s = {profile.max_span_s:g})"
+            ),
+        )
 
     # ---- coordinates
     co = _coordinates(df, profile)
@@ -552,23 +639,42 @@ def normalize_chunk(
     if profile.coordinates_required:
         cf, craw = co["field"], co["raw"]
         add(co["missing"], "missing_coordinates", cf, craw, _const(f"`{cf}` is blank"))
-        add(co["unparseable"], "unparseable_coordinates", cf, craw,
-            lambda idx: f"`{cf}` " + _q(craw.gather(idx)) + " is not a coordinate pair")  # fmt: skip
+        add(
+            co["unparseable"],
+            "unparseable_coordinates",
+            cf,
+            craw,
+            lambda idx: f"`{cf}` " + _q(craw.gather(idx)) + " is not a coordinate pair",
+        )
         valid = ~co["missing"] & ~co["unparseable"]
         zero = (valid & (lat == 0) & (lon == 0)).fill_null(False)
         add(zero, "zero_coordinates", cf, craw, _const(f"`{cf}` is (0, 0)"))
-        oor = valid & ~zero & (
-            lat.is_null() | lon.is_null() | (lat.abs() > 90) | (lon.abs() > 180)
-        ).fill_null(True)
-        add(oor, "coordinates_out_of_range", cf, craw,
-            lambda idx: f"`{cf}` " + _q(craw.gather(idx))
-            + " is outside lat [-90, 90] / lon [-180, 180]")  # fmt: skip
+        oor = (
+            valid
+            & ~zero
+            & (lat.is_null() | lon.is_null() | (lat.abs() > 90) | (lon.abs() > 180)).fill_null(True)
+        )
+        add(
+            oor,
+            "coordinates_out_of_range",
+            cf,
+            craw,
+            lambda idx: (
+                f"`{cf}` " + _q(craw.gather(idx)) + " is outside lat [-90, 90] / lon [-180, 180]"
+            ),
+        )
         if profile.bbox:
             x0, y0, x1, y1 = profile.bbox
             inside = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
-            add(valid & ~zero & ~oor & ~inside.fill_null(False), "coordinates_out_of_area", cf,
-                craw, lambda idx: f"`{cf}` " + _q(craw.gather(idx))
-                + f" is outside bbox {list(profile.bbox)}")  # fmt: skip
+            add(
+                valid & ~zero & ~oor & ~inside.fill_null(False),
+                "coordinates_out_of_area",
+                cf,
+                craw,
+                lambda idx: (
+                    f"`{cf}` " + _q(craw.gather(idx)) + f" is outside bbox {list(profile.bbox)}"
+                ),
+            )
 
     # ---- accepted rows
     stage_frame = pl.DataFrame(
@@ -582,9 +688,14 @@ def normalize_chunk(
         .dt.convert_time_zone(profile.timezone)
         .dt.replace_time_zone(None),
         time_flags=pl.select(
-            pl.concat_str([flags, pl.when(late_order).then(pl.lit("stage_order_after_arrival"))],
-                          separator=";", ignore_nulls=True)
-        ).to_series().replace("", None),
+            pl.concat_str(
+                [flags, pl.when(late_order).then(pl.lit("stage_order_after_arrival"))],
+                separator=";",
+                ignore_nulls=True,
+            )
+        )
+        .to_series()
+        .replace("", None),
         stages_recorded=pl.sum_horizontal(
             [pl.col(f).is_not_null().cast(pl.Int16) for f in STAGE_ORDER]
         ).cast(pl.Int16),
@@ -603,7 +714,9 @@ def normalize_chunk(
     # ---- the first failing rule of each row is its reason; every rule is listed in detail
     masks = pl.DataFrame({f"m{i}": c.mask for i, c in enumerate(checks)})
     first = masks.select(
-        pl.coalesce([pl.when(pl.col(f"m{i}")).then(pl.lit(i, pl.Int16)) for i in range(len(checks))])
+        pl.coalesce(
+            [pl.when(pl.col(f"m{i}")).then(pl.lit(i, pl.Int16)) for i in range(len(checks))]
+        )
     ).to_series()
     rejected = first.is_not_null()
     accepted = accepted_all.filter(~rejected).select(
@@ -617,20 +730,30 @@ def normalize_chunk(
         if pos.is_empty():
             continue
         idx = rej_idx.gather(pos)
-        parts.append(pl.DataFrame({
-            "_pos": pos,
-            "field": pl.repeat(c.field, len(idx), dtype=pl.String, eager=True),
-            "reason": pl.repeat(c.reason, len(idx), dtype=pl.String, eager=True),
-            "value": c.value.gather(idx) if c.value is not None else _nulls(len(idx), pl.String),
-            "detail": c.detail(idx).cast(pl.String),
-        }))  # fmt: skip
+        parts.append(
+            pl.DataFrame(
+                {
+                    "_pos": pos,
+                    "field": pl.repeat(c.field, len(idx), dtype=pl.String, eager=True),
+                    "reason": pl.repeat(c.reason, len(idx), dtype=pl.String, eager=True),
+                    "value": c.value.gather(idx)
+                    if c.value is not None
+                    else _nulls(len(idx), pl.String),
+                    "detail": c.detail(idx).cast(pl.String),
+                }
+            )
+        )
     info = pl.concat(parts).sort("_pos")
     names = [c.reason for c in checks]
-    every = masks[rej_idx].select(
-        pl.concat_list(
-            [pl.when(pl.col(f"m{i}")).then(pl.lit(r)) for i, r in enumerate(names)]
-        ).list.drop_nulls().list.unique(maintain_order=True)
-    ).to_series()
+    every = (
+        masks[rej_idx]
+        .select(
+            pl.concat_list([pl.when(pl.col(f"m{i}")).then(pl.lit(r)) for i, r in enumerate(names)])
+            .list.drop_nulls()
+            .list.unique(maintain_order=True)
+        )
+        .to_series()
+    )
     more = every.list.len() > 1
     detail = pl.select(
         pl.when(more)
@@ -643,19 +766,21 @@ def normalize_chunk(
         .to_series()
     )
     k = len(rej_idx)
-    rejects = pl.DataFrame({
-        "source": pl.repeat(source, k, dtype=pl.String, eager=True),
-        "source_row": rows.gather(rej_idx),
-        "field": info["field"],
-        "reason": info["reason"],
-        "value": info["value"],
-        "detail": detail,
-        "incident_id": text["incident_id"].gather(rej_idx),
-        "raw_row": raw_json,
-        "profile": pl.repeat(profile.name, k, dtype=pl.String, eager=True),
-        "batch_id": pl.repeat(batch_id, k, dtype=pl.String, eager=True),
-        "row_hash": row_hash.gather(rej_idx),
-    }).select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()])  # fmt: skip
+    rejects = pl.DataFrame(
+        {
+            "source": pl.repeat(source, k, dtype=pl.String, eager=True),
+            "source_row": rows.gather(rej_idx),
+            "field": info["field"],
+            "reason": info["reason"],
+            "value": info["value"],
+            "detail": detail,
+            "incident_id": text["incident_id"].gather(rej_idx),
+            "raw_row": raw_json,
+            "profile": pl.repeat(profile.name, k, dtype=pl.String, eager=True),
+            "batch_id": pl.repeat(batch_id, k, dtype=pl.String, eager=True),
+            "row_hash": row_hash.gather(rej_idx),
+        }
+    ).select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()])
     return accepted, rejects
 
 
@@ -761,7 +886,9 @@ def ingest(
     return report
 
 
-def refresh_zone_assignment(store: Store, h3_resolution: int | None = 8) -> dict[str, dict[str, int]]:
+def refresh_zone_assignment(
+    store: Store, h3_resolution: int | None = 8
+) -> dict[str, dict[str, int]]:
     """Re-assign every incident to each loaded zone layer and to an H3 cell."""
     from .zones import assign_incidents, list_layers
 
@@ -776,8 +903,10 @@ def refresh_zone_assignment(store: Store, h3_resolution: int | None = 8) -> dict
 
 def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress) -> IngestReport:
     results = []
-    seen = store.seen_rows() if store is not None else pl.DataFrame(
-        schema={"row_hash": pl.UInt64, "source": pl.String, ROW_COL: pl.Int64}
+    seen = (
+        store.seen_rows()
+        if store is not None
+        else pl.DataFrame(schema={"row_hash": pl.UInt64, "source": pl.String, ROW_COL: pl.Int64})
     )
     done_shas: dict[str, str] = {}
     for path in files:
@@ -787,9 +916,12 @@ def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress)
         work.mkdir(parents=True)
         try:
             src = SourceFile(
-                path, work, delimiter=profile.delimiter, encoding=profile.encoding,
+                path,
+                work,
+                delimiter=profile.delimiter,
+                encoding=profile.encoding,
                 null_values=profile.null_values,
-            )  # fmt: skip
+            )
             _missing_columns(profile, src.columns, path)
             res = FileResult(source=str(path), encoding=src.encoding_used, delimiter=src.delimiter)
             prior = done_shas.get(src.sha256) or (
@@ -816,20 +948,32 @@ def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress)
                 res.rows_rejected += rej.height
                 reasons.update(rej["reason"].to_list())
                 if acc.height:
-                    pending.append(writer.submit(
-                        acc.write_parquet, stage / f"responses-{i:05d}.parquet",
-                        compression=_COMPRESSION))  # fmt: skip
+                    pending.append(
+                        writer.submit(
+                            acc.write_parquet,
+                            stage / f"responses-{i:05d}.parquet",
+                            compression=_COMPRESSION,
+                        )
+                    )
                     inc_ids.append(acc["incident_id"].unique())
                     unit_keys.append(acc["unit_id"].drop_nulls().unique())
                     lo, hi = acc["call_received_at"].min(), acc["call_received_at"].max()
                     first = lo if first is None else min(first, lo)
                     last = hi if last is None else max(last, hi)
                 if rej.height:
-                    pending.append(writer.submit(
-                        rej.write_parquet, stage / f"rejects-{i:05d}.parquet",
-                        compression=_COMPRESSION))  # fmt: skip
-                new = pl.concat([acc.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
-                                 rej.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL))])  # fmt: skip
+                    pending.append(
+                        writer.submit(
+                            rej.write_parquet,
+                            stage / f"rejects-{i:05d}.parquet",
+                            compression=_COMPRESSION,
+                        )
+                    )
+                new = pl.concat(
+                    [
+                        acc.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
+                        rej.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
+                    ]
+                )
                 seen = pl.concat([seen, new.unique("row_hash", keep="first")])
                 if progress:
                     progress(str(path), res.rows_read, est)
@@ -847,18 +991,29 @@ def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress)
             res.first_received_at, res.last_received_at = first, last
             res.seconds = time.perf_counter() - t0
             log = pl.DataFrame(
-                [{
-                    "batch_id": batch_id, "source": str(path), "file_sha256": src.sha256,
-                    "file_bytes": src.file_bytes, "profile": profile.name, "grain": profile.grain,
-                    "timezone": profile.timezone, "started_at": started,
-                    "finished_at": datetime.now(UTC), "rows_read": res.rows_read,
-                    "rows_accepted": res.rows_accepted, "rows_rejected": res.rows_rejected,
-                    "incidents": res.incidents, "units": res.units,
-                    "first_received_at": first, "last_received_at": last,
-                    "tool_version": __version__,
-                }],
+                [
+                    {
+                        "batch_id": batch_id,
+                        "source": str(path),
+                        "file_sha256": src.sha256,
+                        "file_bytes": src.file_bytes,
+                        "profile": profile.name,
+                        "grain": profile.grain,
+                        "timezone": profile.timezone,
+                        "started_at": started,
+                        "finished_at": datetime.now(UTC),
+                        "rows_read": res.rows_read,
+                        "rows_accepted": res.rows_accepted,
+                        "rows_rejected": res.rows_rejected,
+                        "incidents": res.incidents,
+                        "units": res.units,
+                        "first_received_at": first,
+                        "last_received_at": last,
+                        "tool_version": __version__,
+                    }
+                ],
                 schema=LOG_SCHEMA,
-            )  # fmt: skip
+            )
             log.write_parquet(stage / "ingest_log.parquet")
             if not dry_run:
                 final = store.tmp_dir / batch_id

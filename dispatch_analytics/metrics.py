@@ -88,8 +88,16 @@ CI_TOLERANCE = 1e-9
 _PCT_SCALE = 1_000_000  # percentiles are resolved to 1e-6 of a percent
 PERIODS = ("day", "week", "month", "quarter", "year")
 #: grouping dimensions besides ``layer:<name>`` and the periods
-DIMENSIONS = ("hour", "weekday", "call_category", "call_type", "priority", "unit", "unit_type",
-              "station")
+DIMENSIONS = (
+    "hour",
+    "weekday",
+    "call_category",
+    "call_type",
+    "priority",
+    "unit",
+    "unit_type",
+    "station",
+)
 
 
 # ---------------------------------------------------------------------------------- statistics
@@ -160,8 +168,7 @@ def order_statistic_ci(n: int, p: float, conf: float = 0.95) -> CIRanks:
     k_hi = min(n, math.ceil(n * q + 12 * sd + 10))
     cdf, low, high = 0.0, k_lo, None
     for k in range(k_lo, k_hi + 1):
-        cdf += math.exp(lg_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lq
-                        + (n - k) * l1q)
+        cdf += math.exp(lg_n - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lq + (n - k) * l1q)
         if cdf <= lo_lim:
             low += 1
         if cdf >= hi_lim:
@@ -241,16 +248,26 @@ def fractiles_polars(
         t = r["target_s"]
         out["target_s"] = t
         out["compliance"] = r["_ok"] / n if n > 0 and t is not None else None
-        out["met"] = (out["p_value_s"] <= t) if out["p_value_s"] is not None and t is not None \
-            else None
+        out["met"] = (
+            (out["p_value_s"] <= t) if out["p_value_s"] is not None and t is not None else None
+        )
         out["flag"] = fractile_flag(n, min_n, out["ci_low_s"], out["ci_high_s"])
         rows.append(out)
     schema: dict[str, Any] = {c: df.schema[c] for c in by}
     schema.update({"n": pl.Int64, "n_missing": pl.Int64, "mean_s": pl.Float64})
     schema.update({_pcol(p): pl.Float64 for p in percentiles})
-    schema.update({"percentile": pl.Float64, "p_value_s": pl.Float64, "ci_low_s": pl.Float64,
-                   "ci_high_s": pl.Float64, "target_s": pl.Float64, "compliance": pl.Float64,
-                   "met": pl.Boolean, "flag": pl.String})  # fmt: skip
+    schema.update(
+        {
+            "percentile": pl.Float64,
+            "p_value_s": pl.Float64,
+            "ci_low_s": pl.Float64,
+            "ci_high_s": pl.Float64,
+            "target_s": pl.Float64,
+            "compliance": pl.Float64,
+            "met": pl.Boolean,
+            "flag": pl.String,
+        }
+    )
     out = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
     return out.sort(by, nulls_last=True) if by else out
 
@@ -310,8 +327,11 @@ def _base_sql(family: str, mdef: MetricDef) -> str:
     r.{col} as value_s
   from responses r"""
     if family == "first_due":
-        value = ("fd.travel_s" if mdef.name == "first_due_travel" else
-                 "(epoch_us(fd.on_scene_at) - epoch_us(i.call_received_at)) / 1e6")
+        value = (
+            "fd.travel_s"
+            if mdef.name == "first_due_travel"
+            else "(epoch_us(fd.on_scene_at) - epoch_us(i.call_received_at)) / 1e6"
+        )
         return f"""
   with first_due_area as (
     select incident_id, zone_id as first_due_station
@@ -401,25 +421,33 @@ def _parse_by(by: Sequence[str] | str, layers: list[str]) -> list[_Group]:
         by = (by,)
     out: list[_Group] = []
     n_layers = sum(1 for b in by if isinstance(b, str) and b.startswith("layer:"))
-    valid = ("layer:<name> (layers: " + (", ".join(layers) or "none loaded") + "), "
-             + ", ".join(PERIODS) + ", " + ", ".join(DIMENSIONS))
+    valid = (
+        "layer:<name> (layers: "
+        + (", ".join(layers) or "none loaded")
+        + "), "
+        + ", ".join(PERIODS)
+        + ", "
+        + ", ".join(DIMENSIONS)
+    )
     for item in by:
         if not isinstance(item, str):
             raise MetricError(f"grouping must be text, got {item!r}; valid: {valid}")
         s = item.strip()
         if s.startswith("layer:"):
-            layer = s[len("layer:"):]
+            layer = s[len("layer:") :]
             if layer not in layers:
-                raise MetricError(f"unknown layer {layer!r}; valid layers: "
-                                  f"{', '.join(layers) or '(none loaded)'}")
+                raise MetricError(
+                    f"unknown layer {layer!r}; valid layers: {', '.join(layers) or '(none loaded)'}"
+                )
             col = "zone_id" if n_layers == 1 else f"zone_id_{layer}"
             out.append(_Group("layer", layer, col))
         elif s.removeprefix("period:") in PERIODS:
             if any(g.kind == "period" for g in out):
                 raise MetricError(f"only one period allowed in by, got {list(by)}")
             p = s.removeprefix("period:")
-            out.append(_Group("period", p, "period_start",
-                              f"cast(date_trunc('{p}', {_LOCAL}) as date)"))
+            out.append(
+                _Group("period", p, "period_start", f"cast(date_trunc('{p}', {_LOCAL}) as date)")
+            )
         elif s in DIMENSIONS:
             out.append(_Group("dim", s, s, _DIM_SQL[s]))
         else:
@@ -430,8 +458,18 @@ def _parse_by(by: Sequence[str] | str, layers: list[str]) -> list[_Group]:
     return out
 
 
-_FILTER_KEYS = ("call_category", "call_type", "priority", "unit", "unit_type", "station", "hour",
-                "weekday", "since", "until")
+_FILTER_KEYS = (
+    "call_category",
+    "call_type",
+    "priority",
+    "unit",
+    "unit_type",
+    "station",
+    "hour",
+    "weekday",
+    "since",
+    "until",
+)
 
 
 def _connection(con: Any) -> duckdb.DuckDBPyConnection:
@@ -513,16 +551,19 @@ class Fractiles:
             "entries": [e.key for e in self.entries],
             "target_s": self.target_s,
             "by": list(self.by),
-            "filters": {k: (str(v) if isinstance(v, dt.date) else v)
-                        for k, v in self.filters.items()},
+            "filters": {
+                k: (str(v) if isinstance(v, dt.date) else v) for k, v in self.filters.items()
+            },
             "min_n": self.min_n,
             "notes": list(self.notes),
         }
 
     def __repr__(self) -> str:
-        return (f"Fractiles(metric={self.metric!r}, level={self.level!r}, "
-                f"{self.start_field} -> {self.end_field}, method={self.method!r}, "
-                f"profile={self.profile!r}, rows={self.table.height})")
+        return (
+            f"Fractiles(metric={self.metric!r}, level={self.level!r}, "
+            f"{self.start_field} -> {self.end_field}, method={self.method!r}, "
+            f"profile={self.profile!r}, rows={self.table.height})"
+        )
 
     # -------------------------------------------------------------------------- construction
     @classmethod
@@ -608,11 +649,15 @@ class Fractiles:
             if std is None:
                 raise MetricError(f"entry={entry!r} needs a profile")
             if not std.has_entry(entry):
-                raise MetricError(f"profile {std.name} has no entry {entry!r}; entries: "
-                                  f"{', '.join(std.keys)}")
+                raise MetricError(
+                    f"profile {std.name} has no entry {entry!r}; entries: {', '.join(std.keys)}"
+                )
             metric = entry
-        if (entry is not None or (metric, level) not in METRICS) and std is not None \
-                and std.has_entry(metric):
+        if (
+            (entry is not None or (metric, level) not in METRICS)
+            and std is not None
+            and std.has_entry(metric)
+        ):
             spec = std.entry(metric)
             entry_specs = [spec]
             metric, level = spec.metric, spec.level
@@ -627,20 +672,28 @@ class Fractiles:
         groups = _parse_by(by, layers)
         notes: list[str] = []
         if family == "incident" and metric in ("turnout", "travel"):
-            notes.append(f"incident-level {metric} is the first-arriving unit's (start and end "
-                         "from the same unit)")
+            notes.append(
+                f"incident-level {metric} is the first-arriving unit's (start and end "
+                "from the same unit)"
+            )
         if family == "first_due":
             if station_layer is None:
-                raise MetricError(f"metric {metric} needs station_layer=<zone layer of first-due "
-                                  f"station areas>; valid layers: "
-                                  f"{', '.join(layers) or '(none loaded)'}")
+                raise MetricError(
+                    f"metric {metric} needs station_layer=<zone layer of first-due "
+                    f"station areas>; valid layers: "
+                    f"{', '.join(layers) or '(none loaded)'}"
+                )
             if station_layer not in layers:
-                raise MetricError(f"unknown station_layer {station_layer!r}; valid layers: "
-                                  f"{', '.join(layers) or '(none loaded)'}")
-            notes.append(f"first-due unit: the earliest-dispatched unit whose responses.station_id "
-                         f"equals the incident's zone_id in layer {station_layer} (assumes zone_id "
-                         "= station_id and station_id = the unit's home station); incidents "
-                         "whose first-due station sent no arriving unit are not counted")
+                raise MetricError(
+                    f"unknown station_layer {station_layer!r}; valid layers: "
+                    f"{', '.join(layers) or '(none loaded)'}"
+                )
+            notes.append(
+                f"first-due unit: the earliest-dispatched unit whose responses.station_id "
+                f"equals the incident's zone_id in layer {station_layer} (assumes zone_id "
+                "= station_id and station_id = the unit's home station); incidents "
+                "whose first-due station sent no arriving unit are not counted"
+            )
 
         # targets
         if entry_specs is None:
@@ -649,8 +702,11 @@ class Fractiles:
         if target_s is not None:
             if isinstance(target_s, bool) or not isinstance(target_s, int | float):
                 raise MetricError(f"target_s must be a number of seconds, got {target_s!r}")
-            e_staff = staff if staff is not None else next(
-                (s.staff for s in entry_specs if s.staff), None)
+            e_staff = (
+                staff
+                if staff is not None
+                else next((s.staff for s in entry_specs if s.staff), None)
+            )
             entries = [_Entry(None, float(target_s), percentile or 90.0, staff=e_staff)]
             entry_specs = []
         elif not entry_specs:
@@ -660,52 +716,88 @@ class Fractiles:
                 if s.by_density_class:
                     assert std is not None
                     for z in std.demand_zones.values():
-                        entries.append(_Entry(
-                            s.key, z.target_s, percentile or z.percentile, s.call_category,
-                            s.unit_type, staff or z.staff, z.name, z.target_note, s.baseline_s))
+                        entries.append(
+                            _Entry(
+                                s.key,
+                                z.target_s,
+                                percentile or z.percentile,
+                                s.call_category,
+                                s.unit_type,
+                                staff or z.staff,
+                                z.name,
+                                z.target_note,
+                                s.baseline_s,
+                            )
+                        )
                 else:
-                    entries.append(_Entry(s.key, s.target_s, percentile or s.percentile,
-                                          s.call_category, s.unit_type, staff or s.staff,
-                                          baseline_s=s.baseline_s))
+                    entries.append(
+                        _Entry(
+                            s.key,
+                            s.target_s,
+                            percentile or s.percentile,
+                            s.call_category,
+                            s.unit_type,
+                            staff or s.staff,
+                            baseline_s=s.baseline_s,
+                        )
+                    )
             for s in entry_specs:
                 flt = []
                 if s.call_category:
                     flt.append("call_category in (" + ", ".join(s.call_category) + ")")
                 if s.unit_type:
                     flt.append("unit_type in (" + ", ".join(s.unit_type) + ")")
-                notes.append(f"profile {std.name if std else ''} entry {s.key}: "
-                             + ("target by demand zone" if s.by_density_class else
-                                f"target {s.target_s:g} s" if s.target_s is not None else
-                                "no target")
-                             + (f", only {' and '.join(flt)}" if flt else ""))
+                notes.append(
+                    f"profile {std.name if std else ''} entry {s.key}: "
+                    + (
+                        "target by demand zone"
+                        if s.by_density_class
+                        else f"target {s.target_s:g} s"
+                        if s.target_s is not None
+                        else "no target"
+                    )
+                    + (f", only {' and '.join(flt)}" if flt else "")
+                )
         uses_density = any(e.density_class for e in entries)
         if uses_density:
             if density_layer is None:
                 dens = ", ".join(std.demand_zones) if std else ""
-                raise MetricError(f"profile {std.name if std else ''} sets {metric} targets by "
-                                  f"demand zone ({dens}); pass density_layer=<zone layer with "
-                                  f"zones.density_class>; valid layers: "
-                                  f"{', '.join(layers) or '(none loaded)'}")
+                raise MetricError(
+                    f"profile {std.name if std else ''} sets {metric} targets by "
+                    f"demand zone ({dens}); pass density_layer=<zone layer with "
+                    f"zones.density_class>; valid layers: "
+                    f"{', '.join(layers) or '(none loaded)'}"
+                )
             if density_layer not in layers:
-                raise MetricError(f"unknown density_layer {density_layer!r}; valid layers: "
-                                  f"{', '.join(layers) or '(none loaded)'}")
-            notes.append(f"demand zone = zones.density_class of the incident's zone in layer "
-                         f"{density_layer}; incidents without one are not counted")
+                raise MetricError(
+                    f"unknown density_layer {density_layer!r}; valid layers: "
+                    f"{', '.join(layers) or '(none loaded)'}"
+                )
+            notes.append(
+                f"demand zone = zones.density_class of the incident's zone in layer "
+                f"{density_layer}; incidents without one are not counted"
+            )
         if family == "erf":
             if staffing is None:
                 staffing = dict(std.staffing) if std is not None and std.staffing else None
             if not staffing:
-                raise MetricError(f"metric {metric} needs a staffing config: staffing="
-                                  "{unit_type: staff} (or a profile with [staffing])")
+                raise MetricError(
+                    f"metric {metric} needs a staffing config: staffing="
+                    "{unit_type: staff} (or a profile with [staffing])"
+                )
             if any(e.staff is None for e in entries):
-                raise MetricError(f"metric {metric} needs the effective response force: staff=N "
-                                  "(or a profile entry with staff / demand zones)")
-            notes.append("effective response force: units on scene in arrival order, cumulative "
-                         "staff from staffing " + ", ".join(f"{k}={v}" for k, v in
-                                                            sorted(staffing.items()))
-                         + "; incidents where units arrived but the staff never reached the "
-                         "force count as not meeting the target (value +inf, column n_unmet); "
-                         "incidents with no unit on scene are not counted")
+                raise MetricError(
+                    f"metric {metric} needs the effective response force: staff=N "
+                    "(or a profile entry with staff / demand zones)"
+                )
+            notes.append(
+                "effective response force: units on scene in arrival order, cumulative "
+                "staff from staffing "
+                + ", ".join(f"{k}={v}" for k, v in sorted(staffing.items()))
+                + "; incidents where units arrived but the staff never reached the "
+                "force count as not meeting the target (value +inf, column n_unmet); "
+                "incidents with no unit on scene are not counted"
+            )
         default_staff = 0
         if family == "erf" and std is not None:
             default_staff = std.default_staff
@@ -713,8 +805,19 @@ class Fractiles:
             default_staff = int(staffing["default"])
 
         params: dict[str, Any] = {"min_n": min_n, "conf": conf}
-        sql = _build_sql(family, mdef, groups, entries, filters, percentiles, params,
-                         station_layer, density_layer, staffing, default_staff)
+        sql = _build_sql(
+            family,
+            mdef,
+            groups,
+            entries,
+            filters,
+            percentiles,
+            params,
+            station_layer,
+            density_layer,
+            staffing,
+            default_staff,
+        )
         try:
             table = con.execute(sql, params).pl()
         except duckdb.Error as exc:
@@ -769,8 +872,19 @@ def _filter_sql(filters: dict[str, Any], params: dict[str, Any]) -> list[str]:
     return out
 
 
-def _build_sql(family, mdef, groups, entries, filters, percentiles, params, station_layer,
-               density_layer, staffing, default_staff) -> str:
+def _build_sql(
+    family,
+    mdef,
+    groups,
+    entries,
+    filters,
+    percentiles,
+    params,
+    station_layer,
+    density_layer,
+    staffing,
+    default_staff,
+) -> str:
     base = _base_sql(family, mdef)
     if family == "first_due":
         params["station_layer"] = station_layer
@@ -783,16 +897,20 @@ def _build_sql(family, mdef, groups, entries, filters, percentiles, params, stat
     for i, g in enumerate(groups):
         if g.kind == "layer":
             params[f"layer_{i}"] = g.value
-            joins.append(f"left join incident_zones z{i} on z{i}.incident_id = b.incident_id "
-                         f"and z{i}.layer = $layer_{i}")
+            joins.append(
+                f"left join incident_zones z{i} on z{i}.incident_id = b.incident_id "
+                f"and z{i}.layer = $layer_{i}"
+            )
             dim_cols.append(f"z{i}.zone_id as {g.column}")
         else:
             dim_cols.append(f"{g.expr} as {g.column}")
     uses_density = any(e.density_class for e in entries)
     if uses_density:
         params["density_layer"] = density_layer
-        joins.append("left join incident_zones zd on zd.incident_id = b.incident_id "
-                     "and zd.layer = $density_layer")
+        joins.append(
+            "left join incident_zones zd on zd.incident_id = b.incident_id "
+            "and zd.layer = $density_layer"
+        )
         joins.append("left join zones zz on zz.layer = $density_layer and zz.zone_id = zd.zone_id")
         dim_cols.append("zz.density_class as density_class")
     where = _filter_sql(filters, params)
@@ -827,7 +945,8 @@ def _build_sql(family, mdef, groups, entries, filters, percentiles, params, stat
         sel_g = ""
     pcols = "".join(
         f"da_nearest_rank(g.sorted_values, {_lit(float(p))}) as {_pcol(p)},\n    "
-        for p in percentiles)
+        for p in percentiles
+    )
     multi = len({e.standard for e in entries}) > 1
     extra_first = (["e.standard"] if multi else []) + (["e.density_class"] if uses_density else [])
     has_unmet = family == "erf"
@@ -835,17 +954,20 @@ def _build_sql(family, mdef, groups, entries, filters, percentiles, params, stat
     has_note = any(e.target_note for e in entries)
     g_out = ", ".join(f"g.{c}" for c in gcols)
     order = ", ".join([*(f"{c} nulls last" for c in gcols), "entry_id"])
-    density_join = ("\n   and (e.density_class is null or e.density_class = d.density_class)"
-                    if uses_density else "")
+    density_join = (
+        "\n   and (e.density_class is null or e.density_class = d.density_class)"
+        if uses_density
+        else ""
+    )
     return f"""with base as ({base}
 ), dims as (
   select
     b.incident_id, b.call_category as _call_category, upper(b.unit_type) as _unit_type,
-    {(',' + chr(10) + '    ').join([*dim_cols, *value_cols])}
-  from base b{''.join(chr(10) + '  ' + j for j in joins)}{(chr(10) + '  where ' + ' and '.join(where)) if where else ''}
+    {("," + chr(10) + "    ").join([*dim_cols, *value_cols])}
+  from base b{"".join(chr(10) + "  " + j for j in joins)}{(chr(10) + "  where " + " and ".join(where)) if where else ""}
 ), entries as (
   select * from (values
-    {(',' + chr(10) + '    ').join(entry_rows)}
+    {("," + chr(10) + "    ").join(entry_rows)}
   ) v(entry_id, standard, target_s, pct, call_categories, unit_types, staff, density_class,
       target_note, baseline_s)
 ), targeted as (
@@ -871,23 +993,23 @@ def _build_sql(family, mdef, groups, entries, filters, percentiles, params, stat
     conf := $conf)
 ), fractiles as (
   select
-    {g_out + ', ' if g_out else ''}{''.join(c + ', ' for c in extra_first)}g.entry_id,
-    g.n, g.n_missing,{' g.n_unmet,' if has_unmet else ''}
+    {g_out + ", " if g_out else ""}{"".join(c + ", " for c in extra_first)}g.entry_id,
+    g.n, g.n_missing,{" g.n_unmet," if has_unmet else ""}
     g.mean_s,
     {pcols}e.pct as percentile,
     da_nearest_rank(g.sorted_values, e.pct) as p_value_s,
     g.sorted_values[c.ci_low_rank] as ci_low_s,
     g.sorted_values[c.ci_high_rank] as ci_high_s,
-    e.target_s,{' e.baseline_s,' if has_baseline else ''}
-    case when g.n > 0 and e.target_s is not null then g.n_on_target / g.n end as compliance{', e.target_note' if has_note else ''}
+    e.target_s,{" e.baseline_s," if has_baseline else ""}
+    case when g.n > 0 and e.target_s is not null then g.n_on_target / g.n end as compliance{", e.target_note" if has_note else ""}
   from grouped g
   join entries e on e.entry_id = g.entry_id
   left join ci_ranks c on c.n = g.n and c.pct = e.pct
 )
 select
-  * exclude (entry_id{', target_note' if has_note else ''}),
+  * exclude (entry_id{", target_note" if has_note else ""}),
   p_value_s <= target_s as met,
-  da_flag(n, $min_n, ci_low_s, ci_high_s) as flag{', target_note' if has_note else ''}
+  da_flag(n, $min_n, ci_low_s, ci_high_s) as flag{", target_note" if has_note else ""}
 from fractiles
 order by {order}
 """
@@ -904,32 +1026,61 @@ def first_due_comparison(
     """First-due vs first-arriving travel, side by side, per group: ``n_first_arriving,
     first_arriving_p_s, n_first_due, first_due_p_s, difference_s`` (first-due minus
     first-arriving, at the same nearest-rank percentile; the two are separate distributions)."""
-    kw = dict(by=by, percentiles=(), profile=None, percentile=percentile, min_n=min_n,
-              filters=filters)
+    kw = dict(
+        by=by, percentiles=(), profile=None, percentile=percentile, min_n=min_n, filters=filters
+    )
     fa = Fractiles.from_store(con, metric="travel", **kw).table
-    fd = Fractiles.from_store(con, metric="first_due_travel", station_layer=station_layer,
-                              **kw).table
+    fd = Fractiles.from_store(
+        con, metric="first_due_travel", station_layer=station_layer, **kw
+    ).table
     keys = [c for c in fa.columns if c not in _RESULT_COLS]
-    a = fa.select(*keys, pl.col("n").alias("n_first_arriving"),
-                  pl.col("p_value_s").alias("first_arriving_p_s"))
-    b = fd.select(*keys, pl.col("n").alias("n_first_due"),
-                  pl.col("p_value_s").alias("first_due_p_s"))
-    out = a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True) if keys else \
-        pl.concat([a, b], how="horizontal")
-    return out.with_columns(
-        pl.lit(float(percentile)).alias("percentile"),
-        (pl.col("first_due_p_s") - pl.col("first_arriving_p_s")).alias("difference_s"),
-    ).sort(keys, nulls_last=True) if keys else out.with_columns(
-        pl.lit(float(percentile)).alias("percentile"),
-        (pl.col("first_due_p_s") - pl.col("first_arriving_p_s")).alias("difference_s"),
+    a = fa.select(
+        *keys,
+        pl.col("n").alias("n_first_arriving"),
+        pl.col("p_value_s").alias("first_arriving_p_s"),
+    )
+    b = fd.select(
+        *keys, pl.col("n").alias("n_first_due"), pl.col("p_value_s").alias("first_due_p_s")
+    )
+    out = (
+        a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True)
+        if keys
+        else pl.concat([a, b], how="horizontal")
+    )
+    return (
+        out.with_columns(
+            pl.lit(float(percentile)).alias("percentile"),
+            (pl.col("first_due_p_s") - pl.col("first_arriving_p_s")).alias("difference_s"),
+        ).sort(keys, nulls_last=True)
+        if keys
+        else out.with_columns(
+            pl.lit(float(percentile)).alias("percentile"),
+            (pl.col("first_due_p_s") - pl.col("first_arriving_p_s")).alias("difference_s"),
+        )
     )
 
 
-_RESULT_COLS = {"n", "n_missing", "n_unmet", "mean_s", "percentile", "p_value_s", "ci_low_s", "ci_high_s",
-                "target_s", "baseline_s", "compliance", "met", "flag", "target_note"}
+_RESULT_COLS = {
+    "n",
+    "n_missing",
+    "n_unmet",
+    "mean_s",
+    "percentile",
+    "p_value_s",
+    "ci_low_s",
+    "ci_high_s",
+    "target_s",
+    "baseline_s",
+    "compliance",
+    "met",
+    "flag",
+    "target_note",
+}
 
 
 def metric_choices() -> str:
     """Human-readable list of the metrics (for CLI help)."""
-    return (f"incident level: {', '.join(metric_names('incident'))}; "
-            f"unit level: {', '.join(metric_names('unit'))}")
+    return (
+        f"incident level: {', '.join(metric_names('incident'))}; "
+        f"unit level: {', '.join(metric_names('unit'))}"
+    )

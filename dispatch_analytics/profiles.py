@@ -233,9 +233,17 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
     val = dict(data.get("validation", {}))
 
     known_source = {
-        "name", "description", "grain", "timezone", "timestamp_format", "crs", "delimiter",
-        "encoding", "location_order", "null_values",
-    }  # fmt: skip
+        "name",
+        "description",
+        "grain",
+        "timezone",
+        "timestamp_format",
+        "crs",
+        "delimiter",
+        "encoding",
+        "location_order",
+        "null_values",
+    }
     for key in src:
         if key not in known_source:
             problems.append(_unknown("[source]", key, known_source))
@@ -258,7 +266,9 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
     formats = _as_list(src.get("timestamp_format", "%Y-%m-%d %H:%M:%S"))
     for f in formats:
         if not isinstance(f, str) or "%" not in f:
-            problems.append(f"`timestamp_format` {f!r} is not a strftime format like '%m/%d/%Y %H:%M:%S'")
+            problems.append(
+                f"`timestamp_format` {f!r} is not a strftime format like '%m/%d/%Y %H:%M:%S'"
+            )
 
     field_formats: dict[str, tuple[str, ...]] = {}
     for fld, f in fmts.items():
@@ -350,8 +360,10 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
     max_span = val.get("max_span_s", 172800)
     stage_order = val.get("stage_order", "all")
     if stage_order not in ("all", "response"):
-        problems.append(f"`stage_order` {stage_order!r} must be 'all' (reject any stage out of "
-                        "order) or 'response' (reject only up to on-scene; flag later stages)")
+        problems.append(
+            f"`stage_order` {stage_order!r} must be 'all' (reject any stage out of "
+            "order) or 'response' (reject only up to on-scene; flag later stages)"
+        )
     for key, v in (("max_interval_s", max_interval), ("max_span_s", max_span)):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             problems.append(f"`{key}` must be a positive number of seconds, got {v!r}")

@@ -137,8 +137,10 @@ def _parse_params(text: str, path: Path) -> list[QueryParam]:
     for item in _split_top(text):
         m = re.fullmatch(r"([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?", item, flags=re.S)
         if not m:
-            raise QueryError(f"{path}: cannot read parameter {item!r} in the '-- params:' header "
-                             "(expected: name (doc), ...)")
+            raise QueryError(
+                f"{path}: cannot read parameter {item!r} in the '-- params:' header "
+                "(expected: name (doc), ...)"
+            )
         name, doc = m.group(1), " ".join((m.group(2) or "").split())
         default: Any = None
         d = re.search(r"\bdefault\s+([^;,)\s]+)", doc)
@@ -197,7 +199,9 @@ def get_query(name: str, directory: str | os.PathLike | None = None) -> QueryInf
     raise QueryError(f"unknown query {name!r}; known queries: {', '.join(q.name for q in queries)}")
 
 
-def macro_statements(directory: str | os.PathLike | None = None, temporary: bool = True) -> list[str]:
+def macro_statements(
+    directory: str | os.PathLike | None = None, temporary: bool = True
+) -> list[str]:
     """The ``create macro`` statements of ``_macros.sql`` (``temporary=False`` for a catalog)."""
     d = Path(directory) if directory else queries_dir()
     path = d / "_macros.sql"
@@ -208,8 +212,9 @@ def macro_statements(directory: str | os.PathLike | None = None, temporary: bool
     for chunk in re.split(r";[ \t]*$", text, flags=re.M):
         code = "\n".join(ln for ln in chunk.splitlines() if not ln.strip().startswith("--"))
         if code.strip():
-            stmts.append(code.strip() if temporary else code.strip().replace(" temp macro ",
-                                                                              " macro ", 1))
+            stmts.append(
+                code.strip() if temporary else code.strip().replace(" temp macro ", " macro ", 1)
+            )
     return stmts
 
 
@@ -220,9 +225,7 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute(
-        "select table_name from information_schema.tables"
-    ).fetchall()
+    rows = con.execute("select table_name from information_schema.tables").fetchall()
     return {r[0] for r in rows}
 
 
@@ -266,13 +269,16 @@ def _coerce(q: QueryInfo, p: QueryParam, value: Any) -> Any:
         if isinstance(p.default, int | float) and not isinstance(p.default, bool):
             num = _number(text)
             if num is None:
-                raise QueryError(f"query {q.name}: parameter {p.name} must be a number, "
-                                 f"got {value!r}")
+                raise QueryError(
+                    f"query {q.name}: parameter {p.name} must be a number, got {value!r}"
+                )
             return num
         value = text
     if p.choices and str(value) not in p.choices:
-        raise QueryError(f"query {q.name}: parameter {p.name} must be one of "
-                         f"{', '.join(p.choices)}; got {value!r}")
+        raise QueryError(
+            f"query {q.name}: parameter {p.name} must be one of "
+            f"{', '.join(p.choices)}; got {value!r}"
+        )
     return value
 
 
@@ -314,7 +320,9 @@ def run_query(
     listing = ", ".join(valid) if valid else "(none)"
     for k in params:
         if k not in valid:
-            raise QueryError(f"query {q.name}: unknown parameter {k!r}; valid parameters: {listing}")
+            raise QueryError(
+                f"query {q.name}: unknown parameter {k!r}; valid parameters: {listing}"
+            )
     con, close = _connection(con)
     try:
         prepare(con)
@@ -326,14 +334,18 @@ def run_query(
                 v = None
             if v is None:
                 if p.required:
-                    raise QueryError(f"query {q.name}: missing required parameter {p.name!r} "
-                                     f"({p.doc}); valid parameters: {listing}")
+                    raise QueryError(
+                        f"query {q.name}: missing required parameter {p.name!r} "
+                        f"({p.doc}); valid parameters: {listing}"
+                    )
                 v = p.default
             if p.name.endswith("layer") and v is not None:
                 layers = known_layers(con)
                 if v not in layers:
-                    raise QueryError(f"query {q.name}: unknown layer {v!r} for {p.name}; "
-                                     f"valid layers: {', '.join(layers) or '(none loaded)'}")
+                    raise QueryError(
+                        f"query {q.name}: unknown layer {v!r} for {p.name}; "
+                        f"valid layers: {', '.join(layers) or '(none loaded)'}"
+                    )
             values[p.name] = v
         sql = q.sql
         code = "\n".join(ln.split("--", 1)[0] for ln in sql.splitlines())

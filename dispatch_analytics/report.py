@@ -34,16 +34,43 @@ __all__ = ["Report", "compliance_report", "TABLE_COLUMNS", "QUALITY_COLUMNS"]
 
 #: Columns of ``Report.table`` (zone_id / period_start only with a layer / period).
 TABLE_COLUMNS = [
-    "profile", "standard", "metric", "level", "start", "end", "zone_id", "period_start",
-    "density_class", "n", "n_missing", "percentile", "p_value_s", "target_s", "compliance",
-    "met", "ci_low_s", "ci_high_s", "flag", "baseline_s", "n_unmet", "target_note", "basis",
-]  # fmt: skip
+    "profile",
+    "standard",
+    "metric",
+    "level",
+    "start",
+    "end",
+    "zone_id",
+    "period_start",
+    "density_class",
+    "n",
+    "n_missing",
+    "percentile",
+    "p_value_s",
+    "target_s",
+    "compliance",
+    "met",
+    "ci_low_s",
+    "ci_high_s",
+    "flag",
+    "baseline_s",
+    "n_unmet",
+    "target_note",
+    "basis",
+]
 #: Columns of ``Report.quality``.
 QUALITY_COLUMNS = ["section", "source", "layer", "item", "n", "total", "share", "detail"]
 
-_QUALITY_SCHEMA = {"section": pl.String, "source": pl.String, "layer": pl.String,
-                   "item": pl.String, "n": pl.Int64, "total": pl.Int64, "share": pl.Float64,
-                   "detail": pl.String}  # fmt: skip
+_QUALITY_SCHEMA = {
+    "section": pl.String,
+    "source": pl.String,
+    "layer": pl.String,
+    "item": pl.String,
+    "n": pl.Int64,
+    "total": pl.Int64,
+    "share": pl.Float64,
+    "detail": pl.String,
+}
 
 
 @dataclass
@@ -95,11 +122,16 @@ class Report:
             lines.append("Local overrides: " + "; ".join(self.overrides))
         lines.append("Metrics (start -> end timestamps):")
         for r in self.metrics.iter_rows(named=True):
-            tgt = "by demand zone" if r["target_s"] is None and r["by_density_class"] else (
-                "no target" if r["target_s"] is None else f"{r['target_s']:g} s")
-            lines.append(f"  {r['standard']}: {r['metric']} ({r['level']}) {r['start']} -> "
-                         f"{r['end']} [{r['basis']}], {tgt} @ p{r['percentile']:g}"
-                         + (f", {r['filters']}" if r["filters"] else ""))
+            tgt = (
+                "by demand zone"
+                if r["target_s"] is None and r["by_density_class"]
+                else ("no target" if r["target_s"] is None else f"{r['target_s']:g} s")
+            )
+            lines.append(
+                f"  {r['standard']}: {r['metric']} ({r['level']}) {r['start']} -> "
+                f"{r['end']} [{r['basis']}], {tgt} @ p{r['percentile']:g}"
+                + (f", {r['filters']}" if r["filters"] else "")
+            )
         if self.notes:
             lines.append("Notes:")
             lines.extend(f"  - {n}" for n in self.notes)
@@ -108,10 +140,15 @@ class Report:
     # ------------------------------------------------------------------------------- outputs
     def to_text(self) -> str:
         """Plain text: the metadata, the table and the quality table."""
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, fmt_str_lengths=60,
-                       tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
-            show = [c for c in self.table.columns if c not in ("profile", "start", "end",
-                                                               "basis")]
+        with pl.Config(
+            tbl_rows=-1,
+            tbl_cols=-1,
+            tbl_width_chars=250,
+            fmt_str_lengths=60,
+            tbl_hide_dataframe_shape=True,
+            tbl_hide_column_data_types=True,
+        ):
+            show = [c for c in self.table.columns if c not in ("profile", "start", "end", "basis")]
             parts = [
                 "\n".join(self._header_lines()),
                 str(self.table.select(show)),
@@ -152,14 +189,19 @@ class Report:
         try:
             import xlsxwriter
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise MetricError("xlsx output needs the xlsxwriter package "
-                              "(pip install xlsxwriter)") from exc
+            raise MetricError(
+                "xlsx output needs the xlsxwriter package (pip install xlsxwriter)"
+            ) from exc
         path = Path(path)
-        about = pl.DataFrame({
-            "key": list(self.metadata),
-            "value": [json.dumps(v) if isinstance(v, list) else ("" if v is None else str(v))
-                      for v in self.metadata.values()],
-        })
+        about = pl.DataFrame(
+            {
+                "key": list(self.metadata),
+                "value": [
+                    json.dumps(v) if isinstance(v, list) else ("" if v is None else str(v))
+                    for v in self.metadata.values()
+                ],
+            }
+        )
         with xlsxwriter.Workbook(str(path)) as wb:
             _finite(self.table).write_excel(workbook=wb, worksheet="compliance", autofit=True)
             _finite(self.quality).write_excel(workbook=wb, worksheet="quality", autofit=True)
@@ -175,14 +217,17 @@ class Report:
         raise MetricError(f"unknown report part {which!r}; valid: table, quality")
 
     def __repr__(self) -> str:
-        return (f"Report(profile={self.profile!r}, layer={self.layer!r}, period={self.period!r}, "
-                f"rows={self.table.height}, quality_rows={self.quality.height})")
+        return (
+            f"Report(profile={self.profile!r}, layer={self.layer!r}, period={self.period!r}, "
+            f"rows={self.table.height}, quality_rows={self.quality.height})"
+        )
 
 
 def _finite(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(
         pl.when(pl.col(c).is_finite()).then(pl.col(c)).otherwise(None).alias(c)
-        for c, t in df.schema.items() if t.is_float()
+        for c, t in df.schema.items()
+        if t.is_float()
     )
 
 
@@ -199,8 +244,9 @@ def _json_rows(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _quality_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=_QUALITY_SCHEMA) if rows else pl.DataFrame(
-        schema=_QUALITY_SCHEMA)
+    return (
+        pl.DataFrame(rows, schema=_QUALITY_SCHEMA) if rows else pl.DataFrame(schema=_QUALITY_SCHEMA)
+    )
 
 
 def compliance_report(
@@ -240,8 +286,9 @@ def compliance_report(
         raise MetricError(str(exc)) from None
     layers = known_layers(con)
     if layer is not None and layer not in layers:
-        raise MetricError(f"unknown layer {layer!r}; valid layers: "
-                          f"{', '.join(layers) or '(none loaded)'}")
+        raise MetricError(
+            f"unknown layer {layer!r}; valid layers: {', '.join(layers) or '(none loaded)'}"
+        )
     if period is not None and period not in PERIODS:
         raise MetricError(f"unknown period {period!r}; valid periods: {', '.join(PERIODS)}")
     by = tuple(x for x in (f"layer:{layer}" if layer else None, period) if x)
@@ -257,22 +304,40 @@ def compliance_report(
         if spec.unit_type:
             flt.append("unit_type in (" + ", ".join(spec.unit_type) + ")")
         md = spec.definition
-        metric_rows.append({
-            "standard": spec.key, "metric": spec.metric, "level": spec.level,
-            "start": spec.start, "end": spec.end, "basis": md.basis,
-            "target_s": spec.target_s, "baseline_s": spec.baseline_s,
-            "percentile": spec.percentile, "by_density_class": spec.by_density_class,
-            "filters": " and ".join(flt), "source": spec.source, "note": spec.note,
-        })
+        metric_rows.append(
+            {
+                "standard": spec.key,
+                "metric": spec.metric,
+                "level": spec.level,
+                "start": spec.start,
+                "end": spec.end,
+                "basis": md.basis,
+                "target_s": spec.target_s,
+                "baseline_s": spec.baseline_s,
+                "percentile": spec.percentile,
+                "by_density_class": spec.by_density_class,
+                "filters": " and ".join(flt),
+                "source": spec.source,
+                "note": spec.note,
+            }
+        )
         try:
             f = Fractiles.from_store(
-                con, metric=spec.metric, entry=spec.key, by=by, percentiles=(), profile=std, level=spec.level,
-                min_n=min_n, conf=conf, station_layer=station_layer,
-                density_layer=density_layer, filters=filters,
+                con,
+                metric=spec.metric,
+                entry=spec.key,
+                by=by,
+                percentiles=(),
+                profile=std,
+                level=spec.level,
+                min_n=min_n,
+                conf=conf,
+                station_layer=station_layer,
+                density_layer=density_layer,
+                filters=filters,
             )
         except MetricError as exc:
-            quality.append({"section": "skipped_metric", "item": spec.key,
-                            "detail": str(exc)})
+            quality.append({"section": "skipped_metric", "item": spec.key, "detail": str(exc)})
             continue
         for n in f.notes:
             if n not in notes:
@@ -289,43 +354,95 @@ def compliance_report(
         )
         frames.append(t)
         n_in = int(t["n"].sum() + t["n_missing"].sum())
-        quality.append({
-            "section": "missing_interval_in_scope", "item": spec.key,
-            "n": int(t["n_missing"].sum()), "total": n_in,
-            "share": (t["n_missing"].sum() / n_in) if n_in else None,
-            "detail": f"{spec.level}s in scope of {spec.key} without both {spec.start} and "
-                      f"{spec.end} (not counted)",
-        })
+        quality.append(
+            {
+                "section": "missing_interval_in_scope",
+                "item": spec.key,
+                "n": int(t["n_missing"].sum()),
+                "total": n_in,
+                "share": (t["n_missing"].sum() / n_in) if n_in else None,
+                "detail": f"{spec.level}s in scope of {spec.key} without both {spec.start} and "
+                f"{spec.end} (not counted)",
+            }
+        )
 
-    cols = [c for c in TABLE_COLUMNS
-            if not (c == "zone_id" and not layer) and not (c == "period_start" and not period)]
-    schema = {"profile": pl.String, "standard": pl.String, "metric": pl.String,
-              "level": pl.String, "start": pl.String, "end": pl.String, "zone_id": pl.String,
-              "period_start": pl.Date, "density_class": pl.String, "n": pl.Int64,
-              "n_missing": pl.Int64, "percentile": pl.Float64, "p_value_s": pl.Float64,
-              "target_s": pl.Float64, "compliance": pl.Float64, "met": pl.Boolean,
-              "ci_low_s": pl.Float64, "ci_high_s": pl.Float64, "flag": pl.String,
-              "baseline_s": pl.Float64, "n_unmet": pl.Int64, "target_note": pl.String,
-              "basis": pl.String}  # fmt: skip
+    cols = [
+        c
+        for c in TABLE_COLUMNS
+        if not (c == "zone_id" and not layer) and not (c == "period_start" and not period)
+    ]
+    schema = {
+        "profile": pl.String,
+        "standard": pl.String,
+        "metric": pl.String,
+        "level": pl.String,
+        "start": pl.String,
+        "end": pl.String,
+        "zone_id": pl.String,
+        "period_start": pl.Date,
+        "density_class": pl.String,
+        "n": pl.Int64,
+        "n_missing": pl.Int64,
+        "percentile": pl.Float64,
+        "p_value_s": pl.Float64,
+        "target_s": pl.Float64,
+        "compliance": pl.Float64,
+        "met": pl.Boolean,
+        "ci_low_s": pl.Float64,
+        "ci_high_s": pl.Float64,
+        "flag": pl.String,
+        "baseline_s": pl.Float64,
+        "n_unmet": pl.Int64,
+        "target_note": pl.String,
+        "basis": pl.String,
+    }
     aligned = []
     for t in frames:
-        aligned.append(t.select(
-            (pl.col(c) if c in t.columns else pl.lit(None)).cast(schema[c]).alias(c)
-            for c in cols))
+        aligned.append(
+            t.select(
+                (pl.col(c) if c in t.columns else pl.lit(None)).cast(schema[c]).alias(c)
+                for c in cols
+            )
+        )
     table = pl.concat(aligned) if aligned else pl.DataFrame(schema={c: schema[c] for c in cols})
 
     dq = run_query(con, "data_quality")
     dq_rows = dq.with_columns(pl.lit(None, pl.String).alias("detail")).select(QUALITY_COLUMNS)
     q = pl.concat([dq_rows.cast(_QUALITY_SCHEMA), _quality_rows(quality)], how="vertical")
-    metrics_df = pl.DataFrame(metric_rows, schema={
-        "standard": pl.String, "metric": pl.String, "level": pl.String, "start": pl.String,
-        "end": pl.String, "basis": pl.String, "target_s": pl.Float64, "baseline_s": pl.Float64,
-        "percentile": pl.Float64, "by_density_class": pl.Boolean, "filters": pl.String,
-        "source": pl.String, "note": pl.String})  # fmt: skip
+    metrics_df = pl.DataFrame(
+        metric_rows,
+        schema={
+            "standard": pl.String,
+            "metric": pl.String,
+            "level": pl.String,
+            "start": pl.String,
+            "end": pl.String,
+            "basis": pl.String,
+            "target_s": pl.Float64,
+            "baseline_s": pl.Float64,
+            "percentile": pl.Float64,
+            "by_density_class": pl.Boolean,
+            "filters": pl.String,
+            "source": pl.String,
+            "note": pl.String,
+        },
+    )
     if std.defaults:
-        notes.insert(0, f"profile {std.name} holds DEFAULT figures: override them with the "
-                        "agency's adopted targets")
+        notes.insert(
+            0,
+            f"profile {std.name} holds DEFAULT figures: override them with the "
+            "agency's adopted targets",
+        )
     return Report(
-        table=table, quality=q, profile=std.name, title=std.title, layer=layer, period=period,
-        metrics=metrics_df, notes=notes, overrides=list(std.overrides), conf=conf, min_n=min_n,
+        table=table,
+        quality=q,
+        profile=std.name,
+        title=std.title,
+        layer=layer,
+        period=period,
+        metrics=metrics_df,
+        notes=notes,
+        overrides=list(std.overrides),
+        conf=conf,
+        min_n=min_n,
     )

@@ -292,10 +292,14 @@ class SourceFile:
                     continue
                 try:
                     df = pl.read_csv(
-                        io.BytesIO(block), has_header=False, schema=schema,
-                        separator=self.delimiter or ",", null_values=list(self.null_values) or None,
-                        encoding="utf8", raise_if_empty=False,
-                    )  # fmt: skip
+                        io.BytesIO(block),
+                        has_header=False,
+                        schema=schema,
+                        separator=self.delimiter or ",",
+                        null_values=list(self.null_values) or None,
+                        encoding="utf8",
+                        raise_if_empty=False,
+                    )
                 except pl.exceptions.PolarsError as exc:
                     msg = str(exc).strip().splitlines()[0]
                     raise IngestError(
@@ -304,7 +308,9 @@ class SourceFile:
                     ) from exc
                 if df.height:
                     df = df.with_columns(
-                        pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias(ROW_COL)
+                        pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias(
+                            ROW_COL
+                        )
                     ).select([ROW_COL, *self.columns])
                     first_row += df.height
                     yield df

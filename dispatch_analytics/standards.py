@@ -67,42 +67,115 @@ def _m(name, level, start, end, basis, description) -> MetricDef:
 
 
 _FA = "first-arriving unit (start and end from the same unit: incidents.first_arriving_unit)"
-_FD = ("first-due unit: the earliest-dispatched unit of the station whose area (station_layer) "
-       "holds the incident")
-_ERF = ("the arrival that brings the cumulative staff of units on scene to the required "
-        "effective response force (staffing per unit_type)")
+_FD = (
+    "first-due unit: the earliest-dispatched unit of the station whose area (station_layer) "
+    "holds the incident"
+)
+_ERF = (
+    "the arrival that brings the cumulative staff of units on scene to the required "
+    "effective response force (staffing per unit_type)"
+)
 
 #: (metric, level) -> definition. The engine computes exactly these intervals.
 METRICS: dict[tuple[str, str], MetricDef] = {
     (m.name, m.level): m
     for m in [
-        _m("alarm_answering", "incident", "call_arrived_at", "call_answered_at", "incident",
-           "call rings at the PSAP until answered"),
-        _m("call_processing", "incident", "call_received_at", "dispatched_at",
-           "first unit dispatched (incidents.first_dispatched_at)",
-           "call received until the first unit is dispatched"),
-        _m("turnout", "incident", "dispatched_at", "enroute_at", _FA,
-           "first-arriving unit dispatched until it is en route"),
-        _m("travel", "incident", "enroute_at", "on_scene_at", _FA,
-           "first-arriving unit en route until on scene"),
-        _m("total_response", "incident", "call_received_at", "on_scene_at",
-           "first unit on scene (incidents.first_on_scene_at)",
-           "call received until the first unit is on scene"),
-        _m("first_due_travel", "incident", "enroute_at", "on_scene_at", _FD,
-           "first-due unit en route until on scene"),
-        _m("first_due_total_response", "incident", "call_received_at", "on_scene_at", _FD,
-           "call received until the first-due unit is on scene"),
-        _m("erf_assembly", "incident", "call_received_at", "on_scene_at", _ERF,
-           "call received until the effective response force is assembled on scene"),
-        _m("erf_travel", "incident", "enroute_at", "on_scene_at",
-           "first unit en route (incidents.first_enroute_at) until " + _ERF,
-           "first unit en route until the effective response force is assembled on scene"),
-        _m("turnout", "unit", "dispatched_at", "enroute_at", "each unit",
-           "unit dispatched until en route"),
-        _m("travel", "unit", "enroute_at", "on_scene_at", "each unit",
-           "unit en route until on scene"),
-        _m("response", "unit", "dispatched_at", "on_scene_at", "each unit",
-           "unit dispatched until on scene"),
+        _m(
+            "alarm_answering",
+            "incident",
+            "call_arrived_at",
+            "call_answered_at",
+            "incident",
+            "call rings at the PSAP until answered",
+        ),
+        _m(
+            "call_processing",
+            "incident",
+            "call_received_at",
+            "dispatched_at",
+            "first unit dispatched (incidents.first_dispatched_at)",
+            "call received until the first unit is dispatched",
+        ),
+        _m(
+            "turnout",
+            "incident",
+            "dispatched_at",
+            "enroute_at",
+            _FA,
+            "first-arriving unit dispatched until it is en route",
+        ),
+        _m(
+            "travel",
+            "incident",
+            "enroute_at",
+            "on_scene_at",
+            _FA,
+            "first-arriving unit en route until on scene",
+        ),
+        _m(
+            "total_response",
+            "incident",
+            "call_received_at",
+            "on_scene_at",
+            "first unit on scene (incidents.first_on_scene_at)",
+            "call received until the first unit is on scene",
+        ),
+        _m(
+            "first_due_travel",
+            "incident",
+            "enroute_at",
+            "on_scene_at",
+            _FD,
+            "first-due unit en route until on scene",
+        ),
+        _m(
+            "first_due_total_response",
+            "incident",
+            "call_received_at",
+            "on_scene_at",
+            _FD,
+            "call received until the first-due unit is on scene",
+        ),
+        _m(
+            "erf_assembly",
+            "incident",
+            "call_received_at",
+            "on_scene_at",
+            _ERF,
+            "call received until the effective response force is assembled on scene",
+        ),
+        _m(
+            "erf_travel",
+            "incident",
+            "enroute_at",
+            "on_scene_at",
+            "first unit en route (incidents.first_enroute_at) until " + _ERF,
+            "first unit en route until the effective response force is assembled on scene",
+        ),
+        _m(
+            "turnout",
+            "unit",
+            "dispatched_at",
+            "enroute_at",
+            "each unit",
+            "unit dispatched until en route",
+        ),
+        _m(
+            "travel",
+            "unit",
+            "enroute_at",
+            "on_scene_at",
+            "each unit",
+            "unit en route until on scene",
+        ),
+        _m(
+            "response",
+            "unit",
+            "dispatched_at",
+            "on_scene_at",
+            "each unit",
+            "unit dispatched until on scene",
+        ),
     ]
 }
 
@@ -176,16 +249,32 @@ class TargetSpec:
             flt.append("call_category " + "/".join(self.call_category))
         if self.unit_type:
             flt.append("unit_type " + "/".join(self.unit_type))
-        tgt = "by demand zone" if self.by_density_class else (
-            "no target" if self.target_s is None else f"{self.target_s:g} s")
+        tgt = (
+            "by demand zone"
+            if self.by_density_class
+            else ("no target" if self.target_s is None else f"{self.target_s:g} s")
+        )
         extra = f" [{'; '.join(flt)}]" if flt else ""
-        return (f"{self.key}: {self.metric} ({self.level}) {self.start} -> {self.end}, "
-                f"{tgt} @ p{self.percentile:g}{extra}")
+        return (
+            f"{self.key}: {self.metric} ({self.level}) {self.start} -> {self.end}, "
+            f"{tgt} @ p{self.percentile:g}{extra}"
+        )
 
 
 _ENTRY_KEYS = {
-    "metric", "level", "start", "end", "target_s", "percentile", "call_category", "unit_type",
-    "staff", "by_density_class", "baseline_s", "source", "note",
+    "metric",
+    "level",
+    "start",
+    "end",
+    "target_s",
+    "percentile",
+    "call_category",
+    "unit_type",
+    "staff",
+    "by_density_class",
+    "baseline_s",
+    "source",
+    "note",
 }
 _ZONE_KEYS = {"staff", "target_s", "percentile", "description", "target_note", "note"}
 _TOP_KEYS = {"profile", "staffing", "targets", "demand_zones"}
@@ -215,7 +304,8 @@ class Standard:
     def entries(self, metric: str | None = None, level: str | None = None) -> list[TargetSpec]:
         """The entries of one metric (and level), in profile order."""
         return [
-            t for t in self.targets
+            t
+            for t in self.targets
             if (metric is None or t.metric == metric) and (level is None or t.level == level)
         ]
 
@@ -238,30 +328,44 @@ class Standard:
         for t in self.targets:
             zones = [None] if not t.by_density_class else list(self.demand_zones.values())
             for z in zones:
-                rows.append({
-                    "profile": self.name,
-                    "entry": t.key,
-                    "metric": t.metric,
-                    "level": t.level,
-                    "start": t.start,
-                    "end": t.end,
-                    "density_class": z.name if z else None,
-                    "target_s": z.target_s if z else t.target_s,
-                    "percentile": z.percentile if z else t.percentile,
-                    "call_category": ", ".join(t.call_category) if t.call_category else None,
-                    "unit_type": ", ".join(t.unit_type) if t.unit_type else None,
-                    "staff": z.staff if z else t.staff,
-                    "baseline_s": t.baseline_s,
-                    "percentile_method": self.percentile_method,
-                    "source": t.source,
-                    "note": (z.note or z.target_note or "") if z else t.note,
-                })
-        schema = {"profile": pl.String, "entry": pl.String, "metric": pl.String,
-                  "level": pl.String, "start": pl.String, "end": pl.String,
-                  "density_class": pl.String, "target_s": pl.Float64, "percentile": pl.Float64,
-                  "call_category": pl.String, "unit_type": pl.String, "staff": pl.Int64,
-                  "baseline_s": pl.Float64, "percentile_method": pl.String,
-                  "source": pl.String, "note": pl.String}  # fmt: skip
+                rows.append(
+                    {
+                        "profile": self.name,
+                        "entry": t.key,
+                        "metric": t.metric,
+                        "level": t.level,
+                        "start": t.start,
+                        "end": t.end,
+                        "density_class": z.name if z else None,
+                        "target_s": z.target_s if z else t.target_s,
+                        "percentile": z.percentile if z else t.percentile,
+                        "call_category": ", ".join(t.call_category) if t.call_category else None,
+                        "unit_type": ", ".join(t.unit_type) if t.unit_type else None,
+                        "staff": z.staff if z else t.staff,
+                        "baseline_s": t.baseline_s,
+                        "percentile_method": self.percentile_method,
+                        "source": t.source,
+                        "note": (z.note or z.target_note or "") if z else t.note,
+                    }
+                )
+        schema = {
+            "profile": pl.String,
+            "entry": pl.String,
+            "metric": pl.String,
+            "level": pl.String,
+            "start": pl.String,
+            "end": pl.String,
+            "density_class": pl.String,
+            "target_s": pl.Float64,
+            "percentile": pl.Float64,
+            "call_category": pl.String,
+            "unit_type": pl.String,
+            "staff": pl.Int64,
+            "baseline_s": pl.Float64,
+            "percentile_method": pl.String,
+            "source": pl.String,
+            "note": pl.String,
+        }
         return pl.DataFrame(rows, schema=schema)
 
     def staff_of(self, unit_type: str | None) -> int:
@@ -343,8 +447,9 @@ def _entry(key: str, d: dict, where: str) -> TargetSpec:
     if staff is not None and (isinstance(staff, bool) or not isinstance(staff, int) or staff < 1):
         raise StandardError(f"{w}: staff must be a positive whole number, got {staff!r}")
     if metric.startswith("erf_") and staff is None and not d.get("by_density_class"):
-        raise StandardError(f"{w}: {metric} needs staff (the effective response force) or "
-                            "by_density_class = true")
+        raise StandardError(
+            f"{w}: {metric} needs staff (the effective response force) or by_density_class = true"
+        )
     return TargetSpec(
         key=key,
         metric=metric,
@@ -354,8 +459,7 @@ def _entry(key: str, d: dict, where: str) -> TargetSpec:
         target_s=_num(d.get("target_s"), w, "target_s"),
         percentile=_pct(d.get("percentile", 90), w),
         call_category=_strs(d.get("call_category"), w, "call_category"),
-        unit_type=tuple(u.upper() for u in _strs(d.get("unit_type"), w, "unit_type") or ())
-        or None,
+        unit_type=tuple(u.upper() for u in _strs(d.get("unit_type"), w, "unit_type") or ()) or None,
         staff=staff,
         by_density_class=bool(d.get("by_density_class", False)),
         baseline_s=_num(d.get("baseline_s"), w, "baseline_s"),
@@ -430,13 +534,18 @@ def _apply_overrides(std: Standard, over: dict, where: str) -> Standard:
             for k in hits:
                 old = targets[k]
                 merged = {
-                    "metric": old.metric, "level": old.level, "target_s": old.target_s,
+                    "metric": old.metric,
+                    "level": old.level,
+                    "target_s": old.target_s,
                     "percentile": old.percentile,
                     "call_category": list(old.call_category) if old.call_category else None,
                     "unit_type": list(old.unit_type) if old.unit_type else None,
-                    "staff": old.staff, "by_density_class": old.by_density_class,
-                    "baseline_s": old.baseline_s, "source": old.source, "note": old.note,
-                }  # fmt: skip
+                    "staff": old.staff,
+                    "by_density_class": old.by_density_class,
+                    "baseline_s": old.baseline_s,
+                    "source": old.source,
+                    "note": old.note,
+                }
                 merged.update(d)
                 merged = {k2: v for k2, v in merged.items() if v is not None}
                 targets[k] = _entry(k, merged, where)
@@ -458,15 +567,27 @@ def _apply_overrides(std: Standard, over: dict, where: str) -> Standard:
         base = {}
         if name in zones:
             z = zones[name]
-            base = {"staff": z.staff, "target_s": z.target_s, "percentile": z.percentile,
-                    "description": z.description, "target_note": z.target_note, "note": z.note}
+            base = {
+                "staff": z.staff,
+                "target_s": z.target_s,
+                "percentile": z.percentile,
+                "description": z.description,
+                "target_note": z.target_note,
+                "note": z.note,
+            }
             if "target_s" in d:
                 base["target_note"] = None  # a local target replaces "distance-dependent"
         base.update(d)
         zones[name] = _zone(name, {k: v for k, v in base.items() if v is not None}, where)
         applied.append(f"demand_zones.{name}: " + ", ".join(f"{a} = {b!r}" for a, b in d.items()))
-    return replace(std, targets=tuple(targets.values()), staffing=staffing, default_staff=default_staff,
-                   demand_zones=zones, overrides=std.overrides + applied)
+    return replace(
+        std,
+        targets=tuple(targets.values()),
+        staffing=staffing,
+        default_staff=default_staff,
+        demand_zones=zones,
+        overrides=std.overrides + applied,
+    )
 
 
 def load_standard(
@@ -507,8 +628,10 @@ def load_standard(
         zones = {k: _zone(k, d, where) for k, d in raw.get("demand_zones", {}).items()}
         for t in targets:
             if t.by_density_class and not zones:
-                raise StandardError(f"{where} [targets.{t.key}]: by_density_class = true needs "
-                                    "[demand_zones.<class>] tables")
+                raise StandardError(
+                    f"{where} [targets.{t.key}]: by_density_class = true needs "
+                    "[demand_zones.<class>] tables"
+                )
         std = Standard(
             name=str(prof.get("name", path.stem)),
             title=str(prof.get("title", path.stem)),

@@ -44,13 +44,28 @@ __all__ = [
 
 #: Fields tried, in order and ignoring case, when no ``id_field`` is given.
 ID_CANDIDATES: tuple[str, ...] = (
-    "station_id", "stationid", "station", "station_no", "station_number", "station_num",
-    "stn_id", "stn", "id", "name", "station_name", "common_name",
-)  # fmt: skip
+    "station_id",
+    "stationid",
+    "station",
+    "station_no",
+    "station_number",
+    "station_num",
+    "stn_id",
+    "stn",
+    "id",
+    "name",
+    "station_name",
+    "common_name",
+)
 #: Fields tried, in order and ignoring case, when no ``name_field`` is given.
 NAME_CANDIDATES: tuple[str, ...] = (
-    "name", "station_name", "common_name", "facility_name", "label", "title",
-)  # fmt: skip
+    "name",
+    "station_name",
+    "common_name",
+    "facility_name",
+    "label",
+    "title",
+)
 _LAT = ("latitude", "lat", "y", "point_y")
 _LON = ("longitude", "lon", "lng", "long", "x", "point_x")
 _TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -87,11 +102,15 @@ class StationReport:
 
     def summary(self) -> str:
         """A few human-readable lines (what the CLI prints)."""
-        lines = [f"{self.n_stations} stations from {self.source} (id field {self.id_field!r}, "
-                 f"CRS {self.crs_in}): {_listing(self.station_ids)}"]  # fmt: skip
+        lines = [
+            f"{self.n_stations} stations from {self.source} (id field {self.id_field!r}, "
+            f"CRS {self.crs_in}): {_listing(self.station_ids)}"
+        ]
         if self.incident_stations_missing:
-            lines.append("station ids in the incidents without a station point: "
-                         + _listing(self.incident_stations_missing))  # fmt: skip
+            lines.append(
+                "station ids in the incidents without a station point: "
+                + _listing(self.incident_stations_missing)
+            )
         return "\n".join(lines)
 
 
@@ -109,8 +128,12 @@ def _read_table(path: Path, lat_field, lon_field, problems: list[str]):
     import polars as pl
 
     try:
-        df = pl.read_csv(path, separator=_TABLE_SUFFIXES[path.suffix.lower()],
-                         infer_schema=False, encoding="utf8-lossy")  # fmt: skip
+        df = pl.read_csv(
+            path,
+            separator=_TABLE_SUFFIXES[path.suffix.lower()],
+            infer_schema=False,
+            encoding="utf8-lossy",
+        )
     except Exception as exc:
         raise IngestError(f"cannot read {path}: {exc}") from exc
     cols = df.columns
@@ -125,8 +148,10 @@ def _read_table(path: Path, lat_field, lon_field, problems: list[str]):
         else:
             g = _guess(cols, cands)
             if g is None:
-                problems.append(f"no `{arg}` column found in {path} (tried "
-                                f"{', '.join(cands)}); pass --{arg.replace('_', '-')} NAME")  # fmt: skip
+                problems.append(
+                    f"no `{arg}` column found in {path} (tried "
+                    f"{', '.join(cands)}); pass --{arg.replace('_', '-')} NAME"
+                )
             else:
                 picked[arg] = g
     if len(picked) < 2:
@@ -134,7 +159,9 @@ def _read_table(path: Path, lat_field, lon_field, problems: list[str]):
     ys = df[picked["lat_field"]].str.strip_chars().cast(pl.Float64, strict=False).to_numpy()
     xs = df[picked["lon_field"]].str.strip_chars().cast(pl.Float64, strict=False).to_numpy()
     bad = np.flatnonzero(~(np.isfinite(xs) & np.isfinite(ys)))
-    geom = gpd.points_from_xy(np.where(np.isfinite(xs), xs, 0.0), np.where(np.isfinite(ys), ys, 0.0))
+    geom = gpd.points_from_xy(
+        np.where(np.isfinite(xs), xs, 0.0), np.where(np.isfinite(ys), ys, 0.0)
+    )
     geom = np.asarray(geom, dtype=object)
     geom[bad] = None
     pdf = df.drop(picked["lat_field"], picked["lon_field"]).to_pandas()
@@ -153,8 +180,9 @@ def _incident_station_ids(root) -> list[str]:
     except StoreError:  # pragma: no cover
         return []
     try:
-        rows = con.execute("select distinct station_id from responses_all "
-                           "where station_id is not null").fetchall()  # fmt: skip
+        rows = con.execute(
+            "select distinct station_id from responses_all where station_id is not null"
+        ).fetchall()
     except Exception:  # pragma: no cover - best effort
         return []
     finally:
@@ -232,8 +260,9 @@ def load_stations(
             rx = re.compile(id_regex)
         except re.error as exc:
             problems.append(f"`id_regex` {id_regex!r} is not a regular expression ({exc})")
-    if zero_pad is not None and (isinstance(zero_pad, bool) or not isinstance(zero_pad, int)
-                                 or not 1 <= zero_pad <= 32):  # fmt: skip
+    if zero_pad is not None and (
+        isinstance(zero_pad, bool) or not isinstance(zero_pad, int) or not 1 <= zero_pad <= 32
+    ):
         problems.append(f"`zero_pad` must be an integer from 1 to 32, got {zero_pad!r}")
 
     if p.suffix.lower() in _TABLE_SUFFIXES:
@@ -252,9 +281,11 @@ def load_stations(
     if id_field is None:
         id_field = _guess(fields, ID_CANDIDATES)
         if id_field is None:
-            problems.append(f"no station id field found in {path} (tried "
-                            f"{', '.join(ID_CANDIDATES)}); pass --id-field FIELD; its fields: "
-                            f"{', '.join(fields) or '(none)'}")  # fmt: skip
+            problems.append(
+                f"no station id field found in {path} (tried "
+                f"{', '.join(ID_CANDIDATES)}); pass --id-field FIELD; its fields: "
+                f"{', '.join(fields) or '(none)'}"
+            )
     else:
         prob = _field_problem("id_field", id_field, fields, path)
         if prob:
@@ -283,14 +314,18 @@ def load_stations(
                 v = v.zfill(zero_pad)
             ids[i] = v
         if nomatch:
-            problems.append(f"`id_regex` {id_regex!r} matches nothing in `{id_field}` of "
-                            f"{_listing(nomatch)}")  # fmt: skip
+            problems.append(
+                f"`id_regex` {id_regex!r} matches nothing in `{id_field}` of {_listing(nomatch)}"
+            )
         unmatched = {i for i, v in enumerate(raw) if v is not None and ids[i] is None}
         problems += _id_problems("id_field", id_field, ids, "station", skip=unmatched)
     labels = [repr(v) if v is not None else f"feature {i + 1}" for i, v in enumerate(ids)]
 
-    geoms = (np.asarray(gdf.geometry.values, dtype=object) if geom_col is not None
-             else np.array([], dtype=object))  # fmt: skip
+    geoms = (
+        np.asarray(gdf.geometry.values, dtype=object)
+        if geom_col is not None
+        else np.array([], dtype=object)
+    )
     missing = [labels[i] for i, g in enumerate(geoms) if g is None or g.is_empty]
     if missing:
         problems.append(f"stations without a location: {_listing(missing)}")
@@ -313,7 +348,7 @@ def load_stations(
         raise StationError(problems, head)
 
     pts = shapely.force_2d(np.asarray(gdf4326.geometry.values, dtype=object))
-    names = (_text_values(gdf[name_field]) if name_field is not None else [None] * len(ids))
+    names = _text_values(gdf[name_field]) if name_field is not None else [None] * len(ids)
     string = pd.ArrowDtype(pa.string())
     out = gpd.GeoDataFrame(
         {
@@ -329,9 +364,15 @@ def load_stations(
         _atomic_write(_stations_path(root), lambda q: out.to_parquet(q))
     known = set(ids)
     missing_ids = sorted({s for s in _incident_station_ids(root) if s not in known})
-    return StationReport(source=str(path), n_stations=len(out), id_field=id_field,
-                         name_field=name_field, crs_in=crs_in, station_ids=list(ids),
-                         incident_stations_missing=missing_ids)  # fmt: skip
+    return StationReport(
+        source=str(path),
+        n_stations=len(out),
+        id_field=id_field,
+        name_field=name_field,
+        crs_in=crs_in,
+        station_ids=list(ids),
+        incident_stations_missing=missing_ids,
+    )
 
 
 def read_stations(root: str | os.PathLike) -> gpd.GeoDataFrame:

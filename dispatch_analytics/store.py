@@ -178,11 +178,11 @@ select
   first_dispatched_at, first_enroute_at, first_on_scene_at, last_cleared_at,
   first_arriving_unit, fa_dispatched_at, fa_enroute_at,
   fa.latitude as latitude, fa.longitude as longitude, units_assigned, units_on_scene,
-  {_interval('call_answered_at', 'call_arrived_at')} as alarm_answering_s,
-  {_interval('first_dispatched_at', 'call_received_at')} as call_processing_s,
-  {_interval('fa_enroute_at', 'fa_dispatched_at')} as turnout_s,
-  {_interval('first_on_scene_at', 'fa_enroute_at')} as travel_s,
-  {_interval('first_on_scene_at', 'call_received_at')} as total_response_s,
+  {_interval("call_answered_at", "call_arrived_at")} as alarm_answering_s,
+  {_interval("first_dispatched_at", "call_received_at")} as call_processing_s,
+  {_interval("fa_enroute_at", "fa_dispatched_at")} as turnout_s,
+  {_interval("first_on_scene_at", "fa_enroute_at")} as travel_s,
+  {_interval("first_on_scene_at", "call_received_at")} as total_response_s,
   fa.timezone as timezone, fa.grain as grain, time_flags
 from first_arrival"""
 
@@ -254,8 +254,11 @@ class Store:
 
     def glob(self, kind: str) -> str:
         """The Parquet glob of one table kind: responses, rejects or ingest_log."""
-        pattern = {"responses": "responses-*.parquet", "rejects": "rejects-*.parquet",
-                   "ingest_log": "ingest_log.parquet"}[kind]  # fmt: skip
+        pattern = {
+            "responses": "responses-*.parquet",
+            "rejects": "rejects-*.parquet",
+            "ingest_log": "ingest_log.parquet",
+        }[kind]
         return str(self.batches_dir / "*" / pattern)
 
     # ------------------------------------------------------------------ views
@@ -280,8 +283,10 @@ class Store:
             "create or replace view _fresh_incidents as select distinct r.incident_id "
             "from responses_all r anti join _derived_coverage c on c.batch_id = r.batch_id",
             "create or replace view _fresh_responses as "
-            + _dedupe_sql("(select * from responses_all r semi join _fresh_incidents f "
-                          "on f.incident_id = r.incident_id)"),
+            + _dedupe_sql(
+                "(select * from responses_all r semi join _fresh_incidents f "
+                "on f.incident_id = r.incident_id)"
+            ),
             f"create or replace view incidents_live as {_incidents_sql('responses')}",
             "create or replace view incidents as "
             "select d.* from _derived_incidents d anti join _fresh_incidents f "
@@ -333,8 +338,10 @@ class Store:
             target = os.readlink(self.derived_current)
         except OSError:
             return False
-        return Path(target).name.startswith(f"v{SCHEMA_VERSION}-") and (
-            self.derived_current / "incidents.parquet").exists()
+        return (
+            Path(target).name.startswith(f"v{SCHEMA_VERSION}-")
+            and (self.derived_current / "incidents.parquet").exists()
+        )
 
     def _ensure_derived(self) -> None:
         """Create an empty derived incidents table (covering no batch) when there is none of
@@ -344,12 +351,17 @@ class Store:
         con = duckdb.connect()
         try:
             con.execute("set enable_progress_bar = false")
-            con.execute("create view responses_all as select * from read_parquet("
-                        f"{_sql_str(self.glob('responses'))}, union_by_name = true)")  # fmt: skip
+            con.execute(
+                "create view responses_all as select * from read_parquet("
+                f"{_sql_str(self.glob('responses'))}, union_by_name = true)"
+            )
             con.execute(f"create view responses as {_dedupe_sql('responses_all')}")
             con.execute(f"create view incidents_live as {_incidents_sql('responses')}")
-            self._write_derived(con, "select * from incidents_live where false",
-                                "select ''::varchar as batch_id where false")  # fmt: skip
+            self._write_derived(
+                con,
+                "select * from incidents_live where false",
+                "select ''::varchar as batch_id where false",
+            )
         finally:
             con.close()
 
@@ -360,10 +372,13 @@ class Store:
         name = f"v{SCHEMA_VERSION}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
         new = self.derived_dir / name
         new.mkdir()
-        con.execute(f"copy ({incidents_sql}) to {_sql_str(str(new / 'incidents.parquet'))} "
-                    "(format parquet, compression zstd)")  # fmt: skip
-        con.execute(f"copy ({coverage_sql}) to {_sql_str(str(new / 'coverage.parquet'))} "
-                    "(format parquet)")  # fmt: skip
+        con.execute(
+            f"copy ({incidents_sql}) to {_sql_str(str(new / 'incidents.parquet'))} "
+            "(format parquet, compression zstd)"
+        )
+        con.execute(
+            f"copy ({coverage_sql}) to {_sql_str(str(new / 'coverage.parquet'))} (format parquet)"
+        )
         link = self.derived_dir / f".current-{os.getpid()}"
         link.unlink(missing_ok=True)
         os.symlink(name, link)
@@ -393,9 +408,9 @@ class Store:
             con.execute(f"set temp_directory = {_sql_str(str(spill))}")
             con.execute("set preserve_insertion_order = false")
             self._write_derived(
-                con, "select * from incidents",
-                "select distinct batch_id from responses_all union "
-                "select batch_id from ingest_log",
+                con,
+                "select * from incidents",
+                "select distinct batch_id from responses_all union select batch_id from ingest_log",
             )
         finally:
             con.close()

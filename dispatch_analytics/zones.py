@@ -179,14 +179,30 @@ def _arrow_schemas() -> dict[str, Any]:
 
     s = pa.string()
     return {
-        "zones": pa.schema([("layer", s), ("zone_id", s), ("name", s), ("density_class", s),
-                            ("area_km2", pa.float64()), ("geometry", pa.binary())]),
-        "stations": pa.schema([("station_id", s), ("name", s), ("latitude", pa.float64()),
-                               ("longitude", pa.float64()), ("geometry", pa.binary())]),
+        "zones": pa.schema(
+            [
+                ("layer", s),
+                ("zone_id", s),
+                ("name", s),
+                ("density_class", s),
+                ("area_km2", pa.float64()),
+                ("geometry", pa.binary()),
+            ]
+        ),
+        "stations": pa.schema(
+            [
+                ("station_id", s),
+                ("name", s),
+                ("latitude", pa.float64()),
+                ("longitude", pa.float64()),
+                ("geometry", pa.binary()),
+            ]
+        ),
         "incident_zones": pa.schema([("incident_id", s), ("layer", s), ("zone_id", s)]),
-        "incident_cells": pa.schema([("incident_id", s), ("resolution", pa.int8()),
-                                     ("h3_cell", s)]),
-    }  # fmt: skip
+        "incident_cells": pa.schema(
+            [("incident_id", s), ("resolution", pa.int8()), ("h3_cell", s)]
+        ),
+    }
 
 
 def _fsync_dir(d: Path) -> None:
@@ -283,12 +299,16 @@ def _pick(options: Sequence[str], wanted: str | None, noun: str, path) -> str:
     if wanted is not None:
         if wanted in options:
             return wanted
-        raise ZoneError(f"`source_layer` {wanted!r} is not a {noun} of {path}; its {noun}s: "
-                        f"{', '.join(options)}")  # fmt: skip
+        raise ZoneError(
+            f"`source_layer` {wanted!r} is not a {noun} of {path}; its {noun}s: "
+            f"{', '.join(options)}"
+        )
     if len(options) == 1:
         return options[0]
-    raise ZoneError(f"{path} holds several {noun}s: {', '.join(options)}; pick one with "
-                    "`source_layer` (--source-layer NAME)")  # fmt: skip
+    raise ZoneError(
+        f"{path} holds several {noun}s: {', '.join(options)}; pick one with "
+        "`source_layer` (--source-layer NAME)"
+    )
 
 
 def _read_vector(path: str | os.PathLike, source_layer: str | None = None) -> gpd.GeoDataFrame:
@@ -327,16 +347,20 @@ def _read_vector(path: str | os.PathLike, source_layer: str | None = None) -> gp
         try:
             return gpd.read_parquet(p)
         except Exception as exc:
-            raise IngestError(f"cannot read {path} as GeoParquet ({exc}); write it with "
-                              "geopandas `to_parquet`") from exc  # fmt: skip
+            raise IngestError(
+                f"cannot read {path} as GeoParquet ({exc}); write it with geopandas `to_parquet`"
+            ) from exc
     src = text
     if suffix == ".zip" and not direct:
         import zipfile
 
         try:
             with zipfile.ZipFile(p) as zf:
-                members = [m for m in zf.namelist()
-                           if m.lower().endswith(_VECTOR_SUFFIXES) and "__MACOSX" not in m]  # fmt: skip
+                members = [
+                    m
+                    for m in zf.namelist()
+                    if m.lower().endswith(_VECTOR_SUFFIXES) and "__MACOSX" not in m
+                ]
         except (zipfile.BadZipFile, OSError) as exc:
             raise IngestError(f"cannot read {path}: not a zip file ({exc})") from exc
         if not members:
@@ -384,16 +408,23 @@ def _apply_crs(gdf: gpd.GeoDataFrame, crs: str | None, path, problems: list[str]
         try:
             user = CRS.from_user_input(crs)
         except CRSError as exc:
-            problems.append(f"`crs` {crs!r} is not a coordinate reference system ({exc}); "
-                            "pass e.g. --crs EPSG:2227")  # fmt: skip
+            problems.append(
+                f"`crs` {crs!r} is not a coordinate reference system ({exc}); "
+                "pass e.g. --crs EPSG:2227"
+            )
             return None, str(crs)
         if gdf.crs is not None and not gdf.crs.equals(user):
-            warnings.warn(f"{path} declares CRS {_crs_label(gdf.crs)}; reading it as {crs} "
-                          "(`crs` given)", UserWarning, stacklevel=3)  # fmt: skip
+            warnings.warn(
+                f"{path} declares CRS {_crs_label(gdf.crs)}; reading it as {crs} (`crs` given)",
+                UserWarning,
+                stacklevel=3,
+            )
         gdf = gdf.set_crs(user, allow_override=True)
     elif gdf.crs is None:
-        problems.append(f"`crs`: {path} has no CRS; pass --crs EPSG:XXXX (the coordinate "
-                        "system its coordinates are in)")  # fmt: skip
+        problems.append(
+            f"`crs`: {path} has no CRS; pass --crs EPSG:XXXX (the coordinate "
+            "system its coordinates are in)"
+        )
         return None, "none"
     label = _crs_label(gdf.crs)
     try:
@@ -404,11 +435,18 @@ def _apply_crs(gdf: gpd.GeoDataFrame, crs: str | None, path, problems: list[str]
     geo = out.geometry[~(out.geometry.isna() | out.geometry.is_empty)]
     if len(geo):
         x0, y0, x1, y1 = geo.total_bounds
-        if not (np.isfinite([x0, y0, x1, y1]).all() and -180.000001 <= x0 and x1 <= 180.000001
-                and -90.000001 <= y0 and y1 <= 90.000001):  # fmt: skip
-            problems.append(f"coordinates of {path} read in {label} fall outside longitude/"
-                            "latitude range after reprojection; is that its CRS? pass "
-                            "--crs EPSG:XXXX")  # fmt: skip
+        if not (
+            np.isfinite([x0, y0, x1, y1]).all()
+            and -180.000001 <= x0
+            and x1 <= 180.000001
+            and -90.000001 <= y0
+            and y1 <= 90.000001
+        ):
+            problems.append(
+                f"coordinates of {path} read in {label} fall outside longitude/"
+                "latitude range after reprojection; is that its CRS? pass "
+                "--crs EPSG:XXXX"
+            )
             return None, label
     return out, label
 
@@ -419,12 +457,16 @@ def _field_problem(arg: str, name: str, fields: Sequence[str], path) -> str | No
         return None
     ci = {f.lower(): f for f in fields}
     if name.lower() in ci:
-        return (f"`{arg}` {name!r} is not a field of {path}; did you mean "
-                f"{ci[name.lower()]!r}? (names are case-sensitive)")  # fmt: skip
+        return (
+            f"`{arg}` {name!r} is not a field of {path}; did you mean "
+            f"{ci[name.lower()]!r}? (names are case-sensitive)"
+        )
     close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return (f"`{arg}` {name!r} is not a field of {path}; available fields: "
-            f"{', '.join(fields) or '(none)'}{hint}")  # fmt: skip
+    return (
+        f"`{arg}` {name!r} is not a field of {path}; available fields: "
+        f"{', '.join(fields) or '(none)'}{hint}"
+    )
 
 
 def _text_values(values) -> list[str | None]:
@@ -448,21 +490,25 @@ def _listing(items: Sequence[str]) -> str:
     return head + (f" (and {len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else "")
 
 
-def _id_problems(arg: str, name: str, ids: Sequence[str | None], noun: str,
-                skip: Collection[int] = ()) -> list[str]:  # fmt: skip
+def _id_problems(
+    arg: str, name: str, ids: Sequence[str | None], noun: str, skip: Collection[int] = ()
+) -> list[str]:
     """Blank and duplicate ids, named (features numbered from 1; ``skip``: no blank check)."""
     problems = []
     blank = [str(i + 1) for i, v in enumerate(ids) if v is None and i not in skip]
     if blank:
-        problems.append(f"blank `{arg}` {name!r} in {len(blank)} {noun}(s): feature "
-                        f"{_listing(blank)} (1 = first feature); every {noun} needs an id")  # fmt: skip
+        problems.append(
+            f"blank `{arg}` {name!r} in {len(blank)} {noun}(s): feature "
+            f"{_listing(blank)} (1 = first feature); every {noun} needs an id"
+        )
     counts = Counter(v for v in ids if v is not None)
     dups = [v for v, c in counts.items() if c > 1]
     if dups:
-        where = [f"{v!r} (features {', '.join(str(i + 1) for i, x in enumerate(ids) if x == v)})"
-                 for v in dups]  # fmt: skip
-        problems.append(f"duplicate `{arg}` {name!r} values: {_listing(where)}; ids must be "
-                        "unique")  # fmt: skip
+        where = [
+            f"{v!r} (features {', '.join(str(i + 1) for i, x in enumerate(ids) if x == v)})"
+            for v in dups
+        ]
+        problems.append(f"duplicate `{arg}` {name!r} values: {_listing(where)}; ids must be unique")
     return problems
 
 
@@ -472,9 +518,11 @@ def _check_layer_name(layer) -> None:
         fix = re.sub(r"[^a-z0-9]+", "_", str(layer).strip().lower()).strip("_")
         if not fix or not fix[0].isalpha():
             fix = "zone_" + fix if fix else "zones"
-        raise ZoneError(f"`layer` {layer!r} is not a valid layer name: use lower-case "
-                        f"letters, digits and underscores, starting with a letter, e.g. "
-                        f"{fix!r}")  # fmt: skip
+        raise ZoneError(
+            f"`layer` {layer!r} is not a valid layer name: use lower-case "
+            f"letters, digits and underscores, starting with a letter, e.g. "
+            f"{fix!r}"
+        )
 
 
 def _polygonal(g):
@@ -499,8 +547,9 @@ def _polygonal(g):
     return None
 
 
-def _repair(geoms: np.ndarray, labels: list[str], repairs: dict[int, str],
-            problems: list[str]) -> None:  # fmt: skip
+def _repair(
+    geoms: np.ndarray, labels: list[str], repairs: dict[int, str], problems: list[str]
+) -> None:
     """Drop Z, repair invalid polygons in place (``make_valid``, polygonal parts kept).
 
     Records ``{index: reason}`` of each repair; a polygon with no area left is a problem.
@@ -516,8 +565,10 @@ def _repair(geoms: np.ndarray, labels: list[str], repairs: dict[int, str],
         reason = shapely.is_valid_reason(geoms[i])
         fixed = _polygonal(shapely.make_valid(geoms[i]))
         if fixed is None or fixed.area == 0:
-            problems.append(f"zone {labels[i]} has an invalid geometry ({reason}) with no "
-                            "area left after repair; fix it in the source")  # fmt: skip
+            problems.append(
+                f"zone {labels[i]} has an invalid geometry ({reason}) with no "
+                "area left after repair; fix it in the source"
+            )
             continue
         geoms[i] = fixed
         repairs.setdefault(int(i), reason)
@@ -528,8 +579,10 @@ def _equal_area_crs(bounds):
     from pyproj import CRS
 
     x0, y0, x1, y1 = bounds
-    return CRS.from_proj4(f"+proj=laea +lat_0={(y0 + y1) / 2:.8f} +lon_0={(x0 + x1) / 2:.8f} "
-                          "+datum=WGS84 +units=m +no_defs")  # fmt: skip
+    return CRS.from_proj4(
+        f"+proj=laea +lat_0={(y0 + y1) / 2:.8f} +lon_0={(x0 + x1) / 2:.8f} "
+        "+datum=WGS84 +units=m +no_defs"
+    )
 
 
 def _overlaps_and_gaps(proj: np.ndarray, ids: list[str], areas: np.ndarray):
@@ -550,8 +603,12 @@ def _overlaps_and_gaps(proj: np.ndarray, ids: list[str], areas: np.ndarray):
             if m2 > lim:
                 overlaps.append((ids[i], ids[j], float(m2) / 1e6))
     union = shapely.union_all(proj)
-    rings = [r for poly in shapely.get_parts(union) if poly.geom_type == "Polygon"
-             for r in poly.interiors]  # fmt: skip
+    rings = [
+        r
+        for poly in shapely.get_parts(union)
+        if poly.geom_type == "Polygon"
+        for r in poly.interiors
+    ]
     holes = shapely.area(shapely.polygons(rings)) if rings else np.zeros(0)
     holes = holes[holes >= GAP_MIN_M2]
     return overlaps, len(holes), float(holes.sum() / 1e6)
@@ -635,8 +692,11 @@ def load_zones(
     fields = [c for c in gdf.columns if c != gdf.geometry.name]
     if len(gdf) == 0:
         problems.append(f"{path} has no features")
-    for arg, name in (("id_field", id_field), ("name_field", name_field),
-                      ("density_field", density_field)):  # fmt: skip
+    for arg, name in (
+        ("id_field", id_field),
+        ("name_field", name_field),
+        ("density_field", density_field),
+    ):
         if name is not None:
             p = _field_problem(arg, name, fields, path)
             if p:
@@ -655,7 +715,8 @@ def load_zones(
         if g is None or g.is_empty:
             continue
         parts_ok = g.geom_type != "GeometryCollection" or all(
-            p.geom_type in ("Polygon", "MultiPolygon") for p in shapely.get_parts(g))
+            p.geom_type in ("Polygon", "MultiPolygon") for p in shapely.get_parts(g)
+        )
         poly = _polygonal(g) if parts_ok else None
         if poly is None:
             bad_type.append(f"{labels[i]} ({g.geom_type})")
@@ -676,10 +737,15 @@ def load_zones(
                 bad.setdefault("blank" if v is None else repr(v), []).append(labels[i])
         if bad:
             shown = "; ".join(f"{v} (zones {_listing(z)})" for v, z in bad.items())
-            problems.append(f"`density_field` {density_field!r} must be one of "
-                            f"{', '.join(DENSITY_CLASSES)} (any case); bad values: {shown}")  # fmt: skip
-    names = (_text_values(gdf[name_field]) if name_field is not None and name_field in fields
-             else [None] * len(gdf))  # fmt: skip
+            problems.append(
+                f"`density_field` {density_field!r} must be one of "
+                f"{', '.join(DENSITY_CLASSES)} (any case); bad values: {shown}"
+            )
+    names = (
+        _text_values(gdf[name_field])
+        if name_field is not None and name_field in fields
+        else [None] * len(gdf)
+    )
 
     # repair invalid polygons (where they were drawn, then again after reprojection)
     repairs: dict[int, str] = {}
@@ -694,9 +760,12 @@ def load_zones(
         raise ZoneError(problems, head)
     repaired = [ids[i] for i in sorted(repairs)]
     for i in sorted(repairs):
-        warnings.warn(f"zone {labels[i]} of layer {layer!r}: invalid geometry ({repairs[i]}); "
-                      "repaired with shapely.make_valid (polygonal parts kept)",
-                      UserWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"zone {labels[i]} of layer {layer!r}: invalid geometry ({repairs[i]}); "
+            "repaired with shapely.make_valid (polygonal parts kept)",
+            UserWarning,
+            stacklevel=2,
+        )
 
     ea = _equal_area_crs(shapely.total_bounds(geoms))
     proj = np.asarray(gpd.GeoSeries(geoms, crs="EPSG:4326").to_crs(ea).values, dtype=object)
@@ -714,9 +783,16 @@ def load_zones(
         },
         geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"),
     )
-    report = ZoneReport(layer=layer, n_zones=len(out), crs_in=crs_in, repaired=repaired,
-                        overlaps=overlaps, gaps_count=gaps_count, gaps_area_km2=gaps_area,
-                        source=str(path))  # fmt: skip
+    report = ZoneReport(
+        layer=layer,
+        n_zones=len(out),
+        crs_in=crs_in,
+        repaired=repaired,
+        overlaps=overlaps,
+        gaps_count=gaps_count,
+        gaps_area_km2=gaps_area,
+        source=str(path),
+    )
     with _spatial_lock(root):
         init_spatial(root)
         _atomic_write(_zones_dir(root) / f"{layer}.parquet", lambda p: out.to_parquet(p))
@@ -763,9 +839,11 @@ def list_layers(root: str | os.PathLike) -> list[str]:
 
 def _unknown_layer(root, layer) -> ZoneError:
     loaded = list_layers(root)
-    return ZoneError(f"`layer` {layer!r} is not loaded; loaded layers: "
-                     f"{', '.join(loaded) if loaded else '(none)'}; load one with "
-                     "`dispatch zones load`")  # fmt: skip
+    return ZoneError(
+        f"`layer` {layer!r} is not loaded; loaded layers: "
+        f"{', '.join(loaded) if loaded else '(none)'}; load one with "
+        "`dispatch zones load`"
+    )
 
 
 def read_layer(root: str | os.PathLike, layer: str) -> gpd.GeoDataFrame:
@@ -824,8 +902,12 @@ class _GridIndex:
         self.ncell = gx * gy
         ix, iy = np.divmod(np.arange(self.ncell), gy)
         ex, ey = max(1e-6 * self.dx, ulp), max(1e-6 * self.dy, ulp)
-        boxes = shapely.box(x0 + ix * self.dx - ex, y0 + iy * self.dy - ey,
-                            x0 + (ix + 1) * self.dx + ex, y0 + (iy + 1) * self.dy + ey)  # fmt: skip
+        boxes = shapely.box(
+            x0 + ix * self.dx - ex,
+            y0 + iy * self.dy - ey,
+            x0 + (ix + 1) * self.dx + ex,
+            y0 + (iy + 1) * self.dy + ey,
+        )
         tree = shapely.STRtree(boxes)
         zi, ci = tree.query(geoms[order], predicate="intersects")
         zi = order[zi]
@@ -982,8 +1064,9 @@ def assign_points(lon, lat, zones_gdf: gpd.GeoDataFrame, id_col: str = "zone_id"
     >>> ids = assign_points(df["longitude"], df["latitude"], read_layer(root, "nhoods"))  # doctest: +SKIP
     """
     if id_col not in zones_gdf.columns:
-        raise ZoneError(_field_problem("id_col", id_col, [str(c) for c in zones_gdf.columns],
-                                      "the zones frame"))  # fmt: skip
+        raise ZoneError(
+            _field_problem("id_col", id_col, [str(c) for c in zones_gdf.columns], "the zones frame")
+        )
     import pandas as pd
 
     idx = assign_point_index(lon, lat, _zone_geoms_4326(zones_gdf))
@@ -1013,7 +1096,8 @@ def _h3_cells(lat: np.ndarray, lon: np.ndarray, resolution: int) -> pl.Series:
     for s in range(0, len(uniq), step):
         la, lo = uniq.real[s : s + step].tolist(), uniq.imag[s : s + step].tolist()
         ints[s : s + len(la)] = np.fromiter(
-            (f(a, b, resolution) for a, b in zip(la, lo, strict=True)), np.uint64, len(la))
+            (f(a, b, resolution) for a, b in zip(la, lo, strict=True)), np.uint64, len(la)
+        )
     cells, cell_of_uniq = np.unique(ints, return_inverse=True)
     code = np.full(len(lat), -1, np.int64)
     code[ok] = cell_of_uniq[inverse]
@@ -1031,8 +1115,9 @@ def _read_incidents(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         rel = con.sql("select incident_id, latitude, longitude from incidents")
         df = rel.pl()
     except duckdb.CatalogException as exc:
-        raise StoreError("the connection has no `incidents` view; pass the one "
-                         "`Store(root).connect()` returns") from exc  # fmt: skip
+        raise StoreError(
+            "the connection has no `incidents` view; pass the one `Store(root).connect()` returns"
+        ) from exc
     except duckdb.Error as exc:
         raise StoreError(f"cannot read incidents: {exc}") from exc
     return df.with_columns(
@@ -1049,9 +1134,10 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
         if layer not in all_layers:
             raise _unknown_layer(root, layer)
     if h3_resolution is not None and (
-        isinstance(h3_resolution, bool) or not isinstance(h3_resolution, (int, np.integer))
+        isinstance(h3_resolution, bool)
+        or not isinstance(h3_resolution, (int, np.integer))
         or not 0 <= h3_resolution <= 15
-    ):  # fmt: skip
+    ):
         raise ZoneError(f"`h3_resolution` must be an integer from 0 to 15, got {h3_resolution!r}")
     init_spatial(root)
     inc = _read_incidents(con)
@@ -1067,13 +1153,18 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
         out = inc.select(
             pl.col("incident_id"),
             pl.lit(layer, pl.String).alias("layer"),
-            pl.when(pl.Series(idx) >= 0).then(pl.lit(ids).gather(pl.Series(idx).clip(0)))
-            .cast(pl.String).alias("zone_id"),
-        )  # fmt: skip
+            pl.when(pl.Series(idx) >= 0)
+            .then(pl.lit(ids).gather(pl.Series(idx).clip(0)))
+            .cast(pl.String)
+            .alias("zone_id"),
+        )
         _atomic_write(_incident_zones_dir(root) / f"{layer}.parquet", out.write_parquet)
         assigned = int((idx >= 0).sum())
-        counts[layer] = {"assigned": assigned, "outside": n_located - assigned,
-                         "no_coordinates": len(idx) - n_located}  # fmt: skip
+        counts[layer] = {
+            "assigned": assigned,
+            "outside": n_located - assigned,
+            "no_coordinates": len(idx) - n_located,
+        }
     if layers is None:  # drop assignments of layers that are gone
         for p in _incident_zones_dir(root).glob("*.parquet"):
             if LAYER_NAME_RE.fullmatch(p.stem) and p.stem not in all_layers:
@@ -1156,14 +1247,18 @@ def outside_incidents(
         The layer is not loaded, or the connection lacks the spatial views.
     """
     try:
-        loaded = [r[0] for r in con.execute(
-            "select distinct layer from zones order by 1").fetchall()]  # fmt: skip
+        loaded = [
+            r[0] for r in con.execute("select distinct layer from zones order by 1").fetchall()
+        ]
         if layer not in loaded:
-            raise ZoneError(f"`layer` {layer!r} is not loaded; loaded layers: "
-                            f"{', '.join(loaded) if loaded else '(none)'}; load one with "
-                            "`dispatch zones load`")  # fmt: skip
-        where = "" if include_unlocated else (" and i.latitude is not null "
-                                              "and i.longitude is not null")  # fmt: skip
+            raise ZoneError(
+                f"`layer` {layer!r} is not loaded; loaded layers: "
+                f"{', '.join(loaded) if loaded else '(none)'}; load one with "
+                "`dispatch zones load`"
+            )
+        where = (
+            "" if include_unlocated else (" and i.latitude is not null and i.longitude is not null")
+        )
         return con.execute(
             "select z.incident_id, i.latitude, i.longitude from incident_zones z "
             "left join incidents i using (incident_id) "
@@ -1171,8 +1266,10 @@ def outside_incidents(
             {"layer": layer},
         ).pl()
     except duckdb.CatalogException as exc:
-        raise ZoneError("the connection lacks the `zones` / `incident_zones` / `incidents` "
-                        f"views ({exc}); add spatial_view_sql(root) to the catalog") from exc  # fmt: skip
+        raise ZoneError(
+            "the connection lacks the `zones` / `incident_zones` / `incidents` "
+            f"views ({exc}); add spatial_view_sql(root) to the catalog"
+        ) from exc
 
 
 # ============================================================================ DuckDB views
@@ -1255,8 +1352,9 @@ def load_spatial_extension(con: duckdb.DuckDBPyConnection) -> bool:
         the DuckDB version, or fails to load.
     """
     try:
-        row = con.execute("select loaded from duckdb_extensions() "
-                          "where extension_name = 'spatial'").fetchone()  # fmt: skip
+        row = con.execute(
+            "select loaded from duckdb_extensions() where extension_name = 'spatial'"
+        ).fetchone()
         if row and row[0]:
             return True
     except duckdb.Error:  # pragma: no cover

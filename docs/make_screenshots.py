@@ -35,8 +35,14 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1100",
-              "--disable-background-networking", "--disable-component-update"):
+    for a in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1400,1100",
+        "--disable-background-networking",
+        "--disable-component-update",
+    ):
         opts.add_argument(a)
     drv = webdriver.Chrome(options=opts)
     out = Path(args.out)
@@ -48,7 +54,8 @@ def main() -> None:
             if name == "map":
                 drv.execute_script(
                     "const gd = document.querySelector('#map-zones .js-plotly-plot');"
-                    "gd.emit('plotly_click', {points: [{location: 'S03', curveNumber: 0}]});")
+                    "gd.emit('plotly_click', {points: [{location: 'S03', curveNumber: 0}]});"
+                )
                 time.sleep(3)
             if name == "sql":
                 drv.find_element("id", "sql-run").click()

@@ -13,8 +13,9 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "sffd_
 SF_SLICE = DATA / "sffd_slice.csv"
 
 
-def write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",",
-              encoding: str = "utf-8") -> Path:
+def write_csv(
+    path: Path, header: list[str], rows: list[list], delimiter: str = ",", encoding: str = "utf-8"
+) -> Path:
     """Write a small CSV export."""
     with open(path, "w", newline="", encoding=encoding) as fh:
         w = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
@@ -29,8 +30,19 @@ def write_toml(path: Path, text: str) -> Path:
 
 
 #: A made-up unit-grain CAD export with its own column names, US Eastern local times.
-UNIT_HEADER = ["Event #", "Apparatus", "Nature", "Pri", "Call Rcvd", "Dispatched",
-               "Enroute", "Arrived", "Clear", "Lat", "Lon"]
+UNIT_HEADER = [
+    "Event #",
+    "Apparatus",
+    "Nature",
+    "Pri",
+    "Call Rcvd",
+    "Dispatched",
+    "Enroute",
+    "Arrived",
+    "Clear",
+    "Lat",
+    "Lon",
+]
 
 UNIT_TOML = """
 [source]
@@ -61,9 +73,19 @@ max_interval_s = 3600
 """
 
 
-def unit_row(inc="E1", unit="M1", rcvd="01/15/2024 10:00:00", disp="01/15/2024 10:01:00",
-             enrt="01/15/2024 10:02:00", arrv="01/15/2024 10:07:00", clr="01/15/2024 10:40:00",
-             lat="40.71", lon="-74.00", nature="Medical", pri="1"):
+def unit_row(
+    inc="E1",
+    unit="M1",
+    rcvd="01/15/2024 10:00:00",
+    disp="01/15/2024 10:01:00",
+    enrt="01/15/2024 10:02:00",
+    arrv="01/15/2024 10:07:00",
+    clr="01/15/2024 10:40:00",
+    lat="40.71",
+    lon="-74.00",
+    nature="Medical",
+    pri="1",
+):
     return [inc, unit, nature, pri, rcvd, disp, enrt, arrv, clr, lat, lon]
 
 
@@ -83,7 +105,9 @@ def big_unit_csv(path: Path, n: int, seed: int = 0) -> Path:
     import polars as pl
 
     rng = np.random.default_rng(seed)
-    base = np.datetime64("2024-01-01T00:00:00") + rng.integers(0, 300 * 86400, n).astype("timedelta64[s]")
+    base = np.datetime64("2024-01-01T00:00:00") + rng.integers(0, 300 * 86400, n).astype(
+        "timedelta64[s]"
+    )
     disp = base + rng.integers(20, 120, n).astype("timedelta64[s]")
     enrt = disp + rng.integers(20, 120, n).astype("timedelta64[s]")
     arrv = enrt + rng.integers(60, 900, n).astype("timedelta64[s]")
@@ -93,16 +117,21 @@ def big_unit_csv(path: Path, n: int, seed: int = 0) -> Path:
     def txt(a):
         return pl.Series(a.astype("datetime64[ms]")).dt.strftime(fmt)
 
-    df = pl.DataFrame({
-        "Event #": pl.Series(np.arange(n) // 2).cast(pl.String),
-        "Apparatus": pl.Series(np.where(np.arange(n) % 2 == 0, "M1", "E1")),
-        "Nature": pl.Series(rng.choice(["Medical", "Structure Fire", "Alarm"], n)),
-        "Pri": pl.Series(rng.integers(1, 4, n)).cast(pl.String),
-        "Call Rcvd": txt(base), "Dispatched": txt(disp), "Enroute": txt(enrt),
-        "Arrived": txt(arrv), "Clear": txt(clr),
-        "Lat": pl.Series(40.6 + rng.random(n) * 0.2).round(6).cast(pl.String),
-        "Lon": pl.Series(-74.1 + rng.random(n) * 0.2).round(6).cast(pl.String),
-    })
+    df = pl.DataFrame(
+        {
+            "Event #": pl.Series(np.arange(n) // 2).cast(pl.String),
+            "Apparatus": pl.Series(np.where(np.arange(n) % 2 == 0, "M1", "E1")),
+            "Nature": pl.Series(rng.choice(["Medical", "Structure Fire", "Alarm"], n)),
+            "Pri": pl.Series(rng.integers(1, 4, n)).cast(pl.String),
+            "Call Rcvd": txt(base),
+            "Dispatched": txt(disp),
+            "Enroute": txt(enrt),
+            "Arrived": txt(arrv),
+            "Clear": txt(clr),
+            "Lat": pl.Series(40.6 + rng.random(n) * 0.2).round(6).cast(pl.String),
+            "Lon": pl.Series(-74.1 + rng.random(n) * 0.2).round(6).cast(pl.String),
+        }
+    )
     # base times are UTC instants rendered as if local: drop those in the spring-forward gap
     df.write_csv(path)
     return path

@@ -11,6 +11,8 @@ from typer.main import get_command
 from dispatch_analytics.cli import app, main
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
 def _all_commands(group, prefix=()):
     out = []
     for name, cmd in group.commands.items():
@@ -30,7 +32,9 @@ def run(capsys, *args):
 
 
 def test_there_are_commands():
-    assert {"ingest", "status", "rejects", "sql", "profiles", "profile-template", "sample"} <= set(COMMANDS)
+    assert {"ingest", "status", "rejects", "sql", "profiles", "profile-template", "sample"} <= set(
+        COMMANDS
+    )
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -61,8 +65,9 @@ def test_ingest_status_rejects_sql(tmp_path, capsys):
     target = tmp_path / "rej.csv"
     code, out, _ = run(capsys, "rejects", "--data-dir", d, "--out", str(target))
     assert code == 0 and target.read_text().count("stage_order") >= 28
-    code, out, _ = run(capsys, "sql", "select count(*) as n from incidents", "--data-dir", d,
-                       "-f", "json")
+    code, out, _ = run(
+        capsys, "sql", "select count(*) as n from incidents", "--data-dir", d, "-f", "json"
+    )
     assert code == 0 and json.loads(out)[0]["n"] > 100
 
 
@@ -72,8 +77,9 @@ def test_exit_codes(tmp_path, capsys, unit_toml):
     assert main(["ingest", "x.csv"]) == 2  # neither --profile nor --mapping
     assert main(["ingest", "--no-such-option"]) == 2
     path = write_csv(tmp_path / "x.csv", UNIT_HEADER, [unit_row(), unit_row(inc="")])
-    code, _, _ = run(capsys, "ingest", str(path), "--mapping", str(unit_toml), "--data-dir", d,
-                     "--strict")
+    code, _, _ = run(
+        capsys, "ingest", str(path), "--mapping", str(unit_toml), "--data-dir", d, "--strict"
+    )
     assert code == 3
     code, _, err = run(capsys, "sql", "insert into rejects values (1)", "--data-dir", d)
     assert code == 1 and "Error:" in err
@@ -84,8 +90,9 @@ def test_exit_codes(tmp_path, capsys, unit_toml):
 def test_bad_profile_message(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[source]\ntimezone = "EST5"\n[columns]\nincident_id = "A"\n')
-    code, _, err = run(capsys, "ingest", str(SF_SLICE), "--mapping", str(bad),
-                       "--data-dir", str(tmp_path / "s"))
+    code, _, err = run(
+        capsys, "ingest", str(SF_SLICE), "--mapping", str(bad), "--data-dir", str(tmp_path / "s")
+    )
     assert code == 1
     assert "`timezone` 'EST5' is not an IANA name" in err
     assert "[source]" in err or "call_received_at" in err
@@ -93,8 +100,9 @@ def test_bad_profile_message(tmp_path, capsys):
 
 def test_dry_run_cli(tmp_path, capsys):
     d = tmp_path / "store"
-    code, out, _ = run(capsys, "ingest", str(SF_SLICE), "-p", "sffd", "--dry-run",
-                       "--data-dir", str(d))
+    code, out, _ = run(
+        capsys, "ingest", str(SF_SLICE), "-p", "sffd", "--dry-run", "--data-dir", str(d)
+    )
     assert code == 0 and "dry run" in out and not d.exists()
 
 
@@ -103,11 +111,19 @@ def test_profiles_and_template(tmp_path, capsys):
     names = {p["name"] for p in json.loads(out)}
     assert {"sffd", "nyc_ems", "nemsis"} <= names
     target = tmp_path / "t.toml"
-    code, out, _ = run(capsys, "profile-template", str(SF_SLICE), "--timezone",
-                       "America/Los_Angeles", "--out", str(target))
+    code, out, _ = run(
+        capsys,
+        "profile-template",
+        str(SF_SLICE),
+        "--timezone",
+        "America/Los_Angeles",
+        "--out",
+        str(target),
+    )
     assert code == 0 and 'incident_id = "Incident Number"' in target.read_text()
-    code, _, _ = run(capsys, "ingest", str(SF_SLICE), "--mapping", str(target), "--data-dir",
-                     str(tmp_path / "s"))
+    code, _, _ = run(
+        capsys, "ingest", str(SF_SLICE), "--mapping", str(target), "--data-dir", str(tmp_path / "s")
+    )
     assert code == 0
 
 
@@ -116,8 +132,9 @@ def test_sample_then_ingest(tmp_path, capsys):
     code, out, _ = run(capsys, "sample", "--out", str(out_dir), "--incidents", "300", "--seed", "3")
     assert code == 0
     csv, toml = out_dir / "sample_city.csv", out_dir / "sample_city.toml"
-    code, out, _ = run(capsys, "ingest", str(csv), "--mapping", str(toml), "--data-dir",
-                       str(tmp_path / "s"))
+    code, out, _ = run(
+        capsys, "ingest", str(csv), "--mapping", str(toml), "--data-dir", str(tmp_path / "s")
+    )
     assert code == 0 and "rows read" in out
     code, _, err = run(capsys, "sample", "--out", str(out_dir), "--incidents", "0")
     assert code == 1 and "`incidents` must be >= 1" in err

@@ -23,13 +23,44 @@ ROOT = Path(__file__).resolve().parents[1]
 SF_WEEK = ROOT / "sample_data" / "sf_week"
 NHOODS = SF_WEEK / "sf_analysis_neighborhoods.geojson"
 STATIONS = SF_WEEK / "sf_fire_stations.geojson"
-QUERIES = {"call_concurrency", "data_quality", "first_due_reliability", "fractile_compliance",
-           "hour_weekday_heatmap", "monthly_trend", "response_intervals", "unit_turnout"}  # fmt: skip
-FRACTILE_PARAMS = ["-p", "metric=total_response", "-p", "layer=neighborhoods",
-                   "-p", "target_s=480", "-p", "period=month"]  # fmt: skip
-FRACTILE_COLUMNS = ["zone_id", "period_start", "n", "n_missing", "mean_s", "p50_s", "p90_s",
-                    "p95_s", "percentile", "p_value_s", "ci_low_s", "ci_high_s", "target_s",
-                    "compliance", "met", "flag"]  # fmt: skip
+QUERIES = {
+    "call_concurrency",
+    "data_quality",
+    "first_due_reliability",
+    "fractile_compliance",
+    "hour_weekday_heatmap",
+    "monthly_trend",
+    "response_intervals",
+    "unit_turnout",
+}
+FRACTILE_PARAMS = [
+    "-p",
+    "metric=total_response",
+    "-p",
+    "layer=neighborhoods",
+    "-p",
+    "target_s=480",
+    "-p",
+    "period=month",
+]
+FRACTILE_COLUMNS = [
+    "zone_id",
+    "period_start",
+    "n",
+    "n_missing",
+    "mean_s",
+    "p50_s",
+    "p90_s",
+    "p95_s",
+    "percentile",
+    "p_value_s",
+    "ci_low_s",
+    "ci_high_s",
+    "target_s",
+    "compliance",
+    "met",
+    "flag",
+]
 
 
 def flat(text: str) -> str:
@@ -56,9 +87,18 @@ def build_store(d: Path) -> dict[str, tuple[int, str, str]]:
     steps = {
         "ingest": ("ingest", SF_SLICE, "--profile", "sffd"),
         "zones": ("zones", "load", NHOODS, "--layer", "neighborhoods", "--id-field", "nhood"),
-        "stations": ("stations", "load", STATIONS, "--id-field", "common_name",
-                     "--id-regex", r"#(\d+)", "--zero-pad", "2"),
-    }  # fmt: skip
+        "stations": (
+            "stations",
+            "load",
+            STATIONS,
+            "--id-field",
+            "common_name",
+            "--id-regex",
+            r"#(\d+)",
+            "--zero-pad",
+            "2",
+        ),
+    }
     res = {}
     for name, args in steps.items():
         res[name] = run_quiet(*args, "--data-dir", d)
@@ -106,8 +146,9 @@ def test_zones_list_json(store, capsys):
 def test_zones_outside_csv(store, capsys, tmp_path):
     d, _ = store
     target = tmp_path / "x.csv"
-    code, out, err = run(capsys, "zones", "outside", "--layer", "neighborhoods", "--out", target,
-                         "--data-dir", d)  # fmt: skip
+    code, out, err = run(
+        capsys, "zones", "outside", "--layer", "neighborhoods", "--out", target, "--data-dir", d
+    )
     assert code == 0, err
     assert "wrote 0 incidents" in flat(out)
     df = pl.read_csv(target)
@@ -118,8 +159,9 @@ def test_zones_outside_csv(store, capsys, tmp_path):
 
 def test_zones_load_bad_id_field_names_fields(store, capsys):
     d, _ = store
-    code, _, err = run(capsys, "zones", "load", NHOODS, "--layer", "other", "--id-field", "nhod",
-                       "--data-dir", d)  # fmt: skip
+    code, _, err = run(
+        capsys, "zones", "load", NHOODS, "--layer", "other", "--id-field", "nhod", "--data-dir", d
+    )
     assert code == 1
     assert "`id_field` 'nhod' is not a field" in err
     assert "available fields: nhood" in err and "did you mean 'nhood'?" in err
@@ -129,8 +171,18 @@ def test_zones_load_bad_id_field_names_fields(store, capsys):
 
 def test_zones_load_bad_layer_name(store, capsys):
     d, _ = store
-    code, _, err = run(capsys, "zones", "load", NHOODS, "--layer", "SF Hoods", "--id-field",
-                       "nhood", "--data-dir", d)  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "zones",
+        "load",
+        NHOODS,
+        "--layer",
+        "SF Hoods",
+        "--id-field",
+        "nhood",
+        "--data-dir",
+        d,
+    )
     assert code == 1 and "not a valid layer name" in err and "'sf_hoods'" in err
 
 
@@ -167,8 +219,17 @@ def fractiles(store, tmp_path_factory):
     frames = {}
     for fmt in ("csv", "json", "parquet"):
         target = out_dir / f"fc.{fmt}"
-        code, out, err = run_quiet("query", "fractile_compliance", *FRACTILE_PARAMS, "-f", fmt,
-                                   "--out", target, "--data-dir", d)  # fmt: skip
+        code, out, err = run_quiet(
+            "query",
+            "fractile_compliance",
+            *FRACTILE_PARAMS,
+            "-f",
+            fmt,
+            "--out",
+            target,
+            "--data-dir",
+            d,
+        )
         assert code == 0, err
         assert target.exists() and "wrote" in out, out
         if fmt == "csv":
@@ -206,13 +267,15 @@ def test_query_fractile_compliance_outputs(store, fractiles, capsys):
 
 def test_query_to_stdout(store, capsys):
     d, _ = store
-    code, out, err = run(capsys, "query", "fractile_compliance", *FRACTILE_PARAMS, "-f", "json",
-                         "--data-dir", d)  # fmt: skip
+    code, out, err = run(
+        capsys, "query", "fractile_compliance", *FRACTILE_PARAMS, "-f", "json", "--data-dir", d
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert rows and set(rows[0]) == set(FRACTILE_COLUMNS)
-    code, out, err = run(capsys, "query", "fractile_compliance", *FRACTILE_PARAMS, "-f", "csv",
-                         "--data-dir", d)  # fmt: skip
+    code, out, err = run(
+        capsys, "query", "fractile_compliance", *FRACTILE_PARAMS, "-f", "csv", "--data-dir", d
+    )
     assert code == 0 and out.splitlines()[0] == ",".join(FRACTILE_COLUMNS)
     assert len(out.splitlines()) == len(rows) + 1
 
@@ -221,26 +284,74 @@ def test_query_to_stdout(store, capsys):
     ("args", "code", "needles"),
     [
         (["nosuch"], 1, ["unknown query 'nosuch'", "known queries:", "fractile_compliance"]),
-        (["fractile_compliance", "-p", "metric=total_response"], 1,
-         ["missing required parameter 'target_s'", "valid parameters: metric, layer"]),
-        (["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240", "-p", "foo=1"], 1,
-         ["unknown parameter 'foo'", "valid parameters:"]),
-        (["fractile_compliance", "-p", "metric=bogus", "-p", "target_s=240"], 1,
-         ["parameter metric must be one of", "total_response", "got 'bogus'"]),
-        (["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240",
-          "-p", "percentile=ninety"], 1, ["parameter percentile must be a number", "'ninety'"]),
-        (["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240",
-          "-p", "layer=nolayer"], 1, ["unknown layer 'nolayer'", "valid layers: neighborhoods"]),
-        (["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240",
-          "-p", "period=fortnight"], 1, ["parameter period must be one of", "month"]),
+        (
+            ["fractile_compliance", "-p", "metric=total_response"],
+            1,
+            ["missing required parameter 'target_s'", "valid parameters: metric, layer"],
+        ),
+        (
+            ["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240", "-p", "foo=1"],
+            1,
+            ["unknown parameter 'foo'", "valid parameters:"],
+        ),
+        (
+            ["fractile_compliance", "-p", "metric=bogus", "-p", "target_s=240"],
+            1,
+            ["parameter metric must be one of", "total_response", "got 'bogus'"],
+        ),
+        (
+            [
+                "fractile_compliance",
+                "-p",
+                "metric=travel",
+                "-p",
+                "target_s=240",
+                "-p",
+                "percentile=ninety",
+            ],
+            1,
+            ["parameter percentile must be a number", "'ninety'"],
+        ),
+        (
+            [
+                "fractile_compliance",
+                "-p",
+                "metric=travel",
+                "-p",
+                "target_s=240",
+                "-p",
+                "layer=nolayer",
+            ],
+            1,
+            ["unknown layer 'nolayer'", "valid layers: neighborhoods"],
+        ),
+        (
+            [
+                "fractile_compliance",
+                "-p",
+                "metric=travel",
+                "-p",
+                "target_s=240",
+                "-p",
+                "period=fortnight",
+            ],
+            1,
+            ["parameter period must be one of", "month"],
+        ),
         (["fractile_compliance", "-p", "metric"], 2, ["'metric' must look like key=value"]),
         (["fractile_compliance", "-p", "=5"], 2, ["must look like key=value"]),
-        (["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240", "-f", "parquet"], 2,
-         ["`--format parquet` needs `--out FILE.parquet`"]),
-        (["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240", "-f", "xml"], 2,
-         ["`--format` 'xml' must be table, csv or json"]),
+        (
+            ["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240", "-f", "parquet"],
+            2,
+            ["`--format parquet` needs `--out FILE.parquet`"],
+        ),
+        (
+            ["fractile_compliance", "-p", "metric=travel", "-p", "target_s=240", "-f", "xml"],
+            2,
+            ["`--format` 'xml' must be table, csv or json"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_query_errors(store, capsys, args, code, needles):
     d, _ = store
     got, out, err = run(capsys, "query", *args, "--data-dir", d)
@@ -252,8 +363,17 @@ def test_query_errors(store, capsys, args, code, needles):
 
 def test_query_non_numeric_target_is_an_error(store, capsys):
     d, _ = store
-    code, _, err = run(capsys, "query", "fractile_compliance", "-p", "metric=travel",
-                       "-p", "target_s=abc", "--data-dir", d)  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "query",
+        "fractile_compliance",
+        "-p",
+        "metric=travel",
+        "-p",
+        "target_s=abc",
+        "--data-dir",
+        d,
+    )
     assert code == 1 and "fractile_compliance" in err and "'abc'" in err
 
 
@@ -261,8 +381,9 @@ def test_query_non_numeric_target_is_an_error(store, capsys):
 def test_report_json(store, capsys, tmp_path):
     d, _ = store
     target = tmp_path / "r.json"
-    code, _, err = run(capsys, "report", "--layer", "neighborhoods", "-f", "json", "--out",
-                       target, "--data-dir", d)  # fmt: skip
+    code, _, err = run(
+        capsys, "report", "--layer", "neighborhoods", "-f", "json", "--out", target, "--data-dir", d
+    )
     assert code == 0, err
     rep = json.loads(target.read_text())
     assert rep["profile"] == "nfpa1710" and rep["layer"] == "neighborhoods"
@@ -282,12 +403,22 @@ def test_report_json(store, capsys, tmp_path):
 def test_report_csv(store, capsys, tmp_path):
     d, _ = store
     target = tmp_path / "r.csv"
-    code, _, err = run(capsys, "report", "--layer", "neighborhoods", "-f", "csv", "--out",
-                       target, "--data-dir", d)  # fmt: skip
+    code, _, err = run(
+        capsys, "report", "--layer", "neighborhoods", "-f", "csv", "--out", target, "--data-dir", d
+    )
     assert code == 0, err
     df = pl.read_csv(target, infer_schema_length=None)
-    assert {"profile", "standard", "zone_id", "n", "p_value_s", "target_s", "compliance", "met",
-            "flag"} <= set(df.columns)  # fmt: skip
+    assert {
+        "profile",
+        "standard",
+        "zone_id",
+        "n",
+        "p_value_s",
+        "target_s",
+        "compliance",
+        "met",
+        "flag",
+    } <= set(df.columns)
     assert df.height > 41 and (df["profile"] == "nfpa1710").all()
     code, out, _ = run(capsys, "report", "--layer", "neighborhoods", "-f", "csv", "--data-dir", d)
     assert code == 0 and out.splitlines()[0] == target.read_text().splitlines()[0]
@@ -296,8 +427,9 @@ def test_report_csv(store, capsys, tmp_path):
 def test_report_xlsx(store, capsys, tmp_path):
     d, _ = store
     target = tmp_path / "r.xlsx"
-    code, out, err = run(capsys, "report", "--layer", "neighborhoods", "-f", "xlsx", "--out",
-                         target, "--data-dir", d)  # fmt: skip
+    code, out, err = run(
+        capsys, "report", "--layer", "neighborhoods", "-f", "xlsx", "--out", target, "--data-dir", d
+    )
     assert code == 0, err
     assert f"wrote {target}" in flat(out)
     try:
@@ -350,9 +482,12 @@ def test_report_bad_format(store, capsys):
 
 def test_commands_need_a_store(capsys, tmp_path):
     empty = tmp_path / "empty"
-    for args in (("zones", "list"), ("zones", "outside", "--layer", "x"),
-                 ("query", "fractile_compliance", "-p", "metric=travel", "-p", "target_s=1"),
-                 ("report",)):  # fmt: skip
+    for args in (
+        ("zones", "list"),
+        ("zones", "outside", "--layer", "x"),
+        ("query", "fractile_compliance", "-p", "metric=travel", "-p", "target_s=1"),
+        ("report",),
+    ):
         code, _, err = run(capsys, *args, "--data-dir", empty)
         assert code == 1 and "no store in" in err, args
 
@@ -363,9 +498,11 @@ def more_calls(path: Path) -> tuple[Path, int]:
     df = pl.read_csv(SF_SLICE, infer_schema=False).head(20)
     df = df.with_columns(
         *[("9" + pl.col(c)).alias(c) for c in ("Incident Number", "Call Number", "RowID")],
-        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("(37.8044, -122.2712)"))
-        .otherwise(pl.col("Location")).alias("Location"),
-    )  # fmt: skip
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("(37.8044, -122.2712)"))
+        .otherwise(pl.col("Location"))
+        .alias("Location"),
+    )
     df.write_csv(path)
     return path, df["Incident Number"].n_unique()
 
@@ -373,8 +510,12 @@ def more_calls(path: Path) -> tuple[Path, int]:
 def test_second_ingest_is_assigned(tmp_path, capsys):
     d = tmp_path / "store"
     build_store(d)
-    before = sql(capsys, d, "select count(*) as n, count(zone_id) as z from incident_zones "
-                            "where layer = 'neighborhoods'")[0]  # fmt: skip
+    before = sql(
+        capsys,
+        d,
+        "select count(*) as n, count(zone_id) as z from incident_zones "
+        "where layer = 'neighborhoods'",
+    )[0]
     n_before = sql(capsys, d, "select count(*) as n from incidents")[0]["n"]
     assert before == {"n": n_before, "z": n_before}
 
@@ -383,32 +524,41 @@ def test_second_ingest_is_assigned(tmp_path, capsys):
     assert code == 0, err
     text = flat(out)
     assert "rows read 20 = accepted 20 + rejected 0" in text
-    assert (f"zones 'neighborhoods': {n_before + n_new - 1:,} incidents in a zone, 1 outside"
-            in text)  # fmt: skip
+    assert f"zones 'neighborhoods': {n_before + n_new - 1:,} incidents in a zone, 1 outside" in text
 
-    after = sql(capsys, d, "select count(*) as n, count(zone_id) as z from incident_zones "
-                           "where layer = 'neighborhoods'")[0]  # fmt: skip
+    after = sql(
+        capsys,
+        d,
+        "select count(*) as n, count(zone_id) as z from incident_zones "
+        "where layer = 'neighborhoods'",
+    )[0]
     n_after = sql(capsys, d, "select count(*) as n from incidents")[0]["n"]
     assert n_after == n_before + n_new
     assert after == {"n": n_after, "z": n_after - 1}  # every incident has a row
-    unassigned = sql(capsys, d, "select count(*) as n from incidents i anti join incident_zones "
-                                "z on z.incident_id = i.incident_id and z.layer = 'neighborhoods'")  # fmt: skip
+    unassigned = sql(
+        capsys,
+        d,
+        "select count(*) as n from incidents i anti join incident_zones "
+        "z on z.incident_id = i.incident_id and z.layer = 'neighborhoods'",
+    )
     assert unassigned[0]["n"] == 0
 
     code, out, _ = run(capsys, "zones", "list", "--data-dir", d, "-f", "json")
     row = json.loads(out)[0]
     assert (row["incidents_in_zones"], row["incidents_outside"]) == (n_after - 1, 1)
     target = tmp_path / "outside.csv"
-    code, _, _ = run(capsys, "zones", "outside", "--layer", "neighborhoods", "--out", target,
-                     "--data-dir", d)  # fmt: skip
+    code, _, _ = run(
+        capsys, "zones", "outside", "--layer", "neighborhoods", "--out", target, "--data-dir", d
+    )
     outside = pl.read_csv(target, schema_overrides={"incident_id": pl.String})
     assert code == 0 and outside.height == 1
     assert outside["incident_id"][0].startswith("9")
     assert abs(outside["latitude"][0] - 37.8044) < 1e-6
 
     # the new incidents count in the fractiles (zone NULL = outside every zone)
-    code, out, err = run(capsys, "query", "fractile_compliance", *FRACTILE_PARAMS, "-f", "json",
-                         "--data-dir", d)  # fmt: skip
+    code, out, err = run(
+        capsys, "query", "fractile_compliance", *FRACTILE_PARAMS, "-f", "json", "--data-dir", d
+    )
     assert code == 0, err
     rows = json.loads(out)
     with_value = sql(capsys, d, "select count(total_response_s) as n from incidents")[0]["n"]

@@ -17,8 +17,9 @@ from dispatch_analytics import ingest, load_profile
 from dispatch_analytics.sample import generate_city
 
 os.environ.setdefault("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not shutil.which("chromedriver"),
-                                reason="needs Debian chromium-driver (make browser)")
+pytestmark = pytest.mark.skipif(
+    not shutil.which("chromedriver"), reason="needs Debian chromium-driver (make browser)"
+)
 
 PAGES = ["/", "/map", "/trends", "/units", "/quality", "/sql"]
 
@@ -67,9 +68,14 @@ def test_page_loads_without_console_errors(dash_duo, city, tmp_path, path):
     app = dash_app.create_app(_fresh(city, tmp_path))
     dash_duo.start_server(app)
     dash_duo.driver.get(dash_duo.server_url + path + "?layer=station_areas")
-    anchor = {"/": "#card-total_response", "/map": "#map-zones .main-svg",
-              "/trends": "#trend-p90 .main-svg", "/units": "#units-turnout .main-svg",
-              "/quality": "#quality-rejects .main-svg", "/sql": "#sql-text"}[path]
+    anchor = {
+        "/": "#card-total_response",
+        "/map": "#map-zones .main-svg",
+        "/trends": "#trend-p90 .main-svg",
+        "/units": "#units-turnout .main-svg",
+        "/quality": "#quality-rejects .main-svg",
+        "/sql": "#sql-text",
+    }[path]
     dash_duo.wait_for_element(anchor, timeout=30)
     time.sleep(1.0)
     assert dash_duo.get_logs() == [], dash_duo.get_logs()
@@ -107,7 +113,9 @@ def test_clicking_a_zone_shows_its_breakdown(dash_duo, city, tmp_path):
     zone = "S01"
     dash_duo.driver.execute_script(
         "const gd = document.querySelector('#map-zones .js-plotly-plot');"
-        "gd.emit('plotly_click', {points: [{location: arguments[0], curveNumber: 0}]});", zone)
+        "gd.emit('plotly_click', {points: [{location: arguments[0], curveNumber: 0}]});",
+        zone,
+    )
     dash_duo.wait_for_contains_text("#zone-title", f"station_areas: {zone}", timeout=20)
     rows = dash_duo.find_elements("#zone-breakdown tbody tr")
     assert len(rows) >= 4
@@ -146,9 +154,21 @@ def test_live_refresh_shows_incident_ingested_elsewhere(dash_duo, city, tmp_path
 
     csv = write_csv(tmp_path / "late.csv", UNIT_HEADER, [unit_row(inc="LIVE-7")])
     toml = write_toml(tmp_path / "m.toml", UNIT_TOML)
-    subprocess.run([sys.executable, "-m", "dispatch_analytics.cli", "ingest", str(csv),
-                    "--mapping", str(toml), "--data-dir", str(store)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dispatch_analytics.cli",
+            "ingest",
+            str(csv),
+            "--mapping",
+            str(toml),
+            "--data-dir",
+            str(store),
+        ],
+        check=True,
+        capture_output=True,
+    )
     dash_duo.wait_for_contains_text("#status-line", f"{n0 + 1:,} incidents", timeout=30)
 
 
@@ -158,7 +178,9 @@ def test_basic_auth_refuses_wrong_password(dash_duo, city, tmp_path):
     url = dash_duo.server.url.rstrip("/")
     assert requests.get(url, timeout=10).status_code == 401
     assert requests.get(url, auth=("chief", "wrong"), timeout=10).status_code == 401
-    assert requests.get(url + "/_dash-layout", auth=("chief", "wrong"), timeout=10).status_code == 401
+    assert (
+        requests.get(url + "/_dash-layout", auth=("chief", "wrong"), timeout=10).status_code == 401
+    )
     assert requests.get(url, auth=("chief", "s3cret"), timeout=10).status_code == 200
     import base64
 
@@ -167,8 +189,9 @@ def test_basic_auth_refuses_wrong_password(dash_duo, city, tmp_path):
     def browse_as(user, pw):
         token = base64.b64encode(f"{user}:{pw}".encode()).decode()
         drv.execute_cdp_cmd("Network.enable", {})
-        drv.execute_cdp_cmd("Network.setExtraHTTPHeaders",
-                            {"headers": {"Authorization": f"Basic {token}"}})
+        drv.execute_cdp_cmd(
+            "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
+        )
         drv.get(url + "/")
 
     browse_as("chief", "wrong")

@@ -14,8 +14,12 @@ from dash_app.sql_console import run_console_sql
 from dispatch_analytics import ingest, load_profile
 from dispatch_analytics.sample import generate_city
 
-TARGETS = {"call_processing": (60.0, 90.0), "turnout": (80.0, 90.0), "travel": (240.0, 90.0),
-           "total_response": (480.0, 90.0)}
+TARGETS = {
+    "call_processing": (60.0, 90.0),
+    "turnout": (80.0, 90.0),
+    "travel": (240.0, 90.0),
+    "total_response": (480.0, 90.0),
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +31,14 @@ def city_store(tmp_path_factory):
 
 
 def test_filters_round_trip_through_url():
-    f = Filters(date_from=date(2024, 1, 1), date_to=date(2024, 3, 31), categories=("ems", "fire"),
-                priorities=("1",), layer="station_areas", profile="nfpa1720")
+    f = Filters(
+        date_from=date(2024, 1, 1),
+        date_to=date(2024, 3, 31),
+        categories=("ems", "fire"),
+        priorities=("1",),
+        layer="station_areas",
+        profile="nfpa1720",
+    )
     s = to_search(f)
     assert s.startswith("?") and "cat=ems,fire" in s
     assert parse_search(s) == f
@@ -65,8 +75,9 @@ def test_sql_console_runs_select_and_refuses_the_rest(city_store, tmp_path):
     assert not (tmp_path / "o.csv").exists()
     limited = run_console_sql(st.catalog_path, st.lake, "select * from range(100)", row_limit=10)
     assert limited.frame.height == 10 and limited.truncated
-    slow = run_console_sql(st.catalog_path, st.lake,
-                           "select count(*) from range(100000000000) a", timeout_s=0.5)
+    slow = run_console_sql(
+        st.catalog_path, st.lake, "select count(*) from range(100000000000) a", timeout_s=0.5
+    )
     assert slow.error and "longer than" in slow.error
 
 
@@ -74,10 +85,17 @@ def _by_hand(root):
     """Incident intervals recomputed with pandas from the responses parquet files."""
     import glob
 
-    r = pd.concat([pd.read_parquet(p) for p in glob.glob(f"{root}/lake/batches/*/responses-*.parquet")])
+    r = pd.concat(
+        [pd.read_parquet(p) for p in glob.glob(f"{root}/lake/batches/*/responses-*.parquet")]
+    )
     g = r.groupby("incident_id")
-    inc = pd.DataFrame({"rcvd": g["call_received_at"].min(), "disp": g["dispatched_at"].min(),
-                        "scene": g["on_scene_at"].min()})
+    inc = pd.DataFrame(
+        {
+            "rcvd": g["call_received_at"].min(),
+            "disp": g["dispatched_at"].min(),
+            "scene": g["on_scene_at"].min(),
+        }
+    )
     inc["total"] = (inc.scene - inc.rcvd).dt.total_seconds()
     inc["cp"] = (inc.disp - inc.rcvd).dt.total_seconds()
     return inc
@@ -102,8 +120,9 @@ def test_interval_summary_matches_pandas(city_store):
     cp = stats.interval_summary(snap, Filters(), "call_processing", 60, 90)
     assert cp["p_s"] == _nearest_rank(inc["cp"].dropna(), 90)
     # p = 99.9 at n = 1000k is where a computed double fraction takes the wrong rank
-    assert stats.interval_summary(snap, Filters(), "total_response", 480, 99.9)["p_s"] == \
-        _nearest_rank(tot, 99.9)
+    assert stats.interval_summary(snap, Filters(), "total_response", 480, 99.9)[
+        "p_s"
+    ] == _nearest_rank(tot, 99.9)
 
 
 def test_category_dependent_target(city_store):
@@ -112,7 +131,9 @@ def test_category_dependent_target(city_store):
     snap = DataSource(root).snapshot()
     t = (("ems", 60.0), ("fire", 80.0), ("other", 80.0))
     got = stats.interval_summary(snap, Filters(), "turnout", t, 90)["compliance"]
-    inc = snap.query("select call_category, turnout_s from inc where turnout_s is not null").to_pandas()
+    inc = snap.query(
+        "select call_category, turnout_s from inc where turnout_s is not null"
+    ).to_pandas()
     lim = inc["call_category"].map({"ems": 60.0, "fire": 80.0, "other": 80.0})
     assert got == pytest.approx((inc["turnout_s"] <= lim).mean())
     assert stats.target_label(t) == "60 s ems · 80 s fire, other"
@@ -128,8 +149,9 @@ def test_filters_change_results(city_store):
     all_ = stats.interval_summary(snap, Filters(), "total_response", 480)
     ems = stats.interval_summary(snap, Filters(categories=("ems",)), "total_response", 480)
     assert 0 < ems["volume"] < all_["volume"]
-    empty = stats.interval_summary(snap, Filters(date_from=date(1990, 1, 1),
-                                                 date_to=date(1990, 1, 2)), "total_response", 480)
+    empty = stats.interval_summary(
+        snap, Filters(date_from=date(1990, 1, 1), date_to=date(1990, 1, 2)), "total_response", 480
+    )
     assert empty["n"] == 0 and empty["p_s"] is None
 
 
@@ -143,8 +165,12 @@ def test_trend_heatmap_volume(city_store):
     assert set(hm["weekday"]) <= set(range(1, 8)) and set(hm["hour"]) <= set(range(24))
     vol = stats.volume_by_category(snap, Filters(), "month")
     assert set(vol["call_category"]) <= {"ems", "fire", "other"}
-    for fig in (figures.trend_figure({"travel": tr}, {"travel": 240}, 90),
-                figures.heatmap_figure(hm), figures.volume_figure(vol), figures.sparkline(tr, 240)):
+    for fig in (
+        figures.trend_figure({"travel": tr}, {"travel": 240}, 90),
+        figures.heatmap_figure(hm),
+        figures.volume_figure(vol),
+        figures.sparkline(tr, 240),
+    ):
         assert fig.data
 
 
@@ -192,10 +218,12 @@ def test_library_never_imports_dash():
     import subprocess
     import sys
 
-    code = ("import sys, dispatch_analytics, dispatch_analytics.cli, dispatch_analytics.ingest; "
-            "import pkgutil, importlib; "
-            "[importlib.import_module('dispatch_analytics.' + m.name) for m in "
-            "pkgutil.iter_modules(dispatch_analytics.__path__)]; "
-            "print(any(k == 'dash' or k.startswith('dash.') for k in sys.modules))")
+    code = (
+        "import sys, dispatch_analytics, dispatch_analytics.cli, dispatch_analytics.ingest; "
+        "import pkgutil, importlib; "
+        "[importlib.import_module('dispatch_analytics.' + m.name) for m in "
+        "pkgutil.iter_modules(dispatch_analytics.__path__)]; "
+        "print(any(k == 'dash' or k.startswith('dash.') for k in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

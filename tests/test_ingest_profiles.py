@@ -9,8 +9,16 @@ from pyproj import Transformer
 from dispatch_analytics import Store, ingest, load_profile
 
 SF_FMT = "%m/%d/%Y %I:%M:%S %p"
-SF_TIMES = ["Received DtTm", "Entry DtTm", "Dispatch DtTm", "Response DtTm", "On Scene DtTm",
-            "Transport DtTm", "Hospital DtTm", "Available DtTm"]
+SF_TIMES = [
+    "Received DtTm",
+    "Entry DtTm",
+    "Dispatch DtTm",
+    "Response DtTm",
+    "On Scene DtTm",
+    "Transport DtTm",
+    "Hospital DtTm",
+    "Available DtTm",
+]
 
 
 def _sf_by_hand():
@@ -20,8 +28,16 @@ def _sf_by_hand():
     for c in SF_TIMES:
         s = pd.to_datetime(df[c].replace("", None), format=SF_FMT)
         df[c] = s.dt.tz_localize("America/Los_Angeles").dt.tz_convert("UTC")
-    order = ["Received DtTm", "Entry DtTm", "Dispatch DtTm", "Response DtTm", "On Scene DtTm",
-             "Transport DtTm", "Hospital DtTm", "Available DtTm"]
+    order = [
+        "Received DtTm",
+        "Entry DtTm",
+        "Dispatch DtTm",
+        "Response DtTm",
+        "On Scene DtTm",
+        "Transport DtTm",
+        "Hospital DtTm",
+        "Available DtTm",
+    ]
     bad = np.zeros(len(df), bool)
     for i, c in enumerate(order[1:], start=1):
         prev = df[order[:i]].max(axis=1)
@@ -48,14 +64,18 @@ def test_sffd_incident_metrics_match_pandas(data_dir):
     df, bad = _sf_by_hand()
     ok = df[~bad]
     g = ok.groupby("Incident Number")
-    exp = pd.DataFrame({
-        "received": g["Received DtTm"].min(),
-        "first_disp": g["Dispatch DtTm"].min(),
-        "first_scene": g["On Scene DtTm"].min(),
-    })
+    exp = pd.DataFrame(
+        {
+            "received": g["Received DtTm"].min(),
+            "first_disp": g["Dispatch DtTm"].min(),
+            "first_scene": g["On Scene DtTm"].min(),
+        }
+    )
     exp["call_processing_s"] = (exp.first_disp - exp.received).dt.total_seconds()
     exp["total_response_s"] = (exp.first_scene - exp.received).dt.total_seconds()
-    arrived = ok.dropna(subset=["On Scene DtTm"]).sort_values(["On Scene DtTm", "Dispatch DtTm", "Unit ID"])
+    arrived = ok.dropna(subset=["On Scene DtTm"]).sort_values(
+        ["On Scene DtTm", "Dispatch DtTm", "Unit ID"]
+    )
     fa = arrived.groupby("Incident Number").first()
     exp["first_arriving_unit"] = fa["Unit ID"]
     exp["turnout_s"] = (fa["Response DtTm"] - fa["Dispatch DtTm"]).dt.total_seconds()
@@ -71,30 +91,83 @@ def test_sffd_incident_metrics_match_pandas(data_dir):
 
 def test_sffd_location_text_column(data_dir):
     ingest(SF_SLICE, load_profile("sffd"), data_dir=data_dir)
-    row = Store(data_dir).sql(
-        "select latitude, longitude from responses where incident_id = '16146990'"
-    ).row(0)
+    row = (
+        Store(data_dir)
+        .sql("select latitude, longitude from responses where incident_id = '16146990'")
+        .row(0)
+    )
     assert row == pytest.approx((37.745858648581, -122.456664252061))
 
 
-NYC_HEADER = ["CAD_INCIDENT_ID", "INCIDENT_DATETIME", "INITIAL_CALL_TYPE",
-              "INITIAL_SEVERITY_LEVEL_CODE", "FINAL_CALL_TYPE", "FIRST_ASSIGNMENT_DATETIME",
-              "FIRST_ACTIVATION_DATETIME", "FIRST_ON_SCENE_DATETIME", "FIRST_TO_HOSP_DATETIME",
-              "FIRST_HOSP_ARRIVAL_DATETIME", "INCIDENT_CLOSE_DATETIME", "BOROUGH",
-              "INCIDENT_DISPATCH_AREA", "ZIPCODE"]
+NYC_HEADER = [
+    "CAD_INCIDENT_ID",
+    "INCIDENT_DATETIME",
+    "INITIAL_CALL_TYPE",
+    "INITIAL_SEVERITY_LEVEL_CODE",
+    "FINAL_CALL_TYPE",
+    "FIRST_ASSIGNMENT_DATETIME",
+    "FIRST_ACTIVATION_DATETIME",
+    "FIRST_ON_SCENE_DATETIME",
+    "FIRST_TO_HOSP_DATETIME",
+    "FIRST_HOSP_ARRIVAL_DATETIME",
+    "INCIDENT_CLOSE_DATETIME",
+    "BOROUGH",
+    "INCIDENT_DISPATCH_AREA",
+    "ZIPCODE",
+]
 
 
 def test_nyc_ems_incident_grain(tmp_path, data_dir):
     rows = [
-        ["170010001", "01/01/2017 12:00:05 AM", "SICK", "6", "SICK", "01/01/2017 12:01:10 AM",
-         "01/01/2017 12:01:40 AM", "01/01/2017 12:09:05 AM", "", "", "01/01/2017 01:00:00 AM",
-         "BRONX", "B1", "10451"],
+        [
+            "170010001",
+            "01/01/2017 12:00:05 AM",
+            "SICK",
+            "6",
+            "SICK",
+            "01/01/2017 12:01:10 AM",
+            "01/01/2017 12:01:40 AM",
+            "01/01/2017 12:09:05 AM",
+            "",
+            "",
+            "01/01/2017 01:00:00 AM",
+            "BRONX",
+            "B1",
+            "10451",
+        ],
         # NYC's 2 am on the spring-forward night: 01:58 EST -> 03:01 EDT is 3 minutes
-        ["170690002", "03/12/2017 01:58:00 AM", "CARD", "2", "CARD", "03/12/2017 03:00:00 AM",
-         "03/12/2017 03:00:30 AM", "03/12/2017 03:01:00 AM", "03/12/2017 03:20:00 AM",
-         "03/12/2017 03:30:00 AM", "03/12/2017 04:00:00 AM", "QUEENS", "Q2", "11368"],
-        ["", "01/01/2017 12:00:05 AM", "SICK", "6", "SICK", "", "", "", "", "", "",
-         "BRONX", "B1", "10451"],
+        [
+            "170690002",
+            "03/12/2017 01:58:00 AM",
+            "CARD",
+            "2",
+            "CARD",
+            "03/12/2017 03:00:00 AM",
+            "03/12/2017 03:00:30 AM",
+            "03/12/2017 03:01:00 AM",
+            "03/12/2017 03:20:00 AM",
+            "03/12/2017 03:30:00 AM",
+            "03/12/2017 04:00:00 AM",
+            "QUEENS",
+            "Q2",
+            "11368",
+        ],
+        [
+            "",
+            "01/01/2017 12:00:05 AM",
+            "SICK",
+            "6",
+            "SICK",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "BRONX",
+            "B1",
+            "10451",
+        ],
     ]
     path = write_csv(tmp_path / "nyc.csv", NYC_HEADER, rows)
     report = ingest(path, load_profile("nyc_ems"), data_dir=data_dir)
@@ -109,22 +182,68 @@ def test_nyc_ems_incident_grain(tmp_path, data_dir):
     assert inc[1]["travel_s"] == 30.0
 
 
-NEMSIS_HEADER = ["eResponse.03", "eResponse.13", "eResponse.07", "eDispatch.01",
-                 "eResponse.23", "eScene.19", "eScene.11", "eTimes.01", "eTimes.03",
-                 "eTimes.04", "eTimes.05", "eTimes.06", "eTimes.07", "eTimes.09", "eTimes.11",
-                 "eTimes.12", "eTimes.13"]
+NEMSIS_HEADER = [
+    "eResponse.03",
+    "eResponse.13",
+    "eResponse.07",
+    "eDispatch.01",
+    "eResponse.23",
+    "eScene.19",
+    "eScene.11",
+    "eTimes.01",
+    "eTimes.03",
+    "eTimes.04",
+    "eTimes.05",
+    "eTimes.06",
+    "eTimes.07",
+    "eTimes.09",
+    "eTimes.11",
+    "eTimes.12",
+    "eTimes.13",
+]
 
 
 def test_nemsis_offsets(tmp_path, data_dir):
     rows = [
-        ["INC-1", "M12", "2205001", "2301051", "2223001", "21201", "39.2904,-76.6122",
-         "2019-05-03T05:07:00-04:00", "2019-05-03T05:08:00-04:00", "", "2019-05-03T05:09:00-04:00",
-         "2019-05-03T05:15:30-04:00", "2019-05-03T05:16:00-04:00", "2019-05-03T05:40:00-04:00",
-         "2019-05-03T05:55:00-04:00", "2019-05-03T06:05:00-04:00", "2019-05-03T06:30:00-04:00"],
+        [
+            "INC-1",
+            "M12",
+            "2205001",
+            "2301051",
+            "2223001",
+            "21201",
+            "39.2904,-76.6122",
+            "2019-05-03T05:07:00-04:00",
+            "2019-05-03T05:08:00-04:00",
+            "",
+            "2019-05-03T05:09:00-04:00",
+            "2019-05-03T05:15:30-04:00",
+            "2019-05-03T05:16:00-04:00",
+            "2019-05-03T05:40:00-04:00",
+            "2019-05-03T05:55:00-04:00",
+            "2019-05-03T06:05:00-04:00",
+            "2019-05-03T06:30:00-04:00",
+        ],
         # a local time without offset is read in the profile's zone (America/New_York)
-        ["INC-2", "M14", "2205001", "2301051", "2223001", "21201", "",
-         "2019-05-03T05:07:00", "2019-05-03T05:08:00", "", "2019-05-03T05:09:00",
-         "2019-05-03T05:15:00", "", "", "", "", "2019-05-03T05:45:00"],
+        [
+            "INC-2",
+            "M14",
+            "2205001",
+            "2301051",
+            "2223001",
+            "21201",
+            "",
+            "2019-05-03T05:07:00",
+            "2019-05-03T05:08:00",
+            "",
+            "2019-05-03T05:09:00",
+            "2019-05-03T05:15:00",
+            "",
+            "",
+            "",
+            "",
+            "2019-05-03T05:45:00",
+        ],
     ]
     path = write_csv(tmp_path / "nemsis.csv", NEMSIS_HEADER, rows)
     report = ingest(path, load_profile("nemsis"), data_dir=data_dir)
@@ -143,15 +262,41 @@ def test_incident_grain_minutes_web_mercator(tmp_path, data_dir):
     x, y = tr.transform(-77.0365, 38.8977)
     header = ["IncNum", "Type", "Opened", "FirstDisp", "FirstEnr", "FirstArr", "X", "Y"]
     rows = [
-        ["19-1", "FIRE ALARM", "5/3/2019 5:07", "5/3/2019 5:08", "5/3/2019 5:09",
-         "5/3/2019 5:14", f"{x:.2f}", f"{y:.2f}"],
-        ["19-2", "EMS", "11/3/2019 1:58", "11/3/2019 1:02", "11/3/2019 1:03",
-         "11/3/2019 1:09", f"{x + 500:.2f}", f"{y - 300:.2f}"],
-        ["19-3", "EMS", "5/3/2019 9:00", "5/3/2019 9:01", "5/3/2019 9:02", "5/3/2019 9:05",
-         "0", "0"],
+        [
+            "19-1",
+            "FIRE ALARM",
+            "5/3/2019 5:07",
+            "5/3/2019 5:08",
+            "5/3/2019 5:09",
+            "5/3/2019 5:14",
+            f"{x:.2f}",
+            f"{y:.2f}",
+        ],
+        [
+            "19-2",
+            "EMS",
+            "11/3/2019 1:58",
+            "11/3/2019 1:02",
+            "11/3/2019 1:03",
+            "11/3/2019 1:09",
+            f"{x + 500:.2f}",
+            f"{y - 300:.2f}",
+        ],
+        [
+            "19-3",
+            "EMS",
+            "5/3/2019 9:00",
+            "5/3/2019 9:01",
+            "5/3/2019 9:02",
+            "5/3/2019 9:05",
+            "0",
+            "0",
+        ],
     ]
     path = write_csv(tmp_path / "inc.csv", header, rows)
-    toml = write_toml(tmp_path / "inc.toml", """
+    toml = write_toml(
+        tmp_path / "inc.toml",
+        """
         [source]
         grain = "incident"
         timezone = "America/New_York"
@@ -169,7 +314,8 @@ def test_incident_grain_minutes_web_mercator(tmp_path, data_dir):
         [categories]
         fire = ["*FIRE*"]
         ems = ["EMS"]
-    """)
+    """,
+    )
     report = ingest(path, load_profile(toml), data_dir=data_dir)
     assert (report.rows_accepted, report.rows_rejected) == (2, 1)
     assert report.rejects_by_reason == {"zero_coordinates": 1}

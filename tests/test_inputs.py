@@ -67,8 +67,9 @@ def test_parquet_and_jsonl(tmp_path, data_dir, unit_toml):
             d = dict(zip(UNIT_HEADER, r, strict=True))
             d["Event #"] = d["Event #"] + "-j"
             fh.write(json.dumps(d) + "\n")
-    report = ingest([tmp_path / "x.parquet", tmp_path / "y.jsonl"], load_profile(unit_toml),
-                    data_dir=data_dir)
+    report = ingest(
+        [tmp_path / "x.parquet", tmp_path / "y.jsonl"], load_profile(unit_toml), data_dir=data_dir
+    )
     assert [f.rows_accepted for f in report.files] == [2, 2]
     _check(data_dir, 4)
 
@@ -104,7 +105,9 @@ def test_glob_matching_nothing(tmp_path, data_dir, unit_toml):
 def test_missing_column_names_file_and_fix(tmp_path, data_dir, unit_toml):
     header = [h if h != "Apparatus" else "Aparatus" for h in UNIT_HEADER]
     path = write_csv(tmp_path / "x.csv", header, ROWS)
-    with pytest.raises(IngestError, match=r"`unit_id` maps to column 'Apparatus'.*did you mean 'Aparatus'"):
+    with pytest.raises(
+        IngestError, match=r"`unit_id` maps to column 'Apparatus'.*did you mean 'Aparatus'"
+    ):
         ingest(path, load_profile(unit_toml), data_dir=data_dir)
 
 
@@ -123,10 +126,22 @@ def test_header_only_file(tmp_path, data_dir, unit_toml):
 
 def test_repeated_header_names(tmp_path, data_dir):
     header = ["ID", "UNIT", "TIME", "TIME", "TIME", "TIME", "LAT", "LON"]
-    rows = [["1", "M1", "2024-01-01 10:00:00", "2024-01-01 10:01:00", "2024-01-01 10:02:00",
-             "2024-01-01 10:06:00", "40.7", "-74.0"]]
+    rows = [
+        [
+            "1",
+            "M1",
+            "2024-01-01 10:00:00",
+            "2024-01-01 10:01:00",
+            "2024-01-01 10:02:00",
+            "2024-01-01 10:06:00",
+            "40.7",
+            "-74.0",
+        ]
+    ]
     path = write_csv(tmp_path / "x.csv", header, rows)
-    toml = write_toml(tmp_path / "x.toml", """
+    toml = write_toml(
+        tmp_path / "x.toml",
+        """
         [source]
         timezone = "America/New_York"
         [columns]
@@ -138,7 +153,8 @@ def test_repeated_header_names(tmp_path, data_dir):
         on_scene_at = "TIME#4"
         latitude = "LAT"
         longitude = "LON"
-    """)
+    """,
+    )
     ingest(path, load_profile(toml), data_dir=data_dir)
     r = Store(data_dir).sql("select * from incidents").row(0, named=True)
     assert (r["call_processing_s"], r["turnout_s"], r["travel_s"]) == (60, 60, 240)
@@ -147,13 +163,27 @@ def test_repeated_header_names(tmp_path, data_dir):
 def test_constants_several_formats_and_point_location(tmp_path, data_dir):
     header = ["ID", "T0", "T1", "T2", "T3", "WKT"]
     rows = [
-        ["1", "5/3/2019 5:07", "5/3/2019 5:08:30", "2019-05-03T05:09:00", "5/3/2019 5:15",
-         "POINT (-74.0 40.7)"],
-        ["2", "05/03/2019 06:07:00", "5/3/2019 6:08", "5/3/2019 6:09", "5/3/2019 6:15",
-         "(40.71, -74.01)"],
+        [
+            "1",
+            "5/3/2019 5:07",
+            "5/3/2019 5:08:30",
+            "2019-05-03T05:09:00",
+            "5/3/2019 5:15",
+            "POINT (-74.0 40.7)",
+        ],
+        [
+            "2",
+            "05/03/2019 06:07:00",
+            "5/3/2019 6:08",
+            "5/3/2019 6:09",
+            "5/3/2019 6:15",
+            "(40.71, -74.01)",
+        ],
     ]
     path = write_csv(tmp_path / "x.csv", header, rows)
-    toml = write_toml(tmp_path / "x.toml", """
+    toml = write_toml(
+        tmp_path / "x.toml",
+        """
         [source]
         grain = "incident"
         timezone = "America/New_York"
@@ -169,7 +199,8 @@ def test_constants_several_formats_and_point_location(tmp_path, data_dir):
         call_type = "EMS"
         call_category = "ems"
         unit_id = "ENGINE-1"
-    """)
+    """,
+    )
     report = ingest(path, load_profile(toml), data_dir=data_dir)
     assert report.rows_accepted == 2, report.rejects_by_reason
     df = Store(data_dir).sql("select * from incidents order by incident_id")
@@ -182,8 +213,10 @@ def test_constants_several_formats_and_point_location(tmp_path, data_dir):
 
 
 def test_null_values_are_configurable(tmp_path, data_dir):
-    toml = write_toml(tmp_path / "x.toml", UNIT_TOML.replace(
-        'crs = "EPSG:4326"', 'crs = "EPSG:4326"\nnull_values = ["", "--"]'))
+    toml = write_toml(
+        tmp_path / "x.toml",
+        UNIT_TOML.replace('crs = "EPSG:4326"', 'crs = "EPSG:4326"\nnull_values = ["", "--"]'),
+    )
     path = write_csv(tmp_path / "x.csv", UNIT_HEADER, [unit_row(arrv="--", clr="--")])
     report = ingest(path, load_profile(toml), data_dir=data_dir)
     assert report.rows_accepted == 1

@@ -9,19 +9,34 @@ from hypothesis import strategies as st
 
 from dispatch_analytics.localtime import localize
 
-ZONES = ["America/New_York", "America/Los_Angeles", "America/Chicago", "Europe/London",
-         "Australia/Lord_Howe", "America/St_Johns", "Pacific/Apia", "Asia/Kolkata", "UTC"]
+ZONES = [
+    "America/New_York",
+    "America/Los_Angeles",
+    "America/Chicago",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "America/St_Johns",
+    "Pacific/Apia",
+    "Asia/Kolkata",
+    "UTC",
+]
 
 
 def _reference(s, zone, ambiguous):
-    return (s.dt.replace_time_zone(zone, ambiguous=ambiguous, non_existent="null")
-            .dt.convert_time_zone("UTC"))
+    return s.dt.replace_time_zone(
+        zone, ambiguous=ambiguous, non_existent="null"
+    ).dt.convert_time_zone("UTC")
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(ZONES),
-       st.lists(st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2035, 12, 31)),
-                min_size=1, max_size=50))
+@given(
+    st.sampled_from(ZONES),
+    st.lists(
+        st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2035, 12, 31)),
+        min_size=1,
+        max_size=50,
+    ),
+)
 def test_matches_polars(zone, values):
     s = pl.Series("t", values, dtype=pl.Datetime("us"))
     early, late = localize(s, zone)
@@ -39,8 +54,11 @@ def test_every_minute_around_transitions(zone):
 
 
 def test_nulls_and_all_null():
-    s = pl.Series("t", [None, dt.datetime(2024, 3, 10, 2, 30), dt.datetime(2024, 3, 10, 3, 0)],
-                  dtype=pl.Datetime("us"))
+    s = pl.Series(
+        "t",
+        [None, dt.datetime(2024, 3, 10, 2, 30), dt.datetime(2024, 3, 10, 3, 0)],
+        dtype=pl.Datetime("us"),
+    )
     e, lt = localize(s, "America/New_York")
     assert e.to_list()[:2] == [None, None]
     assert e[2] == dt.datetime(2024, 3, 10, 7, 0, tzinfo=dt.UTC)

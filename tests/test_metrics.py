@@ -31,7 +31,8 @@ from dispatch_analytics.metrics import (
 from dispatch_analytics.queries import install_macros, prepare, run_query
 
 _spec = importlib.util.spec_from_file_location(
-    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py")
+    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py"
+)
 H = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(H)
 
@@ -73,8 +74,10 @@ def test_numpy_inverted_cdf_floating_point_slip():
     assert np.percentile(x, 99.9, method="inverted_cdf") == 1000.0
 
 
-@given(st.lists(st.integers(0, 50), min_size=1, max_size=80),
-       st.sampled_from(PCTS + [12.5, 60, 66.6, 85]))
+@given(
+    st.lists(st.integers(0, 50), min_size=1, max_size=80),
+    st.sampled_from(PCTS + [12.5, 60, 66.6, 85]),
+)
 def test_nearest_rank_definition_and_numpy(values, p):
     v = nearest_rank(values, p)
     # the smallest observed value with at least p% of the values at or below it
@@ -158,10 +161,12 @@ def test_ci_null_when_sample_too_small():
 
 # ------------------------------------------------------------------------------- Polars path
 def test_fractiles_polars_edge_cases():
-    df = pl.DataFrame({
-        "g": ["late"] * 3 + ["ontime"] * 3 + ["empty"] * 2 + ["one"],
-        "v": [500.0, 600.0, 700.0, 10.0, 20.0, 20.0, None, None, 42.0],
-    })
+    df = pl.DataFrame(
+        {
+            "g": ["late"] * 3 + ["ontime"] * 3 + ["empty"] * 2 + ["one"],
+            "v": [500.0, 600.0, 700.0, 10.0, 20.0, 20.0, None, None, 42.0],
+        }
+    )
     t = fractiles_polars(df, "v", by=["g"], target_s=480).sort("g")
     r = {row["g"]: row for row in t.iter_rows(named=True)}
     assert r["late"]["compliance"] == 0.0 and r["late"]["met"] is False
@@ -178,8 +183,11 @@ def test_fractiles_polars_edge_cases():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.integers(0, 40)), max_size=70),
-       st.integers(0, 40), st.sampled_from([50, 80, 90, 95, 99, 33.3]))
+@given(
+    st.lists(st.one_of(st.none(), st.integers(0, 40)), max_size=70),
+    st.integers(0, 40),
+    st.sampled_from([50, 80, 90, 95, 99, 33.3]),
+)
 def test_percentile_below_target_iff_compliance_at_least_p(values, target, p):
     df = pl.DataFrame({"v": pl.Series(values, dtype=pl.Float64)})
     r = fractiles_polars(df, "v", target_s=target, percentile=p).row(0, named=True)
@@ -196,31 +204,53 @@ def test_percentile_below_target_iff_compliance_at_least_p(values, target, p):
 def _random_incidents(draw_values, zones, minutes, tz):
     base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     n = len(draw_values)
-    return pl.DataFrame({
-        "incident_id": [f"I{i:04d}" for i in range(n)],
-        "call_category": ["ems" if i % 3 else "fire" for i in range(n)],
-        "call_received_at": [base + dt.timedelta(minutes=m) for m in minutes],
-        "timezone": [tz] * n,
-        "total_response_s": pl.Series(draw_values, dtype=pl.Float64),
-        "turnout_s": pl.Series([None if v is None else v / 7 for v in draw_values],
-                               dtype=pl.Float64),
-    }), pl.DataFrame({"incident_id": [f"I{i:04d}" for i in range(n)],
-                      "layer": ["zl"] * n, "zone_id": pl.Series(zones, dtype=pl.String)})
+    return pl.DataFrame(
+        {
+            "incident_id": [f"I{i:04d}" for i in range(n)],
+            "call_category": ["ems" if i % 3 else "fire" for i in range(n)],
+            "call_received_at": [base + dt.timedelta(minutes=m) for m in minutes],
+            "timezone": [tz] * n,
+            "total_response_s": pl.Series(draw_values, dtype=pl.Float64),
+            "turnout_s": pl.Series(
+                [None if v is None else v / 7 for v in draw_values], dtype=pl.Float64
+            ),
+        }
+    ), pl.DataFrame(
+        {
+            "incident_id": [f"I{i:04d}" for i in range(n)],
+            "layer": ["zl"] * n,
+            "zone_id": pl.Series(zones, dtype=pl.String),
+        }
+    )
 
 
 @st.composite
 def _datasets(draw):
     n = draw(st.integers(0, 60))
-    values = draw(st.lists(st.one_of(st.none(), st.integers(0, 900).map(float)),
-                           min_size=n, max_size=n))
+    values = draw(
+        st.lists(st.one_of(st.none(), st.integers(0, 900).map(float)), min_size=n, max_size=n)
+    )
     zones = draw(st.lists(st.sampled_from(["A", "B", None]), min_size=n, max_size=n))
     minutes = draw(st.lists(st.integers(0, 150 * 24 * 60), min_size=n, max_size=n))
     return values, zones, minutes
 
 
 KEYS = ["zone_id", "period_start"]
-EXACT = ["n", "n_missing", "p50_s", "p90_s", "p95_s", "percentile", "p_value_s", "ci_low_s",
-         "ci_high_s", "target_s", "compliance", "met", "flag"]
+EXACT = [
+    "n",
+    "n_missing",
+    "p50_s",
+    "p90_s",
+    "p95_s",
+    "percentile",
+    "p_value_s",
+    "ci_low_s",
+    "ci_high_s",
+    "target_s",
+    "compliance",
+    "met",
+    "flag",
+]
 
 
 def _compare(a: pl.DataFrame, b: pl.DataFrame, keys: list[str], exact: list[str]) -> None:
@@ -234,36 +264,64 @@ def _compare(a: pl.DataFrame, b: pl.DataFrame, keys: list[str], exact: list[str]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_datasets(), st.integers(0, 900), st.sampled_from([50, 80, 90, 95, 99, 33.3]),
-       st.sampled_from(["month", "week", None]), st.integers(1, 12))
+@given(
+    _datasets(),
+    st.integers(0, 900),
+    st.sampled_from([50, 80, 90, 95, 99, 33.3]),
+    st.sampled_from(["month", "week", None]),
+    st.integers(1, 12),
+)
 def test_sql_python_polars_identical(data, target, p, period, min_n):
     values, zones, minutes = data
     inc, iz = _random_incidents(values, zones, minutes, "America/Chicago")
     con = duckdb.connect()
     H.fake_catalog(con, inc, iz, zones=[("zl", "A"), ("zl", "B")])
-    params = {"metric": "total_response", "layer": "zl", "period": period, "percentile": p,
-              "target_s": target, "min_n": min_n}
-    sql = run_query(con, "fractile_compliance", {k: str(v) if v is not None else None
-                                                  for k, v in params.items()})
+    params = {
+        "metric": "total_response",
+        "layer": "zl",
+        "period": period,
+        "percentile": p,
+        "target_s": target,
+        "min_n": min_n,
+    }
+    sql = run_query(
+        con,
+        "fractile_compliance",
+        {k: str(v) if v is not None else None for k, v in params.items()},
+    )
     by = ("layer:zl", period) if period else ("layer:zl",)
-    api = Fractiles.from_store(con, metric="total_response", by=by, target_s=target,
-                               percentile=p, profile=None, min_n=min_n).table
+    api = Fractiles.from_store(
+        con,
+        metric="total_response",
+        by=by,
+        target_s=target,
+        percentile=p,
+        profile=None,
+        min_n=min_n,
+    ).table
     rows = run_query(con, "response_intervals", {"layer": "zl"})
     if period:
-        rows = rows.with_columns(pl.col("local_received_at").dt.truncate(
-            {"month": "1mo", "week": "1w"}[period]).dt.date().alias("period_start"))
+        rows = rows.with_columns(
+            pl.col("local_received_at")
+            .dt.truncate({"month": "1mo", "week": "1w"}[period])
+            .dt.date()
+            .alias("period_start")
+        )
     else:
         rows = rows.with_columns(pl.lit(None, pl.Date).alias("period_start"))
-    pol = fractiles_polars(rows, "total_response_s", by=KEYS, target_s=target, percentile=p,
-                           min_n=min_n)
+    pol = fractiles_polars(
+        rows, "total_response_s", by=KEYS, target_s=target, percentile=p, min_n=min_n
+    )
     if not period:
         api = api.with_columns(pl.lit(None, pl.Date).alias("period_start"))
     _compare(sql, pol, KEYS, EXACT)
     _compare(api.select(sql.columns), sql, KEYS, EXACT)
     # and by hand with numpy, per group
     for r in sql.iter_rows(named=True):
-        grp = rows.filter(pl.col("zone_id").eq_missing(r["zone_id"])
-                          & pl.col("period_start").eq_missing(r["period_start"]))
+        grp = rows.filter(
+            pl.col("zone_id").eq_missing(r["zone_id"])
+            & pl.col("period_start").eq_missing(r["period_start"])
+        )
         v = grp["total_response_s"].drop_nulls().to_numpy()
         if len(v):
             assert r["p_value_s"] == np.percentile(v, p, method="inverted_cdf")
@@ -277,8 +335,9 @@ def test_sql_and_polars_all_late_all_on_time_empty_and_single():
     inc, iz = _random_incidents(vals, zones, [0, 1, 2, 3, 4, 5, 6], "UTC")
     con = duckdb.connect()
     H.fake_catalog(con, inc, iz)
-    t = run_query(con, "fractile_compliance", {"metric": "total_response", "layer": "zl",
-                                               "target_s": "480"})
+    t = run_query(
+        con, "fractile_compliance", {"metric": "total_response", "layer": "zl", "target_s": "480"}
+    )
     r = {row["zone_id"]: row for row in t.iter_rows(named=True)}
     assert r["late"]["compliance"] == 0.0 and r["late"]["met"] is False
     assert r["ontime"]["compliance"] == 1.0 and r["ontime"]["met"] is True
@@ -301,16 +360,23 @@ def sample(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fd_con(tmp_path_factory):
-    store = H.small_store(tmp_path_factory.mktemp("fd") / "store",
-                          H.HERE / "first_due_erf.csv")
+    store = H.small_store(tmp_path_factory.mktemp("fd") / "store", H.HERE / "first_due_erf.csv")
     con = store.connect(read_only=False)
-    H.replace_table(con, "incident_zones", "select * from (values "
-                    "('F1', 'areas', 'S01'), ('F2', 'areas', 'S01'), ('F3', 'areas', 'S01'), "
-                    "('F4', 'areas', 'S02')) v(incident_id, layer, zone_id)")
-    H.replace_table(con, "zones", "select * from (values "
-                    "('areas', 'S01', 'one', 'urban', 1.0, null::blob), "
-                    "('areas', 'S02', 'two', 'suburban', 1.0, null::blob)) "
-                    "v(layer, zone_id, name, density_class, area_km2, geometry)")
+    H.replace_table(
+        con,
+        "incident_zones",
+        "select * from (values "
+        "('F1', 'areas', 'S01'), ('F2', 'areas', 'S01'), ('F3', 'areas', 'S01'), "
+        "('F4', 'areas', 'S02')) v(incident_id, layer, zone_id)",
+    )
+    H.replace_table(
+        con,
+        "zones",
+        "select * from (values "
+        "('areas', 'S01', 'one', 'urban', 1.0, null::blob), "
+        "('areas', 'S02', 'two', 'suburban', 1.0, null::blob)) "
+        "v(layer, zone_id, name, density_class, area_km2, geometry)",
+    )
     yield con
     con.close()
 
@@ -318,21 +384,25 @@ def fd_con(tmp_path_factory):
 def test_dst_spring_forward_local_hour_weekday_and_intervals(tmp_path):
     store = H.small_store(tmp_path / "store", H.HERE / "dst_spring_forward.csv")
     con = store.connect(read_only=False)
-    rows = {r["incident_id"]: r for r in run_query(con, "response_intervals", {})
-            .iter_rows(named=True)}
+    rows = {
+        r["incident_id"]: r for r in run_query(con, "response_intervals", {}).iter_rows(named=True)
+    }
     assert (rows["D1"]["local_hour"], rows["D1"]["local_weekday"]) == (1, 7)  # 01:30 CST Sun
     assert (rows["D2"]["local_hour"], rows["D2"]["local_weekday"]) == (3, 7)  # 03:30 CDT Sun
     assert rows["D2"]["call_received_at"] - rows["D1"]["call_received_at"] == dt.timedelta(
-        hours=1)  # 01:30 CST -> 03:30 CDT is one hour
+        hours=1
+    )  # 01:30 CST -> 03:30 CDT is one hour
     assert rows["D3"]["call_processing_s"] == 180.0  # 01:58 CST -> 03:01 CDT: 3 minutes
     assert (rows["D4"]["local_hour"], rows["D4"]["local_weekday"]) == (23, 6)
     assert rows["D4"]["local_date"] == dt.date(2024, 3, 9)
     # 23:30 CDT on 31 March is already 1 April in UTC: the local month is March
     assert rows["D5"]["local_date"] == dt.date(2024, 3, 31)
-    f = Fractiles.from_store(con, metric="call_processing", by=("hour", "weekday", "month"),
-                             profile=None)
-    got = {(r["hour"], r["weekday"], r["period_start"]): r["n"] for r in
-           f.table.iter_rows(named=True)}
+    f = Fractiles.from_store(
+        con, metric="call_processing", by=("hour", "weekday", "month"), profile=None
+    )
+    got = {
+        (r["hour"], r["weekday"], r["period_start"]): r["n"] for r in f.table.iter_rows(named=True)
+    }
     march = dt.date(2024, 3, 1)
     assert got == {(1, 7, march): 2, (3, 7, march): 1, (23, 6, march): 1, (23, 7, march): 1}
     heat = run_query(con, "hour_weekday_heatmap", {"metric": "total_response"})
@@ -344,8 +414,13 @@ def test_dst_spring_forward_local_hour_weekday_and_intervals(tmp_path):
 
 
 def test_engine_matches_pandas_on_sample_city(sample):
-    f = Fractiles.from_store(sample, metric="total_response", by=("layer:station_areas", "month"),
-                             target_s=480, profile=None)
+    f = Fractiles.from_store(
+        sample,
+        metric="total_response",
+        by=("layer:station_areas", "month"),
+        target_s=480,
+        profile=None,
+    )
     assert f.method == "nearest-rank" and f.start_field == "call_received_at"
     assert f.end_field == "on_scene_at"
     df = run_query(sample, "response_intervals", {"layer": "station_areas"}).to_pandas()
@@ -354,8 +429,13 @@ def test_engine_matches_pandas_on_sample_city(sample):
     t = f.table.filter(pl.col("zone_id").is_not_null())
     assert t.height > 50
     for r in t.iter_rows(named=True):
-        v = df[(df["zone_id"] == r["zone_id"]) & (df["period_start"] == r["period_start"])][
-            "total_response_s"].dropna().to_numpy()
+        v = (
+            df[(df["zone_id"] == r["zone_id"]) & (df["period_start"] == r["period_start"])][
+                "total_response_s"
+            ]
+            .dropna()
+            .to_numpy()
+        )
         assert r["n"] == len(v)
         if len(v):
             assert r["p90_s"] == np.percentile(v, 90, method="inverted_cdf")
@@ -368,10 +448,20 @@ def test_engine_matches_pandas_on_sample_city(sample):
 
 
 def test_unit_level_and_profile_entries(sample):
-    f = Fractiles.from_store(sample, metric="turnout", level="unit", by=("unit_type",),
-                             profile=None, target_s=60, filters={"call_category": "ems"})
-    resp = sample.execute("select unit_type, turnout_s from responses "
-                          "where call_category = 'ems'").pl().to_pandas()
+    f = Fractiles.from_store(
+        sample,
+        metric="turnout",
+        level="unit",
+        by=("unit_type",),
+        profile=None,
+        target_s=60,
+        filters={"call_category": "ems"},
+    )
+    resp = (
+        sample.execute("select unit_type, turnout_s from responses where call_category = 'ems'")
+        .pl()
+        .to_pandas()
+    )
     for r in f.table.iter_rows(named=True):
         v = resp[resp["unit_type"] == r["unit_type"]]["turnout_s"].dropna().to_numpy()
         assert r["n"] == len(v)
@@ -385,8 +475,10 @@ def test_unit_level_and_profile_entries(sample):
     ems = inc[inc["call_category"] == "ems"]["turnout_s"].dropna().to_numpy()
     fire = inc[inc["call_category"].isin(["fire", "other"])]["turnout_s"].dropna().to_numpy()
     assert g.table["n"].to_list() == [len(ems), len(fire)]
-    assert g.table["p90_s"].to_list() == [np.percentile(ems, 90, method="inverted_cdf"),
-                                          np.percentile(fire, 90, method="inverted_cdf")]
+    assert g.table["p90_s"].to_list() == [
+        np.percentile(ems, 90, method="inverted_cdf"),
+        np.percentile(fire, 90, method="inverted_cdf"),
+    ]
     # an entry name selects one entry
     h = Fractiles.from_store(sample, metric="turnout_fire", percentiles=(50,))
     assert h.table.columns[:3] == ["n", "n_missing", "mean_s"] and "p50_s" in h.table.columns
@@ -398,14 +490,25 @@ def test_unit_level_and_profile_entries(sample):
 
 
 def test_first_due_travel_and_reliability(fd_con):
-    fd = Fractiles.from_store(fd_con, metric="first_due_travel", station_layer="areas",
-                              by=("layer:areas",), profile=None, percentiles=(50, 100))
+    fd = Fractiles.from_store(
+        fd_con,
+        metric="first_due_travel",
+        station_layer="areas",
+        by=("layer:areas",),
+        profile=None,
+        percentiles=(50, 100),
+    )
     r = {x["zone_id"]: x for x in fd.table.iter_rows(named=True)}
     # S01: F1 E01 240 s, F2 T01 420 s, F3 E01 (dispatch tie with M01: unit id) 320 s
     assert r["S01"]["n"] == 3 and r["S01"]["p50_s"] == 320.0 and r["S01"]["p100_s"] == 420.0
     assert r["S02"]["n"] == 0 and r["S02"]["n_missing"] == 1  # E02 never arrived
-    tot = Fractiles.from_store(fd_con, metric="first_due_total_response", station_layer="areas",
-                               profile=None, percentiles=(100,))
+    tot = Fractiles.from_store(
+        fd_con,
+        metric="first_due_total_response",
+        station_layer="areas",
+        profile=None,
+        percentiles=(100,),
+    )
     assert tot.table["p100_s"][0] == 540.0 and tot.table["n"][0] == 3
     rel = run_query(fd_con, "first_due_reliability", {"station_layer": "areas"})
     s1 = rel.filter(pl.col("zone_id") == "S01").row(0, named=True)
@@ -421,22 +524,37 @@ def test_first_due_travel_and_reliability(fd_con):
 
 def test_erf_assembly_and_demand_zones(fd_con):
     staffing = {"ENGINE": 4, "TRUCK": 4, "CHIEF": 1, "MEDIC": 2}
-    f = Fractiles.from_store(fd_con, metric="erf_assembly", staffing=staffing, staff=10,
-                             target_s=500, profile=None, by=("call_category",),
-                             percentiles=(50, 90))
+    f = Fractiles.from_store(
+        fd_con,
+        metric="erf_assembly",
+        staffing=staffing,
+        staff=10,
+        target_s=500,
+        profile=None,
+        by=("call_category",),
+        percentiles=(50, 90),
+    )
     r = {x["call_category"]: x for x in f.table.iter_rows(named=True)}
     # F1: E02 10:05 (4), E01 10:06 (8), T01 10:08 (12 >= 10): 480 s; F2 only 8 staff: unmet
     assert (r["fire"]["n"], r["fire"]["n_unmet"], r["fire"]["p50_s"]) == (2, 1, 480.0)
     assert r["fire"]["p90_s"] == math.inf and r["fire"]["compliance"] == 0.5
     assert r["fire"]["mean_s"] == 480.0
     assert (r["ems"]["n"], r["ems"]["n_unmet"], r["ems"]["n_missing"]) == (1, 1, 1)
-    t = Fractiles.from_store(fd_con, metric="erf_travel", staffing=staffing, staff=8,
-                             profile=None, percentiles=(50,), filters={"call_category": "fire"})
+    t = Fractiles.from_store(
+        fd_con,
+        metric="erf_travel",
+        staffing=staffing,
+        staff=8,
+        profile=None,
+        percentiles=(50,),
+        filters={"call_category": "fire"},
+    )
     # from the first unit en route: F1 10:01:30 -> 10:06 (8 staff) = 270 s; F2 12:02 -> 12:09
     assert t.table["p50_s"][0] == 270.0 and t.table["n"][0] == 2
     # NFPA 1720: urban 15 staff in 540 s @90%; suburban zone has no fire call
-    z = Fractiles.from_store(fd_con, metric="erf_assembly", profile="nfpa1720",
-                             density_layer="areas", staffing=staffing)
+    z = Fractiles.from_store(
+        fd_con, metric="erf_assembly", profile="nfpa1720", density_layer="areas", staffing=staffing
+    )
     rows = {x["density_class"]: x for x in z.table.iter_rows(named=True)}
     assert set(rows) == {"urban", "suburban", "rural", "remote"}
     assert rows["urban"]["n"] == 2 and rows["urban"]["target_s"] == 540.0
@@ -447,9 +565,17 @@ def test_erf_assembly_and_demand_zones(fd_con):
 
 
 def test_filters_since_until_and_store_argument(sample):
-    a = Fractiles.from_store(sample, metric="call_processing", profile=None,
-                             filters={"since": "2024-06-01", "until": dt.datetime(2024, 7, 1),
-                                      "hour": [8, 9], "priority": 1})
+    a = Fractiles.from_store(
+        sample,
+        metric="call_processing",
+        profile=None,
+        filters={
+            "since": "2024-06-01",
+            "until": dt.datetime(2024, 7, 1),
+            "hour": [8, 9],
+            "priority": 1,
+        },
+    )
     n = sample.execute(
         "select count(call_processing_s) from incidents where call_received_at >= "
         "'2024-06-01'::timestamptz and call_received_at < '2024-07-01'::timestamptz and "
@@ -458,27 +584,37 @@ def test_filters_since_until_and_store_argument(sample):
     assert a.table["n"][0] == n > 0
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"metric": "response_time"}, "unknown metric 'response_time'; valid metrics: incident level "
-     "alarm_answering, call_processing"),
-    ({"metric": "alarm_answering", "level": "unit"}, "not available at level 'unit'"),
-    ({"metric": "travel", "level": "engine"}, "unknown level 'engine'; valid levels: incident"),
-    ({"by": ("layer:nowhere",)}, "unknown layer 'nowhere'; valid layers: neighborhoods, "
-     "station_areas"),
-    ({"by": ("fortnight",)}, "unknown grouping 'fortnight'; valid: layer:<name>"),
-    ({"by": ("month", "week")}, "only one period"),
-    ({"by": ("hour", "hour")}, "duplicate grouping"),
-    ({"filters": {"zone": "A"}}, "unknown filter 'zone'; valid filters: call_category"),
-    ({"percentiles": (0,)}, "percentile must be a number"),
-    ({"metric": "first_due_travel"}, "needs station_layer"),
-    ({"metric": "first_due_travel", "station_layer": "x"}, "unknown station_layer 'x'"),
-    ({"metric": "erf_assembly", "profile": None, "staff": 10}, "needs a staffing config"),
-    ({"metric": "erf_assembly", "profile": None, "staffing": {"ENGINE": 4}},
-     "needs the effective response force"),
-    ({"metric": "erf_assembly", "profile": "nfpa1720"}, "pass density_layer"),
-    ({"profile": "nfpa9999"}, "unknown standards profile 'nfpa9999'; built-in profiles: cfai"),
-    ({"metric": "travel", "entry": "nope"}, "has no entry 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"metric": "response_time"},
+            "unknown metric 'response_time'; valid metrics: incident level "
+            "alarm_answering, call_processing",
+        ),
+        ({"metric": "alarm_answering", "level": "unit"}, "not available at level 'unit'"),
+        ({"metric": "travel", "level": "engine"}, "unknown level 'engine'; valid levels: incident"),
+        (
+            {"by": ("layer:nowhere",)},
+            "unknown layer 'nowhere'; valid layers: neighborhoods, station_areas",
+        ),
+        ({"by": ("fortnight",)}, "unknown grouping 'fortnight'; valid: layer:<name>"),
+        ({"by": ("month", "week")}, "only one period"),
+        ({"by": ("hour", "hour")}, "duplicate grouping"),
+        ({"filters": {"zone": "A"}}, "unknown filter 'zone'; valid filters: call_category"),
+        ({"percentiles": (0,)}, "percentile must be a number"),
+        ({"metric": "first_due_travel"}, "needs station_layer"),
+        ({"metric": "first_due_travel", "station_layer": "x"}, "unknown station_layer 'x'"),
+        ({"metric": "erf_assembly", "profile": None, "staff": 10}, "needs a staffing config"),
+        (
+            {"metric": "erf_assembly", "profile": None, "staffing": {"ENGINE": 4}},
+            "needs the effective response force",
+        ),
+        ({"metric": "erf_assembly", "profile": "nfpa1720"}, "pass density_layer"),
+        ({"profile": "nfpa9999"}, "unknown standards profile 'nfpa9999'; built-in profiles: cfai"),
+        ({"metric": "travel", "entry": "nope"}, "has no entry 'nope'"),
+    ],
+)
 def test_error_paths(sample, kwargs, match):
     with pytest.raises(MetricError, match=match) as exc:
         Fractiles.from_store(sample, **kwargs)
@@ -487,8 +623,9 @@ def test_error_paths(sample, kwargs, match):
 
 def test_independent_pandas_fractiles_by_category(sample):
     """A pandas groupby with nearest-rank by hand equals the engine for every category."""
-    f = Fractiles.from_store(sample, metric="travel", by=("call_category",), profile=None,
-                             target_s=240)
+    f = Fractiles.from_store(
+        sample, metric="travel", by=("call_category",), profile=None, target_s=240
+    )
     inc = sample.execute("select call_category, travel_s from incidents").pl().to_pandas()
 
     def nr(s: pd.Series, p: float) -> float:
@@ -496,7 +633,8 @@ def test_independent_pandas_fractiles_by_category(sample):
         return v[math.ceil(len(v) * p / 100) - 1]
 
     exp = inc.groupby("call_category")["travel_s"].agg(
-        n="count", p90=lambda s: nr(s, 90), ok=lambda s: (s.dropna() <= 240).mean())
+        n="count", p90=lambda s: nr(s, 90), ok=lambda s: (s.dropna() <= 240).mean()
+    )
     for r in f.table.iter_rows(named=True):
         e = exp.loc[r["call_category"]]
         assert (r["n"], r["p90_s"], r["compliance"]) == (e["n"], e["p90"], e["ok"])

@@ -38,7 +38,9 @@ def test_minimal_profile_parses():
 
 def test_bad_timezone_message_says_the_fix():
     data = {**BASE, "source": {"timezone": "EST5"}}
-    with pytest.raises(ProfileError, match=r"`timezone` 'EST5' is not an IANA name; use e.g. 'America/New_York'"):
+    with pytest.raises(
+        ProfileError, match=r"`timezone` 'EST5' is not an IANA name; use e.g. 'America/New_York'"
+    ):
         parse_profile(data)
 
 
@@ -88,8 +90,11 @@ def test_invalid_toml(tmp_path):
 
 
 def test_categories_first_match_wins():
-    data = {**BASE, "columns": {**BASE["columns"], "call_type": "CT"},
-            "categories": {"ems": ["Medical*"], "fire": ["*Fire*", "Alarm?"]}}
+    data = {
+        **BASE,
+        "columns": {**BASE["columns"], "call_type": "CT"},
+        "categories": {"ems": ["Medical*"], "fire": ["*Fire*", "Alarm?"]},
+    }
     p = parse_profile(data)
     assert p.category_of("Medical Incident") == "ems"
     assert p.category_of("STRUCTURE FIRE") == "fire"

@@ -14,19 +14,28 @@ MUTATIONS = {
     "clean": {},
     "missing_id": {"inc": ""},
     "bad_time": {"disp": "not a time"},
-    "gap_time": {"rcvd": "03/10/2024 02:30:00", "disp": "03/10/2024 03:31:00",
-                 "enrt": "03/10/2024 03:32:00", "arrv": "03/10/2024 03:40:00",
-                 "clr": "03/10/2024 04:00:00"},
+    "gap_time": {
+        "rcvd": "03/10/2024 02:30:00",
+        "disp": "03/10/2024 03:31:00",
+        "enrt": "03/10/2024 03:32:00",
+        "arrv": "03/10/2024 03:40:00",
+        "clr": "03/10/2024 04:00:00",
+    },
     "order": {"enrt": "01/15/2024 10:00:10"},
     "zero": {"lat": "0", "lon": "0"},
     "no_arrival": {"arrv": ""},
-    "fall_back": {"rcvd": "11/03/2024 01:50:00", "disp": "11/03/2024 01:05:00",
-                  "enrt": "11/03/2024 01:06:00", "arrv": "11/03/2024 01:12:00",
-                  "clr": "11/03/2024 02:30:00"},
+    "fall_back": {
+        "rcvd": "11/03/2024 01:50:00",
+        "disp": "11/03/2024 01:05:00",
+        "enrt": "11/03/2024 01:06:00",
+        "arrv": "11/03/2024 01:12:00",
+        "clr": "11/03/2024 02:30:00",
+    },
 }
 
-row_spec = st.tuples(st.sampled_from(sorted(MUTATIONS)), st.sampled_from(["M1", "E1", "T1"]),
-                     st.integers(0, 59))
+row_spec = st.tuples(
+    st.sampled_from(sorted(MUTATIONS)), st.sampled_from(["M1", "E1", "T1"]), st.integers(0, 59)
+)
 
 
 def _rows(specs):
@@ -38,8 +47,10 @@ def _rows(specs):
     return rows
 
 
-COMPARE = ("select * exclude (source, batch_id, source_row, turnout_s, travel_s, response_s) "
-           "from responses order by incident_id, unit_id")
+COMPARE = (
+    "select * exclude (source, batch_id, source_row, turnout_s, travel_s, response_s) "
+    "from responses order by incident_id, unit_id"
+)
 
 
 def _accepted(batches):
@@ -59,14 +70,19 @@ def _accepted(batches):
                 r_read = r.rows_read
             totals = [totals[0] + r_read, totals[1] + r.rows_accepted, totals[2] + r.rows_rejected]
         store = Store(d / "store")
-        counts = store.sql("select (select count(*) from responses_all), (select count(*) from rejects)").row(0)
+        counts = store.sql(
+            "select (select count(*) from responses_all), (select count(*) from rejects)"
+        ).row(0)
         assert counts == (totals[1], totals[2])
         assert totals[0] >= totals[1] + totals[2]  # skipped identical parts count as read
         return store.sql(COMPARE), totals
 
 
-settings_ = settings(max_examples=25, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings_ = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @settings_
@@ -94,7 +110,11 @@ def test_duplicating_rows_does_not_change_accepted(specs, rnd):
 
 
 @settings_
-@given(st.lists(row_spec, min_size=2, max_size=25), st.integers(2, 4), st.randoms(use_true_random=False))
+@given(
+    st.lists(row_spec, min_size=2, max_size=25),
+    st.integers(2, 4),
+    st.randoms(use_true_random=False),
+)
 def test_splitting_into_batches_does_not_change_accepted(specs, k, rnd):
     rows = _rows(specs)
     base, totals = _accepted([rows])
@@ -110,10 +130,17 @@ def test_splitting_into_batches_does_not_change_accepted(specs, k, rnd):
 def test_mutations_map_to_expected_reasons(tmp_path):
     rows = _rows([(m, "M1", 0) for m in sorted(MUTATIONS)])
     toml = write_toml(tmp_path / "m.toml", UNIT_TOML)
-    r = ingest(write_csv(tmp_path / "x.csv", UNIT_HEADER, rows), load_profile(toml),
-               data_dir=tmp_path / "s")
-    assert r.rejects_by_reason == {"missing_id": 1, "unparseable_time": 1,
-                                   "nonexistent_local_time": 1, "stage_order": 1,
-                                   "zero_coordinates": 1}
+    r = ingest(
+        write_csv(tmp_path / "x.csv", UNIT_HEADER, rows),
+        load_profile(toml),
+        data_dir=tmp_path / "s",
+    )
+    assert r.rejects_by_reason == {
+        "missing_id": 1,
+        "unparseable_time": 1,
+        "nonexistent_local_time": 1,
+        "stage_order": 1,
+        "zero_coordinates": 1,
+    }
     assert r.rows_accepted == 3
     random.seed(0)

@@ -29,22 +29,43 @@ from dispatch_analytics.queries import (
 )
 
 _spec = importlib.util.spec_from_file_location(
-    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py")
+    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py"
+)
 H = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(H)
 
-EXPECTED = {"call_concurrency", "data_quality", "first_due_reliability", "fractile_compliance",
-            "hour_weekday_heatmap", "monthly_trend", "response_intervals", "unit_turnout"}
+EXPECTED = {
+    "call_concurrency",
+    "data_quality",
+    "first_due_reliability",
+    "fractile_compliance",
+    "hour_weekday_heatmap",
+    "monthly_trend",
+    "response_intervals",
+    "unit_turnout",
+}
 
 #: parameters to run each query with on the sample store
 PARAMS = {
     "response_intervals": {"layer": "station_areas"},
-    "fractile_compliance": {"metric": "total_response", "layer": "station_areas",
-                            "period": "month", "target_s": "480"},
-    "monthly_trend": {"metric": "turnout", "layer": "station_areas", "target_s": "60",
-                      "call_category": "ems"},
-    "hour_weekday_heatmap": {"metric": "travel", "target_s": "240", "layer": "neighborhoods",
-                             "zone_id": "Mission"},
+    "fractile_compliance": {
+        "metric": "total_response",
+        "layer": "station_areas",
+        "period": "month",
+        "target_s": "480",
+    },
+    "monthly_trend": {
+        "metric": "turnout",
+        "layer": "station_areas",
+        "target_s": "60",
+        "call_category": "ems",
+    },
+    "hour_weekday_heatmap": {
+        "metric": "travel",
+        "target_s": "240",
+        "layer": "neighborhoods",
+        "zone_id": "Mission",
+    },
     "unit_turnout": {},
     "first_due_reliability": {"station_layer": "station_areas", "period": "quarter"},
     "call_concurrency": {"source": "%sample_city%"},
@@ -72,16 +93,39 @@ def test_list_queries_parses_headers():
     qs = {q.name: q for q in list_queries()}
     assert set(qs) == EXPECTED
     fc = qs["fractile_compliance"]
-    assert [p.name for p in fc.params] == ["metric", "layer", "period", "percentile", "target_s",
-                                           "call_category", "min_n"]
+    assert [p.name for p in fc.params] == [
+        "metric",
+        "layer",
+        "period",
+        "percentile",
+        "target_s",
+        "call_category",
+        "min_n",
+    ]
     p = {x.name: x for x in fc.params}
     assert p["percentile"].default == 90 and p["min_n"].default == 30
     assert p["metric"].required and p["target_s"].required and not p["layer"].required
     assert p["period"].choices == ("day", "week", "month", "quarter", "year")
-    assert p["metric"].choices == ("alarm_answering", "call_processing", "turnout", "travel",
-                                   "total_response")
-    assert {"zone_id", "n", "p50_s", "p90_s", "p95_s", "ci_low_s", "ci_high_s", "target_s",
-            "compliance", "flag", "period_start"} <= set(fc.returns)
+    assert p["metric"].choices == (
+        "alarm_answering",
+        "call_processing",
+        "turnout",
+        "travel",
+        "total_response",
+    )
+    assert {
+        "zone_id",
+        "n",
+        "p50_s",
+        "p90_s",
+        "p95_s",
+        "ci_low_s",
+        "ci_high_s",
+        "target_s",
+        "compliance",
+        "flag",
+        "period_start",
+    } <= set(fc.returns)
     assert fc.path == queries_dir() / "fractile_compliance.sql"
     assert "nearest-rank" in fc.description.lower()
 
@@ -129,8 +173,7 @@ def test_every_query_runs_on_sample_data_and_returns_its_columns(sample, name):
 
 def test_query_results_are_plausible(sample):
     q = run_query(sample, "data_quality", {})
-    rej = q.filter((pl.col("section") == "rejects")
-                   & pl.col("source").str.contains("sample_city"))
+    rej = q.filter((pl.col("section") == "rejects") & pl.col("source").str.contains("sample_city"))
     assert dict(zip(rej["item"], rej["n"], strict=True))["duplicate_row"] == 13
     assert rej["n"].sum() == 106  # the sample city's planted rows
     acc = q.filter((pl.col("section") == "ingest") & (pl.col("item") == "rows_accepted"))
@@ -140,12 +183,18 @@ def test_query_results_are_plausible(sample):
     out = q.filter(pl.col("section") == "outside_zone")
     assert set(out["layer"]) == {"station_areas", "neighborhoods"}
     heat = run_query(sample, "hour_weekday_heatmap", {"metric": "total_response"})
-    assert heat.height == 168 and heat["n"].sum() == sample.execute(
-        "select count(total_response_s) from incidents").fetchone()[0]
+    assert (
+        heat.height == 168
+        and heat["n"].sum()
+        == sample.execute("select count(total_response_s) from incidents").fetchone()[0]
+    )
     conc = run_query(sample, "call_concurrency", {"source": "%sample_city%"})
-    assert conc["n_incidents"].sum() == sample.execute(
-        "select count(distinct incident_id) from responses where source like '%sample_city%'"
-    ).fetchone()[0]
+    assert (
+        conc["n_incidents"].sum()
+        == sample.execute(
+            "select count(distinct incident_id) from responses where source like '%sample_city%'"
+        ).fetchone()[0]
+    )
     ut = run_query(sample, "unit_turnout", {"ems_target_s": "60"})
     assert set(ut["turnout_class"]) == {"ems", "fire"}
     assert ut.filter(pl.col("turnout_class") == "ems")["target_s"].unique().to_list() == [60.0]
@@ -154,28 +203,38 @@ def test_query_results_are_plausible(sample):
 def test_zone_view_placeholders_when_the_catalog_lacks_them():
     con = duckdb.connect()
     H.fake_catalog(con, pl.DataFrame({"incident_id": ["A"], "timezone": ["UTC"]}))
-    assert set(ensure_zone_views(con)) == {"zones", "stations", "incident_zones",
-                                           "incident_cells"}
+    assert set(ensure_zone_views(con)) == {"zones", "stations", "incident_zones", "incident_cells"}
     assert ensure_zone_views(con) == []
     assert known_layers(con) == []
     q = run_query(con, "response_intervals", {})
     assert q["incident_id"].to_list() == ["A"] and q["zone_id"].to_list() == [None]
-    with pytest.raises(QueryError, match="unknown layer 'x' for layer; valid layers: "
-                                         "\\(none loaded\\)"):
+    with pytest.raises(
+        QueryError, match="unknown layer 'x' for layer; valid layers: \\(none loaded\\)"
+    ):
         run_query(con, "response_intervals", {"layer": "x"})
 
 
 def test_call_concurrency_by_hand():
     con = duckdb.connect()
     t0 = dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC)
-    inc = pl.DataFrame({
-        "incident_id": ["A", "B", "C", "D"],
-        "call_received_at": [t0, t0 + dt.timedelta(minutes=5), t0 + dt.timedelta(minutes=30),
-                             t0 + dt.timedelta(minutes=30)],
-        "last_cleared_at": [t0 + dt.timedelta(minutes=31), t0 + dt.timedelta(minutes=10),
-                            t0 + dt.timedelta(minutes=40), None],
-        "timezone": ["UTC"] * 4,
-    })
+    inc = pl.DataFrame(
+        {
+            "incident_id": ["A", "B", "C", "D"],
+            "call_received_at": [
+                t0,
+                t0 + dt.timedelta(minutes=5),
+                t0 + dt.timedelta(minutes=30),
+                t0 + dt.timedelta(minutes=30),
+            ],
+            "last_cleared_at": [
+                t0 + dt.timedelta(minutes=31),
+                t0 + dt.timedelta(minutes=10),
+                t0 + dt.timedelta(minutes=40),
+                None,
+            ],
+            "timezone": ["UTC"] * 4,
+        }
+    )
     H.fake_catalog(con, inc)
     r = run_query(con, "call_concurrency", {}).row(0, named=True)
     # A: none; B: A; C: A (B cleared at :10; D has no clear time); D: A and C
@@ -185,14 +244,12 @@ def test_call_concurrency_by_hand():
 
 
 def test_monthly_trend_fills_months_and_change(sample):
-    t = run_query(sample, "monthly_trend", {"metric": "total_response",
-                                            "layer": "station_areas"})
+    t = run_query(sample, "monthly_trend", {"metric": "total_response", "layer": "station_areas"})
     s = t.filter(pl.col("zone_id") == "S04").sort("month_start")
     assert s["change_s"][0] is None
     p, c = s["p_value_s"].to_list(), s["change_s"].to_list()
     pairs = [(p[i - 1], p[i], c[i]) for i in range(1, len(p))]
-    assert all(ch == (b - a if a is not None and b is not None else None)
-               for a, b, ch in pairs)
+    assert all(ch == (b - a if a is not None and b is not None else None) for a, b, ch in pairs)
     assert sum(ch is not None for _, _, ch in pairs) >= 10
     assert s.filter(pl.col("n") == 0)["flag"].unique().to_list() == ["no_data"]
     # the mixed store spans Dec 2016 (SF slice) .. Jan 2025: every month listed per zone
@@ -203,40 +260,55 @@ def test_monthly_trend_fills_months_and_change(sample):
 def test_run_query_errors(sample):
     with pytest.raises(QueryError, match="unknown query 'p90'; known queries: call_concurrency"):
         run_query(sample, "p90", {})
-    with pytest.raises(QueryError, match="unknown parameter 'pct'; valid parameters: metric, "
-                                         "layer, period, percentile, target_s"):
+    with pytest.raises(
+        QueryError,
+        match="unknown parameter 'pct'; valid parameters: metric, "
+        "layer, period, percentile, target_s",
+    ):
         run_query(sample, "fractile_compliance", {"metric": "travel", "pct": "90"})
-    with pytest.raises(QueryError, match="missing required parameter 'target_s'.*valid "
-                                         "parameters: metric"):
+    with pytest.raises(
+        QueryError, match="missing required parameter 'target_s'.*valid parameters: metric"
+    ):
         run_query(sample, "fractile_compliance", {"metric": "travel"})
     with pytest.raises(QueryError, match="parameter percentile must be a number, got 'high'"):
-        run_query(sample, "fractile_compliance", {"metric": "travel", "target_s": "1",
-                                                  "percentile": "high"})
+        run_query(
+            sample,
+            "fractile_compliance",
+            {"metric": "travel", "target_s": "1", "percentile": "high"},
+        )
     with pytest.raises(QueryError, match="parameter period must be one of day, week, month"):
-        run_query(sample, "fractile_compliance", {"metric": "travel", "target_s": "1",
-                                                  "period": "fortnight"})
+        run_query(
+            sample,
+            "fractile_compliance",
+            {"metric": "travel", "target_s": "1", "period": "fortnight"},
+        )
     with pytest.raises(QueryError, match="parameter metric must be one of alarm_answering"):
         run_query(sample, "fractile_compliance", {"metric": "speed", "target_s": "1"})
-    with pytest.raises(QueryError, match="unknown layer 'x' for layer; valid layers: "
-                                         "neighborhoods, station_areas"):
+    with pytest.raises(
+        QueryError, match="unknown layer 'x' for layer; valid layers: neighborhoods, station_areas"
+    ):
         run_query(sample, "response_intervals", {"layer": "x"})
     with pytest.raises(QueryError, match="unknown parameter 'x'; valid parameters: \\(none\\)"):
         run_query(sample, "data_quality", {"x": "1"})
 
 
 def test_param_coercion_and_nulls(sample):
-    a = run_query(sample, "fractile_compliance", {"metric": "travel", "target_s": "240",
-                                                  "percentile": "95", "layer": "null",
-                                                  "period": ""})
-    b = run_query(sample, "fractile_compliance", {"metric": "travel", "target_s": 240,
-                                                  "percentile": 95})
+    a = run_query(
+        sample,
+        "fractile_compliance",
+        {"metric": "travel", "target_s": "240", "percentile": "95", "layer": "null", "period": ""},
+    )
+    b = run_query(
+        sample, "fractile_compliance", {"metric": "travel", "target_s": 240, "percentile": 95}
+    )
     assert a.equals(b) and a.height == 1 and a["percentile"][0] == 95.0
 
 
 def test_queries_dir_env_override(tmp_path, monkeypatch, sample):
     (tmp_path / "mine.sql").write_text(
         "-- name: mine\n-- description: count\n-- params: k (default 2)\n-- returns: x\n"
-        "with base as (select $k * 2 as x)\nselect x from base\n")
+        "with base as (select $k * 2 as x)\nselect x from base\n"
+    )
     monkeypatch.setenv("DISPATCH_QUERIES_DIR", str(tmp_path))
     assert queries_dir() == tmp_path.resolve()
     assert [q.name for q in list_queries()] == ["mine"]
@@ -252,10 +324,12 @@ def test_duckdb_quantile_disc_vs_nearest_rank():
     con = duckdb.connect()
     install_macros(con)
     lit = con.execute("select quantile_disc(x, 0.999) from range(1, 1001) t(x)").fetchone()[0]
-    dbl = con.execute("select quantile_disc(x, $p / 100) from range(1, 1001) t(x)",
-                      {"p": 99.9}).fetchone()[0]
-    nr = con.execute("select da_nearest_rank(list_sort(list(x)), $p) from range(1, 1001) t(x)",
-                     {"p": 99.9}).fetchone()[0]
+    dbl = con.execute(
+        "select quantile_disc(x, $p / 100) from range(1, 1001) t(x)", {"p": 99.9}
+    ).fetchone()[0]
+    nr = con.execute(
+        "select da_nearest_rank(list_sort(list(x)), $p) from range(1, 1001) t(x)", {"p": 99.9}
+    ).fetchone()[0]
     assert (lit, dbl, nr) == (999, 1000, 999)
     # numpy's inverted_cdf has the same floating-point slip here (999.0000000000001 -> 1000);
     # for integer percentiles it equals nearest-rank (tests/test_metrics.py)
@@ -264,8 +338,16 @@ def test_duckdb_quantile_disc_vs_nearest_rank():
 
 
 # ------------------------------------------------------- the real SF week, by neighbourhood
-STAGES = ["Received DtTm", "Entry DtTm", "Dispatch DtTm", "Response DtTm", "On Scene DtTm",
-          "Transport DtTm", "Hospital DtTm", "Available DtTm"]
+STAGES = [
+    "Received DtTm",
+    "Entry DtTm",
+    "Dispatch DtTm",
+    "Response DtTm",
+    "On Scene DtTm",
+    "Transport DtTm",
+    "Hospital DtTm",
+    "Available DtTm",
+]
 
 
 def test_sf_week_by_neighbourhood_equals_pandas(tmp_path):
@@ -276,18 +358,20 @@ def test_sf_week_by_neighbourhood_equals_pandas(tmp_path):
 
     # independent: pandas on the raw CSV
     raw = pd.read_csv(H.SF_WEEK, dtype=str, keep_default_na=False)
-    t = {c: pd.to_datetime(raw[c].where(raw[c] != ""), format="%m/%d/%Y %I:%M:%S %p")
-         for c in STAGES}
+    t = {
+        c: pd.to_datetime(raw[c].where(raw[c] != ""), format="%m/%d/%Y %I:%M:%S %p") for c in STAGES
+    }
     times = pd.DataFrame(t)
     # a row whose stages run backwards is rejected at ingest (stage_order): drop it too
     bad = np.zeros(len(raw), dtype=bool)
     for i, a in enumerate(STAGES):
-        for b in STAGES[i + 1:]:
+        for b in STAGES[i + 1 :]:
             bad |= (times[b] < times[a]).to_numpy()
     assert bad.sum() == 28
     ok = raw[~bad].assign(rcvd=times["Received DtTm"][~bad], scene=times["On Scene DtTm"][~bad])
-    inc = ok.groupby("Incident Number").agg(rcvd=("rcvd", "min"), scene=("scene", "min"),
-                                            zone=("Neighborhood  District", "first"))
+    inc = ok.groupby("Incident Number").agg(
+        rcvd=("rcvd", "min"), scene=("scene", "min"), zone=("Neighborhood  District", "first")
+    )
     # local wall-clock differences are exact here: no DST change in this week
     inc["total"] = (inc["scene"] - inc["rcvd"]).dt.total_seconds()
     inc["zone"] = inc["zone"].where(~inc["zone"].isin(["", "None"]))  # "None" = blank
@@ -299,18 +383,25 @@ def test_sf_week_by_neighbourhood_equals_pandas(tmp_path):
     exp = {}
     for zone, g in inc.groupby("zone", dropna=False):
         v = g["total"].dropna().to_numpy()
-        exp[zone if isinstance(zone, str) else None] = (len(v), p90(v) if len(v) else None,
-                                                        float(np.mean(v <= 480)) if len(v)
-                                                        else None)
+        exp[zone if isinstance(zone, str) else None] = (
+            len(v),
+            p90(v) if len(v) else None,
+            float(np.mean(v <= 480)) if len(v) else None,
+        )
     assert len(exp) == 42 and None in exp  # 41 neighbourhoods and "outside"
 
-    sql = run_query(con, "fractile_compliance", {"metric": "total_response",
-                                                 "layer": "neighborhoods", "target_s": "480"})
-    api = Fractiles.from_store(con, metric="total_response", by="layer:neighborhoods",
-                               target_s=480, profile=None).table
+    sql = run_query(
+        con,
+        "fractile_compliance",
+        {"metric": "total_response", "layer": "neighborhoods", "target_s": "480"},
+    )
+    api = Fractiles.from_store(
+        con, metric="total_response", by="layer:neighborhoods", target_s=480, profile=None
+    ).table
     for table in (sql, api):
-        got = {r["zone_id"]: (r["n"], r["p90_s"], r["compliance"])
-               for r in table.iter_rows(named=True)}
+        got = {
+            r["zone_id"]: (r["n"], r["p90_s"], r["compliance"]) for r in table.iter_rows(named=True)
+        }
         assert got == exp
         for r in table.iter_rows(named=True):
             assert r["met"] == (r["compliance"] >= 0.9)

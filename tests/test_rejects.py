@@ -10,12 +10,22 @@ from dispatch_analytics import REJECT_REASONS, Store, ingest, load_profile
 CASES = {
     "missing_id": (dict(inc=""), "incident_id"),
     "unparseable_time": (dict(disp="13/45/2024 25:61:00"), "dispatched_at"),
-    "nonexistent_local_time": (dict(rcvd="03/10/2024 02:15:00", disp="03/10/2024 03:16:00",
-                                    enrt="03/10/2024 03:17:00", arrv="03/10/2024 03:20:00",
-                                    clr="03/10/2024 04:00:00"), "call_received_at"),
+    "nonexistent_local_time": (
+        dict(
+            rcvd="03/10/2024 02:15:00",
+            disp="03/10/2024 03:16:00",
+            enrt="03/10/2024 03:17:00",
+            arrv="03/10/2024 03:20:00",
+            clr="03/10/2024 04:00:00",
+        ),
+        "call_received_at",
+    ),
     "missing_time": (dict(rcvd=""), "call_received_at"),
     "stage_order": (dict(enrt="01/15/2024 10:00:30"), "enroute_at"),
-    "interval_too_long": (dict(arrv="01/15/2024 12:30:00", clr="01/15/2024 13:00:00"), "on_scene_at"),
+    "interval_too_long": (
+        dict(arrv="01/15/2024 12:30:00", clr="01/15/2024 13:00:00"),
+        "on_scene_at",
+    ),
     "missing_coordinates": (dict(lat=""), "latitude"),
     "unparseable_coordinates": (dict(lat="forty"), "latitude"),
     "zero_coordinates": (dict(lat="0", lon="0"), "latitude"),
@@ -108,8 +118,9 @@ def test_stage_order_response_only_keeps_rows_and_flags(tmp_path, data_dir):
     assert report.rejects_by_reason == {"stage_order": 1}
     store = Store(data_dir)
     assert store.sql("select field from rejects").item() == "on_scene_at"
-    flagged = store.sql("select count(*) from responses where time_flags like "
-                        "'%stage_order_after_arrival%'").item()
+    flagged = store.sql(
+        "select count(*) from responses where time_flags like '%stage_order_after_arrival%'"
+    ).item()
     assert flagged == 27
     assert store.sql("select count(*) from responses where time_flags = ''").item() == 0
 

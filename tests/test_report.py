@@ -15,7 +15,8 @@ from dispatch_analytics.metrics import Fractiles, MetricError
 from dispatch_analytics.report import QUALITY_COLUMNS, TABLE_COLUMNS, compliance_report
 
 _spec = importlib.util.spec_from_file_location(
-    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py")
+    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py"
+)
 H = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(H)
 
@@ -37,8 +38,14 @@ def rep(sample):
 def test_table_columns_and_entries(rep):
     assert rep.table.columns == TABLE_COLUMNS
     assert rep.quality.columns == QUALITY_COLUMNS
-    assert set(rep.table["standard"]) == {"call_processing", "turnout_ems", "turnout_fire",
-                                          "travel_first_unit", "travel_als", "erf_travel"}
+    assert set(rep.table["standard"]) == {
+        "call_processing",
+        "turnout_ems",
+        "turnout_fire",
+        "travel_first_unit",
+        "travel_als",
+        "erf_travel",
+    }
     assert rep.table["profile"].unique().to_list() == ["nfpa1710"]
     t = rep.table.filter(pl.col("standard") == "turnout_ems")
     assert set(t["start"]) == {"dispatched_at"} and set(t["end"]) == {"enroute_at"}
@@ -51,21 +58,33 @@ def test_table_columns_and_entries(rep):
 
 
 def test_table_equals_the_engine_and_pandas(sample, rep):
-    f = Fractiles.from_store(sample, metric="turnout", entry="turnout_ems",
-                             by=("layer:station_areas", "quarter"), percentiles=())
+    f = Fractiles.from_store(
+        sample,
+        metric="turnout",
+        entry="turnout_ems",
+        by=("layer:station_areas", "quarter"),
+        percentiles=(),
+    )
     a = rep.table.filter(pl.col("standard") == "turnout_ems").select(
-        "zone_id", "period_start", "n", "p_value_s", "compliance", "ci_low_s", "ci_high_s")
+        "zone_id", "period_start", "n", "p_value_s", "compliance", "ci_low_s", "ci_high_s"
+    )
     b = f.table.select(a.columns)
     assert a.sort("zone_id", "period_start", nulls_last=True).equals(
-        b.sort("zone_id", "period_start", nulls_last=True))
+        b.sort("zone_id", "period_start", nulls_last=True)
+    )
     # one cell by hand
     row = a.filter(pl.col("zone_id") == "S05").sort("period_start").row(0, named=True)
-    v = sample.execute(
-        "select i.turnout_s from incidents i join incident_zones z on z.incident_id = "
-        "i.incident_id and z.layer = 'station_areas' where z.zone_id = 'S05' and "
-        "i.call_category = 'ems' and date_trunc('quarter', i.call_received_at at time zone "
-        "i.timezone) = $q and i.turnout_s is not null", {"q": row["period_start"]}
-    ).pl()["turnout_s"].to_numpy()
+    v = (
+        sample.execute(
+            "select i.turnout_s from incidents i join incident_zones z on z.incident_id = "
+            "i.incident_id and z.layer = 'station_areas' where z.zone_id = 'S05' and "
+            "i.call_category = 'ems' and date_trunc('quarter', i.call_received_at at time zone "
+            "i.timezone) = $q and i.turnout_s is not null",
+            {"q": row["period_start"]},
+        )
+        .pl()["turnout_s"]
+        .to_numpy()
+    )
     assert row["n"] == len(v)
     assert row["p_value_s"] == np.percentile(v, 90, method="inverted_cdf")
     assert row["compliance"] == np.mean(v <= 60)
@@ -74,8 +93,14 @@ def test_table_equals_the_engine_and_pandas(sample, rep):
 def test_quality_explains_exclusions(rep):
     q = rep.quality
     sections = set(q["section"])
-    assert {"ingest", "rejects", "flagged_times", "missing_interval", "outside_zone",
-            "missing_interval_in_scope"} <= sections
+    assert {
+        "ingest",
+        "rejects",
+        "flagged_times",
+        "missing_interval",
+        "outside_zone",
+        "missing_interval_in_scope",
+    } <= sections
     rej = q.filter((pl.col("section") == "rejects") & pl.col("source").str.contains("city"))
     assert rej["n"].sum() == 106 and rej.height == 9  # the planted reject reasons
     miss = q.filter(pl.col("section") == "missing_interval_in_scope")
@@ -135,8 +160,10 @@ def test_csv_json_xlsx(rep, tmp_path):
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["profile"] == "nfpa1710" and doc["percentile_method"] == "nearest-rank"
     assert len(doc["table"]) == rep.table.height and len(doc["quality"]) == rep.quality.height
-    assert {m["standard"]: (m["start"], m["end"]) for m in doc["metrics"]}["call_processing"] \
-        == ("call_received_at", "dispatched_at")
+    assert {m["standard"]: (m["start"], m["end"]) for m in doc["metrics"]}["call_processing"] == (
+        "call_received_at",
+        "dispatched_at",
+    )
     # the sample city never assembles 15 staff: the p90 is +inf, written as null in JSON
     inf = rep.table["p_value_s"].is_infinite().fill_null(False).to_list()
     assert sum(inf) > 10

@@ -25,8 +25,11 @@ CITY_STATIONS = ROOT / "sample_data" / "city" / "stations.geojson"
 def points(ids=("S1", "S2", "S3"), crs="EPSG:4326") -> gpd.GeoDataFrame:
     xs = [-122.41, -122.42, -122.43][: len(ids)]
     ys = [37.77, 37.78, 37.79][: len(ids)]
-    return gpd.GeoDataFrame({"station_id": list(ids), "name": [f"Station {i}" for i in ids]},
-                            geometry=gpd.points_from_xy(xs, ys), crs=crs)  # fmt: skip
+    return gpd.GeoDataFrame(
+        {"station_id": list(ids), "name": [f"Station {i}" for i in ids]},
+        geometry=gpd.points_from_xy(xs, ys),
+        crs=crs,
+    )
 
 
 @pytest.fixture
@@ -35,8 +38,7 @@ def root(tmp_path) -> Path:
 
 
 def test_sf_stations_with_id_regex_and_zero_pad(root):
-    rep = load_stations(root, SF_STATIONS, id_field="common_name", id_regex=r"#(\d+)",
-                        zero_pad=2)  # fmt: skip
+    rep = load_stations(root, SF_STATIONS, id_field="common_name", id_regex=r"#(\d+)", zero_pad=2)
     assert rep.n_stations == 42 and rep.id_field == "common_name"
     expected = {f"{n:02d}" for n in [*range(1, 27), 28, 29, *range(31, 35), *range(36, 45), 48]}
     assert set(rep.station_ids) == expected
@@ -106,33 +108,46 @@ def test_no_crs_needs_crs(tmp_path, root):
 
 
 def test_csv_lat_lon(tmp_path, root):
-    p = write_csv(tmp_path / "s.csv", ["Station", "Lat", "Lon", "Label"],
-                  [["5", "37.77", "-122.41", "Five"], ["12", "37.78", "-122.42", "Twelve"]])  # fmt: skip
+    p = write_csv(
+        tmp_path / "s.csv",
+        ["Station", "Lat", "Lon", "Label"],
+        [["5", "37.77", "-122.41", "Five"], ["12", "37.78", "-122.42", "Twelve"]],
+    )
     rep = load_stations(root, p, zero_pad=2)
     assert rep.id_field == "Station" and rep.station_ids == ["05", "12"]
     got = read_stations(root)
     assert got["longitude"].tolist() == [-122.41, -122.42]
     # projected x / y columns with a CRS
     xy = points().to_crs(3857)
-    p2 = write_csv(tmp_path / "xy.csv", ["id", "x", "y"],
-                   [[i, x, y] for i, x, y in zip(xy["station_id"], xy.geometry.x, xy.geometry.y,
-                                                 strict=True)])  # fmt: skip
+    p2 = write_csv(
+        tmp_path / "xy.csv",
+        ["id", "x", "y"],
+        [[i, x, y] for i, x, y in zip(xy["station_id"], xy.geometry.x, xy.geometry.y, strict=True)],
+    )
     rep = load_stations(root, p2, crs="EPSG:3857")
     assert rep.crs_in == "EPSG:3857"
     assert read_stations(root)["latitude"].tolist() == pytest.approx([37.77, 37.78, 37.79])
 
 
 def test_csv_problems(tmp_path, root):
-    p = write_csv(tmp_path / "s.csv", ["station_id", "lat", "where"],
-                  [["1", "37.7", "x"]])  # fmt: skip
-    with pytest.raises(StationError, match=r"no `lon_field` column found in .*s.csv \(tried "
-                                           r"longitude, lon.*\); pass --lon-field NAME"):  # fmt: skip
+    p = write_csv(tmp_path / "s.csv", ["station_id", "lat", "where"], [["1", "37.7", "x"]])
+    with pytest.raises(
+        StationError,
+        match=r"no `lon_field` column found in .*s.csv \(tried "
+        r"longitude, lon.*\); pass --lon-field NAME",
+    ):
         load_stations(root, p)
-    with pytest.raises(StationError, match=r"`lon_field` 'wher' is not a field .*did you mean "
-                                           r"'where'\?"):  # fmt: skip
+    with pytest.raises(
+        StationError,
+        match=r"`lon_field` 'wher' is not a field .*did you mean "
+        r"'where'\?",
+    ):
         load_stations(root, p, lon_field="wher")
-    bad = write_csv(tmp_path / "b.csv", ["station_id", "lat", "lon"],
-                    [["1", "37.7", "-122.4"], ["2", "n/a", "-122.4"]])  # fmt: skip
+    bad = write_csv(
+        tmp_path / "b.csv",
+        ["station_id", "lat", "lon"],
+        [["1", "37.7", "-122.4"], ["2", "n/a", "-122.4"]],
+    )
     with pytest.raises(StationError, match=r"stations without a location: '2'"):
         load_stations(root, bad)
     with pytest.raises(IngestError, match=r"nope.csv: no such file"):
@@ -142,10 +157,15 @@ def test_csv_problems(tmp_path, root):
 def test_every_problem_listed_once(tmp_path, root):
     gdf = gpd.GeoDataFrame(
         {"station_id": ["A", "A", None, "B", "C"]},
-        geometry=[shapely.Point(0, 0), shapely.Point(1, 1), shapely.Point(2, 2),
-                  shapely.box(0, 0, 1, 1), None],
+        geometry=[
+            shapely.Point(0, 0),
+            shapely.Point(1, 1),
+            shapely.Point(2, 2),
+            shapely.box(0, 0, 1, 1),
+            None,
+        ],
         crs=4326,
-    )  # fmt: skip
+    )
     p = tmp_path / "s.parquet"
     gdf.to_parquet(p)
     with pytest.raises(StationError) as ei:
@@ -164,15 +184,21 @@ def test_every_problem_listed_once(tmp_path, root):
 
 
 def test_id_field_problems(tmp_path, root):
-    with pytest.raises(StationError, match=r"`id_field` 'common' is not a field of .*available "
-                                           r"fields: index, facility_id, common_name.*did you "
-                                           r"mean 'common_name'\?"):  # fmt: skip
+    with pytest.raises(
+        StationError,
+        match=r"`id_field` 'common' is not a field of .*available "
+        r"fields: index, facility_id, common_name.*did you "
+        r"mean 'common_name'\?",
+    ):
         load_stations(root, SF_STATIONS, id_field="common")
     gdf = points().rename(columns={"station_id": "code", "name": "label"})
     p = tmp_path / "s.geojson"
     gdf.to_file(p)
-    with pytest.raises(StationError, match=r"no station id field found in .* pass --id-field "
-                                           r"FIELD; its fields: code, label"):  # fmt: skip
+    with pytest.raises(
+        StationError,
+        match=r"no station id field found in .* pass --id-field "
+        r"FIELD; its fields: code, label",
+    ):
         load_stations(root, p)
     assert load_stations(root, p, id_field="code", name_field="label").name_field == "label"
     with pytest.raises(StationError, match=r"`name_field` 'nam' is not a field"):
@@ -182,8 +208,11 @@ def test_id_field_problems(tmp_path, root):
 def test_id_regex_problems(root):
     with pytest.raises(StationError, match=r"`id_regex` '#\(\\\\d\+' is not a regular expression"):
         load_stations(root, SF_STATIONS, id_field="common_name", id_regex=r"#(\d+")
-    with pytest.raises(StationError, match=r"`id_regex` 'Station #\(1\\\\d\)\$' matches nothing "
-                                           r"in `common_name` of 'Fire Station #24' \(feature 2\)"):  # fmt: skip
+    with pytest.raises(
+        StationError,
+        match=r"`id_regex` 'Station #\(1\\\\d\)\$' matches nothing "
+        r"in `common_name` of 'Fire Station #24' \(feature 2\)",
+    ):
         load_stations(root, SF_STATIONS, id_field="common_name", id_regex=r"Station #(1\d)$")
     # "#5" and "#5 - Division..." style collisions are duplicates after extraction
     with pytest.raises(StationError, match=r"duplicate `id_field` 'common_name' values: "):
@@ -201,8 +230,13 @@ def test_read_stations_before_any_load(root):
     assert len(read_stations(root)) == 0
     init_spatial(root)
     empty = read_stations(root)
-    assert len(empty) == 0 and list(empty.columns) == ["station_id", "name", "latitude",
-                                                       "longitude", "geometry"]  # fmt: skip
+    assert len(empty) == 0 and list(empty.columns) == [
+        "station_id",
+        "name",
+        "latitude",
+        "longitude",
+        "geometry",
+    ]
 
 
 def test_loading_again_replaces(root):
@@ -216,18 +250,24 @@ def test_station_view_and_incident_station_check(tmp_path):
     d = tmp_path / "store"
     ingest(SF_SLICE, load_profile("sffd"), data_dir=d)
     store = Store(d)
-    rep = load_stations(store.root, SF_STATIONS, id_field="common_name", id_regex=r"#(\d+)",
-                        zero_pad=2)  # fmt: skip
+    rep = load_stations(
+        store.root, SF_STATIONS, id_field="common_name", id_regex=r"#(\d+)", zero_pad=2
+    )
     con = duckdb.connect()
     for stmt in store.view_sql() + spatial_view_sql(store.root):
         con.execute(stmt)
     rows = con.execute("select station_id, name, latitude, longitude from stations").fetchall()
     assert len(rows) == 42 and ("15", "Fire Station #15") in {r[:2] for r in rows}
-    used = {r[0] for r in con.execute("select distinct station_id from responses_all "
-                                      "where station_id is not null").fetchall()}  # fmt: skip
+    used = {
+        r[0]
+        for r in con.execute(
+            "select distinct station_id from responses_all where station_id is not null"
+        ).fetchall()
+    }
     assert rep.incident_stations_missing == sorted(used - set(rep.station_ids))
-    joined = con.execute("select count(*) from incidents i join stations s "
-                         "using (station_id)").fetchone()[0]  # fmt: skip
+    joined = con.execute(
+        "select count(*) from incidents i join stations s using (station_id)"
+    ).fetchone()[0]
     assert joined > 0
     assert np.isfinite([r[2] for r in rows]).all()
 

@@ -20,13 +20,17 @@ def test_reingest_same_file_adds_nothing(tmp_path, data_dir, unit_toml):
     path = write_csv(tmp_path / "x.csv", UNIT_HEADER, [unit_row(), unit_row(inc="Z", lat="")])
     first = ingest(path, load_profile(unit_toml), data_dir=data_dir)
     store = Store(data_dir)
-    before = store.sql("select (select count(*) from responses_all), (select count(*) from rejects), (select count(*) from ingest_log)").row(0)
+    before = store.sql(
+        "select (select count(*) from responses_all), (select count(*) from rejects), (select count(*) from ingest_log)"
+    ).row(0)
     copy = tmp_path / "copy_of_x.csv"
     copy.write_bytes(path.read_bytes())
     again = ingest([path, copy], load_profile(unit_toml), data_dir=data_dir)
     assert [f.skipped_as for f in again.files] == [first.files[0].batch_id] * 2
     assert again.rows_read == 0
-    after = store.sql("select (select count(*) from responses_all), (select count(*) from rejects), (select count(*) from ingest_log)").row(0)
+    after = store.sql(
+        "select (select count(*) from responses_all), (select count(*) from rejects), (select count(*) from ingest_log)"
+    ).row(0)
     assert before == after == (1, 1, 1)
 
 
@@ -112,8 +116,11 @@ def _wait_for_staged_chunk(data_dir, proc, timeout=60):
 @pytest.mark.slow
 def test_sigkill_mid_batch_leaves_store_consistent(tmp_path, data_dir, unit_toml):
     path = big_unit_csv(tmp_path / "big.csv", 60_000)
-    ingest(write_csv(tmp_path / "first.csv", UNIT_HEADER, [unit_row(inc="keep")]),
-           load_profile(unit_toml), data_dir=data_dir)
+    ingest(
+        write_csv(tmp_path / "first.csv", UNIT_HEADER, [unit_row(inc="keep")]),
+        load_profile(unit_toml),
+        data_dir=data_dir,
+    )
     proc = _ingest_proc(path, unit_toml, data_dir, 2000)
     assert _wait_for_staged_chunk(data_dir, proc), proc.communicate()
     os.kill(proc.pid, signal.SIGKILL)
@@ -133,8 +140,11 @@ def test_sigkill_mid_batch_leaves_store_consistent(tmp_path, data_dir, unit_toml
 
 @pytest.mark.slow
 def test_readers_in_other_processes_during_ingest(tmp_path, data_dir, unit_toml):
-    ingest(write_csv(tmp_path / "first.csv", UNIT_HEADER, [unit_row(inc="keep")]),
-           load_profile(unit_toml), data_dir=data_dir)
+    ingest(
+        write_csv(tmp_path / "first.csv", UNIT_HEADER, [unit_row(inc="keep")]),
+        load_profile(unit_toml),
+        data_dir=data_dir,
+    )
     path = big_unit_csv(tmp_path / "big.csv", 60_000)
     proc = _ingest_proc(path, unit_toml, data_dir, 2000)
     assert _wait_for_staged_chunk(data_dir, proc), proc.communicate()
@@ -143,8 +153,9 @@ def test_readers_in_other_processes_during_ingest(tmp_path, data_dir, unit_toml)
         "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
         "print(c.execute('select count(*) from incidents').fetchall()[0][0])"
     )
-    reader = subprocess.run([PY, "-c", code, str(catalog)], capture_output=True, text=True,
-                            timeout=60)
+    reader = subprocess.run(
+        [PY, "-c", code, str(catalog)], capture_output=True, text=True, timeout=60
+    )
     assert reader.returncode == 0, reader.stderr
     assert int(reader.stdout.strip()) >= 1
     # and one in this process, too
@@ -182,8 +193,9 @@ def _same(store, a="incidents", b="incidents_live"):
 
 
 def test_derived_incidents_equal_live_computation(tmp_path, data_dir, unit_toml):
-    p1 = write_csv(tmp_path / "a.csv", UNIT_HEADER,
-                   [unit_row(inc="A", arrv="", clr=""), unit_row(inc="B")])
+    p1 = write_csv(
+        tmp_path / "a.csv", UNIT_HEADER, [unit_row(inc="A", arrv="", clr=""), unit_row(inc="B")]
+    )
     ingest(p1, load_profile(unit_toml), data_dir=data_dir)
     store = Store(data_dir)
     assert store.sql("select count(*) from _fresh_incidents").item() == 0  # all in derived
@@ -191,19 +203,30 @@ def test_derived_incidents_equal_live_computation(tmp_path, data_dir, unit_toml)
     assert _same(store)
 
 
-def test_incidents_view_is_current_when_derived_is_stale(tmp_path, data_dir, unit_toml,
-                                                         monkeypatch):
+def test_incidents_view_is_current_when_derived_is_stale(
+    tmp_path, data_dir, unit_toml, monkeypatch
+):
     """A batch published but not folded into the derived table (a crash in between, or a
     reader racing the writer) is computed live: the view never lags."""
-    ingest(write_csv(tmp_path / "a.csv", UNIT_HEADER,
-                     [unit_row(inc="A", arrv="", clr=""), unit_row(inc="B")]),
-           load_profile(unit_toml), data_dir=data_dir)
+    ingest(
+        write_csv(
+            tmp_path / "a.csv", UNIT_HEADER, [unit_row(inc="A", arrv="", clr=""), unit_row(inc="B")]
+        ),
+        load_profile(unit_toml),
+        data_dir=data_dir,
+    )
     monkeypatch.setattr(Store, "refresh_derived", lambda self: None)
     # the grown record of A and a new incident C arrive
-    ingest(write_csv(tmp_path / "b.csv", UNIT_HEADER, [unit_row(inc="A"), unit_row(inc="C")]),
-           load_profile(unit_toml), data_dir=data_dir)
+    ingest(
+        write_csv(tmp_path / "b.csv", UNIT_HEADER, [unit_row(inc="A"), unit_row(inc="C")]),
+        load_profile(unit_toml),
+        data_dir=data_dir,
+    )
     store = Store(data_dir)
-    assert sorted(store.sql("select incident_id from _fresh_incidents")["incident_id"]) == ["A", "C"]
+    assert sorted(store.sql("select incident_id from _fresh_incidents")["incident_id"]) == [
+        "A",
+        "C",
+    ]
     inc = store.sql("select incident_id, first_on_scene_at from incidents order by 1")
     assert inc["incident_id"].to_list() == ["A", "B", "C"]
     assert inc["first_on_scene_at"][0] is not None  # A's newer record, not the derived one
@@ -216,12 +239,18 @@ def test_incidents_view_is_current_when_derived_is_stale(tmp_path, data_dir, uni
 
 
 def test_copied_store_keeps_working(tmp_path, data_dir, unit_toml):
-    ingest(write_csv(tmp_path / "a.csv", UNIT_HEADER, [unit_row(inc="A")]),
-           load_profile(unit_toml), data_dir=data_dir)
+    ingest(
+        write_csv(tmp_path / "a.csv", UNIT_HEADER, [unit_row(inc="A")]),
+        load_profile(unit_toml),
+        data_dir=data_dir,
+    )
     copy = tmp_path / "copy"
     shutil.copytree(data_dir, copy)  # symlinks become folders
-    ingest(write_csv(tmp_path / "b.csv", UNIT_HEADER, [unit_row(inc="B")]),
-           load_profile(unit_toml), data_dir=copy)
+    ingest(
+        write_csv(tmp_path / "b.csv", UNIT_HEADER, [unit_row(inc="B")]),
+        load_profile(unit_toml),
+        data_dir=copy,
+    )
     store = Store(copy)
     assert store.sql("select count(*) from incidents").item() == 2
     assert _same(store)

@@ -46,16 +46,27 @@ ZDATA = Path(__file__).parent / "data" / "zones"
 
 
 # ============================================================================ helpers
-def squares(n: int = 2, size: float = 0.01, x0: float = -122.45, y0: float = 37.75,
-            crs: str | None = "EPSG:4326") -> gpd.GeoDataFrame:  # fmt: skip
+def squares(
+    n: int = 2,
+    size: float = 0.01,
+    x0: float = -122.45,
+    y0: float = 37.75,
+    crs: str | None = "EPSG:4326",
+) -> gpd.GeoDataFrame:
     """An n x n grid of squares, ids A, B, ... row by row from the south-west corner."""
     rows = []
     for j in range(n):
         for i in range(n):
             k = j * n + i
-            rows.append({"zone": chr(ord("A") + k), "label": f"Zone {k}",
-                         "geometry": shapely.box(x0 + i * size, y0 + j * size,
-                                                 x0 + (i + 1) * size, y0 + (j + 1) * size)})  # fmt: skip
+            rows.append(
+                {
+                    "zone": chr(ord("A") + k),
+                    "label": f"Zone {k}",
+                    "geometry": shapely.box(
+                        x0 + i * size, y0 + j * size, x0 + (i + 1) * size, y0 + (j + 1) * size
+                    ),
+                }
+            )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
 
 
@@ -125,8 +136,14 @@ def test_load_each_format(tmp_path, root, fmt):
     assert list_layers(root) == ["demand_zones"]
     got = read_layer(root, "demand_zones")
     assert got.crs.to_epsg() == 4326
-    assert list(got.columns) == ["layer", "zone_id", "name", "density_class", "area_km2",
-                                 "geometry"]  # fmt: skip
+    assert list(got.columns) == [
+        "layer",
+        "zone_id",
+        "name",
+        "density_class",
+        "area_km2",
+        "geometry",
+    ]
     assert got["zone_id"].tolist() == ["A", "B", "C", "D"]
     assert got["name"].tolist() == ["Zone 0", "Zone 1", "Zone 2", "Zone 3"]
     assert got["layer"].tolist() == ["demand_zones"] * 4
@@ -158,8 +175,11 @@ def test_zip_with_several_shapefiles(tmp_path, root):
         for d in (a, b):
             for f in d.iterdir():
                 zf.write(f, f"data/{f.name}")
-    with pytest.raises(ZoneError, match=r"holds several datasets: east, west; pick one with "
-                                        r"`source_layer`"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"holds several datasets: east, west; pick one with "
+        r"`source_layer`",
+    ):
         load_zones(root, z, "x", id_field="zone")
     assert load_zones(root, z, "x", id_field="zone", source_layer="west").n_zones == 9
     with pytest.raises(ZoneError, match=r"`source_layer` 'north' is not a dataset .* east, west"):
@@ -179,12 +199,18 @@ def test_geopackage_layers(tmp_path, root):
     p = tmp_path / "two.gpkg"
     squares(2).to_file(p, layer="small", driver="GPKG")
     squares(3).to_file(p, layer="big", driver="GPKG")
-    with pytest.raises(ZoneError, match=r"holds several layers: .*small.*; pick one with "
-                                        r"`source_layer` \(--source-layer NAME\)"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"holds several layers: .*small.*; pick one with "
+        r"`source_layer` \(--source-layer NAME\)",
+    ):
         load_zones(root, p, "x", id_field="zone")
     assert load_zones(root, p, "x", id_field="zone", source_layer="big").n_zones == 9
-    with pytest.raises(ZoneError, match=r"`source_layer` 'medium' is not a layer of .*its "
-                                        r"layers: "):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"`source_layer` 'medium' is not a layer of .*its "
+        r"layers: ",
+    ):
         load_zones(root, p, "x", id_field="zone", source_layer="medium")
 
 
@@ -211,8 +237,9 @@ def test_no_crs_is_an_error_unless_given(tmp_path, root):
     rep = load_zones(root, path, "z", id_field="zone", crs="EPSG:2227")
     assert rep.crs_in == "EPSG:2227"
     got = read_layer(root, "z")
-    assert shapely.equals_exact(shapely.normalize(got.geometry[0]),
-                                shapely.normalize(src.geometry[0]), tolerance=1e-9)  # fmt: skip
+    assert shapely.equals_exact(
+        shapely.normalize(got.geometry[0]), shapely.normalize(src.geometry[0]), tolerance=1e-9
+    )
     with pytest.raises(ZoneError, match=r"`crs` 'EPSG:999999' is not a coordinate reference"):
         load_zones(root, path, "z", id_field="zone", crs="EPSG:999999")
 
@@ -235,8 +262,11 @@ def test_bowtie_is_repaired_with_a_warning(tmp_path, root):
     bow = shapely.Polygon([(0, 0), (0.01, 0.01), (0.01, 0), (0, 0.01), (0, 0)])
     ok = shapely.box(0.02, 0, 0.03, 0.01)
     gdf = gpd.GeoDataFrame({"zone": ["bow", "fine"]}, geometry=[bow, ok], crs=4326)
-    with pytest.warns(UserWarning, match=r"zone 'bow' of layer 'z': invalid geometry "
-                                         r"\(Self-intersection.*repaired with shapely.make_valid"):  # fmt: skip
+    with pytest.warns(
+        UserWarning,
+        match=r"zone 'bow' of layer 'z': invalid geometry "
+        r"\(Self-intersection.*repaired with shapely.make_valid",
+    ):
         rep = load_zones(root, write(gdf, tmp_path, "parquet"), "z", id_field="zone")
     assert rep.repaired == ["bow"]
     got = read_layer(root, "z")
@@ -250,9 +280,11 @@ def test_bowtie_is_repaired_with_a_warning(tmp_path, root):
 def test_invalid_beyond_repair_is_an_error(tmp_path, root):
     flat = shapely.Polygon([(0, 0), (1, 0), (2, 0), (0, 0)])  # no area
     line = shapely.LineString([(5, 5), (5, 5)])  # invalid, but reported as not a polygon
-    gdf = gpd.GeoDataFrame({"zone": ["flat", "ok", "ok", "line"]},
-                           geometry=[flat, shapely.box(3, 3, 4, 4), shapely.box(4, 3, 5, 4),
-                                     line], crs=4326)  # fmt: skip
+    gdf = gpd.GeoDataFrame(
+        {"zone": ["flat", "ok", "ok", "line"]},
+        geometry=[flat, shapely.box(3, 3, 4, 4), shapely.box(4, 3, 5, 4), line],
+        crs=4326,
+    )
     with pytest.raises(ZoneError) as ei:
         load_zones(root, write(gdf, tmp_path, "parquet"), "z", id_field="zone")
     probs = ei.value.problems
@@ -264,19 +296,21 @@ def test_invalid_beyond_repair_is_an_error(tmp_path, root):
 
 def km_squares(boxes: dict[str, tuple[float, float, float, float]]) -> gpd.GeoDataFrame:
     """Squares given in metres of EPSG:6933 (an equal-area projection)."""
-    return gpd.GeoDataFrame({"zone": list(boxes)},
-                            geometry=[shapely.box(*b) for b in boxes.values()],
-                            crs="EPSG:6933")  # fmt: skip
+    return gpd.GeoDataFrame(
+        {"zone": list(boxes)}, geometry=[shapely.box(*b) for b in boxes.values()], crs="EPSG:6933"
+    )
 
 
 def test_overlaps_reported_with_area(tmp_path, root):
     x, y = -11_800_000.0, 4_500_000.0  # metres in EPSG:6933 (about the US Midwest)
-    gdf = km_squares({
-        "A": (x, y, x + 1000, y + 1000),
-        "B": (x + 500, y, x + 1500, y + 1000),           # half of A: 0.5 km2
-        "C": (x + 1499.99, y, x + 2499.99, y + 1000),    # 10 m2 with B: below 0.01 %
-        "D": (x, y + 999.8, x + 1000, y + 1999.8),       # 200 m2 with A: above 0.01 %
-    })  # fmt: skip
+    gdf = km_squares(
+        {
+            "A": (x, y, x + 1000, y + 1000),
+            "B": (x + 500, y, x + 1500, y + 1000),  # half of A: 0.5 km2
+            "C": (x + 1499.99, y, x + 2499.99, y + 1000),  # 10 m2 with B: below 0.01 %
+            "D": (x, y + 999.8, x + 1000, y + 1999.8),  # 200 m2 with A: above 0.01 %
+        }
+    )
     rep = load_zones(root, write(gdf, tmp_path, "gpkg"), "z", id_field="zone")
     assert [(a, b) for a, b, _ in rep.overlaps] == [("A", "B"), ("A", "D")]
     assert rep.overlaps[0][2] == pytest.approx(0.5, rel=1e-3)
@@ -291,14 +325,21 @@ def test_gaps_reported_with_area(tmp_path, root):
     for j in range(3):
         for i in range(3):
             if (i, j) != (1, 1):  # the middle one missing: a 1 km2 hole
-                boxes[f"Z{i}{j}"] = (x + i * 1000, y + j * 1000, x + (i + 1) * 1000,
-                                     y + (j + 1) * 1000)  # fmt: skip
+                boxes[f"Z{i}{j}"] = (
+                    x + i * 1000,
+                    y + j * 1000,
+                    x + (i + 1) * 1000,
+                    y + (j + 1) * 1000,
+                )
     # a second hole of 0.25 km2 inside a separate zone with a hole of its own
-    ring = shapely.Polygon(shapely.box(x + 5000, y, x + 6000, y + 1000).exterior.coords,
-                           [shapely.box(x + 5250, y + 250, x + 5750, y + 750).exterior.coords])  # fmt: skip
+    ring = shapely.Polygon(
+        shapely.box(x + 5000, y, x + 6000, y + 1000).exterior.coords,
+        [shapely.box(x + 5250, y + 250, x + 5750, y + 750).exterior.coords],
+    )
     gdf = km_squares(boxes)
-    gdf = gpd.GeoDataFrame({"zone": [*gdf["zone"], "ring"]},
-                           geometry=[*gdf.geometry, ring], crs="EPSG:6933")  # fmt: skip
+    gdf = gpd.GeoDataFrame(
+        {"zone": [*gdf["zone"], "ring"]}, geometry=[*gdf.geometry, ring], crs="EPSG:6933"
+    )
     rep = load_zones(root, write(gdf, tmp_path, "gpkg"), "z", id_field="zone")
     assert rep.overlaps == []
     assert rep.gaps_count == 2
@@ -309,13 +350,24 @@ def test_gaps_reported_with_area(tmp_path, root):
 def test_validation_collects_every_problem(tmp_path, root):
     gdf = gpd.GeoDataFrame(
         {"zone": ["a", "a", None, "b", "c"], "cls": ["urban", "Rural", "metro", "", "x"]},
-        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(2, 0, 3, 1),
-                  shapely.Point(5, 5), None],
+        geometry=[
+            shapely.box(0, 0, 1, 1),
+            shapely.box(1, 0, 2, 1),
+            shapely.box(2, 0, 3, 1),
+            shapely.Point(5, 5),
+            None,
+        ],
         crs=4326,
-    )  # fmt: skip
+    )
     with pytest.raises(ZoneError) as ei:
-        load_zones(root, write(gdf, tmp_path, "parquet"), "z", id_field="zone",
-                   density_field="cls", name_field="nme")  # fmt: skip
+        load_zones(
+            root,
+            write(gdf, tmp_path, "parquet"),
+            "z",
+            id_field="zone",
+            density_field="cls",
+            name_field="nme",
+        )
     msg = str(ei.value)
     assert msg.startswith("cannot load layer 'z' from ")
     assert len(ei.value.problems) == 6
@@ -334,11 +386,17 @@ def test_validation_collects_every_problem(tmp_path, root):
 
 def test_missing_id_field_lists_fields_with_close_match(tmp_path, root):
     path = write(squares().rename(columns={"zone": "zone_id"}), tmp_path, "geojson")
-    with pytest.raises(ZoneError, match=r"`id_field` 'zoneid' is not a field of .*available "
-                                        r"fields: zone_id, label; did you mean 'zone_id'\?"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"`id_field` 'zoneid' is not a field of .*available "
+        r"fields: zone_id, label; did you mean 'zone_id'\?",
+    ):
         load_zones(root, path, "z", id_field="zoneid")
-    with pytest.raises(ZoneError, match=r"`id_field` 'ZONE_ID' is not a field .*did you mean "
-                                        r"'zone_id'\? \(names are case-sensitive\)"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"`id_field` 'ZONE_ID' is not a field .*did you mean "
+        r"'zone_id'\? \(names are case-sensitive\)",
+    ):
         load_zones(root, path, "z", id_field="ZONE_ID")
 
 
@@ -359,18 +417,29 @@ def test_empty_and_unreadable_files(tmp_path, root):
         load_zones(root, junk, "z", id_field="zone")
 
 
-@pytest.mark.parametrize("bad, fix", [("Demand Zones", "demand_zones"), ("1st", "zone_1st"),
-                                      ("a-b", "a_b"), ("", "zones")])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad, fix",
+    [("Demand Zones", "demand_zones"), ("1st", "zone_1st"), ("a-b", "a_b"), ("", "zones")],
+)
 def test_layer_name_rules(tmp_path, root, bad, fix):
     path = write(squares(), tmp_path, "geojson")
-    with pytest.raises(ZoneError, match=rf"`layer` '{bad}' is not a valid layer name: use "
-                                        rf"lower-case .* e\.g\. '{fix}'"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=rf"`layer` '{bad}' is not a valid layer name: use "
+        rf"lower-case .* e\.g\. '{fix}'",
+    ):
         load_zones(root, path, bad, id_field="zone")
 
 
 def test_density_classes_case_insensitive(root):
-    rep = load_zones(root, ZDATA / "demand_zones.geojson", "demand", id_field="zone_id",
-                     name_field="name", density_field="density")  # fmt: skip
+    rep = load_zones(
+        root,
+        ZDATA / "demand_zones.geojson",
+        "demand",
+        id_field="zone_id",
+        name_field="name",
+        density_field="density",
+    )
     got = read_layer(root, "demand")
     assert rep.n_zones == 4
     assert got["density_class"].tolist() == ["urban", "suburban", "rural", "remote"]
@@ -392,8 +461,11 @@ def test_read_unknown_layer(tmp_path, root):
     path = write(squares(), tmp_path, "geojson")
     load_zones(root, path, "b", id_field="zone")
     load_zones(root, path, "a", id_field="zone")
-    with pytest.raises(ZoneError, match=r"^`layer` 'x' is not loaded; loaded layers: a, b; "
-                                        r"load one with `dispatch zones load`$"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"^`layer` 'x' is not loaded; loaded layers: a, b; "
+        r"load one with `dispatch zones load`$",
+    ):
         read_layer(root, "x")
     with pytest.raises(ZoneError, match=r"not loaded"):
         read_layer(root, "../zones/a")
@@ -403,17 +475,32 @@ def test_init_spatial_placeholders(root):
     init_spatial(root)
     sp = root / "spatial"
     expect = {
-        sp / "zones/_empty.parquet": {"layer": "string", "zone_id": "string", "name": "string",
-                                      "density_class": "string", "area_km2": "double",
-                                      "geometry": "binary"},
-        sp / "incident_zones/_empty.parquet": {"incident_id": "string", "layer": "string",
-                                               "zone_id": "string"},
-        sp / "stations.parquet": {"station_id": "string", "name": "string",
-                                  "latitude": "double", "longitude": "double",
-                                  "geometry": "binary"},
-        sp / "incident_cells.parquet": {"incident_id": "string", "resolution": "int8",
-                                        "h3_cell": "string"},
-    }  # fmt: skip
+        sp / "zones/_empty.parquet": {
+            "layer": "string",
+            "zone_id": "string",
+            "name": "string",
+            "density_class": "string",
+            "area_km2": "double",
+            "geometry": "binary",
+        },
+        sp / "incident_zones/_empty.parquet": {
+            "incident_id": "string",
+            "layer": "string",
+            "zone_id": "string",
+        },
+        sp / "stations.parquet": {
+            "station_id": "string",
+            "name": "string",
+            "latitude": "double",
+            "longitude": "double",
+            "geometry": "binary",
+        },
+        sp / "incident_cells.parquet": {
+            "incident_id": "string",
+            "resolution": "int8",
+            "h3_cell": "string",
+        },
+    }
     for p, cols in expect.items():
         schema = pq.read_schema(p)
         assert {f.name: str(f.type) for f in schema} == cols
@@ -474,14 +561,23 @@ def test_assign_points_squares_boundaries(path_mode):
     # A B on the bottom row, C D on the top; unit squares from (0, 0) to (2, 2)
     zones = squares(2, size=1.0, x0=0.0, y0=0.0)
     pts = {
-        (0.5, 0.5): "A", (1.5, 0.5): "B", (0.5, 1.5): "C", (1.5, 1.5): "D",
+        (0.5, 0.5): "A",
+        (1.5, 0.5): "B",
+        (0.5, 1.5): "C",
+        (1.5, 1.5): "D",
         (1.0, 0.5): "A",  # edge shared by A and B: the first in zone order
         (1.5, 1.0): "B",  # B / D
         (1.0, 1.0): "A",  # the corner of all four
-        (0.0, 0.0): "A", (2.0, 2.0): "D", (2.0, 0.3): "B",  # outer boundary: closed zones
-        (2.0000001, 0.5): None, (-1.0, -1.0): None, (0.5, 5.0): None,
-        (np.nan, 0.5): None, (0.5, np.nan): None, (np.inf, 0.5): None,
-    }  # fmt: skip
+        (0.0, 0.0): "A",
+        (2.0, 2.0): "D",
+        (2.0, 0.3): "B",  # outer boundary: closed zones
+        (2.0000001, 0.5): None,
+        (-1.0, -1.0): None,
+        (0.5, 5.0): None,
+        (np.nan, 0.5): None,
+        (0.5, np.nan): None,
+        (np.inf, 0.5): None,
+    }
     x = np.array([p[0] for p in pts])
     y = np.array([p[1] for p in pts])
     assert assign_points(x, y, zones, id_col="zone").tolist() == list(pts.values())
@@ -491,8 +587,9 @@ def test_assign_points_squares_boundaries(path_mode):
 
 def test_assign_points_overlaps_go_to_first_zone(path_mode):
     base = squares(2, size=1.0, x0=0.0, y0=0.0)
-    inner = gpd.GeoDataFrame({"zone": ["E"]}, geometry=[shapely.box(0.25, 0.25, 0.75, 0.75)],
-                             crs=4326)  # fmt: skip
+    inner = gpd.GeoDataFrame(
+        {"zone": ["E"]}, geometry=[shapely.box(0.25, 0.25, 0.75, 0.75)], crs=4326
+    )
     x, y = np.array([0.5, 0.9]), np.array([0.5, 0.9])
     after = gpd.GeoDataFrame(pd.concat([base, inner], ignore_index=True))
     before = gpd.GeoDataFrame(pd.concat([inner, base], ignore_index=True))
@@ -505,8 +602,11 @@ def test_assign_points_edge_cases(path_mode):
     assert assign_points([], [], zones, "zone").tolist() == []
     with pytest.raises(ZoneError, match="differ in shape"):
         assign_points([1.0, 2.0], [1.0], zones, "zone")
-    with pytest.raises(ZoneError, match=r"`id_col` 'zone_id' is not a field .* did you mean "
-                                        r"'zone'\?"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"`id_col` 'zone_id' is not a field .* did you mean "
+        r"'zone'\?",
+    ):
         assign_points([0.5], [0.5], zones)
     # missing geometries never match; projected zones are reprojected
     with_none = zones.copy()
@@ -526,8 +626,7 @@ def test_grid_path_on_many_points():
     x = rng.uniform(x0, x1, 300_000)
     y = rng.uniform(y0, y1, 300_000)
     idx = assign_point_index(x, y, zones.geometry.values)  # grid (41 * 300k > threshold)
-    ref = Z._assign_direct(x, y, np.asarray(zones.geometry.values),
-                           np.ones(len(zones), bool))  # fmt: skip
+    ref = Z._assign_direct(x, y, np.asarray(zones.geometry.values), np.ones(len(zones), bool))
     assert (idx == ref).all()
 
 
@@ -539,8 +638,9 @@ def test_grid_path_on_many_points():
     x0=st.floats(-170.0, 100.0),
     y0=st.floats(-80.0, 20.0),
     free=st.lists(st.tuples(st.floats(-0.5, 7.0), st.floats(-0.5, 7.0)), max_size=40),
-    on_lines=st.lists(st.tuples(st.integers(-1, 7), st.integers(-1, 7),
-                                st.sampled_from([0.0, 0.5])), max_size=20),  # fmt: skip
+    on_lines=st.lists(
+        st.tuples(st.integers(-1, 7), st.integers(-1, 7), st.sampled_from([0.0, 0.5])), max_size=20
+    ),
     grid=st.booleans(),
 )
 def test_every_point_gets_the_square_that_holds_it(nx, ny, size, x0, y0, free, on_lines, grid):
@@ -556,8 +656,12 @@ def test_every_point_gets_the_square_that_holds_it(nx, ny, size, x0, y0, free, o
         ys.append(y0 + j * size)
     x, y = np.array(xs, dtype=float), np.array(ys, dtype=float)
     b = np.array(boxes)
-    inside = ((x[:, None] >= b[None, :, 0]) & (x[:, None] <= b[None, :, 2])
-              & (y[:, None] >= b[None, :, 1]) & (y[:, None] <= b[None, :, 3]))  # fmt: skip
+    inside = (
+        (x[:, None] >= b[None, :, 0])
+        & (x[:, None] <= b[None, :, 2])
+        & (y[:, None] >= b[None, :, 1])
+        & (y[:, None] <= b[None, :, 3])
+    )
     expected = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
     old = Z._DIRECT_MAX_WORK
     Z._DIRECT_MAX_WORK = 0 if grid else 10**18
@@ -577,7 +681,8 @@ def test_sf_neighbourhoods_load(root):
     got = read_layer(root, "neighborhoods")
     assert got["zone_id"].tolist() == gpd.read_file(NHOODS)["nhood"].tolist()
     assert got["area_km2"].sum() == pytest.approx(
-        sum(geodesic_km2(g) for g in got.geometry), rel=1e-4)
+        sum(geodesic_km2(g) for g in got.geometry), rel=1e-4
+    )
     assert 100 < got["area_km2"].sum() < 140
 
 
@@ -589,10 +694,14 @@ def sf_store(tmp_path_factory):
     store = Store(d)
     rep = load_zones(store.root, NHOODS, "neighborhoods", id_field="nhood")
     # a small layer that leaves most incidents outside: two boxes around the Civic Center
-    boxes = gpd.GeoDataFrame({"zone": ["west", "east"]},
-                             geometry=[shapely.box(-122.43, 37.77, -122.415, 37.785),
-                                       shapely.box(-122.415, 37.77, -122.40, 37.785)],
-                             crs=4326)  # fmt: skip
+    boxes = gpd.GeoDataFrame(
+        {"zone": ["west", "east"]},
+        geometry=[
+            shapely.box(-122.43, 37.77, -122.415, 37.785),
+            shapely.box(-122.415, 37.77, -122.40, 37.785),
+        ],
+        crs=4326,
+    )
     write(boxes, d.parent / "central", "geojson")
     load_zones(store.root, d.parent / "central" / "zones.geojson", "central", id_field="zone")
     return store, rep
@@ -606,17 +715,20 @@ def view_con(store: Store) -> duckdb.DuckDBPyConnection:
 
 
 def expected_assignment(con, zones: gpd.GeoDataFrame):
-    inc = con.execute("select incident_id, latitude, longitude from incidents "
-                      "order by incident_id").pl()  # fmt: skip
-    pts = gpd.GeoDataFrame({"incident_id": inc["incident_id"].to_list()},
-                           geometry=gpd.points_from_xy(inc["longitude"].to_numpy(),
-                                                       inc["latitude"].to_numpy()),
-                           crs=4326)  # fmt: skip
+    inc = con.execute(
+        "select incident_id, latitude, longitude from incidents order by incident_id"
+    ).pl()
+    pts = gpd.GeoDataFrame(
+        {"incident_id": inc["incident_id"].to_list()},
+        geometry=gpd.points_from_xy(inc["longitude"].to_numpy(), inc["latitude"].to_numpy()),
+        crs=4326,
+    )
     z = zones[["zone_id", "geometry"]].reset_index(names="order")
     j = gpd.sjoin(pts, z, how="left", predicate="intersects")
     j = j.sort_values(["incident_id", "order"]).drop_duplicates("incident_id", keep="first")
-    return inc, {i: (None if pd.isna(z) else z)
-                 for i, z in zip(j["incident_id"], j["zone_id"], strict=True)}
+    return inc, {
+        i: (None if pd.isna(z) else z) for i, z in zip(j["incident_id"], j["zone_id"], strict=True)
+    }
 
 
 @pytest.mark.parametrize("layer", ["neighborhoods", "central"])
@@ -628,17 +740,28 @@ def test_incidents_assigned_end_to_end(sf_store, layer):
     assert n > 100
     if layer == "central":
         counts = assign_incidents(store.root, con, layers=[layer], h3_resolution=None)
-        rep = Z.ZoneReport(layer, 2, "EPSG:4326", incidents_assigned=counts[layer]["assigned"],
-                           incidents_outside=counts[layer]["outside"],
-                           incidents_unlocated=counts[layer]["no_coordinates"])  # fmt: skip
+        rep = Z.ZoneReport(
+            layer,
+            2,
+            "EPSG:4326",
+            incidents_assigned=counts[layer]["assigned"],
+            incidents_outside=counts[layer]["outside"],
+            incidents_unlocated=counts[layer]["no_coordinates"],
+        )
         assert 0 < rep.incidents_assigned < rep.incidents_outside
     assert rep.incidents_assigned + rep.incidents_outside + rep.incidents_unlocated == n
-    rows = con.execute("select incident_id, zone_id from incident_zones where layer = $l",
-                       {"l": layer}).fetchall()  # fmt: skip
+    rows = con.execute(
+        "select incident_id, zone_id from incident_zones where layer = $l", {"l": layer}
+    ).fetchall()
     got = dict(rows)
     assert len(rows) == n and got == expected
-    counts = dict(con.execute("select zone_id, count(*) from incident_zones where layer = $l "
-                              "and zone_id is not null group by 1", {"l": layer}).fetchall())  # fmt: skip
+    counts = dict(
+        con.execute(
+            "select zone_id, count(*) from incident_zones where layer = $l "
+            "and zone_id is not null group by 1",
+            {"l": layer},
+        ).fetchall()
+    )
     exp_counts: dict[str, int] = {}
     for z in expected.values():
         if z is not None:
@@ -657,26 +780,31 @@ def test_assign_incidents_cells_and_layers(sf_store, tmp_path):
     store, _ = sf_store
     con = view_con(store)
     # a second layer: one box over the north-east of the city
-    half = gpd.GeoDataFrame({"zone": ["ne"]},
-                            geometry=[shapely.box(-122.43, 37.77, -122.35, 37.84)], crs=4326)  # fmt: skip
+    half = gpd.GeoDataFrame(
+        {"zone": ["ne"]}, geometry=[shapely.box(-122.43, 37.77, -122.35, 37.84)], crs=4326
+    )
     load_zones(store.root, write(half, tmp_path, "geojson"), "north_east", id_field="zone")
     counts = assign_incidents(store.root, con, h3_resolution=9)
     assert set(counts) == {"neighborhoods", "central", "north_east"}
     n = con.execute("select count(*) from incidents").fetchone()[0]
     for c in counts.values():
         assert c["assigned"] + c["outside"] + c["no_coordinates"] == n
-    ne = con.execute("select count(*) from incident_zones where layer = 'north_east' "
-                     "and zone_id = 'ne'").fetchone()[0]  # fmt: skip
+    ne = con.execute(
+        "select count(*) from incident_zones where layer = 'north_east' and zone_id = 'ne'"
+    ).fetchone()[0]
     assert ne == counts["north_east"]["assigned"] > 0
-    cells = con.execute("select c.incident_id, c.resolution, c.h3_cell, i.latitude, "
-                        "i.longitude from incident_cells c join incidents i "
-                        "using (incident_id)").fetchall()  # fmt: skip
+    cells = con.execute(
+        "select c.incident_id, c.resolution, c.h3_cell, i.latitude, "
+        "i.longitude from incident_cells c join incidents i "
+        "using (incident_id)"
+    ).fetchall()
     assert len(cells) == n
     for _, res, cell, lat, lon in cells:
         assert res == 9
         assert cell == (h3.latlng_to_cell(lat, lon, 9) if lat is not None else None)
-    types = dict(con.execute("select column_name, column_type from (describe incident_cells)")
-                 .fetchall())  # fmt: skip
+    types = dict(
+        con.execute("select column_name, column_type from (describe incident_cells)").fetchall()
+    )
     assert types == {"incident_id": "VARCHAR", "resolution": "TINYINT", "h3_cell": "VARCHAR"}
     # a removed layer loses its assignments on the next full run
     (store.root / "spatial/zones/north_east.parquet").unlink()
@@ -684,22 +812,30 @@ def test_assign_incidents_cells_and_layers(sf_store, tmp_path):
     assert set(counts) == {"neighborhoods", "central"}
     assert not (store.root / "spatial/incident_zones/north_east.parquet").exists()
     assert con.execute("select distinct layer from incident_zones order by 1").fetchall() == [
-        ("central",), ("neighborhoods",)]
+        ("central",),
+        ("neighborhoods",),
+    ]
     assert con.execute("select distinct resolution from incident_cells").fetchall() == [(8,)]
 
 
 def test_assign_incidents_errors(sf_store):
     store, _ = sf_store
     con = view_con(store)
-    with pytest.raises(ZoneError, match=r"`layer` 'nope' is not loaded; loaded layers: "
-                                        r"central, neighborhoods"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"`layer` 'nope' is not loaded; loaded layers: "
+        r"central, neighborhoods",
+    ):
         assign_incidents(store.root, con, layers=["nope"])
     with pytest.raises(ZoneError, match=r"`h3_resolution` must be an integer from 0 to 15"):
         assign_incidents(store.root, con, h3_resolution=16)
     with pytest.raises(StoreError, match=r"no `incidents` view"):
         assign_incidents(store.root, duckdb.connect())
-    with pytest.raises(ZoneError, match=r"`layer` 'nope' is not loaded; loaded layers: "
-                                        r"central, neighborhoods; load one with"):  # fmt: skip
+    with pytest.raises(
+        ZoneError,
+        match=r"`layer` 'nope' is not loaded; loaded layers: "
+        r"central, neighborhoods; load one with",
+    ):
         outside_incidents(con, "nope")
     with pytest.raises(ZoneError, match=r"lacks the `zones`"):
         outside_incidents(duckdb.connect(), "neighborhoods")
@@ -719,14 +855,21 @@ def test_views_on_an_empty_spatial_folder(root):
     for view in ("zones", "stations", "incident_zones", "incident_cells"):
         assert con.execute(f"select count(*) from {view}").fetchone()[0] == 0
     types = dict(con.execute("select column_name, column_type from (describe zones)").fetchall())
-    assert types == {"layer": "VARCHAR", "zone_id": "VARCHAR", "name": "VARCHAR",
-                     "density_class": "VARCHAR", "area_km2": "DOUBLE", "geometry": "BLOB"}  # fmt: skip
+    assert types == {
+        "layer": "VARCHAR",
+        "zone_id": "VARCHAR",
+        "name": "VARCHAR",
+        "density_class": "VARCHAR",
+        "area_km2": "DOUBLE",
+        "geometry": "BLOB",
+    }
     assert all(s.startswith("create or replace view") for s in spatial_view_sql(root))
     assert str(store.root) in spatial_view_sql(root)[0]
     # a store without incidents: assignment writes empty files
     load_zones(root, ZDATA / "demand_zones.geojson", "demand", id_field="zone_id")
     assert assign_incidents(store.root, con) == {
-        "demand": {"assigned": 0, "outside": 0, "no_coordinates": 0}}
+        "demand": {"assigned": 0, "outside": 0, "no_coordinates": 0}
+    }
     assert con.execute("select count(*) from incident_cells").fetchone()[0] == 0
     assert con.execute("select count(*) from zones").fetchone()[0] == 4
 
@@ -744,16 +887,21 @@ def test_h3_cells_of_points_with_and_without_coordinates():
 def test_zone_view_gives_wkb(sf_store):
     store, _ = sf_store
     con = view_con(store)
-    rows = con.execute("select zone_id, geometry, area_km2, layer from zones "
-                       "where layer = 'neighborhoods'").fetchall()  # fmt: skip
+    rows = con.execute(
+        "select zone_id, geometry, area_km2, layer from zones where layer = 'neighborhoods'"
+    ).fetchall()
     layer = read_layer(store.root, "neighborhoods")
     assert [r[0] for r in rows] == layer["zone_id"].tolist()
     for (_, wkb, km2, _), g, a in zip(rows, layer.geometry, layer["area_km2"], strict=True):
         assert isinstance(wkb, bytes)
         assert shapely.equals_exact(shapely.from_wkb(wkb), g, tolerance=0)
         assert km2 == a
-    assert "spatial" not in {r[0] for r in con.execute(
-        "select extension_name from duckdb_extensions() where loaded").fetchall()}  # fmt: skip
+    assert "spatial" not in {
+        r[0]
+        for r in con.execute(
+            "select extension_name from duckdb_extensions() where loaded"
+        ).fetchall()
+    }
 
 
 # ============================================================================ spatial ext
@@ -765,19 +913,23 @@ def test_spatial_extension_views(sf_store):
     assert load_spatial_extension(con)  # already loaded: still True
     for stmt in spatial_geometry_sql():
         con.execute(stmt)
-    rows = con.execute("select zone_id, ST_Area(geom), "
-                       "ST_Area_Spheroid(ST_FlipCoordinates(geom)) / 1e6, area_km2 "
-                       "from zones_geo where layer = 'neighborhoods'").fetchall()  # fmt: skip
+    rows = con.execute(
+        "select zone_id, ST_Area(geom), "
+        "ST_Area_Spheroid(ST_FlipCoordinates(geom)) / 1e6, area_km2 "
+        "from zones_geo where layer = 'neighborhoods'"
+    ).fetchall()
     assert len(rows) == 41
     for _, deg2, km2_spheroid, km2 in rows:
         assert deg2 > 0
         assert km2_spheroid == pytest.approx(km2, rel=1e-3)
     n = con.execute("select count(*) from incidents_geo where geom is not null").fetchone()[0]
-    assigned = con.execute("select count(*) from incident_zones where layer = 'neighborhoods' "
-                           "and zone_id is not null").fetchone()[0]  # fmt: skip
+    assigned = con.execute(
+        "select count(*) from incident_zones where layer = 'neighborhoods' and zone_id is not null"
+    ).fetchone()[0]
     joined = con.execute(
         "select count(distinct i.incident_id) from incidents_geo i join zones_geo z "
-        "on ST_Intersects(z.geom, i.geom) where z.layer = 'neighborhoods'").fetchone()[0]
+        "on ST_Intersects(z.geom, i.geom) where z.layer = 'neighborhoods'"
+    ).fetchone()[0]
     assert joined == assigned and n >= assigned
     assert Z.spatial_extension_path().name == "spatial.duckdb_extension"
 
@@ -788,7 +940,9 @@ def test_without_the_spatial_extension(sf_store, monkeypatch):
     assert Z.spatial_extension_path() is None
     con = view_con(store)
     assert load_spatial_extension(con) is False
-    assert con.execute("select count(*) from zones where layer = 'neighborhoods'").fetchone()[0] == 41
+    assert (
+        con.execute("select count(*) from zones where layer = 'neighborhoods'").fetchone()[0] == 41
+    )
     assert con.execute("select typeof(geometry) from zones limit 1").fetchone()[0] == "BLOB"
     out = outside_incidents(con, "neighborhoods")
     assert out.columns == ["incident_id", "latitude", "longitude"]

@@ -34,10 +34,12 @@ SF_WEEK = REPO / "sample_data" / "sf_week" / "sffd_calls_2016-12-31_2017-01-07.c
 SMALL_TOML = HERE / "small_city.toml"
 
 #: density class of each sample-city station area (made up for the NFPA 1720 tests)
-DENSITY = {**{f"S{i:02d}": "urban" for i in range(1, 4)},
-           **{f"S{i:02d}": "suburban" for i in range(4, 7)},
-           **{f"S{i:02d}": "rural" for i in range(7, 10)},
-           **{f"S{i:02d}": "remote" for i in range(10, 13)}}
+DENSITY = {
+    **{f"S{i:02d}": "urban" for i in range(1, 4)},
+    **{f"S{i:02d}": "suburban" for i in range(4, 7)},
+    **{f"S{i:02d}": "rural" for i in range(7, 10)},
+    **{f"S{i:02d}": "remote" for i in range(10, 13)},
+}
 
 
 def sample_store(root: Path) -> Store:
@@ -56,8 +58,11 @@ def small_store(root: Path, csv_path: Path) -> Store:
 def replace_table(con: duckdb.DuckDBPyConnection, name: str, select_sql: str) -> None:
     """Create (or replace) table ``name`` as ``select_sql``, dropping a view of that name first
     (the catalog may already hold the spatial views)."""
-    kind = con.execute("select table_type from information_schema.tables where table_name = ? "
-                       "and table_schema = 'main'", [name]).fetchone()
+    kind = con.execute(
+        "select table_type from information_schema.tables where table_name = ? "
+        "and table_schema = 'main'",
+        [name],
+    ).fetchone()
     if kind and kind[0] == "VIEW":
         con.execute(f"drop view {name}")
     con.execute(f"create or replace table {name} as {select_sql}")
@@ -77,44 +82,74 @@ def add_zone_tables(con: duckdb.DuckDBPyConnection, sf_csv: Path = SF_SLICE) -> 
     """
     areas = _polygons(CITY_AREAS, "station_id")
     inc = con.execute(
-        "select incident_id, latitude, longitude from incidents "
-        "where timezone = 'America/Chicago'"
+        "select incident_id, latitude, longitude from incidents where timezone = 'America/Chicago'"
     ).pl()
     zone = np.full(inc.height, None, dtype=object)
     lon, lat = inc["longitude"].to_numpy(), inc["latitude"].to_numpy()
     for sid, poly in areas.items():
         hit = shapely.contains_xy(poly, lon, lat)
         zone[hit & (zone == None)] = sid  # noqa: E711
-    iz_city = pl.DataFrame({"incident_id": inc["incident_id"].cast(pl.String),
-                            "layer": pl.Series(["station_areas"] * inc.height, dtype=pl.String),
-                            "zone_id": pl.Series(zone.tolist(), dtype=pl.String)})
+    iz_city = pl.DataFrame(
+        {
+            "incident_id": inc["incident_id"].cast(pl.String),
+            "layer": pl.Series(["station_areas"] * inc.height, dtype=pl.String),
+            "zone_id": pl.Series(zone.tolist(), dtype=pl.String),
+        }
+    )
     iz_sf = sf_neighborhoods(sf_csv)
-    iz = pl.concat([iz_city, iz_sf.with_columns(pl.lit("neighborhoods").alias("layer"))
-                    .select("incident_id", "layer", "zone_id")])
-    zones = pl.DataFrame({
-        "layer": ["station_areas"] * len(areas),
-        "zone_id": list(areas),
-        "name": [f"Station area {k}" for k in areas],
-        "density_class": [DENSITY[k] for k in areas],
-        "area_km2": [float(p.area) * 111.0 * 96.0 for p in areas.values()],
-        "geometry": [p.wkt for p in areas.values()],
-    })
+    iz = pl.concat(
+        [
+            iz_city,
+            iz_sf.with_columns(pl.lit("neighborhoods").alias("layer")).select(
+                "incident_id", "layer", "zone_id"
+            ),
+        ]
+    )
+    zones = pl.DataFrame(
+        {
+            "layer": ["station_areas"] * len(areas),
+            "zone_id": list(areas),
+            "name": [f"Station area {k}" for k in areas],
+            "density_class": [DENSITY[k] for k in areas],
+            "area_km2": [float(p.area) * 111.0 * 96.0 for p in areas.values()],
+            "geometry": [p.wkt for p in areas.values()],
+        }
+    )
     nb = sorted(x for x in iz_sf["zone_id"].unique().to_list() if x)
-    zones = pl.concat([zones, pl.DataFrame({
-        "layer": ["neighborhoods"] * len(nb), "zone_id": nb, "name": nb,
-        "density_class": ["urban"] * len(nb), "area_km2": [None] * len(nb),
-        "geometry": [None] * len(nb)}, schema=zones.schema)])
+    zones = pl.concat(
+        [
+            zones,
+            pl.DataFrame(
+                {
+                    "layer": ["neighborhoods"] * len(nb),
+                    "zone_id": nb,
+                    "name": nb,
+                    "density_class": ["urban"] * len(nb),
+                    "area_km2": [None] * len(nb),
+                    "geometry": [None] * len(nb),
+                },
+                schema=zones.schema,
+            ),
+        ]
+    )
     st = json.loads(CITY_STATIONS.read_text())
-    stations = pl.DataFrame({
-        "station_id": [f["properties"]["station_id"] for f in st["features"]],
-        "name": [f["properties"]["name"] for f in st["features"]],
-        "latitude": [f["geometry"]["coordinates"][1] for f in st["features"]],
-        "longitude": [f["geometry"]["coordinates"][0] for f in st["features"]],
-    })
-    cells = pl.DataFrame({"incident_id": inc["incident_id"], "resolution": 8,
-                          "h3_cell": "88000000000ffff"})
-    for name, df in (("incident_zones", iz), ("zones", zones), ("stations", stations),
-                     ("incident_cells", cells)):
+    stations = pl.DataFrame(
+        {
+            "station_id": [f["properties"]["station_id"] for f in st["features"]],
+            "name": [f["properties"]["name"] for f in st["features"]],
+            "latitude": [f["geometry"]["coordinates"][1] for f in st["features"]],
+            "longitude": [f["geometry"]["coordinates"][0] for f in st["features"]],
+        }
+    )
+    cells = pl.DataFrame(
+        {"incident_id": inc["incident_id"], "resolution": 8, "h3_cell": "88000000000ffff"}
+    )
+    for name, df in (
+        ("incident_zones", iz),
+        ("zones", zones),
+        ("stations", stations),
+        ("incident_cells", cells),
+    ):
         con.register(f"_{name}_df", df)
         replace_table(con, name, f"select * from _{name}_df")
         con.unregister(f"_{name}_df")
@@ -129,29 +164,51 @@ def sf_neighborhoods(path: Path) -> pl.DataFrame:
         nb = r["Neighborhood  District"].strip()
         # the portal writes "None" for a blank neighbourhood (4 rows of the SF week)
         seen.setdefault(r["Incident Number"], nb if nb not in ("", "None") else None)
-    return pl.DataFrame({"incident_id": list(seen), "zone_id": list(seen.values())},
-                        schema={"incident_id": pl.String, "zone_id": pl.String})
+    return pl.DataFrame(
+        {"incident_id": list(seen), "zone_id": list(seen.values())},
+        schema={"incident_id": pl.String, "zone_id": pl.String},
+    )
 
 
 INCIDENT_SCHEMA = {
-    "incident_id": pl.String, "call_type": pl.String, "call_category": pl.String,
-    "priority": pl.String, "station_id": pl.String, "zipcode": pl.String, "address": pl.String,
-    "call_arrived_at": pl.Datetime("us", "UTC"), "call_answered_at": pl.Datetime("us", "UTC"),
-    "call_received_at": pl.Datetime("us", "UTC"), "call_received_local_at": pl.Datetime("us"),
+    "incident_id": pl.String,
+    "call_type": pl.String,
+    "call_category": pl.String,
+    "priority": pl.String,
+    "station_id": pl.String,
+    "zipcode": pl.String,
+    "address": pl.String,
+    "call_arrived_at": pl.Datetime("us", "UTC"),
+    "call_answered_at": pl.Datetime("us", "UTC"),
+    "call_received_at": pl.Datetime("us", "UTC"),
+    "call_received_local_at": pl.Datetime("us"),
     "call_entered_at": pl.Datetime("us", "UTC"),
-    "first_dispatched_at": pl.Datetime("us", "UTC"), "first_enroute_at": pl.Datetime("us", "UTC"),
-    "first_on_scene_at": pl.Datetime("us", "UTC"), "last_cleared_at": pl.Datetime("us", "UTC"),
-    "first_arriving_unit": pl.String, "latitude": pl.Float64, "longitude": pl.Float64,
-    "units_assigned": pl.Int64, "units_on_scene": pl.Int64,
-    "alarm_answering_s": pl.Float64, "call_processing_s": pl.Float64, "turnout_s": pl.Float64,
-    "travel_s": pl.Float64, "total_response_s": pl.Float64, "timezone": pl.String,
-    "grain": pl.String, "time_flags": pl.String,
-}  # fmt: skip
+    "first_dispatched_at": pl.Datetime("us", "UTC"),
+    "first_enroute_at": pl.Datetime("us", "UTC"),
+    "first_on_scene_at": pl.Datetime("us", "UTC"),
+    "last_cleared_at": pl.Datetime("us", "UTC"),
+    "first_arriving_unit": pl.String,
+    "latitude": pl.Float64,
+    "longitude": pl.Float64,
+    "units_assigned": pl.Int64,
+    "units_on_scene": pl.Int64,
+    "alarm_answering_s": pl.Float64,
+    "call_processing_s": pl.Float64,
+    "turnout_s": pl.Float64,
+    "travel_s": pl.Float64,
+    "total_response_s": pl.Float64,
+    "timezone": pl.String,
+    "grain": pl.String,
+    "time_flags": pl.String,
+}
 
 
-def fake_catalog(con: duckdb.DuckDBPyConnection, incidents: pl.DataFrame,
-                 incident_zones: pl.DataFrame | None = None,
-                 zones: list[tuple[str, str]] | None = None) -> None:
+def fake_catalog(
+    con: duckdb.DuckDBPyConnection,
+    incidents: pl.DataFrame,
+    incident_zones: pl.DataFrame | None = None,
+    zones: list[tuple[str, str]] | None = None,
+) -> None:
     """Register an ``incidents`` table (missing columns NULL), an empty ``responses``, and
     optionally ``incident_zones`` and ``zones`` (``[(layer, zone_id), ...]``)."""
     inc = incidents.select(
@@ -161,27 +218,38 @@ def fake_catalog(con: duckdb.DuckDBPyConnection, incidents: pl.DataFrame,
     if "call_received_local_at" not in incidents.columns:  # as ingest stores it
         local = pl.lit(None, pl.Datetime("us"))
         for tz in inc["timezone"].drop_nulls().unique().to_list():
-            local = pl.when(pl.col("timezone") == tz).then(
-                pl.col("call_received_at").dt.convert_time_zone(tz).dt.replace_time_zone(None)
-            ).otherwise(local)
+            local = (
+                pl.when(pl.col("timezone") == tz)
+                .then(
+                    pl.col("call_received_at").dt.convert_time_zone(tz).dt.replace_time_zone(None)
+                )
+                .otherwise(local)
+            )
         inc = inc.with_columns(call_received_local_at=local)
     con.register("_inc_df", inc)
     con.execute("create or replace table incidents as select * from _inc_df")
     con.unregister("_inc_df")
-    con.execute("create or replace table responses as select null::varchar as incident_id, "
-                "null::varchar as unit_id, null::varchar as unit_type, null::varchar as "
-                "station_id, null::varchar as source where false")
+    con.execute(
+        "create or replace table responses as select null::varchar as incident_id, "
+        "null::varchar as unit_id, null::varchar as unit_type, null::varchar as "
+        "station_id, null::varchar as source where false"
+    )
     if incident_zones is not None:
         con.register("_iz_df", incident_zones)
         replace_table(con, "incident_zones", "select * from _iz_df")
         con.unregister("_iz_df")
     if zones is not None:
-        replace_table(con, "zones", "select null::varchar as layer, null::varchar as zone_id, "
-                      "null::varchar as name, null::varchar as density_class, "
-                      "null::double as area_km2, null::blob as geometry where false")
+        replace_table(
+            con,
+            "zones",
+            "select null::varchar as layer, null::varchar as zone_id, "
+            "null::varchar as name, null::varchar as density_class, "
+            "null::double as area_km2, null::blob as geometry where false",
+        )
         for layer, zone_id in zones:
-            con.execute("insert into zones values (?, ?, ?, null, null, null)",
-                        [layer, zone_id, zone_id])
+            con.execute(
+                "insert into zones values (?, ?, ?, null, null, null)", [layer, zone_id, zone_id]
+            )
 
 
 def utc(*args: int) -> dt.datetime:
