@@ -50,8 +50,8 @@ def bench_store(n: int, repeat: int) -> dict:
         print(f"built {n:,}-incident store in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     layer = None
     try:
+        from dispatch_analytics.spatial.zones import assign_incidents, list_layers, load_zones
         from dispatch_analytics.store import Store
-        from dispatch_analytics.zones import assign_incidents, list_layers, load_zones
 
         sf = Path(__file__).parents[1] / "sample_data/sf_week/sf_analysis_neighborhoods.geojson"
         if "neighborhoods" not in list_layers(root):

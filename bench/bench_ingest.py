@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from dispatch_analytics.sample import mapping_toml
+from dispatch_analytics.sample.city import mapping_toml
 
 HERE = Path(__file__).parent
 WORK = HERE / "_work"

@@ -73,7 +73,7 @@ def step_points(kind: str, n: int, seed: int) -> dict:
     import shapely
     from synth import SF_BBOX
 
-    from dispatch_analytics import zones as Z
+    from dispatch_analytics.spatial import zones as Z
 
     zones = gpd.read_file(NHOODS).rename(columns={ID_FIELD: "zone_id"})
     geoms = np.asarray(zones.geometry.values, dtype=object)
@@ -110,7 +110,7 @@ def step_build_store(root: str, n: int, seed: int) -> dict:
 
 
 def step_load_zones(root: str) -> dict:
-    from dispatch_analytics.zones import load_zones
+    from dispatch_analytics.spatial.zones import load_zones
 
     before = rss_mb("VmRSS")
     t = time.perf_counter()
@@ -127,8 +127,8 @@ def step_load_zones(root: str) -> dict:
 
 def step_query(root: str, materialise: bool, repeat: int) -> dict:
     from dispatch_analytics import Store
-    from dispatch_analytics.metrics import Fractiles
-    from dispatch_analytics.queries import run_query
+    from dispatch_analytics.metrics.fractiles import Fractiles
+    from dispatch_analytics.metrics.queries import run_query
 
     store = Store(root, create=False)
     res: dict = {}
@@ -189,8 +189,8 @@ def step_bare_read(csv: str) -> dict:
 
 def step_ours(csv: str, mapping: str, root: str, out: str) -> dict:
     from dispatch_analytics import Store, ingest, load_profile
-    from dispatch_analytics.queries import run_query
-    from dispatch_analytics.zones import load_zones
+    from dispatch_analytics.metrics.queries import run_query
+    from dispatch_analytics.spatial.zones import load_zones
 
     t0 = time.perf_counter()
     rep = ingest(csv, load_profile(mapping), data_dir=root)

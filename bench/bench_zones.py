@@ -47,7 +47,7 @@ def run_step(step: str, n: int, seed: int) -> dict:
     import geopandas as gpd
     import polars as pl
 
-    from dispatch_analytics import zones as Z
+    from dispatch_analytics.spatial import zones as Z
 
     zones = gpd.read_file(NHOODS).rename(columns={"nhood": "zone_id"})
     rng = np.random.default_rng(seed)

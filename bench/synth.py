@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from dispatch_analytics.store import LOG_SCHEMA, RESPONSE_SCHEMA, Store
+from dispatch_analytics.schema.tables import LOG_SCHEMA, RESPONSE_SCHEMA
+from dispatch_analytics.store import Store
 
 SF_BBOX = (-122.515, 37.705, -122.355, 37.835)
 MAPPING = """

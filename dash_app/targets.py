@@ -9,7 +9,7 @@ __all__ = ["available_profiles", "profile_targets"]
 
 def available_profiles() -> list[str]:
     """Names of the standards profiles (nfpa1710, nfpa1225, nfpa1720, cfai, ...)."""
-    from dispatch_analytics.standards import list_standards
+    from dispatch_analytics.metrics.standards import list_standards
 
     return list(list_standards())
 
@@ -24,7 +24,7 @@ def profile_targets(name: str) -> dict[str, tuple[tuple | None, float]]:
     unit-type or density-class condition are used (ALS travel, ERF and NFPA 1720 demand zones
     are in `dispatch report`).
     """
-    from dispatch_analytics.standards import load_standard
+    from dispatch_analytics.metrics.standards import load_standard
 
     std = load_standard(name)
     pairs: dict[str, list[tuple[str | None, float]]] = {}

@@ -1,13 +1,20 @@
-"""dispatch-analytics: open, offline, SQL-first emergency dispatch analytics."""
+"""dispatch-analytics: open, offline, SQL-first emergency dispatch analytics.
+
+The public API; see ``docs/architecture.md`` for the layers behind it.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from . import api as _api
+from ._version import __version__
+from .errors import DispatchError, IngestError, ProfileError, QueryError, StoreError
+from .ingest.pipeline import REJECT_REASONS, IngestReport
+from .ingest.profiles import SourceProfile, builtin_profiles, load_profile
+from .store import Store
 
-from .errors import DispatchError, IngestError, ProfileError, QueryError, StoreError  # noqa: E402
-from .ingest import REJECT_REASONS, IngestReport, ingest  # noqa: E402
-from .profiles import SourceProfile, builtin_profiles, load_profile  # noqa: E402
-from .store import Store  # noqa: E402
+#: The ingest function (it shadows the ``ingest`` subpackage as an attribute of the package,
+#: on purpose: ``from dispatch_analytics import ingest`` has always given the function).
+ingest = _api.ingest
 
 __all__ = [
     "__version__",

@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 
 import dash_app
 from dispatch_analytics import ingest, load_profile
-from dispatch_analytics.sample import generate_city
+from dispatch_analytics.sample.city import generate_city
 
 os.environ.setdefault("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -35,8 +35,8 @@ def city(tmp_path_factory):
 
 def _load_zones(store, c):
     try:
-        from dispatch_analytics.stations import load_stations
-        from dispatch_analytics.zones import load_zones
+        from dispatch_analytics.spatial.stations import load_stations
+        from dispatch_analytics.spatial.zones import load_zones
     except ImportError:
         return
     load_zones(store, c.station_areas_geojson, "station_areas", "station_id", name_field="name")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch_analytics.localtime import localize
+from dispatch_analytics.ingest.localtime import localize
 
 ZONES = [
     "America/New_York",

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch_analytics.errors import DispatchError
-from dispatch_analytics.metrics import (
+from dispatch_analytics.metrics.fractiles import (
     CIRanks,
     Fractiles,
     MetricError,
@@ -28,7 +28,7 @@ from dispatch_analytics.metrics import (
     nr_rank,
     order_statistic_ci,
 )
-from dispatch_analytics.queries import install_macros, prepare, run_query
+from dispatch_analytics.metrics.queries import install_macros, prepare, run_query
 
 _spec = importlib.util.spec_from_file_location(
     "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py"
@@ -646,7 +646,7 @@ def test_ci_window_matches_exact_binomial_at_large_n(n, p):
     stats = pytest.importorskip("scipy.stats")
     import numpy as np
 
-    from dispatch_analytics.metrics import order_statistic_ci
+    from dispatch_analytics.metrics.fractiles import order_statistic_ci
 
     cdf = stats.binom.cdf(np.arange(n + 1), n, p / 100)
     a = 0.025

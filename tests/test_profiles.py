@@ -1,7 +1,7 @@
 import pytest
 
 from dispatch_analytics import ProfileError, builtin_profiles, load_profile
-from dispatch_analytics.profiles import parse_profile
+from dispatch_analytics.ingest.profiles import parse_profile
 
 BASE = {
     "source": {"timezone": "America/New_York", "grain": "unit"},

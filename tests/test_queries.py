@@ -16,8 +16,8 @@ import pytest
 
 from dispatch_analytics import Store, ingest, load_profile
 from dispatch_analytics.errors import QueryError
-from dispatch_analytics.metrics import Fractiles
-from dispatch_analytics.queries import (
+from dispatch_analytics.metrics.fractiles import Fractiles
+from dispatch_analytics.metrics.queries import (
     ensure_zone_views,
     get_query,
     install_macros,

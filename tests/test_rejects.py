@@ -112,7 +112,9 @@ def test_stage_order_response_only_keeps_rows_and_flags(tmp_path, data_dir):
     on the SF slice only the on-scene-before-en-route row is still rejected."""
     from conftest import SF_SLICE
 
-    text = (Path(__file__).parents[1] / "dispatch_analytics/profiles/sffd.toml").read_text()
+    text = (
+        Path(__file__).parents[1] / "dispatch_analytics/ingest/builtin_profiles/sffd.toml"
+    ).read_text()
     toml = write_toml(tmp_path / "sf.toml", text + '\n[validation]\nstage_order = "response"\n')
     report = ingest(SF_SLICE, load_profile(toml), data_dir=data_dir)
     assert report.rejects_by_reason == {"stage_order": 1}

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dispatch_analytics.metrics import Fractiles, MetricError
-from dispatch_analytics.report import QUALITY_COLUMNS, TABLE_COLUMNS, compliance_report
+from dispatch_analytics.metrics.fractiles import Fractiles, MetricError
+from dispatch_analytics.metrics.report import QUALITY_COLUMNS, TABLE_COLUMNS, compliance_report
 
 _spec = importlib.util.spec_from_file_location(
     "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py"

@@ -12,10 +12,10 @@ import pyproj
 import pytest
 import shapely
 
-from dispatch_analytics import sample
 from dispatch_analytics.errors import DispatchError
-from dispatch_analytics.profiles import load_profile
-from dispatch_analytics.sample import PLANTED_REASONS, SampleCity, SampleError, generate_city
+from dispatch_analytics.ingest.profiles import load_profile
+from dispatch_analytics.sample import city as sample
+from dispatch_analytics.sample.city import PLANTED_REASONS, SampleCity, SampleError, generate_city
 
 N = 2000
 SEED = 7

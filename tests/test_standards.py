@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from dispatch_analytics.errors import DispatchError
-from dispatch_analytics.standards import (
+from dispatch_analytics.metrics.standards import (
     METRICS,
     PERCENTILE_METHOD,
     StandardError,

@@ -14,8 +14,8 @@ import shapely
 from conftest import SF_SLICE, write_csv
 
 from dispatch_analytics import IngestError, Store, ingest, load_profile
-from dispatch_analytics.stations import StationError, load_stations, read_stations
-from dispatch_analytics.zones import init_spatial, spatial_view_sql
+from dispatch_analytics.spatial.stations import StationError, load_stations, read_stations
+from dispatch_analytics.store.spatial_tables import init_spatial, spatial_view_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 SF_STATIONS = ROOT / "sample_data" / "sf_week" / "sf_fire_stations.geojson"

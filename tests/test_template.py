@@ -1,4 +1,4 @@
-"""Tests for dispatch_analytics.template (starter mapping TOML from a sample file)."""
+"""Tests for dispatch_analytics.ingest.template (starter mapping TOML from a sample file)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch_analytics.errors import IngestError, ProfileError
-from dispatch_analytics.profiles import parse_profile
-from dispatch_analytics.template import (
+from dispatch_analytics.ingest.profiles import parse_profile
+from dispatch_analytics.ingest.template import (
     TIMESTAMP_CANDIDATES,
     guess_formats,
     profile_template,
 )
 
-SF_FILE = Path("/work/shared/data/real/sffd_calls_2017w01/sffd_calls_2016-12-31_2017-01-07.csv")
+SF_FILE = (
+    Path(__file__).resolve().parents[1]
+    / "sample_data"
+    / "sf_week"
+    / "sffd_calls_2016-12-31_2017-01-07.csv"
+)
 
 
 def _load(text: str):

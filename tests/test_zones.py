@@ -24,21 +24,21 @@ from hypothesis import strategies as st
 from pyproj import Geod
 
 from dispatch_analytics import IngestError, Store, StoreError, ingest, load_profile
-from dispatch_analytics import zones as Z
-from dispatch_analytics.zones import (
+from dispatch_analytics.spatial import zones as Z
+from dispatch_analytics.spatial.zones import (
     ZoneError,
     assign_incidents,
     assign_point_index,
     assign_points,
-    init_spatial,
     list_layers,
-    load_spatial_extension,
     load_zones,
     outside_incidents,
     read_layer,
-    spatial_geometry_sql,
-    spatial_view_sql,
 )
+from dispatch_analytics.store import extension as EXT
+from dispatch_analytics.store import spatial_tables as ST
+from dispatch_analytics.store.extension import load_spatial_extension, spatial_geometry_sql
+from dispatch_analytics.store.spatial_tables import init_spatial, spatial_view_sql
 
 SF_DIR = Path(__file__).resolve().parents[1] / "sample_data" / "sf_week"
 NHOODS = SF_DIR / "sf_analysis_neighborhoods.geojson"
@@ -522,7 +522,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        Z._atomic_write(dest, boom)
+        ST.atomic_write(dest, boom)
     assert dest.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["f.parquet"]
 
@@ -931,13 +931,13 @@ def test_spatial_extension_views(sf_store):
         "on ST_Intersects(z.geom, i.geom) where z.layer = 'neighborhoods'"
     ).fetchone()[0]
     assert joined == assigned and n >= assigned
-    assert Z.spatial_extension_path().name == "spatial.duckdb_extension"
+    assert EXT.spatial_extension_path().name == "spatial.duckdb_extension"
 
 
 def test_without_the_spatial_extension(sf_store, monkeypatch):
     store, _ = sf_store
     monkeypatch.setitem(sys.modules, "duckdb_extension_spatial", None)  # import fails
-    assert Z.spatial_extension_path() is None
+    assert EXT.spatial_extension_path() is None
     con = view_con(store)
     assert load_spatial_extension(con) is False
     assert (
@@ -951,8 +951,8 @@ def test_without_the_spatial_extension(sf_store, monkeypatch):
 
 
 def test_spatial_extension_version_mismatch(monkeypatch):
-    monkeypatch.setattr(Z, "_duckdb_version", lambda: "0.0.1")
-    assert Z.spatial_extension_path() is None
+    monkeypatch.setattr(EXT, "_duckdb_version", lambda: "0.0.1")
+    assert EXT.spatial_extension_path() is None
     assert load_spatial_extension(duckdb.connect()) is False
 
 

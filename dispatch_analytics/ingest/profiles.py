@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .errors import ProfileError
+from ..errors import ProfileError
+from ..schema.fields import (
+    CANONICAL_FIELDS,
+    CATEGORIES,
+    COORD_FIELDS,
+    ID_FIELDS,
+    RESPONSE_STAGES,
+    STAGE_ORDER,
+    TEXT_FIELDS,
+    TIME_FIELDS,
+)
 
 __all__ = [
     "ID_FIELDS",
@@ -32,42 +42,6 @@ __all__ = [
     "parse_profile",
     "builtin_profiles",
 ]
-
-ID_FIELDS = ("incident_id", "unit_id")
-TEXT_FIELDS = (
-    "unit_type",
-    "station_id",
-    "call_type",
-    "call_category",
-    "priority",
-    "address",
-    "zipcode",
-)
-#: Every timestamp field, in the order the stages of a call happen. Validation requires each
-#: present stage to be at or after every present stage before it in this list.
-STAGE_ORDER = (
-    "call_arrived_at",
-    "call_answered_at",
-    "call_received_at",
-    "call_entered_at",
-    "dispatched_at",
-    "acknowledged_at",
-    "enroute_at",
-    "staged_at",
-    "on_scene_at",
-    "at_patient_at",
-    "transport_at",
-    "at_hospital_at",
-    "transfer_at",
-    "cleared_at",
-)
-TIME_FIELDS = STAGE_ORDER
-#: Stages up to arrival: gaps between these are checked against ``max_interval_s``.
-RESPONSE_STAGES = STAGE_ORDER[: STAGE_ORDER.index("on_scene_at") + 1]
-COORD_FIELDS = ("latitude", "longitude")
-#: ``location`` is a pseudo-field: one text column holding "(lat, lon)" (or "POINT (lon lat)").
-CANONICAL_FIELDS = ID_FIELDS + TEXT_FIELDS + TIME_FIELDS + COORD_FIELDS + ("location",)
-CATEGORIES = ("ems", "fire", "other")
 
 _DEFAULT_NULLS = ("", "NULL", "null", "NA", "N/A", "None")
 _CRS_RE = re.compile(r"^(EPSG|ESRI):\d+$", re.IGNORECASE)
@@ -161,7 +135,7 @@ class SourceProfile:
 
 def builtin_profiles() -> dict[str, Path]:
     """Built-in profile names and their TOML paths."""
-    root = resources.files("dispatch_analytics") / "profiles"
+    root = resources.files("dispatch_analytics.ingest") / "builtin_profiles"
     return {Path(str(p)).stem: Path(str(p)) for p in root.iterdir() if str(p).endswith(".toml")}
 
 

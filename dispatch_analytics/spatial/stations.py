@@ -16,18 +16,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import IngestError, StationError, StoreError
+from ..errors import IngestError, StationError, StoreError
+from ..store.spatial_tables import atomic_write, init_spatial, spatial_lock, stations_path
 from .zones import (
     _apply_crs,
-    _atomic_write,
     _field_problem,
     _id_problems,
     _listing,
     _read_vector,
-    _spatial_lock,
-    _stations_path,
     _text_values,
-    init_spatial,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -169,7 +166,7 @@ def _read_table(path: Path, lat_field, lon_field, problems: list[str]):
 
 
 def _incident_station_ids(root) -> list[str]:
-    from .store import Store  # late: store imports the spatial modules
+    from ..store import Store
 
     try:
         store = Store(root, create=False)
@@ -359,9 +356,9 @@ def load_stations(
         },
         geometry=gpd.GeoSeries(pts, crs="EPSG:4326"),
     )
-    with _spatial_lock(root):
+    with spatial_lock(root):
         init_spatial(root)
-        _atomic_write(_stations_path(root), lambda q: out.to_parquet(q))
+        atomic_write(stations_path(root), lambda q: out.to_parquet(q))
     known = set(ids)
     missing_ids = sorted({s for s in _incident_station_ids(root) if s not in known})
     return StationReport(
@@ -391,7 +388,7 @@ def read_stations(root: str | os.PathLike) -> gpd.GeoDataFrame:
     import geopandas as gpd
     import pyarrow.parquet as pq
 
-    p = _stations_path(root)
+    p = stations_path(root)
     if p.is_file() and b"geo" in (pq.read_schema(p).metadata or {}):
         return gpd.read_parquet(p)
     return gpd.GeoDataFrame(

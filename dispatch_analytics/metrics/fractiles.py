@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 import duckdb
 import polars as pl
 
-from .errors import MetricError
+from ..errors import MetricError
 from .queries import known_layers, prepare
 from .standards import (
     METRICS,

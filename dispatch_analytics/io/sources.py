@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import IngestError
+from ..errors import IngestError
 
 __all__ = ["SourceFile", "expand_paths", "unique_names", "ROW_COL"]
 

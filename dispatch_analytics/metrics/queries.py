@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 import duckdb
 import polars as pl
 
-from .errors import QueryError
+from ..errors import QueryError
+from ..sql import macro_statements, queries_dir
 
 __all__ = [
     "QueryParam",
@@ -94,14 +95,6 @@ class QueryInfo(NamedTuple):
     @property
     def sql(self) -> str:
         return self.path.read_text(encoding="utf-8")
-
-
-def queries_dir() -> Path:
-    """``$DISPATCH_QUERIES_DIR``, else the repository's ``queries/`` folder."""
-    env = os.environ.get("DISPATCH_QUERIES_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parents[1] / "queries"
 
 
 def _split_top(text: str) -> list[str]:
@@ -197,25 +190,6 @@ def get_query(name: str, directory: str | os.PathLike | None = None) -> QueryInf
         if q.name == name:
             return q
     raise QueryError(f"unknown query {name!r}; known queries: {', '.join(q.name for q in queries)}")
-
-
-def macro_statements(
-    directory: str | os.PathLike | None = None, temporary: bool = True
-) -> list[str]:
-    """The ``create macro`` statements of ``_macros.sql`` (``temporary=False`` for a catalog)."""
-    d = Path(directory) if directory else queries_dir()
-    path = d / "_macros.sql"
-    if not path.exists():
-        path = Path(__file__).resolve().parents[1] / "queries" / "_macros.sql"
-    text = path.read_text(encoding="utf-8")
-    stmts = []
-    for chunk in re.split(r";[ \t]*$", text, flags=re.M):
-        code = "\n".join(ln for ln in chunk.splitlines() if not ln.strip().startswith("--"))
-        if code.strip():
-            stmts.append(
-                code.strip() if temporary else code.strip().replace(" temp macro ", " macro ", 1)
-            )
-    return stmts
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:

@@ -27,15 +27,14 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from .errors import QueryError, StoreError
-from .profiles import STAGE_ORDER
-from .zones import init_spatial, spatial_view_sql
+from ..errors import QueryError, StoreError
+from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
+from ..sql import macro_statements
+from .spatial_tables import init_spatial, spatial_view_sql
 
 __all__ = [
     "SCHEMA_VERSION",
-    "RESPONSE_SCHEMA",
-    "REJECT_SCHEMA",
-    "LOG_SCHEMA",
+    "DEFAULT_DATA_DIR",
     "Store",
     "resolve_data_dir",
 ]
@@ -43,79 +42,9 @@ __all__ = [
 SCHEMA_VERSION = "7"
 DEFAULT_DATA_DIR = "dispatch_data"
 
-_TS = pl.Datetime("us", "UTC")
-
-#: Columns of every accepted row (``responses`` view), in order.
-RESPONSE_SCHEMA: dict[str, pl.DataType] = {
-    "incident_id": pl.String,
-    "unit_id": pl.String,
-    "unit_type": pl.String,
-    "station_id": pl.String,
-    "call_type": pl.String,
-    "call_category": pl.String,
-    "priority": pl.String,
-    "address": pl.String,
-    "zipcode": pl.String,
-    **{f: _TS for f in STAGE_ORDER},
-    "latitude": pl.Float64,
-    "longitude": pl.Float64,
-    "timezone": pl.String,
-    "call_received_local_at": pl.Datetime("us"),
-    "time_flags": pl.String,
-    "stages_recorded": pl.Int16,
-    "last_stage_at": _TS,
-    "grain": pl.String,
-    "profile": pl.String,
-    "source": pl.String,
-    "batch_id": pl.String,
-    "source_row": pl.Int64,
-    "row_hash": pl.UInt64,
-}
-
-#: Columns of every rejected source row (``rejects`` view).
-REJECT_SCHEMA: dict[str, pl.DataType] = {
-    "source": pl.String,
-    "source_row": pl.Int64,
-    "field": pl.String,
-    "reason": pl.String,
-    "value": pl.String,
-    "detail": pl.String,
-    "incident_id": pl.String,
-    "raw_row": pl.String,
-    "profile": pl.String,
-    "batch_id": pl.String,
-    "row_hash": pl.UInt64,
-}
-
-#: One row per batch (``ingest_log`` view).
-LOG_SCHEMA: dict[str, pl.DataType] = {
-    "batch_id": pl.String,
-    "source": pl.String,
-    "file_sha256": pl.String,
-    "file_bytes": pl.Int64,
-    "profile": pl.String,
-    "grain": pl.String,
-    "timezone": pl.String,
-    "started_at": _TS,
-    "finished_at": _TS,
-    "rows_read": pl.Int64,
-    "rows_accepted": pl.Int64,
-    "rows_rejected": pl.Int64,
-    "incidents": pl.Int64,
-    "units": pl.Int64,
-    "first_received_at": _TS,
-    "last_received_at": _TS,
-    "tool_version": pl.String,
-}
-
 
 def _macros() -> list[str]:
-    from .queries import macro_statements
-
-    try:
-        return macro_statements(temporary=False)
-    except Exception:  # pragma: no cover - queries/ missing in a bare wheel
-        return []
+    return macro_statements(temporary=False)
 
 
 def _dedupe_sql(source: str) -> str:
@@ -437,7 +366,7 @@ class Store:
                 con.execute(stmt)
         con.execute("set TimeZone = 'UTC'")
         if spatial:
-            from .zones import load_spatial_extension, spatial_geometry_sql
+            from .extension import load_spatial_extension, spatial_geometry_sql
 
             if load_spatial_extension(con):
                 for stmt in spatial_geometry_sql():

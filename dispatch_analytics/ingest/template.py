@@ -28,8 +28,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .errors import IngestError
-from .profiles import TIME_FIELDS
+from ..errors import IngestError
+from ..schema.fields import TIME_FIELDS
 
 __all__ = ["TIMESTAMP_CANDIDATES", "guess_formats", "profile_template"]
 

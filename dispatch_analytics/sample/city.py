@@ -35,7 +35,7 @@ import polars as pl
 import pyproj
 import shapely
 
-from .errors import SampleError
+from ..errors import SampleError
 
 __all__ = [
     "mapping_toml",

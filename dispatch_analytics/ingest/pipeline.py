@@ -11,32 +11,28 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import shutil
-import tempfile
-import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from . import __version__
-from .errors import IngestError
+from ..errors import IngestError
+from ..io.sources import ROW_COL
+from ..schema.fields import RESPONSE_STAGES, STAGE_ORDER, TEXT_FIELDS
+from ..schema.tables import REJECT_SCHEMA, RESPONSE_SCHEMA
 from .localtime import localize
-from .profiles import RESPONSE_STAGES, STAGE_ORDER, TEXT_FIELDS, SourceProfile
-from .sources import ROW_COL, SourceFile, expand_paths
-from .store import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA, Store
+from .profiles import SourceProfile
 
 __all__ = [
     "REJECT_REASONS",
     "FileResult",
     "IngestReport",
-    "ingest",
+    "check_columns",
+    "ProgressFn",
     "normalize_chunk",
 ]
 
@@ -59,7 +55,6 @@ REJECT_REASONS: dict[str, str] = {
 }
 
 _TS = pl.Datetime("us", "UTC")
-_COMPRESSION = "lz4"
 _AWARE = ("%z", "%:z", "%::z", "%#z")
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _PAIR_RE = rf"^\s*\(?\s*({_NUM})\s*[,;\s]\s*({_NUM})\s*\)?\s*$"
@@ -785,7 +780,7 @@ def normalize_chunk(
 
 
 # ============================================================================ driver
-def _missing_columns(profile: SourceProfile, columns: list[str], path: Path) -> None:
+def check_columns(profile: SourceProfile, columns: list[str], path: Path) -> None:
     import difflib
 
     problems = []
@@ -801,227 +796,4 @@ def _missing_columns(profile: SourceProfile, columns: list[str], path: Path) -> 
         )
 
 
-def _new_batch_id(sha: str) -> str:
-    now = datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S%f}-{sha[:8]}-{uuid.uuid4().hex[:4]}"
-
-
 ProgressFn = Callable[[str, int, int | None], None]
-
-
-def ingest(
-    paths: str | Path | list[str | Path],
-    profile: SourceProfile,
-    data_dir: str | Path | None = None,
-    dry_run: bool = False,
-    chunk_rows: int = 100_000,
-    progress: ProgressFn | None = None,
-    h3_resolution: int | None = 8,
-    refresh_derived: bool = True,
-) -> IngestReport:
-    """Ingest CAD / 911 export files into the store, one atomic batch per file.
-
-    Parameters
-    ----------
-    paths : path or list of paths
-        Files or glob patterns: CSV (any delimiter, UTF-8 / cp1252 / Latin-1), ``.gz``,
-        Parquet or JSON lines.
-    profile : SourceProfile
-        From :func:`dispatch_analytics.profiles.load_profile`.
-    data_dir : path, optional
-        The store (see :func:`dispatch_analytics.store.resolve_data_dir`).
-    dry_run : bool
-        Validate and count everything, write nothing.
-    chunk_rows : int
-        Rows held in memory at once.
-    progress : callable, optional
-        ``progress(file, rows_done, rows_estimated)`` after every chunk.
-    h3_resolution : int or None
-        After the ingest every incident is (re)assigned to each loaded zone layer and to an
-        H3 cell of this resolution (None: no cells).
-    refresh_derived : bool
-        Fold the new batches into the derived incidents table (fast ``incidents`` queries).
-        With False the view computes their incidents live until the next ingest.
-
-    Returns
-    -------
-    IngestReport
-
-    Raises
-    ------
-    IngestError
-        A file cannot be read or lacks a mapped column (nothing of that file is stored).
-    StoreError
-        Another process is writing to the store.
-
-    Examples
-    --------
-    >>> from dispatch_analytics import load_profile, ingest
-    >>> report = ingest("calls.csv", load_profile("sffd"))  # doctest: +SKIP
-    >>> report.rows_read == report.rows_accepted + report.rows_rejected  # doctest: +SKIP
-    True
-    """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files = expand_paths([str(p) for p in paths])
-    if chunk_rows < 1:
-        raise IngestError(f"`chunk_rows` must be >= 1, got {chunk_rows}")
-    if dry_run:
-        try:
-            store = Store(data_dir, create=False)
-        except Exception:
-            store = None
-        scratch = Path(tempfile.mkdtemp(prefix="dispatch-dry-"))
-        try:
-            return _ingest_files(files, profile, store, scratch, True, chunk_rows, progress)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    store = Store(data_dir)
-    with store.write_lock():
-        report = _ingest_files(files, profile, store, store.tmp_dir, False, chunk_rows, progress)
-        if report.rows_accepted and refresh_derived:
-            store.refresh_derived()
-    if report.rows_accepted:
-        report.zone_counts = refresh_zone_assignment(store, h3_resolution)
-    return report
-
-
-def refresh_zone_assignment(
-    store: Store, h3_resolution: int | None = 8
-) -> dict[str, dict[str, int]]:
-    """Re-assign every incident to each loaded zone layer and to an H3 cell."""
-    from .zones import assign_incidents, list_layers
-
-    if h3_resolution is None and not list_layers(store.root):
-        return {}
-    con = store.connect(read_only=False)
-    try:
-        return assign_incidents(store.root, con, h3_resolution=h3_resolution)
-    finally:
-        con.close()
-
-
-def _ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress) -> IngestReport:
-    results = []
-    seen = (
-        store.seen_rows()
-        if store is not None
-        else pl.DataFrame(schema={"row_hash": pl.UInt64, "source": pl.String, ROW_COL: pl.Int64})
-    )
-    done_shas: dict[str, str] = {}
-    for path in files:
-        t0 = time.perf_counter()
-        started = datetime.now(UTC)
-        work = scratch / f"work-{uuid.uuid4().hex[:8]}"
-        work.mkdir(parents=True)
-        try:
-            src = SourceFile(
-                path,
-                work,
-                delimiter=profile.delimiter,
-                encoding=profile.encoding,
-                null_values=profile.null_values,
-            )
-            _missing_columns(profile, src.columns, path)
-            res = FileResult(source=str(path), encoding=src.encoding_used, delimiter=src.delimiter)
-            prior = done_shas.get(src.sha256) or (
-                store.has_file(src.sha256) if store is not None else None
-            )
-            if prior:
-                res.skipped_as = prior
-                results.append(res)
-                continue
-            batch_id = _new_batch_id(src.sha256)
-            stage = work / batch_id
-            stage.mkdir()
-            est = src.estimate_rows()
-            reasons: Counter = Counter()
-            inc_ids, unit_keys = [], []
-            first = last = None
-            raw_columns = src.columns
-            writer = ThreadPoolExecutor(max_workers=1)  # write chunk i while parsing i + 1
-            pending = []
-            for i, chunk in enumerate(src.chunks(chunk_rows)):
-                acc, rej = normalize_chunk(chunk, profile, str(path), batch_id, seen, raw_columns)
-                res.rows_read += chunk.height
-                res.rows_accepted += acc.height
-                res.rows_rejected += rej.height
-                reasons.update(rej["reason"].to_list())
-                if acc.height:
-                    pending.append(
-                        writer.submit(
-                            acc.write_parquet,
-                            stage / f"responses-{i:05d}.parquet",
-                            compression=_COMPRESSION,
-                        )
-                    )
-                    inc_ids.append(acc["incident_id"].unique())
-                    unit_keys.append(acc["unit_id"].drop_nulls().unique())
-                    lo, hi = acc["call_received_at"].min(), acc["call_received_at"].max()
-                    first = lo if first is None else min(first, lo)
-                    last = hi if last is None else max(last, hi)
-                if rej.height:
-                    pending.append(
-                        writer.submit(
-                            rej.write_parquet,
-                            stage / f"rejects-{i:05d}.parquet",
-                            compression=_COMPRESSION,
-                        )
-                    )
-                new = pl.concat(
-                    [
-                        acc.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
-                        rej.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
-                    ]
-                )
-                seen = pl.concat([seen, new.unique("row_hash", keep="first")])
-                if progress:
-                    progress(str(path), res.rows_read, est)
-                while len(pending) > 4:  # bound memory held by queued writes
-                    pending.pop(0).result()
-            for fut in pending:
-                fut.result()
-            writer.shutdown()
-            if res.rows_read != res.rows_accepted + res.rows_rejected:  # pragma: no cover
-                raise IngestError(f"{path}: internal error: rows do not add up")
-            res.batch_id = batch_id
-            res.rejects_by_reason = dict(reasons.most_common())
-            res.incidents = pl.concat(inc_ids).n_unique() if inc_ids else 0
-            res.units = pl.concat(unit_keys).n_unique() if unit_keys else 0
-            res.first_received_at, res.last_received_at = first, last
-            res.seconds = time.perf_counter() - t0
-            log = pl.DataFrame(
-                [
-                    {
-                        "batch_id": batch_id,
-                        "source": str(path),
-                        "file_sha256": src.sha256,
-                        "file_bytes": src.file_bytes,
-                        "profile": profile.name,
-                        "grain": profile.grain,
-                        "timezone": profile.timezone,
-                        "started_at": started,
-                        "finished_at": datetime.now(UTC),
-                        "rows_read": res.rows_read,
-                        "rows_accepted": res.rows_accepted,
-                        "rows_rejected": res.rows_rejected,
-                        "incidents": res.incidents,
-                        "units": res.units,
-                        "first_received_at": first,
-                        "last_received_at": last,
-                        "tool_version": __version__,
-                    }
-                ],
-                schema=LOG_SCHEMA,
-            )
-            log.write_parquet(stage / "ingest_log.parquet")
-            if not dry_run:
-                final = store.tmp_dir / batch_id
-                if stage != final:
-                    shutil.move(str(stage), str(final))
-                store.publish(final)
-            done_shas[src.sha256] = batch_id
-            results.append(res)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return IngestReport(files=results, profile=profile.name, dry_run=dry_run)

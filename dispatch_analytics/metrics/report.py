@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from .metrics import CI_METHOD, METHOD, PERIODS, Fractiles, MetricError, _connection
+from .fractiles import CI_METHOD, METHOD, PERIODS, Fractiles, MetricError, _connection
 from .queries import known_layers, prepare, run_query
 from .standards import Standard, StandardError, load_standard
 

@@ -29,24 +29,29 @@ that need them, so importing this module (e.g. from the store) stays cheap.
 from __future__ import annotations
 
 import difflib
-import fcntl
 import math
 import os
 import re
-import uuid
 import warnings
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import polars as pl
 
-from .errors import IngestError, StoreError, ZoneError
+from ..errors import IngestError, StoreError, ZoneError
+from ..store.spatial_tables import (
+    atomic_write,
+    cells_path,
+    incident_zones_dir,
+    init_spatial,
+    spatial_lock,
+    zones_dir,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -56,7 +61,6 @@ __all__ = [
     "LAYER_NAME_RE",
     "ZoneError",
     "ZoneReport",
-    "init_spatial",
     "load_zones",
     "list_layers",
     "read_layer",
@@ -64,10 +68,6 @@ __all__ = [
     "assign_point_index",
     "assign_incidents",
     "outside_incidents",
-    "spatial_view_sql",
-    "spatial_geometry_sql",
-    "spatial_extension_path",
-    "load_spatial_extension",
 ]
 
 #: NFPA 1720 demand-zone classes accepted in a layer's ``density_field`` (case-insensitive).
@@ -82,7 +82,6 @@ OVERLAP_MIN_FRACTION = 1e-4
 #: Holes in a layer smaller than this (square metres) are digitising noise, not gaps.
 GAP_MIN_M2 = 1.0
 
-_EMPTY = "_empty.parquet"
 _MAX_LISTED = 20
 # assign_point_index: below this many point-zone tests the per-zone bbox scan is used,
 # above it a grid index (see _GridIndex)
@@ -147,148 +146,6 @@ class ZoneReport:
                 f"gaps (holes in the layer): {self.gaps_count}, {self.gaps_area_km2:.4g} km2"
             )
         return "\n".join(lines)
-
-
-# ============================================================================ paths, files
-def _sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def _spatial_dir(root: str | os.PathLike) -> Path:
-    return Path(root) / "spatial"
-
-
-def _zones_dir(root) -> Path:
-    return _spatial_dir(root) / "zones"
-
-
-def _incident_zones_dir(root) -> Path:
-    return _spatial_dir(root) / "incident_zones"
-
-
-def _stations_path(root) -> Path:
-    return _spatial_dir(root) / "stations.parquet"
-
-
-def _cells_path(root) -> Path:
-    return _spatial_dir(root) / "incident_cells.parquet"
-
-
-def _arrow_schemas() -> dict[str, Any]:
-    import pyarrow as pa
-
-    s = pa.string()
-    return {
-        "zones": pa.schema(
-            [
-                ("layer", s),
-                ("zone_id", s),
-                ("name", s),
-                ("density_class", s),
-                ("area_km2", pa.float64()),
-                ("geometry", pa.binary()),
-            ]
-        ),
-        "stations": pa.schema(
-            [
-                ("station_id", s),
-                ("name", s),
-                ("latitude", pa.float64()),
-                ("longitude", pa.float64()),
-                ("geometry", pa.binary()),
-            ]
-        ),
-        "incident_zones": pa.schema([("incident_id", s), ("layer", s), ("zone_id", s)]),
-        "incident_cells": pa.schema(
-            [("incident_id", s), ("resolution", pa.int8()), ("h3_cell", s)]
-        ),
-    }
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(dest: Path, write: Callable[[Path], Any]) -> None:
-    """Write ``dest`` through a temporary file in its folder, then rename it into place.
-
-    The temporary name ends in ``.tmp`` so no ``*.parquet`` glob ever sees it.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dest.parent)
-
-
-@contextmanager
-def _spatial_lock(root) -> Iterator[None]:
-    """Serialise writers of ``spatial/`` (blocking; the operations are short)."""
-    d = _spatial_dir(root)
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        fh = open(d / ".write.lock", "a+")
-    except OSError as exc:
-        raise StoreError(f"cannot write to {d}: {exc}") from exc
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        yield
-    finally:
-        fh.close()
-
-
-def init_spatial(root: str | os.PathLike) -> Path:
-    """Create ``spatial/`` with zero-row placeholder files, so DuckDB globs always match.
-
-    Creates (when missing) ``spatial/zones/_empty.parquet``,
-    ``spatial/incident_zones/_empty.parquet``, ``spatial/stations.parquet`` and
-    ``spatial/incident_cells.parquet`` with the right column types; geometry columns are
-    plain WKB binary columns named ``geometry``. Existing files are never touched.
-
-    Parameters
-    ----------
-    root : path
-        The store root (``Store.root``).
-
-    Returns
-    -------
-    Path
-        The ``spatial`` folder.
-
-    Raises
-    ------
-    StoreError
-        The folders or files cannot be created.
-    """
-    import pyarrow.parquet as pq
-
-    schemas = _arrow_schemas()
-    targets = {
-        _zones_dir(root) / _EMPTY: schemas["zones"],
-        _incident_zones_dir(root) / _EMPTY: schemas["incident_zones"],
-        _stations_path(root): schemas["stations"],
-        _cells_path(root): schemas["incident_cells"],
-    }
-    try:
-        for path, schema in targets.items():
-            if not path.exists():
-                _atomic_write(path, lambda p, s=schema: pq.write_table(s.empty_table(), p))
-    except OSError as exc:
-        raise StoreError(f"cannot create {_spatial_dir(root)}: {exc}") from exc
-    return _spatial_dir(root)
 
 
 # ============================================================================ reading files
@@ -793,9 +650,9 @@ def load_zones(
         gaps_area_km2=gaps_area,
         source=str(path),
     )
-    with _spatial_lock(root):
+    with spatial_lock(root):
         init_spatial(root)
-        _atomic_write(_zones_dir(root) / f"{layer}.parquet", lambda p: out.to_parquet(p))
+        atomic_write(zones_dir(root) / f"{layer}.parquet", lambda p: out.to_parquet(p))
         counts = _assign_with_store(root, [layer])
     c = counts.get(layer, {})
     report.incidents_assigned = c.get("assigned", 0)
@@ -806,7 +663,7 @@ def load_zones(
 
 def _assign_with_store(root, layers: list[str] | None) -> dict[str, dict[str, int]]:
     """Assign incidents of the store at ``root`` (if there is one) to ``layers``."""
-    from .store import Store  # late: store imports this module
+    from ..store import Store
 
     try:
         store = Store(root, create=False)
@@ -831,7 +688,7 @@ def list_layers(root: str | os.PathLike) -> list[str]:
     -------
     list of str
     """
-    d = _zones_dir(root)
+    d = zones_dir(root)
     if not d.is_dir():
         return []
     return sorted(p.stem for p in d.glob("*.parquet") if LAYER_NAME_RE.fullmatch(p.stem))
@@ -868,7 +725,7 @@ def read_layer(root: str | os.PathLike, layer: str) -> gpd.GeoDataFrame:
     """
     import geopandas as gpd
 
-    p = _zones_dir(root) / f"{layer}.parquet"
+    p = zones_dir(root) / f"{layer}.parquet"
     if not isinstance(layer, str) or not LAYER_NAME_RE.fullmatch(layer) or not p.is_file():
         raise _unknown_layer(root, layer)
     return gpd.read_parquet(p)
@@ -1158,7 +1015,7 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
             .cast(pl.String)
             .alias("zone_id"),
         )
-        _atomic_write(_incident_zones_dir(root) / f"{layer}.parquet", out.write_parquet)
+        atomic_write(incident_zones_dir(root) / f"{layer}.parquet", out.write_parquet)
         assigned = int((idx >= 0).sum())
         counts[layer] = {
             "assigned": assigned,
@@ -1166,7 +1023,7 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
             "no_coordinates": len(idx) - n_located,
         }
     if layers is None:  # drop assignments of layers that are gone
-        for p in _incident_zones_dir(root).glob("*.parquet"):
+        for p in incident_zones_dir(root).glob("*.parquet"):
             if LAYER_NAME_RE.fullmatch(p.stem) and p.stem not in all_layers:
                 p.unlink(missing_ok=True)
     if h3_resolution is not None:
@@ -1175,7 +1032,7 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
             pl.lit(int(h3_resolution), pl.Int8).alias("resolution"),
             _h3_cells(lat, lon, int(h3_resolution)).alias("h3_cell"),
         )
-        _atomic_write(_cells_path(root), cells.write_parquet)
+        atomic_write(cells_path(root), cells.write_parquet)
     return counts
 
 
@@ -1218,7 +1075,7 @@ def assign_incidents(
     StoreError
         ``con`` has no ``incidents`` view.
     """
-    with _spatial_lock(root):
+    with spatial_lock(root):
         return _assign_incidents(root, con, layers, h3_resolution)
 
 
@@ -1270,121 +1127,3 @@ def outside_incidents(
             "the connection lacks the `zones` / `incident_zones` / `incidents` "
             f"views ({exc}); add spatial_view_sql(root) to the catalog"
         ) from exc
-
-
-# ============================================================================ DuckDB views
-def spatial_view_sql(root: str | os.PathLike) -> list[str]:
-    """``create or replace view`` statements for ``zones``, ``stations``, ``incident_zones``
-    and ``incident_cells``.
-
-    They need only DuckDB core (not the spatial extension) and the placeholder files of
-    :func:`init_spatial`. ``zones.geometry`` is WKB (``BLOB``): DuckDB 1.5 decodes the
-    GeoParquet column as a core ``GEOMETRY`` (with or without the extension) and the view
-    turns it back into WKB with the core ``ST_AsWKB``. (A session that sets
-    ``enable_geoparquet_conversion = false`` gets raw BLOBs and cannot read ``zones`` rows.)
-
-    Parameters
-    ----------
-    root : path
-        The store root (paths in the views are absolute).
-
-    Returns
-    -------
-    list of str
-    """
-    root = Path(root).resolve()
-    zones = _sql_str(str(_zones_dir(root) / "*.parquet"))
-    izones = _sql_str(str(_incident_zones_dir(root) / "*.parquet"))
-    stations = _sql_str(str(_stations_path(root)))
-    cells = _sql_str(str(_cells_path(root)))
-    return [
-        # geometry::GEOMETRY is a no-op on GeoParquet columns (decoded as GEOMETRY) and is
-        # never evaluated on the zero-row placeholder, whose column is plain WKB
-        "create or replace view zones as select layer, zone_id, name, density_class, "
-        "area_km2, ST_AsWKB(geometry::GEOMETRY) as geometry "
-        f"from read_parquet({zones}, union_by_name = true)",
-        "create or replace view stations as select station_id, name, latitude, longitude "
-        f"from read_parquet({stations})",
-        "create or replace view incident_zones as select incident_id, layer, zone_id "
-        f"from read_parquet({izones}, union_by_name = true)",
-        "create or replace view incident_cells as select incident_id, "
-        f"resolution::TINYINT as resolution, h3_cell from read_parquet({cells})",
-    ]
-
-
-def _duckdb_version() -> str:
-    return duckdb.__version__
-
-
-def spatial_extension_path() -> Path | None:
-    """The spatial extension shipped by the ``duckdb-extension-spatial`` wheel, if it
-    matches the running DuckDB; else None."""
-    try:
-        import duckdb_extension_spatial as pkg
-    except ImportError:
-        return None
-    from importlib.metadata import PackageNotFoundError, version
-
-    ver = _duckdb_version()
-    try:
-        if version("duckdb_extension_spatial") != ver:
-            return None
-    except PackageNotFoundError:  # pragma: no cover - vendored without metadata
-        pass
-    base = Path(pkg.__file__).parent if pkg.__file__ else Path(list(pkg.__path__)[0])
-    p = base / "extensions" / f"v{ver}" / "spatial.duckdb_extension"
-    return p if p.is_file() else None
-
-
-def load_spatial_extension(con: duckdb.DuckDBPyConnection) -> bool:
-    """Load DuckDB's spatial extension offline, from the ``duckdb-extension-spatial`` wheel.
-
-    Never installs anything from the network.
-
-    Parameters
-    ----------
-    con : duckdb.DuckDBPyConnection
-
-    Returns
-    -------
-    bool
-        True if spatial is loaded in ``con``; False if the wheel is missing, does not match
-        the DuckDB version, or fails to load.
-    """
-    try:
-        row = con.execute(
-            "select loaded from duckdb_extensions() where extension_name = 'spatial'"
-        ).fetchone()
-        if row and row[0]:
-            return True
-    except duckdb.Error:  # pragma: no cover
-        pass
-    p = spatial_extension_path()
-    if p is None:
-        return False
-    try:
-        con.execute(f"load {_sql_str(str(p))}")
-    except duckdb.Error:
-        return False
-    return True
-
-
-def spatial_geometry_sql() -> list[str]:
-    """Views with real ``GEOMETRY`` columns; run them only once the spatial extension is
-    loaded (:func:`load_spatial_extension` returned True).
-
-    ``zones_geo``: every ``zones`` column plus ``geom``; ``incidents_geo``: ``incident_id,
-    geom`` (a point; null without coordinates). They are *temporary* views (per
-    connection, allowed on read-only catalogs), so the catalog file never depends on the
-    extension.
-
-    Returns
-    -------
-    list of str
-    """
-    return [
-        "create or replace temp view zones_geo as select *, ST_GeomFromWKB(geometry) as geom "
-        "from zones",
-        "create or replace temp view incidents_geo as select incident_id, "
-        "ST_Point(longitude, latitude) as geom from incidents",
-    ]

@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from .errors import StandardError
+from ..errors import StandardError
 
 __all__ = [
     "PERCENTILE_METHOD",
@@ -47,7 +47,7 @@ __all__ = [
 
 PERCENTILE_METHOD = "nearest-rank"
 LEVELS = ("incident", "unit")
-STANDARDS_DIR = Path(__file__).resolve().parent / "standards"
+STANDARDS_DIR = Path(__file__).resolve().parent / "builtin_standards"
 
 
 @dataclass(frozen=True)

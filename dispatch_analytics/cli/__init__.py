@@ -1,0 +1,105 @@
+"""The ``dispatch`` command line: a thin edge over the library, one module per command group.
+
+Exit codes: 0 success; 1 an error (bad input, bad profile, store or query error);
+2 a usage error (unknown option, missing argument); 3 ``--strict`` and rows were rejected.
+Library errors are translated into messages here, at the edge, never before.
+
+Other packages add command groups through the ``dispatch_analytics.commands`` entry point
+group: each entry is a ``register(app)`` function (``dash_app`` adds ``dispatch serve``).
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+from typing import Annotated
+
+import typer
+
+from .._version import __version__
+from ..errors import DispatchError
+from . import ingest, queries, report, sample, spatial, store
+from .common import EXIT_ERROR, EXIT_OK, EXIT_REJECTS, EXIT_USAGE, err, out, print_frame
+
+__all__ = [
+    "app",
+    "main",
+    "print_frame",
+    "ENTRY_POINT_GROUP",
+    "EXIT_OK",
+    "EXIT_ERROR",
+    "EXIT_USAGE",
+    "EXIT_REJECTS",
+]
+
+#: Entry point group of command plugins (``register(app)`` functions).
+ENTRY_POINT_GROUP = "dispatch_analytics.commands"
+
+app = typer.Typer(
+    name="dispatch",
+    help="Open, offline, SQL-first emergency dispatch analytics.\n\n"
+    "Example:  dispatch ingest calls.csv --profile sffd && dispatch status",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"dispatch-analytics {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """Open, offline, SQL-first emergency dispatch analytics."""
+
+
+for _module in (ingest, store, sample, queries, report, spatial):
+    _module.register(app)
+
+
+def _load_plugins() -> None:
+    """Register the command groups other installed packages contribute."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register = ep.load()
+        except ImportError as exc:  # e.g. the dashboard's dependencies are not installed
+            err.print(f"Warning: command plugin {ep.name!r} not loaded: {exc}", highlight=False)
+            continue
+        register(app)
+
+
+_load_plugins()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dispatch`` console script.
+
+    Usage errors exit with 2 (click's convention); library errors are printed without a
+    traceback and exit with 1.
+    """
+    from rich.text import Text
+
+    try:
+        app(args=argv)
+    except SystemExit as exc:  # click ends every run this way
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
+    except DispatchError as exc:
+        err.print(Text("Error: ", style="bold red") + Text(str(exc)), highlight=False)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        return 130
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""What every command module shares: consoles, option types, exit codes, frame printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_ERROR",
+    "EXIT_USAGE",
+    "EXIT_REJECTS",
+    "out",
+    "err",
+    "DataDir",
+    "Format",
+    "fmt_cell",
+    "print_frame",
+    "print_warnings",
+]
+
+#: Exit codes scripts can rely on.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTS = 0, 1, 2, 3
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="DISPATCH_DATA_DIR",
+        help="Data directory (default ./dispatch_data; env DISPATCH_DATA_DIR).",
+        show_default=False,
+    ),
+]
+Format = Annotated[str, typer.Option("--format", "-f", help="Output format: table, csv or json.")]
+
+
+def fmt_cell(v) -> str:
+    """A value as a table cell: thousands separators, a few significant digits."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:,.1f}" if abs(v) >= 1000 else f"{v:.3g}" if abs(v) < 1 else f"{v:.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def print_frame(df: pl.DataFrame, fmt: str = "table", title: str | None = None, file=None) -> None:
+    """Print a frame as a rich table, CSV or JSON (one object per row, in a list)."""
+    fmt = fmt.lower()
+    if fmt == "csv":
+        text = df.write_csv()
+        (file or sys.stdout).write(text)
+    elif fmt == "json":
+        rows = df.to_dicts()
+        (file or sys.stdout).write(json.dumps(rows, default=str, indent=1) + "\n")
+    elif fmt == "table":
+        table = Table(title=title, show_lines=False, header_style="bold")
+        for c, t in df.schema.items():
+            table.add_column(c, justify="right" if t.is_numeric() else "left")
+        for row in df.iter_rows():
+            table.add_row(*[fmt_cell(v) for v in row])
+        out.print(table)
+        if df.height == 0:
+            out.print("(no rows)")
+    else:
+        raise typer.BadParameter(f"`--format` {fmt!r} must be table, csv or json")
+
+
+def print_warnings(caught) -> None:
+    """Print warnings recorded by ``warnings.catch_warnings(record=True)`` to stderr."""
+    for w in caught:
+        err.print(f"Warning: {w.message}", highlight=False)

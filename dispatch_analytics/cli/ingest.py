@@ -1,0 +1,215 @@
+"""Commands `ingest`, `profiles` and `profile-template`: getting exports into the store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..api import ingest
+from ..ingest.pipeline import REJECT_REASONS, IngestReport
+from ..ingest.profiles import builtin_profiles, load_profile
+from .common import (
+    EXIT_REJECTS,
+    DataDir,
+    Format,
+    err,
+    out,
+    print_frame,
+)
+
+__all__ = ["register"]
+
+
+def _ingest_summary(report: IngestReport) -> None:
+    t = Table(title="Ingest summary" + (" (dry run: nothing written)" if report.dry_run else ""))
+    for c in (
+        "file",
+        "rows read",
+        "accepted",
+        "rejected",
+        "incidents",
+        "units",
+        "from (UTC)",
+        "to (UTC)",
+        "batch",
+    ):
+        t.add_column(
+            c,
+            justify="right"
+            if c in ("rows read", "accepted", "rejected", "incidents", "units")
+            else "left",
+        )
+    for f in report.files:
+        if f.skipped:
+            t.add_row(
+                Path(f.source).name,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                f"skipped: already ingested as {f.skipped_as}",
+            )
+            continue
+        t.add_row(
+            Path(f.source).name,
+            f"{f.rows_read:,}",
+            f"{f.rows_accepted:,}",
+            f"{f.rows_rejected:,}",
+            f"{f.incidents:,}",
+            f"{f.units:,}",
+            f"{f.first_received_at:%Y-%m-%d %H:%M}" if f.first_received_at else "",
+            f"{f.last_received_at:%Y-%m-%d %H:%M}" if f.last_received_at else "",
+            f.batch_id or "",
+        )
+    out.print(t)
+    reasons = report.rejects_by_reason
+    if reasons:
+        rt = Table(title="Rejected rows by reason")
+        rt.add_column("reason")
+        rt.add_column("rows", justify="right")
+        rt.add_column("meaning")
+        for r, n in reasons.items():
+            rt.add_row(r, f"{n:,}", REJECT_REASONS.get(r, ""))
+        out.print(rt)
+        if not report.dry_run:
+            out.print("List them with: dispatch rejects [--reason R] [--out rejects.csv]")
+    out.print(
+        f"rows read {report.rows_read:,} = accepted {report.rows_accepted:,} "
+        f"+ rejected {report.rows_rejected:,}"
+    )
+
+
+# ------------------------------------------------------------------ commands
+def ingest_cmd(
+    files: Annotated[
+        list[str], typer.Argument(help="Files or globs (CSV, .gz, Parquet, JSON lines).")
+    ],
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", "-p", help="Built-in profile name (see `dispatch profiles`)."),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", "-m", help="Mapping TOML file.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and count; write nothing.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 3 if any row is rejected.")
+    ] = False,
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", help="Rows held in memory at once (bounds peak memory).")
+    ] = 100_000,
+    h3_resolution: Annotated[
+        int, typer.Option("--h3-resolution", help="H3 resolution of each incident's cell (0-15).")
+    ] = 8,
+    data_dir: DataDir = None,
+) -> None:
+    """Ingest CAD / 911 export files into the store (one atomic batch per file).
+
+    Every source row is either accepted or rejected with a reason; re-ingesting the same
+    file adds nothing.
+
+    Example:  dispatch ingest exports/2024-*.csv.gz --mapping my_cad.toml
+    """
+    if (profile is None) == (mapping is None):
+        raise typer.BadParameter("give exactly one of `--profile NAME` or `--mapping FILE.toml`")
+    prof = load_profile(profile if profile is not None else mapping)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(Path(name).name, total=total)
+            tot = max(total or 0, done)
+            bar.update(tasks[name], completed=done, total=tot)
+
+        report = ingest(
+            files,
+            prof,
+            data_dir=data_dir,
+            dry_run=dry_run,
+            chunk_rows=chunk_rows,
+            progress=progress,
+            h3_resolution=h3_resolution,
+        )
+    _ingest_summary(report)
+    for layer, c in (report.zone_counts or {}).items():
+        out.print(
+            f"zones {layer!r}: {c['assigned']:,} incidents in a zone, "
+            f"{c['outside']:,} outside, {c.get('no_coordinates', 0):,} without coordinates"
+        )
+    if strict and report.rows_rejected:
+        raise typer.Exit(EXIT_REJECTS)
+
+
+def profiles_cmd(fmt: Format = "table") -> None:
+    """List the built-in source profiles.
+
+    Example:  dispatch profiles
+    """
+    rows = []
+    for name, path in sorted(builtin_profiles().items()):
+        p = load_profile(name)
+        rows.append(
+            {
+                "name": name,
+                "grain": p.grain,
+                "timezone": p.timezone,
+                "description": p.description,
+                "path": str(path),
+            }
+        )
+    df = pl.DataFrame(rows)
+    print_frame(df.drop("path") if fmt == "table" else df, fmt, title="Built-in profiles")
+
+
+def profile_template_cmd(
+    file: Annotated[Path, typer.Argument(help="A sample export (CSV, .gz, Parquet, JSON lines).")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the TOML here (default: print it).")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="The agency's IANA time zone.")
+    ] = None,
+) -> None:
+    """Write a starter mapping TOML from a file's header, with guessed fields and formats.
+
+    Example:  dispatch profile-template cad_export.csv --timezone America/Denver -o my_cad.toml
+    """
+    from ..ingest.template import profile_template
+
+    text = profile_template(file, timezone=timezone)
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        out_file.write_text(text, encoding="utf-8")
+        out.print(
+            f"wrote {out_file}; review every guessed line, then: "
+            f"dispatch ingest {file} --mapping {out_file} --dry-run"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to ``app``."""
+    app.command("ingest")(ingest_cmd)
+    app.command("profiles")(profiles_cmd)
+    app.command("profile-template")(profile_template_cmd)

@@ -1,0 +1,100 @@
+"""Command `report`: the compliance table agencies publish."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..store import Store
+from .common import (
+    DataDir,
+    out,
+)
+
+__all__ = ["register"]
+
+
+def report_cmd(
+    profile: Annotated[
+        str,
+        typer.Option(
+            "--profile",
+            help="Standards profile: nfpa1710, nfpa1225, nfpa1720, cfai, or a TOML path.",
+        ),
+    ] = "nfpa1710",
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Group by the zones of this layer.")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="Group by day, week, month, quarter or year.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML of local target overrides.")
+    ] = None,
+    station_layer: Annotated[
+        str | None,
+        typer.Option("--station-layer", help="Station-area layer (for first-due metrics)."),
+    ] = None,
+    density_layer: Annotated[
+        str | None,
+        typer.Option("--density-layer", help="Demand-zone layer with density classes (NFPA 1720)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, csv, json or xlsx (xlsx needs --out).")
+    ] = "table",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the report to this file.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Print the compliance table agencies publish: per interval n, percentile, target,
+    compliance, CI and flag, and a data-quality section.
+
+    Example:  dispatch report --profile nfpa1710 --layer neighborhoods --period month --format xlsx -o report.xlsx
+    """
+    from ..metrics.report import compliance_report
+
+    store = Store(data_dir, create=False)
+    con = store.connect(read_only=True)
+    try:
+        rep = compliance_report(
+            con,
+            profile=profile,
+            layer=layer,
+            period=period,
+            overrides=config,
+            station_layer=station_layer,
+            density_layer=density_layer,
+        )
+    finally:
+        con.close()
+    fmt = fmt.lower()
+    if fmt == "xlsx":
+        if out_file is None:
+            raise typer.BadParameter("`--format xlsx` needs `--out FILE.xlsx`")
+        rep.to_xlsx(out_file)
+        out.print(f"wrote {out_file}")
+    elif fmt == "csv":
+        text = rep.to_csv(out_file)
+        if out_file is None:
+            sys.stdout.write(text)
+    elif fmt == "json":
+        text = rep.to_json(out_file)
+        if out_file is None:
+            sys.stdout.write(text + "\n")
+    elif fmt == "table":
+        text = rep.to_text()
+        if out_file is not None:
+            Path(out_file).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text + "\n")
+    else:
+        raise typer.BadParameter(f"`--format` {fmt!r} must be table, csv, json or xlsx")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to ``app``."""
+    app.command("report")(report_cmd)

@@ -1,0 +1,154 @@
+"""Commands `status`, `rejects`, `sql` and `where`: what the store holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from ..ingest.pipeline import REJECT_REASONS
+from ..store import Store, resolve_data_dir
+from .common import (
+    DataDir,
+    Format,
+    fmt_cell,
+    out,
+    print_frame,
+)
+
+__all__ = ["register"]
+
+
+def status_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
+    """Show what the store holds: batches, rows, incidents, date range, rejects.
+
+    Example:  dispatch status --data-dir ./dispatch_data
+    """
+    store = Store(data_dir, create=False)
+    totals = store.sql(
+        """
+        select
+          (select count(*) from ingest_log) as batches,
+          (select coalesce(sum(rows_read), 0)::bigint from ingest_log) as rows_read,
+          (select count(*) from responses_all) as rows_accepted,
+          (select count(*) from rejects) as rows_rejected,
+          (select count(*) from responses) as current_unit_rows,
+          (select count(*) from incidents) as incidents,
+          (select count(distinct unit_id) from responses) as units,
+          (select min(call_received_at) from responses) as first_received_at,
+          (select max(call_received_at) from responses) as last_received_at
+        """
+    )
+    if fmt != "table":
+        print_frame(totals, fmt)
+        return
+    out.print(f"Store: {store.root}")
+    row = totals.row(0, named=True)
+    t = Table(title="Store status", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    for k, v in row.items():
+        t.add_row(k.replace("_", " "), fmt_cell(v))
+    out.print(t)
+    batches = store.sql(
+        "select batch_id, source, profile, rows_read, rows_accepted, rows_rejected, incidents "
+        "from ingest_log order by batch_id"
+    )
+    print_frame(batches, "table", title="Batches")
+    q = store.sql(
+        "select reason, count(*) as rows from rejects group by reason order by rows desc, reason"
+    )
+    if q.height:
+        print_frame(q, "table", title="Data quality: rejected rows by reason")
+    flags = store.sql(
+        "select time_flags, count(*) as rows from responses where time_flags is not null "
+        "group by all order by rows desc"
+    )
+    if flags.height:
+        print_frame(flags, "table", title="Data quality: flagged times (kept)")
+
+
+def rejects_cmd(
+    reason: Annotated[str | None, typer.Option("--reason", "-r", help="Only this reason.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Only rows from files whose name contains this text."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="Rows to print (0 = all); --out writes all.")
+    ] = 50,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write every matching reject to this CSV.")
+    ] = None,
+    fmt: Format = "table",
+    data_dir: DataDir = None,
+) -> None:
+    """List rejected source rows with file, row, field, reason and detail.
+
+    Example:  dispatch rejects --reason stage_order --out stage_order.csv
+    """
+    if reason is not None and reason not in REJECT_REASONS:
+        raise typer.BadParameter(
+            f"`--reason` {reason!r} is not a reject reason; use one of {', '.join(REJECT_REASONS)}"
+        )
+    store = Store(data_dir, create=False)
+    where, params = [], {}
+    if reason:
+        where.append("reason = $reason")
+        params["reason"] = reason
+    if source:
+        where.append("contains(source, $source)")
+        params["source"] = source
+    sql = "select source, source_row, field, reason, value, detail, incident_id, raw_row, batch_id from rejects"
+    if where:
+        sql += " where " + " and ".join(where)
+    sql += " order by batch_id, source_row"
+    df = store.sql(sql, params)
+    if out_file is not None:
+        df.write_csv(out_file)
+        out.print(f"wrote {df.height:,} rejected rows to {out_file}")
+        return
+    total = df.height
+    if limit and total > limit:
+        df = df.head(limit)
+    if fmt == "table":
+        df = df.drop("raw_row", "batch_id").with_columns(
+            pl.col("source").map_elements(lambda s: Path(s).name, return_dtype=pl.String)
+        )
+    print_frame(df, fmt, title=f"Rejected rows ({total:,})")
+    if fmt == "table" and limit and total > limit:
+        out.print(f"showing {limit} of {total:,}; use --limit 0 or --out FILE.csv for all")
+
+
+def sql_cmd(
+    query: Annotated[str, typer.Argument(help="One SQL statement (read-only).")],
+    fmt: Format = "table",
+    data_dir: DataDir = None,
+) -> None:
+    """Run read-only SQL over the catalog views (responses, incidents, rejects, ingest_log).
+
+    Example:  dispatch sql "select call_category, count(*) from incidents group by 1" -f csv
+    """
+    store = Store(data_dir, create=False)
+    print_frame(store.sql(query), fmt)
+
+
+def where_cmd(data_dir: DataDir = None) -> None:
+    """Print the data directory in use and its catalog path (for SQL clients).
+
+    Example:  duckdb -readonly "$(dispatch where | tail -1)"
+    """
+    root = resolve_data_dir(data_dir)
+    out.print(str(root))
+    out.print(str(root / "catalog.duckdb"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to ``app``."""
+    app.command("status")(status_cmd)
+    app.command("rejects")(rejects_cmd)
+    app.command("sql")(sql_cmd)
+    app.command("where")(where_cmd)
