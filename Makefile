@@ -9,7 +9,7 @@ DEMO ?= .demo
 PYTEST_ARGS ?=
 PORT ?= 8050
 
-.PHONY: help install run demo-data browser test lint bench clean
+.PHONY: help install run demo-data browser test test-fast lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,9 +45,13 @@ browser: ## Install Debian chromium + chromium-driver for the browser tests (if 
 test: install browser ## Run every test (browser tests in headless Chromium)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-lint: install ## Ruff lint
+test-fast: install ## Every test but the browser and slow ones (under 2 minutes)
+	$(PY) -m pytest -q -m "not browser and not slow" $(PYTEST_ARGS)
+
+lint: install ## Ruff lint and format check, mypy on the library
 	$(VENV)/bin/ruff check dispatch_analytics dash_app tests bench docs
 	$(VENV)/bin/ruff format --check dispatch_analytics dash_app tests bench docs
+	$(VENV)/bin/mypy
 
 bench: install ## Benchmarks (prints tables; nothing is asserted)
 	$(PY) bench/bench_ingest.py

@@ -17,9 +17,15 @@ from dispatch_analytics import ingest, load_profile
 from dispatch_analytics.sample.city import generate_city
 
 os.environ.setdefault("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not shutil.which("chromedriver"), reason="needs Debian chromium-driver (make browser)"
-)
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def _chromium():
+    """Fail (never skip) without the browser: `make test` installs it."""
+    if not (shutil.which("chromedriver") and os.path.exists(os.environ["DASH_TEST_CHROMEPATH"])):
+        pytest.fail("needs Debian chromium and chromium-driver: run `make browser` (as root)")
+
 
 PAGES = ["/", "/map", "/trends", "/units", "/quality", "/sql"]
 
