@@ -16,6 +16,8 @@ from dispatch_analytics.errors import DispatchError
 from dispatch_analytics.ingest.profiles import load_profile
 from dispatch_analytics.sample import city as sample
 from dispatch_analytics.sample.city import PLANTED_REASONS, SampleCity, SampleError, generate_city
+from dispatch_analytics.sample.geography import _LOCAL_CRS, _build_geography
+from dispatch_analytics.sample.zonetable import _ZoneTable
 
 N = 2000
 SEED = 7
@@ -173,7 +175,7 @@ def test_deterministic(tmp_path):
 
 # ----------------------------------------------------------------------------- geography
 def test_station_areas_cover_city_without_overlaps(city):
-    geo = sample._build_geography(np.random.default_rng(SEED))
+    geo = _build_geography(np.random.default_rng(SEED))
     areas = gpd.read_file(city.station_areas_geojson)
     bats = gpd.read_file(city.battalions_geojson)
     stations = gpd.read_file(city.stations_geojson)
@@ -182,7 +184,7 @@ def test_station_areas_cover_city_without_overlaps(city):
     assert list(areas["station_id"]) == list(stations["station_id"])
     assert areas.is_valid.all() and bats.is_valid.all()
 
-    local_areas = areas.to_crs(sample._LOCAL_CRS)
+    local_areas = areas.to_crs(_LOCAL_CRS)
     union = local_areas.union_all()
     boundary_area = geo.boundary.area
     assert 150e6 < boundary_area < 320e6  # roughly 20 km x 15 km, irregular
@@ -200,7 +202,7 @@ def test_station_areas_cover_city_without_overlaps(city):
 
     # Battalions are the unions of their station areas.
     assert len(bats) == 3 and set(bats["battalion_id"]) == set(areas["battalion_id"])
-    local_bats = bats.to_crs(sample._LOCAL_CRS).set_index("battalion_id")
+    local_bats = bats.to_crs(_LOCAL_CRS).set_index("battalion_id")
     for bid, group in local_areas.groupby("battalion_id"):
         diff = shapely.symmetric_difference(group.union_all(), local_bats.geometry[bid])
         assert diff.area < 1e-5 * boundary_area
@@ -228,7 +230,7 @@ def test_incidents_inside_city(city, clean):
     # Hotspots: incidents are clearly denser downtown than on average.
     areas = gpd.read_file(city.station_areas_geojson)
     per_area = [shapely.contains_xy(g, lon, lat).sum() for g in areas.geometry]
-    density = np.array(per_area) / areas.to_crs(sample._LOCAL_CRS).area.to_numpy()
+    density = np.array(per_area) / areas.to_crs(_LOCAL_CRS).area.to_numpy()
     assert density[0] > 1.5 * np.median(density)  # S01 is downtown
 
 
@@ -329,7 +331,7 @@ def test_first_due_unit_sometimes_busy(city, clean):
 def test_zone_conversion_is_exact():
     zone = zoneinfo.ZoneInfo("America/Chicago")
     t0 = int(dt.datetime(2024, 1, 1, tzinfo=zone).timestamp())
-    zt = sample._ZoneTable(zone, t0, t0 + 366 * 86400)
+    zt = _ZoneTable(zone, t0, t0 + 366 * 86400)
     spring = dt.datetime(2024, 3, 10, 8, tzinfo=dt.UTC).timestamp()
     fall = dt.datetime(2024, 11, 3, 7, tzinfo=dt.UTC).timestamp()
     assert list(zt.transitions) == [spring, fall]
