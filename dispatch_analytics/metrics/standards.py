@@ -211,7 +211,7 @@ def metric_def(name: str, level: str = "incident") -> MetricDef:
 
 @dataclass(frozen=True)
 class DemandZone:
-    """NFPA 1720 demand zone: staff to assemble, time allowed and share of calls that must meet it."""
+    """NFPA 1720 demand zone: staff to assemble, time allowed, share of calls that must meet it."""
 
     name: str
     staff: int
