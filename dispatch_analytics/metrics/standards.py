@@ -16,19 +16,21 @@ its numbers::
 Every entry names its metric, the start and end timestamps, target_s, percentile and optional
 ``call_category`` / ``unit_type`` filters. Percentiles are nearest-rank everywhere
 (:data:`PERCENTILE_METHOD`).
+
+This module holds the profile classes, the built-in profiles and :func:`load_standard`;
+reading and validating a profile TOML and its overrides is :mod:`.standards_toml`.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from ..errors import StandardError
+from .standards_toml import ProfileModel, apply_overrides, read_overrides, read_profile
 
 __all__ = [
     "PERCENTILE_METHOD",
@@ -209,7 +211,7 @@ def metric_def(name: str, level: str = "incident") -> MetricDef:
 
 @dataclass(frozen=True)
 class DemandZone:
-    """NFPA 1720 demand zone: staff to assemble, time allowed and share of calls that must meet it."""
+    """NFPA 1720 demand zone: staff to assemble, time allowed, share of calls that must meet it."""
 
     name: str
     staff: int
@@ -241,9 +243,11 @@ class TargetSpec:
 
     @property
     def definition(self) -> MetricDef:
+        """The metric this entry measures (see :func:`metric_def`)."""
         return metric_def(self.metric, self.level)
 
     def describe(self) -> str:
+        """One line: entry, metric, level, start -> end, target @ percentile, filters."""
         flt = []
         if self.call_category:
             flt.append("call_category " + "/".join(self.call_category))
@@ -259,25 +263,6 @@ class TargetSpec:
             f"{self.key}: {self.metric} ({self.level}) {self.start} -> {self.end}, "
             f"{tgt} @ p{self.percentile:g}{extra}"
         )
-
-
-_ENTRY_KEYS = {
-    "metric",
-    "level",
-    "start",
-    "end",
-    "target_s",
-    "percentile",
-    "call_category",
-    "unit_type",
-    "staff",
-    "by_density_class",
-    "baseline_s",
-    "source",
-    "note",
-}
-_ZONE_KEYS = {"staff", "target_s", "percentile", "description", "target_note", "note"}
-_TOP_KEYS = {"profile", "staffing", "targets", "demand_zones"}
 
 
 @dataclass
@@ -310,6 +295,7 @@ class Standard:
         ]
 
     def has_entry(self, key: str) -> bool:
+        """Whether the profile has an entry of this name."""
         return key in self.keys
 
     def entry(self, key: str) -> TargetSpec:
@@ -369,136 +355,25 @@ class Standard:
         return pl.DataFrame(rows, schema=schema)
 
     def staff_of(self, unit_type: str | None) -> int:
+        """Staff of one unit type (``[staffing]``; ``default`` for unknown or missing types)."""
         if unit_type is None:
             return self.default_staff
         return self.staffing.get(unit_type.upper(), self.default_staff)
 
 
 def builtin_standards() -> list[str]:
-    """Names of the built-in profiles."""
+    """Names of the built-in profiles.
+
+    Returns
+    -------
+    list of str
+        The profile names (TOML files in ``builtin_standards/``), sorted.
+    """
     return sorted(p.stem for p in STANDARDS_DIR.glob("*.toml"))
 
 
 #: alias of :func:`builtin_standards`
 list_standards = builtin_standards
-
-
-def _read_toml(path: Path, what: str) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise StandardError(f"{what} {path} not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise StandardError(f"{what} {path} is not valid TOML: {exc}") from exc
-
-
-def _num(v: Any, where: str, what: str, allow_none: bool = True) -> float | None:
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise StandardError(f"{where}: {what} must be a number of seconds, got {v!r}")
-    return float(v)
-
-
-def _pct(v: Any, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 100:
-        raise StandardError(f"{where}: percentile must be a number in (0, 100], got {v!r}")
-    return float(v)
-
-
-def _strs(v: Any, where: str, what: str) -> tuple[str, ...] | None:
-    if v is None:
-        return None
-    if isinstance(v, str):
-        v = [v]
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or not v:
-        raise StandardError(f"{where}: {what} must be a text or a list of texts, got {v!r}")
-    return tuple(v)
-
-
-def _check_keys(d: dict, valid: set[str], where: str) -> None:
-    bad = sorted(set(d) - valid)
-    if bad:
-        raise StandardError(
-            f"{where}: unknown key{'s' if len(bad) > 1 else ''} {', '.join(bad)}; "
-            f"valid keys: {', '.join(sorted(valid))}"
-        )
-
-
-def _entry(key: str, d: dict, where: str) -> TargetSpec:
-    if not isinstance(d, dict):
-        raise StandardError(f"{where}: [targets.{key}] must be a table")
-    _check_keys(d, _ENTRY_KEYS, f"{where} [targets.{key}]")
-    w = f"{where} [targets.{key}]"
-    metric = d.get("metric", key)
-    level = d.get("level", "incident")
-    try:
-        md = metric_def(metric, level)
-    except StandardError as exc:
-        raise StandardError(f"{w}: {exc}") from None
-    for k, expected in (("start", md.start), ("end", md.end)):
-        if k in d and d[k] != expected:
-            raise StandardError(
-                f"{w}: {k} = {d[k]!r} but metric {metric} ({level}) is computed with "
-                f"{k} {expected!r} ({md.basis}); remove '{k}' or choose another metric"
-            )
-    staff = d.get("staff")
-    if staff is not None and (isinstance(staff, bool) or not isinstance(staff, int) or staff < 1):
-        raise StandardError(f"{w}: staff must be a positive whole number, got {staff!r}")
-    if metric.startswith("erf_") and staff is None and not d.get("by_density_class"):
-        raise StandardError(
-            f"{w}: {metric} needs staff (the effective response force) or by_density_class = true"
-        )
-    return TargetSpec(
-        key=key,
-        metric=metric,
-        level=level,
-        start=md.start,
-        end=md.end,
-        target_s=_num(d.get("target_s"), w, "target_s"),
-        percentile=_pct(d.get("percentile", 90), w),
-        call_category=_strs(d.get("call_category"), w, "call_category"),
-        unit_type=tuple(u.upper() for u in _strs(d.get("unit_type"), w, "unit_type") or ()) or None,
-        staff=staff,
-        by_density_class=bool(d.get("by_density_class", False)),
-        baseline_s=_num(d.get("baseline_s"), w, "baseline_s"),
-        source=str(d.get("source", "")),
-        note=str(d.get("note", "")),
-    )
-
-
-def _zone(name: str, d: dict, where: str) -> DemandZone:
-    w = f"{where} [demand_zones.{name}]"
-    if not isinstance(d, dict):
-        raise StandardError(f"{w} must be a table")
-    _check_keys(d, _ZONE_KEYS, w)
-    staff = d.get("staff")
-    if isinstance(staff, bool) or not isinstance(staff, int) or staff < 1:
-        raise StandardError(f"{w}: staff must be a positive whole number, got {staff!r}")
-    return DemandZone(
-        name=name,
-        staff=staff,
-        target_s=_num(d.get("target_s"), w, "target_s"),
-        percentile=_pct(d.get("percentile", 90), w),
-        description=str(d.get("description", "")),
-        target_note=d.get("target_note"),
-        note=str(d.get("note", "")),
-    )
-
-
-def _staffing(d: Any, where: str) -> tuple[dict[str, int], int | None]:
-    if not isinstance(d, dict):
-        raise StandardError(f"{where} [staffing] must be a table of unit_type = staff")
-    out, default = {}, None
-    for k, v in d.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise StandardError(f"{where} [staffing]: {k} must be a whole number >= 0, got {v!r}")
-        if k == "default":
-            default = v
-        else:
-            out[k.upper()] = v
-    return out, default
 
 
 def _resolve_path(name_or_path: str | os.PathLike) -> Path:
@@ -515,79 +390,7 @@ def _resolve_path(name_or_path: str | os.PathLike) -> Path:
     )
 
 
-def _apply_overrides(std: Standard, over: dict, where: str) -> Standard:
-    # a config file may hold other sections; only these three are read
-    targets = {t.key: t for t in std.targets}
-    applied: list[str] = []
-    tgt = over.get("targets", {})
-    if not isinstance(tgt, dict):
-        raise StandardError(f"{where}: [targets] must hold tables like [targets.turnout]")
-    for key, d in tgt.items():
-        if not isinstance(d, dict):
-            raise StandardError(f"{where}: [targets.{key}] must be a table")
-        _check_keys(d, _ENTRY_KEYS, f"{where} [targets.{key}]")
-        if key in targets:
-            hits = [key]
-        else:
-            hits = [k for k, t in targets.items() if t.metric == key]
-        if hits:
-            for k in hits:
-                old = targets[k]
-                merged = {
-                    "metric": old.metric,
-                    "level": old.level,
-                    "target_s": old.target_s,
-                    "percentile": old.percentile,
-                    "call_category": list(old.call_category) if old.call_category else None,
-                    "unit_type": list(old.unit_type) if old.unit_type else None,
-                    "staff": old.staff,
-                    "by_density_class": old.by_density_class,
-                    "baseline_s": old.baseline_s,
-                    "source": old.source,
-                    "note": old.note,
-                }
-                merged.update(d)
-                merged = {k2: v for k2, v in merged.items() if v is not None}
-                targets[k] = _entry(k, merged, where)
-                applied.append(f"targets.{k}: " + ", ".join(f"{a} = {b!r}" for a, b in d.items()))
-        else:
-            targets[key] = _entry(key, d, where)
-            applied.append(f"targets.{key}: new entry")
-    staffing, default_staff = dict(std.staffing), std.default_staff
-    if "staffing" in over:
-        s, dflt = _staffing(over["staffing"], where)
-        staffing.update(s)
-        if dflt is not None:
-            default_staff = dflt
-        applied.append("staffing: " + ", ".join(f"{k} = {v}" for k, v in over["staffing"].items()))
-    zones = dict(std.demand_zones)
-    for name, d in over.get("demand_zones", {}).items():
-        if not isinstance(d, dict):
-            raise StandardError(f"{where}: [demand_zones.{name}] must be a table")
-        base = {}
-        if name in zones:
-            z = zones[name]
-            base = {
-                "staff": z.staff,
-                "target_s": z.target_s,
-                "percentile": z.percentile,
-                "description": z.description,
-                "target_note": z.target_note,
-                "note": z.note,
-            }
-            if "target_s" in d:
-                base["target_note"] = None  # a local target replaces "distance-dependent"
-        base.update(d)
-        zones[name] = _zone(name, {k: v for k, v in base.items() if v is not None}, where)
-        applied.append(f"demand_zones.{name}: " + ", ".join(f"{a} = {b!r}" for a, b in d.items()))
-    return replace(
-        std,
-        targets=tuple(targets.values()),
-        staffing=staffing,
-        default_staff=default_staff,
-        demand_zones=zones,
-        overrides=std.overrides + applied,
-    )
+_MODEL = ProfileModel(standard=Standard, target=TargetSpec, zone=DemandZone, metric_def=metric_def)
 
 
 def load_standard(
@@ -604,6 +407,11 @@ def load_standard(
         A config TOML (or its parsed dict) with ``[targets.<entry or metric>]``,
         ``[staffing]`` and ``[demand_zones.<class>]`` tables; other tables are ignored.
 
+    Returns
+    -------
+    Standard
+        The profile, with the overrides applied (listed in ``Standard.overrides``).
+
     Raises
     ------
     StandardError
@@ -612,42 +420,8 @@ def load_standard(
     if isinstance(name_or_path, Standard):
         std = name_or_path
     else:
-        path = _resolve_path(name_or_path)
-        raw = _read_toml(path, "standards profile")
-        where = str(path)
-        _check_keys(raw, _TOP_KEYS, where)
-        prof = raw.get("profile", {})
-        if not isinstance(prof, dict):
-            raise StandardError(f"{where}: [profile] must be a table")
-        _check_keys(prof, {"name", "title", "description", "defaults"}, f"{where} [profile]")
-        targets_raw = raw.get("targets", {})
-        if not isinstance(targets_raw, dict):
-            raise StandardError(f"{where}: [targets] must hold tables like [targets.turnout]")
-        targets = tuple(_entry(k, d, where) for k, d in targets_raw.items())
-        staffing, default_staff = _staffing(raw.get("staffing", {}), where)
-        zones = {k: _zone(k, d, where) for k, d in raw.get("demand_zones", {}).items()}
-        for t in targets:
-            if t.by_density_class and not zones:
-                raise StandardError(
-                    f"{where} [targets.{t.key}]: by_density_class = true needs "
-                    "[demand_zones.<class>] tables"
-                )
-        std = Standard(
-            name=str(prof.get("name", path.stem)),
-            title=str(prof.get("title", path.stem)),
-            description=str(prof.get("description", "")),
-            path=path,
-            targets=targets,
-            staffing=staffing,
-            default_staff=default_staff if default_staff is not None else 0,
-            demand_zones=zones,
-            defaults=bool(prof.get("defaults", False)),
-        )
+        std = read_profile(_resolve_path(name_or_path), _MODEL)
     if overrides_toml is not None:
-        if isinstance(overrides_toml, dict):
-            over, where = overrides_toml, "overrides"
-        else:
-            where = str(overrides_toml)
-            over = _read_toml(Path(overrides_toml).expanduser(), "overrides file")
-        std = _apply_overrides(std, over, where)
+        over, where = read_overrides(overrides_toml)
+        std = apply_overrides(std, over, where, _MODEL)
     return std
