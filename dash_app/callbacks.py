@@ -1,21 +1,42 @@
-"""Callback registration: every callback is a thin wrapper over a function in views.py."""
+"""Callback registration: every callback is a thin wrapper over a plain function.
+
+The plain functions are in ``views.py`` (the frame) and ``pages/<page>.py``; each
+``_register_<page>`` wires one page's callbacks, in the order the app has always registered
+them.
+"""
 
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx
 
 from . import views
-from .filters import parse_search, to_search
+from .filters import Filters, parse_search
 from .layout import page_layout
+from .pages.map import clicked_zone, map_outputs
+from .pages.sql import csv_download, run_outputs, saved_query_inputs
 
 __all__ = ["register_callbacks"]
 
 
 def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
     """Wire the app. ``geo`` gives cached map geometry; ``targets_fn(profile)`` the targets."""
+    _register_frame(app, ds, cfg, saved_queries)
+    _register_overview(app, ds, cfg, targets_fn)
+    _register_map(app, ds, cfg, targets_fn, geo)
+    _register_trends(app, ds, cfg, targets_fn)
+    _register_units(app, ds, cfg, targets_fn)
+    _register_quality(app, ds)
+    _register_sql(app, ds, cfg, saved_queries)
 
-    def filters_of(search):
-        return parse_search(search, cfg.profile)
+
+def _scope(search: str | None, cfg, targets_fn) -> tuple[Filters, dict]:
+    """The URL's filters and the targets of the standard they name."""
+    f = parse_search(search, cfg.profile)
+    return f, targets_fn(f.profile)
+
+
+def _register_frame(app, ds, cfg, saved_queries) -> None:
+    """The URL <-> filter bar sync, the live refresh, and the page router."""
 
     @app.callback(
         Output("url", "search"),
@@ -35,32 +56,8 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         Input("f-layer", "value"),
         Input("f-profile", "value"),
     )
-    def sync_filters(search, d0, d1, cat, typ, pri, layer, profile):
-        if ctx.triggered_id in (None, "url"):
-            f = filters_of(search)
-            return (
-                no_update,
-                f.date_from and f.date_from.isoformat(),
-                f.date_to and f.date_to.isoformat(),
-                list(f.categories),
-                list(f.call_types),
-                list(f.priorities),
-                f.layer,
-                f.profile,
-            )
-        from datetime import date
-
-        f = parse_search("", cfg.profile).with_(
-            date_from=date.fromisoformat(d0[:10]) if d0 else None,
-            date_to=date.fromisoformat(d1[:10]) if d1 else None,
-            categories=tuple(cat or ()),
-            call_types=tuple(typ or ()),
-            priorities=tuple(pri or ()),
-            layer=layer or None,
-            profile=profile or cfg.profile,
-        )
-        new = to_search(f)
-        return (new if new != (search or "") else no_update,) + (no_update,) * 7
+    def sync_filters(search, *bar):
+        return views.sync_filters(ctx.triggered_id, search, bar, cfg.profile)
 
     @app.callback(
         Output("data-version", "data"),
@@ -75,29 +72,14 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         State("data-version", "data"),
     )
     def refresh(n, known):
-        v = ds.version()
-        if v == known:
-            # nothing new; on page load the layout already has the options, only the status
-            return (no_update, views.status_text(ds) if not n else no_update) + (no_update,) * 6
-        snap = ds.snapshot()
-        from .stats import filter_choices
-
-        ch = filter_choices(snap)
-        return (
-            snap.version,
-            views.status_text(ds),
-            ch["categories"],
-            ch["call_types"],
-            ch["priorities"],
-            ch["layers"],
-            ch["date_min"],
-            ch["date_max"],
-        )
+        return views.refresh_outputs(ds, n, known)
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def render_page(path):
         return page_layout(path or "/", saved_queries)
 
+
+def _register_overview(app, ds, cfg, targets_fn) -> None:
     @app.callback(
         Output("overview-cards", "children"),
         Output("alerts-panel", "children"),
@@ -105,18 +87,21 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         Input("data-version", "data"),
     )
     def overview(search, _v):
-        f = filters_of(search)
         return views.overview_view(
-            ds, f, targets_fn(f.profile), cfg.alerts_log, cfg.alert_window_days, cfg.alert_min_n
+            ds,
+            *_scope(search, cfg, targets_fn),
+            cfg.alerts_log,
+            cfg.alert_window_days,
+            cfg.alert_min_n,
         )
 
+
+def _register_map(app, ds, cfg, targets_fn, geo) -> None:
     @app.callback(
         Output("selected-zone", "data"), Input("map-zones", "clickData"), prevent_initial_call=True
     )
     def select_zone(click):
-        if click and click.get("points"):
-            return click["points"][0].get("location")
-        return no_update
+        return clicked_zone(click)
 
     @app.callback(
         Output("map-zones", "figure"),
@@ -132,24 +117,19 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         Input("selected-zone", "data"),
     )
     def map_page(search, _v, value, metric, hex_value, selected):
-        f = filters_of(search)
-        gj = geo.layer(f.layer) if f.layer else None
-        if selected and gj is not None and selected not in geo.zone_ids(f.layer):
-            selected = None
-        return views.map_view(
+        return map_outputs(
             ds,
-            f,
-            targets_fn(f.profile),
+            *_scope(search, cfg, targets_fn),
+            geo,
+            cfg.tile_url,
             value,
             metric,
             hex_value,
             selected,
-            gj,
-            geo.stations(),
-            geo.cells(),
-            cfg.tile_url,
         )
 
+
+def _register_trends(app, ds, cfg, targets_fn) -> None:
     @app.callback(
         Output("trend-p90", "figure"),
         Output("trend-heatmap", "figure"),
@@ -159,9 +139,10 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         Input("trend-freq", "value"),
     )
     def trends_page(search, _v, freq):
-        f = filters_of(search)
-        return views.trends_view(ds, f, targets_fn(f.profile), freq)
+        return views.trends_view(ds, *_scope(search, cfg, targets_fn), freq)
 
+
+def _register_units(app, ds, cfg, targets_fn) -> None:
     @app.callback(
         Output("units-turnout", "figure"),
         Output("units-workload", "figure"),
@@ -172,9 +153,10 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         Input("data-version", "data"),
     )
     def units_page(search, _v):
-        f = filters_of(search)
-        return views.units_view(ds, f, targets_fn(f.profile))
+        return views.units_view(ds, *_scope(search, cfg, targets_fn))
 
+
+def _register_quality(app, ds) -> None:
     @app.callback(
         Output("quality-rejects", "figure"),
         Output("quality-reasons", "data"),
@@ -187,6 +169,9 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
     def quality_page(_v, _p):
         return views.quality_view(ds)
 
+
+def _register_sql(app, ds, cfg, saved_queries) -> None:
+    """Saved-query chooser, Run, and Download CSV."""
     by_name = {q["name"]: q for q in saved_queries}
 
     @app.callback(
@@ -196,24 +181,7 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         prevent_initial_call=True,
     )
     def choose_saved(name):
-        if not name or name not in by_name:
-            return no_update, []
-        q = by_name[name]
-        inputs = [
-            html.Div(
-                [
-                    html.Label(f"${p['name']}: {p['doc']}"),
-                    dcc.Input(
-                        id={"type": "sql-param", "name": p["name"]},
-                        value=p.get("default"),
-                        debounce=True,
-                        style={"width": "100%"},
-                    ),
-                ]
-            )
-            for p in q["params"]
-        ]
-        return q["sql"], inputs
+        return saved_query_inputs(by_name, name)
 
     @app.callback(
         Output("sql-result", "data"),
@@ -228,15 +196,9 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         prevent_initial_call=True,
     )
     def run_sql(_n, text, saved, values, ids):
-        params = None
-        if saved and saved in by_name and ids:
-            params = {i["name"]: _coerce(v) for i, v in zip(ids, values, strict=True)}
-            used = {p["name"] for p in by_name[saved]["params"]}
-            params = {k: v for k, v in params.items() if k in used and f"${k}" in (text or "")}
-        data, cols, error, info, _csv = views.sql_view(
-            ds, text, params, cfg.sql_row_limit, cfg.sql_timeout_s
+        return run_outputs(
+            ds, by_name, text, saved, values, ids, cfg.sql_row_limit, cfg.sql_timeout_s
         )
-        return data, cols, error, info
 
     @app.callback(
         Output("sql-download", "data"),
@@ -245,19 +207,4 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
         prevent_initial_call=True,
     )
     def download(_n, text):
-        *_rest, csv = views.sql_view(ds, text, None, cfg.sql_row_limit, cfg.sql_timeout_s)
-        if csv is None:
-            return no_update
-        return dcc.send_string(csv, "query_result.csv")
-
-
-def _coerce(v):
-    if v in (None, ""):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            return v
+        return csv_download(ds, text, cfg.sql_row_limit, cfg.sql_timeout_s)
