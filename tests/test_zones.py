@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 
 from dispatch_analytics import IngestError, Store, StoreError, ingest, load_profile
-from dispatch_analytics.spatial import zones as Z
-from dispatch_analytics.spatial.zones import (
+from dispatch_analytics.spatial import (
     ZoneError,
     assign_incidents,
     assign_point_index,
@@ -35,6 +34,9 @@ from dispatch_analytics.spatial.zones import (
     outside_incidents,
     read_layer,
 )
+from dispatch_analytics.spatial import h3cells as H3
+from dispatch_analytics.spatial import index as IX
+from dispatch_analytics.spatial import zones as Z
 from dispatch_analytics.store import extension as EXT
 from dispatch_analytics.store import spatial_tables as ST
 from dispatch_analytics.store.extension import load_spatial_extension, spatial_geometry_sql
@@ -115,7 +117,7 @@ def first_containing(geoms, x, y, predicate=shapely.contains_xy) -> np.ndarray:
 @pytest.fixture(params=["direct", "grid"])
 def path_mode(request, monkeypatch):
     """Run a test through both point-in-zone code paths."""
-    monkeypatch.setattr(Z, "_DIRECT_MAX_WORK", 10**18 if request.param == "direct" else 0)
+    monkeypatch.setattr(IX, "_DIRECT_MAX_WORK", 10**18 if request.param == "direct" else 0)
     return request.param
 
 
@@ -626,7 +628,7 @@ def test_grid_path_on_many_points():
     x = rng.uniform(x0, x1, 300_000)
     y = rng.uniform(y0, y1, 300_000)
     idx = assign_point_index(x, y, zones.geometry.values)  # grid (41 * 300k > threshold)
-    ref = Z._assign_direct(x, y, np.asarray(zones.geometry.values), np.ones(len(zones), bool))
+    ref = IX._assign_direct(x, y, np.asarray(zones.geometry.values), np.ones(len(zones), bool))
     assert (idx == ref).all()
 
 
@@ -663,12 +665,12 @@ def test_every_point_gets_the_square_that_holds_it(nx, ny, size, x0, y0, free, o
         & (y[:, None] <= b[None, :, 3])
     )
     expected = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
-    old = Z._DIRECT_MAX_WORK
-    Z._DIRECT_MAX_WORK = 0 if grid else 10**18
+    old = IX._DIRECT_MAX_WORK
+    IX._DIRECT_MAX_WORK = 0 if grid else 10**18
     try:
         got = assign_point_index(x, y, geoms)
     finally:
-        Z._DIRECT_MAX_WORK = old
+        IX._DIRECT_MAX_WORK = old
     assert got.tolist() == expected.tolist()
 
 
@@ -877,11 +879,11 @@ def test_views_on_an_empty_spatial_folder(root):
 def test_h3_cells_of_points_with_and_without_coordinates():
     lat = np.array([37.77, np.nan, 37.77, 91.0, 37.80, 37.77])
     lon = np.array([-122.42, -122.42, -122.42, -122.4, np.inf, -122.42])
-    got = Z._h3_cells(lat, lon, 8).to_list()
+    got = H3._h3_cells(lat, lon, 8).to_list()
     cell = h3.latlng_to_cell(37.77, -122.42, 8)
     assert got == [cell, None, cell, None, None, cell]
-    assert Z._h3_cells(lat[1:2], lon[1:2], 8).to_list() == [None]
-    assert Z._h3_cells(np.array([]), np.array([]), 8).to_list() == []
+    assert H3._h3_cells(lat[1:2], lon[1:2], 8).to_list() == [None]
+    assert H3._h3_cells(np.array([]), np.array([]), 8).to_list() == []
 
 
 def test_zone_view_gives_wkb(sf_store):

@@ -3,7 +3,13 @@
 Stored under the store root as ``spatial/stations.parquet`` (GeoParquet, EPSG:4326:
 ``station_id, name, latitude, longitude, geometry``), written atomically; loading stations
 replaces the previous set. The ``stations`` view (see
-:func:`dispatch_analytics.zones.spatial_view_sql`) reads it.
+:func:`dispatch_analytics.store.spatial_tables.spatial_view_sql`) reads it.
+
+Loading runs in steps: read the file (a vector file with
+:func:`~dispatch_analytics.io.vector.read_vector`, or a CSV / TSV of coordinates), pick the id
+and name fields, derive the ids, check the points, bring them to EPSG:4326
+(:func:`~dispatch_analytics.io.vector.apply_crs`), raise once listing every problem, then
+write the stations atomically under the spatial lock.
 """
 
 from __future__ import annotations
@@ -17,15 +23,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import IngestError, StationError, StoreError
+from ..io.vector import apply_crs, read_vector
 from ..store.spatial_tables import atomic_write, init_spatial, spatial_lock, stations_path
-from .zones import (
-    _apply_crs,
-    _field_problem,
-    _id_problems,
-    _listing,
-    _read_vector,
-    _text_values,
-)
+from .validate import feature_labels, field_problem, id_problems, listing, text_values
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -101,12 +101,12 @@ class StationReport:
         """A few human-readable lines (what the CLI prints)."""
         lines = [
             f"{self.n_stations} stations from {self.source} (id field {self.id_field!r}, "
-            f"CRS {self.crs_in}): {_listing(self.station_ids)}"
+            f"CRS {self.crs_in}): {listing(self.station_ids)}"
         ]
         if self.incident_stations_missing:
             lines.append(
                 "station ids in the incidents without a station point: "
-                + _listing(self.incident_stations_missing)
+                + listing(self.incident_stations_missing)
             )
         return "\n".join(lines)
 
@@ -137,7 +137,7 @@ def _read_table(path: Path, lat_field, lon_field, problems: list[str]):
     picked = {}
     for arg, given, cands in (("lat_field", lat_field, _LAT), ("lon_field", lon_field, _LON)):
         if given is not None:
-            p = _field_problem(arg, given, cols, path)
+            p = field_problem(arg, given, cols, path)
             if p:
                 problems.append(p)
             else:
@@ -185,6 +185,146 @@ def _incident_station_ids(root) -> list[str]:
     finally:
         con.close()
     return [r[0] for r in rows]
+
+
+def _check_options(id_regex, zero_pad, problems: list[str]) -> re.Pattern | None:
+    """The compiled ``id_regex`` (None if not given or invalid); problems of both options."""
+    rx = None
+    if id_regex is not None:
+        try:
+            rx = re.compile(id_regex)
+        except re.error as exc:
+            problems.append(f"`id_regex` {id_regex!r} is not a regular expression ({exc})")
+    if zero_pad is not None and (
+        isinstance(zero_pad, bool) or not isinstance(zero_pad, int) or not 1 <= zero_pad <= 32
+    ):
+        problems.append(f"`zero_pad` must be an integer from 1 to 32, got {zero_pad!r}")
+    return rx
+
+
+def _read_source(path, crs, lat_field, lon_field, problems: list[str]):
+    """The stations as a GeoDataFrame: a CSV / TSV of coordinates or a vector file."""
+    p = Path(path)
+    if p.suffix.lower() not in _TABLE_SUFFIXES:
+        return read_vector(path)
+    if not p.is_file():
+        raise IngestError(f"{path}: no such file")
+    gdf, picked = _read_table(p, lat_field, lon_field, problems)
+    if picked is not None and crs is None:
+        gdf = gdf.set_crs("EPSG:4326")
+    return gdf
+
+
+def _pick_fields(gdf, id_field, name_field, path, problems: list[str]):
+    """The fields of ``gdf`` and the id and name fields: as given (checked), else guessed."""
+    fields = [str(c) for c in gdf.columns if c != gdf.active_geometry_name]
+    if len(gdf) == 0:
+        problems.append(f"{path} has no features")
+    if id_field is None:
+        id_field = _guess(fields, ID_CANDIDATES)
+        if id_field is None:
+            problems.append(
+                f"no station id field found in {path} (tried "
+                f"{', '.join(ID_CANDIDATES)}); pass --id-field FIELD; its fields: "
+                f"{', '.join(fields) or '(none)'}"
+            )
+    else:
+        prob = field_problem("id_field", id_field, fields, path)
+        if prob:
+            problems.append(prob)
+    if name_field is None:
+        name_field = _guess(fields, NAME_CANDIDATES)
+    else:
+        prob = field_problem("name_field", name_field, fields, path)
+        if prob:
+            problems.append(prob)
+    return fields, id_field, name_field
+
+
+def _station_ids(values, id_field, rx, id_regex, zero_pad, problems: list[str]):
+    """Ids from the id field: extracted by ``rx``, zero-padded; blank / duplicate checked."""
+    raw = text_values(values)
+    ids: list[str | None] = [None] * len(raw)
+    nomatch = []
+    for i, v in enumerate(raw):
+        if v is not None and rx is not None:
+            m = rx.search(v)
+            if m is None:
+                nomatch.append(f"{v!r} (feature {i + 1})")
+                v = None
+            else:
+                v = (m.group(1) if rx.groups else m.group(0)) or None
+        if v is not None and zero_pad and v.isdigit():
+            v = v.zfill(zero_pad)
+        ids[i] = v
+    if nomatch:
+        problems.append(
+            f"`id_regex` {id_regex!r} matches nothing in `{id_field}` of {listing(nomatch)}"
+        )
+    unmatched = {i for i, v in enumerate(raw) if v is not None and ids[i] is None}
+    problems += id_problems("id_field", id_field, ids, "station", skip=unmatched)
+    return ids
+
+
+def _locate(gdf, labels, crs, path, problems: list[str]):
+    """Check the points (single-point MultiPoints become points) and reproject them.
+
+    Returns ``(frame in EPSG:4326 or None, CRS label)``.
+    """
+    import geopandas as gpd
+    import shapely
+
+    geoms = (
+        np.asarray(gdf.geometry.values, dtype=object)
+        if gdf.active_geometry_name is not None
+        else np.array([], dtype=object)
+    )
+    missing = [labels[i] for i, g in enumerate(geoms) if g is None or g.is_empty]
+    if missing:
+        problems.append(f"stations without a location: {listing(missing)}")
+    bad = []
+    for i, g in enumerate(geoms):
+        if g is None or g.is_empty:
+            continue
+        if g.geom_type == "MultiPoint" and shapely.get_num_geometries(g) == 1:
+            geoms[i] = shapely.get_geometry(g, 0)
+        elif g.geom_type != "Point":
+            bad.append(f"{labels[i]} ({g.geom_type})")
+    if bad:
+        problems.append(f"stations must be points; these are not: {listing(bad)}")
+    if not len(geoms) or missing:
+        return None, "EPSG:4326"
+    gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+    return apply_crs(gdf, crs, path, problems, stacklevel=3)  # the caller of load_stations
+
+
+def _write_stations(root, out, ids: list[str]) -> list[str]:
+    """Write the stations atomically under the spatial lock; incident station ids not in them."""
+    with spatial_lock(root):
+        init_spatial(root)
+        atomic_write(stations_path(root), lambda q: out.to_parquet(q))
+    known = set(ids)
+    return sorted({s for s in _incident_station_ids(root) if s not in known})
+
+
+def _station_frame(ids, names, gdf4326):
+    """The stations as stored: ids and names as Arrow strings, coordinates, EPSG:4326."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyarrow as pa
+    import shapely
+
+    pts = shapely.force_2d(np.asarray(gdf4326.geometry.values, dtype=object))
+    string = pd.ArrowDtype(pa.string())
+    return gpd.GeoDataFrame(
+        {
+            "station_id": pd.array(ids, dtype=string),
+            "name": pd.array(names, dtype=string),
+            "latitude": shapely.get_y(pts),
+            "longitude": shapely.get_x(pts),
+        },
+        geometry=gpd.GeoSeries(pts, crs="EPSG:4326"),
+    )
 
 
 def load_stations(
@@ -243,124 +383,20 @@ def load_stations(
     >>> load_stations(store.root, "sf_fire_stations.geojson", id_field="common_name",
     ...               id_regex=r"#(\\d+)", zero_pad=2)  # doctest: +SKIP
     """
-    import geopandas as gpd
-    import pandas as pd
-    import pyarrow as pa
-    import shapely
-
-    p = Path(path)
     head = f"cannot load stations from {path}"
     problems: list[str] = []
-    rx = None
-    if id_regex is not None:
-        try:
-            rx = re.compile(id_regex)
-        except re.error as exc:
-            problems.append(f"`id_regex` {id_regex!r} is not a regular expression ({exc})")
-    if zero_pad is not None and (
-        isinstance(zero_pad, bool) or not isinstance(zero_pad, int) or not 1 <= zero_pad <= 32
-    ):
-        problems.append(f"`zero_pad` must be an integer from 1 to 32, got {zero_pad!r}")
-
-    if p.suffix.lower() in _TABLE_SUFFIXES:
-        if not p.is_file():
-            raise IngestError(f"{path}: no such file")
-        gdf, picked = _read_table(p, lat_field, lon_field, problems)
-        if picked is not None and crs is None:
-            gdf = gdf.set_crs("EPSG:4326")
-    else:
-        gdf = _read_vector(path)
-    geom_col = gdf.active_geometry_name
-    fields = [str(c) for c in gdf.columns if c != geom_col]
-    if len(gdf) == 0:
-        problems.append(f"{path} has no features")
-
-    if id_field is None:
-        id_field = _guess(fields, ID_CANDIDATES)
-        if id_field is None:
-            problems.append(
-                f"no station id field found in {path} (tried "
-                f"{', '.join(ID_CANDIDATES)}); pass --id-field FIELD; its fields: "
-                f"{', '.join(fields) or '(none)'}"
-            )
-    else:
-        prob = _field_problem("id_field", id_field, fields, path)
-        if prob:
-            problems.append(prob)
-    id_field_ok = id_field is not None and id_field in fields
-    if name_field is None:
-        name_field = _guess(fields, NAME_CANDIDATES)
-    else:
-        prob = _field_problem("name_field", name_field, fields, path)
-        if prob:
-            problems.append(prob)
-
+    rx = _check_options(id_regex, zero_pad, problems)
+    gdf = _read_source(path, crs, lat_field, lon_field, problems)
+    fields, id_field, name_field = _pick_fields(gdf, id_field, name_field, path, problems)
     ids: list[str | None] = [None] * len(gdf)
-    if id_field_ok:
-        raw = _text_values(gdf[id_field])
-        nomatch = []
-        for i, v in enumerate(raw):
-            if v is not None and rx is not None:
-                m = rx.search(v)
-                if m is None:
-                    nomatch.append(f"{v!r} (feature {i + 1})")
-                    v = None
-                else:
-                    v = (m.group(1) if rx.groups else m.group(0)) or None
-            if v is not None and zero_pad and v.isdigit():
-                v = v.zfill(zero_pad)
-            ids[i] = v
-        if nomatch:
-            problems.append(
-                f"`id_regex` {id_regex!r} matches nothing in `{id_field}` of {_listing(nomatch)}"
-            )
-        unmatched = {i for i, v in enumerate(raw) if v is not None and ids[i] is None}
-        problems += _id_problems("id_field", id_field, ids, "station", skip=unmatched)
-    labels = [repr(v) if v is not None else f"feature {i + 1}" for i, v in enumerate(ids)]
-
-    geoms = (
-        np.asarray(gdf.geometry.values, dtype=object)
-        if geom_col is not None
-        else np.array([], dtype=object)
-    )
-    missing = [labels[i] for i, g in enumerate(geoms) if g is None or g.is_empty]
-    if missing:
-        problems.append(f"stations without a location: {_listing(missing)}")
-    bad = []
-    for i, g in enumerate(geoms):
-        if g is None or g.is_empty:
-            continue
-        if g.geom_type == "MultiPoint" and shapely.get_num_geometries(g) == 1:
-            geoms[i] = shapely.get_geometry(g, 0)
-        elif g.geom_type != "Point":
-            bad.append(f"{labels[i]} ({g.geom_type})")
-    if bad:
-        problems.append(f"stations must be points; these are not: {_listing(bad)}")
-    gdf4326 = None
-    crs_in = "EPSG:4326"
-    if len(geoms) and not missing:
-        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
-        gdf4326, crs_in = _apply_crs(gdf, crs, path, problems)
+    if id_field is not None and id_field in fields:
+        ids = _station_ids(gdf[id_field], id_field, rx, id_regex, zero_pad, problems)
+    gdf4326, crs_in = _locate(gdf, feature_labels(ids), crs, path, problems)
     if problems:
         raise StationError(problems, head)
-
-    pts = shapely.force_2d(np.asarray(gdf4326.geometry.values, dtype=object))
-    names = _text_values(gdf[name_field]) if name_field is not None else [None] * len(ids)
-    string = pd.ArrowDtype(pa.string())
-    out = gpd.GeoDataFrame(
-        {
-            "station_id": pd.array(ids, dtype=string),
-            "name": pd.array(names, dtype=string),
-            "latitude": shapely.get_y(pts),
-            "longitude": shapely.get_x(pts),
-        },
-        geometry=gpd.GeoSeries(pts, crs="EPSG:4326"),
-    )
-    with spatial_lock(root):
-        init_spatial(root)
-        atomic_write(stations_path(root), lambda q: out.to_parquet(q))
-    known = set(ids)
-    missing_ids = sorted({s for s in _incident_station_ids(root) if s not in known})
+    names = text_values(gdf[name_field]) if name_field is not None else [None] * len(ids)
+    out = _station_frame(ids, names, gdf4326)
+    missing_ids = _write_stations(root, out, ids)
     return StationReport(
         source=str(path),
         n_stations=len(out),

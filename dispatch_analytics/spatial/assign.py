@@ -1,0 +1,243 @@
+"""Assignment of every incident to a zone per layer, and to an H3 cell.
+
+Writes, under the store root (atomically, under the spatial lock)::
+
+    spatial/incident_zones/<layer>.parquet incident_id, layer, zone_id (null = in no zone)
+    spatial/incident_cells.parquet         incident_id, resolution, h3_cell
+
+A point in several zones goes to the first in zone order (see :mod:`.index`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from ..errors import StoreError, ZoneError
+from ..store.spatial_tables import (
+    atomic_write,
+    cells_path,
+    incident_zones_dir,
+    init_spatial,
+    spatial_lock,
+)
+from .h3cells import _h3_cells
+from .index import assign_point_index, zone_geoms_4326
+from .layers import list_layers, read_layer, unknown_layer
+from .validate import LAYER_NAME_RE, text_values
+
+__all__ = ["assign_incidents", "assign_store_incidents", "outside_incidents"]
+
+
+def _read_incidents(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    try:
+        rel = con.sql("select incident_id, latitude, longitude from incidents")
+        df = rel.pl()
+    except duckdb.CatalogException as exc:
+        raise StoreError(
+            "the connection has no `incidents` view; pass the one `Store(root).connect()` returns"
+        ) from exc
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot read incidents: {exc}") from exc
+    return df.with_columns(
+        pl.col("incident_id").cast(pl.String),
+        pl.col("latitude").cast(pl.Float64),
+        pl.col("longitude").cast(pl.Float64),
+    )
+
+
+def _check_h3_resolution(h3_resolution) -> None:
+    if h3_resolution is not None and (
+        isinstance(h3_resolution, bool)
+        or not isinstance(h3_resolution, (int, np.integer))
+        or not 0 <= h3_resolution <= 15
+    ):
+        raise ZoneError(f"`h3_resolution` must be an integer from 0 to 15, got {h3_resolution!r}")
+
+
+def _write_layer(root, layer: str, inc: pl.DataFrame, lat, lon) -> np.ndarray:
+    """Write ``incident_zones/<layer>.parquet``; returns each incident's zone position."""
+    zones = read_layer(root, layer)
+    idx = assign_point_index(lon, lat, zone_geoms_4326(zones))
+    ids = pl.Series("zone_id", text_values(zones["zone_id"].tolist()), dtype=pl.String)
+    out = inc.select(
+        pl.col("incident_id"),
+        pl.lit(layer, pl.String).alias("layer"),
+        pl.when(pl.Series(idx) >= 0)
+        .then(pl.lit(ids).gather(pl.Series(idx).clip(0)))
+        .cast(pl.String)
+        .alias("zone_id"),
+    )
+    atomic_write(incident_zones_dir(root) / f"{layer}.parquet", out.write_parquet)
+    return idx
+
+
+def _write_cells(root, inc: pl.DataFrame, lat, lon, resolution: int) -> None:
+    cells = inc.select(
+        pl.col("incident_id"),
+        pl.lit(resolution, pl.Int8).alias("resolution"),
+        _h3_cells(lat, lon, resolution).alias("h3_cell"),
+    )
+    atomic_write(cells_path(root), cells.write_parquet)
+
+
+def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, int]]:
+    """:func:`assign_incidents` without taking the lock."""
+    all_layers = list_layers(root)
+    todo = all_layers if layers is None else list(layers)
+    for layer in todo:
+        if layer not in all_layers:
+            raise unknown_layer(root, layer)
+    _check_h3_resolution(h3_resolution)
+    init_spatial(root)
+    inc = _read_incidents(con)
+    lat = inc["latitude"].to_numpy().astype(np.float64)
+    lon = inc["longitude"].to_numpy().astype(np.float64)
+    located = np.isfinite(lat) & np.isfinite(lon)
+    n_located = int(located.sum())
+    counts: dict[str, dict[str, int]] = {}
+    for layer in todo:
+        idx = _write_layer(root, layer, inc, lat, lon)
+        assigned = int((idx >= 0).sum())
+        counts[layer] = {
+            "assigned": assigned,
+            "outside": n_located - assigned,
+            "no_coordinates": len(idx) - n_located,
+        }
+    if layers is None:  # drop assignments of layers that are gone
+        for p in incident_zones_dir(root).glob("*.parquet"):
+            if LAYER_NAME_RE.fullmatch(p.stem) and p.stem not in all_layers:
+                p.unlink(missing_ok=True)
+    if h3_resolution is not None:
+        _write_cells(root, inc, lat, lon, int(h3_resolution))
+    return counts
+
+
+def assign_incidents(
+    root: str | os.PathLike,
+    con: duckdb.DuckDBPyConnection,
+    layers: Sequence[str] | None = None,
+    h3_resolution: int | None = 8,
+) -> dict[str, dict[str, int]]:
+    """Assign every incident to a zone of each layer, and to an H3 cell.
+
+    Writes ``spatial/incident_zones/<layer>.parquet`` (``incident_id, layer, zone_id``;
+    zone_id null when the incident is in no zone or has no coordinates) for each layer and
+    ``spatial/incident_cells.parquet`` (``incident_id, resolution, h3_cell``), atomically.
+    Run it after every ingest (new incidents have no assignment until then).
+
+    Parameters
+    ----------
+    root : path
+        The store root.
+    con : duckdb.DuckDBPyConnection
+        A connection with the catalog views (``Store(root).connect()``); only the
+        ``incidents`` view is read.
+    layers : list of str, optional
+        Layers to (re)assign; default every loaded layer (assignments of layers no longer
+        loaded are then removed).
+    h3_resolution : int or None
+        H3 resolution 0-15 (8: cells of about 0.74 km2); None leaves the cells file as is.
+
+    Returns
+    -------
+    dict
+        ``{layer: {"assigned": n, "outside": n, "no_coordinates": n}}``; ``outside``
+        counts incidents with coordinates in no zone.
+
+    Raises
+    ------
+    ZoneError
+        A layer is not loaded, or the resolution is out of range.
+    StoreError
+        ``con`` has no ``incidents`` view.
+    """
+    with spatial_lock(root):
+        return _assign_incidents(root, con, layers, h3_resolution)
+
+
+def outside_incidents(
+    con: duckdb.DuckDBPyConnection, layer: str, include_unlocated: bool = False
+) -> pl.DataFrame:
+    """Incidents outside every zone of a layer (from the ``incident_zones`` view).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A connection with the catalog views, including those of :func:`spatial_view_sql`.
+    layer : str
+        A loaded layer.
+    include_unlocated : bool
+        Also list incidents without coordinates (by default only located ones).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``incident_id, latitude, longitude``, by incident id.
+
+    Raises
+    ------
+    ZoneError
+        The layer is not loaded, or the connection lacks the spatial views.
+    """
+    try:
+        loaded = [
+            r[0] for r in con.execute("select distinct layer from zones order by 1").fetchall()
+        ]
+        if layer not in loaded:
+            raise ZoneError(
+                f"`layer` {layer!r} is not loaded; loaded layers: "
+                f"{', '.join(loaded) if loaded else '(none)'}; load one with "
+                "`dispatch zones load`"
+            )
+        where = (
+            "" if include_unlocated else (" and i.latitude is not null and i.longitude is not null")
+        )
+        return con.execute(
+            "select z.incident_id, i.latitude, i.longitude from incident_zones z "
+            "left join incidents i using (incident_id) "
+            f"where z.layer = $layer and z.zone_id is null{where} order by z.incident_id",
+            {"layer": layer},
+        ).pl()
+    except duckdb.CatalogException as exc:
+        raise ZoneError(
+            "the connection lacks the `zones` / `incident_zones` / `incidents` "
+            f"views ({exc}); add spatial_view_sql(root) to the catalog"
+        ) from exc
+
+
+def assign_store_incidents(
+    root: str | os.PathLike, layers: list[str] | None
+) -> dict[str, dict[str, int]]:
+    """Assign the incidents of the store at ``root``, if there is one, to ``layers``.
+
+    The caller holds :func:`~dispatch_analytics.store.spatial_tables.spatial_lock`; H3 cells
+    are left as they are.
+
+    Parameters
+    ----------
+    root : path
+        The store root (it may hold zones but no store yet).
+    layers : list of str or None
+        Layers to (re)assign; None: every loaded layer.
+
+    Returns
+    -------
+    dict
+        As :func:`assign_incidents`; empty when ``root`` holds no store.
+    """
+    from ..store import Store
+
+    try:
+        store = Store(root, create=False)
+    except StoreError:
+        return {}
+    con = store.connect(read_only=False)
+    try:
+        return _assign_incidents(root, con, layers, None)
+    finally:
+        con.close()
