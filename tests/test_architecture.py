@@ -29,6 +29,7 @@ DASH = ROOT / "dash_app"
 
 RANKS = {
     "errors": 0,
+    "fmt": 0,
     "_version": 0,
     "schema": 0,
     "sql": 0,
