@@ -47,18 +47,52 @@ def check_columns(profile: SourceProfile, columns: list[str], path: Path) -> Non
 
 
 def null_series(n: int, dtype: pl.DataType, name: str = "") -> pl.Series:
-    """A series of ``n`` nulls of ``dtype``."""
+    """A series of nulls.
+
+    Parameters
+    ----------
+    n : int
+        Length.
+    dtype : polars.DataType
+    name : str
+        The series name.
+
+    Returns
+    -------
+    polars.Series
+    """
     return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
 
 
 def raw_text(col: str) -> pl.Expr:
-    """Column ``col`` as stripped text, blank -> null."""
+    """A raw column as text, stripped, blank -> null.
+
+    Parameters
+    ----------
+    col : str
+        The source column.
+
+    Returns
+    -------
+    polars.Expr
+    """
     e = pl.col(col).cast(pl.String).str.strip_chars()
     return pl.when(e == "").then(None).otherwise(e)
 
 
 def text_expr(profile: SourceProfile, fld: str) -> pl.Expr:
-    """Canonical field ``fld`` as text: its mapped column, its constant, or null."""
+    """A canonical field as text: its mapped column, its constant, or null.
+
+    Parameters
+    ----------
+    profile : SourceProfile
+    fld : str
+        A canonical field name.
+
+    Returns
+    -------
+    polars.Expr
+    """
     if fld in profile.columns:
         return raw_text(profile.columns[fld])
     if fld in profile.constants:
@@ -76,7 +110,16 @@ def _glob_regex(patterns: Iterable[str]) -> str:
 
 def category_expr(profile: SourceProfile) -> pl.Expr:
     """``call_category``: mapped (lower-cased), or from ``call_type`` by the [categories] globs
-    (first matching category wins; else 'other'), or null when neither is given."""
+    (first matching category wins; else 'other'), or null when neither is given.
+
+    Parameters
+    ----------
+    profile : SourceProfile
+
+    Returns
+    -------
+    polars.Expr
+    """
     if "call_category" in profile.mapped_fields:
         return text_expr(profile, "call_category").str.to_lowercase()
     if not profile.categories:
@@ -89,8 +132,19 @@ def category_expr(profile: SourceProfile) -> pl.Expr:
 
 
 def map_text(df: pl.DataFrame, profile: SourceProfile) -> pl.DataFrame:
-    """The canonical ids and text fields of a raw chunk (``incident_id``, ``unit_id``, the
-    text fields, ``call_category``), one column each, in that order."""
+    """The canonical ids and text fields of a raw chunk.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Raw rows.
+    profile : SourceProfile
+
+    Returns
+    -------
+    polars.DataFrame
+        ``incident_id``, ``unit_id``, the text fields and ``call_category``, in that order.
+    """
     return df.select(
         [
             text_expr(profile, f).alias(f)
