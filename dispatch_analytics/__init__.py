@@ -8,8 +8,8 @@ from __future__ import annotations
 from . import api as _api
 from ._version import __version__
 from .errors import DispatchError, IngestError, ProfileError, QueryError, StoreError
-from .ingest.pipeline import REJECT_REASONS, IngestReport
 from .ingest.profiles import SourceProfile, builtin_profiles, load_profile
+from .ingest.results import REJECT_REASONS, IngestReport
 from .store import Store
 
 #: The ingest function (it shadows the ``ingest`` subpackage as an attribute of the package,

@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import IngestError
-from .ingest.pipeline import IngestReport, ProgressFn
 from .ingest.profiles import SourceProfile
+from .ingest.results import IngestReport, ProgressFn
 from .io.sources import expand_paths
 from .spatial.zones import assign_incidents, list_layers
 from .store import Store

@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..api import ingest
-from ..ingest.pipeline import REJECT_REASONS, IngestReport
 from ..ingest.profiles import builtin_profiles, load_profile
+from ..ingest.results import REJECT_REASONS, IngestReport
 from .common import (
     EXIT_REJECTS,
     DataDir,

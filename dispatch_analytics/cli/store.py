@@ -9,7 +9,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from ..ingest.pipeline import REJECT_REASONS
+from ..ingest.results import REJECT_REASONS
 from ..store import Store, resolve_data_dir
 from .common import (
     DataDir,

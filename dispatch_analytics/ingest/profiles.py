@@ -179,6 +179,23 @@ def load_profile(name_or_path: str | Path) -> SourceProfile:
     return parse_profile(data, name=default_name, path=str(path))
 
 
+_KNOWN_TABLES = {"source", "columns", "constants", "formats", "categories", "validation"}
+_KNOWN_SOURCE = {
+    "name",
+    "description",
+    "grain",
+    "timezone",
+    "timestamp_format",
+    "crs",
+    "delimiter",
+    "encoding",
+    "location_order",
+    "null_values",
+}
+_KNOWN_VALIDATION = {"max_interval_s", "max_span_s", "require_coordinates", "bbox", "stage_order"}
+_GEOGRAPHIC = ("EPSG:4326", "OGC:CRS84", "CRS84")
+
+
 def _as_list(value) -> list:
     if value is None:
         return []
@@ -187,45 +204,76 @@ def _as_list(value) -> list:
     return [value]
 
 
+def _unknown(where: str, key: str, known) -> str:
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"unknown key `{key}` in {where}{hint}"
+
+
 def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> SourceProfile:
     """Validate a mapping dictionary (the parsed TOML) and build a :class:`SourceProfile`.
 
     Every problem is collected; one :class:`ProfileError` lists them all.
+
+    Parameters
+    ----------
+    data : dict
+        The parsed TOML: tables ``[source]``, ``[columns]``, ``[constants]``,
+        ``[formats]``, ``[categories]``, ``[validation]``.
+    name : str
+        The profile name when ``[source]`` gives none.
+    path : str, optional
+        The file the mapping came from, named in the error and kept on the profile.
+
+    Returns
+    -------
+    SourceProfile
+
+    Raises
+    ------
+    ProfileError
+        Listing every problem found.
     """
     problems: list[str] = []
-    known_tables = {"source", "columns", "constants", "formats", "categories", "validation"}
     for key in data:
-        if key not in known_tables:
+        if key not in _KNOWN_TABLES:
             problems.append(
-                f"unknown table `[{key}]`; expected one of {', '.join(sorted(known_tables))}"
+                f"unknown table `[{key}]`; expected one of {', '.join(sorted(_KNOWN_TABLES))}"
             )
     src = dict(data.get("source", {}))
     cols = dict(data.get("columns", {}))
     consts = dict(data.get("constants", {}))
-    fmts = dict(data.get("formats", {}))
-    cats = dict(data.get("categories", {}))
-    val = dict(data.get("validation", {}))
+    # the validators run in this order so problems are listed as the tables are read
+    source = _source_table(src, name, problems)
+    times = _formats_tables(src, dict(data.get("formats", {})), problems)
+    reading = _reading_options(src, problems)
+    _mapping_tables(cols, consts, source["grain"], reading["crs"], problems)
+    categories = _categories_table(
+        dict(data.get("categories", {})), set(cols) | set(consts), problems
+    )
+    validation = _validation_table(dict(data.get("validation", {})), problems)
+    if problems:
+        raise ProfileError(problems, source=path)
+    return SourceProfile(
+        **source,
+        **times,
+        **reading,
+        columns={k: str(v) for k, v in cols.items()},
+        constants={k: str(v) for k, v in consts.items()},
+        categories=categories,
+        **validation,
+        path=path,
+    )
 
-    known_source = {
-        "name",
-        "description",
-        "grain",
-        "timezone",
-        "timestamp_format",
-        "crs",
-        "delimiter",
-        "encoding",
-        "location_order",
-        "null_values",
-    }
+
+def _source_table(src: dict, name: str, problems: list[str]) -> dict:
+    """``[source]``: unknown keys, name, description, grain and timezone."""
     for key in src:
-        if key not in known_source:
-            problems.append(_unknown("[source]", key, known_source))
-
+        if key not in _KNOWN_SOURCE:
+            problems.append(_unknown("[source]", key, _KNOWN_SOURCE))
     grain = src.get("grain", "unit")
     if grain not in ("unit", "incident"):
         problems.append(f"`grain` {grain!r} must be 'unit' or 'incident'")
-
     tz = src.get("timezone")
     if tz is None:
         problems.append("`timezone` is missing; add e.g. timezone = 'America/New_York' to [source]")
@@ -236,14 +284,22 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
                 raise zoneinfo.ZoneInfoNotFoundError
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             problems.append(f"`timezone` {tz!r} is not an IANA name; use e.g. 'America/New_York'")
+    return {
+        "name": str(src.get("name", name)),
+        "description": str(src.get("description", "")),
+        "grain": grain,
+        "timezone": str(tz),
+    }
 
+
+def _formats_tables(src: dict, fmts: dict, problems: list[str]) -> dict:
+    """``[source] timestamp_format`` and the per-field ``[formats]``."""
     formats = _as_list(src.get("timestamp_format", "%Y-%m-%d %H:%M:%S"))
     for f in formats:
         if not isinstance(f, str) or "%" not in f:
             problems.append(
                 f"`timestamp_format` {f!r} is not a strftime format like '%m/%d/%Y %H:%M:%S'"
             )
-
     field_formats: dict[str, tuple[str, ...]] = {}
     for fld, f in fmts.items():
         if fld not in TIME_FIELDS:
@@ -254,7 +310,12 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
             if not isinstance(one, str) or "%" not in one:
                 problems.append(f"`formats.{fld}` {one!r} is not a strftime format")
         field_formats[fld] = tuple(flist)
+    return {"timestamp_formats": tuple(formats), "field_formats": field_formats}
 
+
+def _reading_options(src: dict, problems: list[str]) -> dict:
+    """``[source]``: how the file is read (crs, delimiter, encoding, location_order,
+    null_values)."""
     crs = str(src.get("crs", "EPSG:4326"))
     if not _CRS_RE.match(crs) and crs.upper() not in {"OGC:CRS84", "CRS84"}:
         problems.append(f"`crs` {crs!r} is not a code like 'EPSG:4326' or 'EPSG:3857'")
@@ -282,7 +343,18 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
         problems.append(f"`location_order` {order!r} must be 'lat,lon' or 'lon,lat'")
 
     nulls = tuple(str(v) for v in _as_list(src.get("null_values", list(_DEFAULT_NULLS))))
+    return {
+        "crs": crs.upper(),
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "location_order": order,
+        "null_values": nulls,
+    }
 
+
+def _mapping_tables(cols: dict, consts: dict, grain: str, crs: str, problems: list[str]) -> None:
+    """``[columns]`` and ``[constants]``: known fields, one source each, the required fields
+    mapped, coordinates mapped one way."""
     for fld, col in cols.items():
         if fld not in CANONICAL_FIELDS:
             problems.append(_unknown("[columns]", fld, CANONICAL_FIELDS))
@@ -310,9 +382,14 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
         problems.append("map either `location` or `latitude`/`longitude`, not both")
     if len({"latitude", "longitude"} & mapped) == 1:
         problems.append("map both `latitude` and `longitude` (or neither)")
-    if "location" in cols and crs.upper() not in ("EPSG:4326", "OGC:CRS84", "CRS84"):
+    if "location" in cols and crs not in _GEOGRAPHIC:
         problems.append("`location` text columns are read as WGS84; set crs = 'EPSG:4326'")
 
+
+def _categories_table(
+    cats: dict, mapped: set[str], problems: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """``[categories]``: known categories, each a list of glob patterns on ``call_type``."""
     categories: dict[str, tuple[str, ...]] = {}
     for cat, patterns in cats.items():
         if cat not in CATEGORIES:
@@ -325,68 +402,50 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
         categories[cat] = tuple(plist)
     if categories and "call_type" not in mapped:
         problems.append("[categories] needs `call_type` to be mapped")
+    return categories
 
-    known_val = {"max_interval_s", "max_span_s", "require_coordinates", "bbox", "stage_order"}
+
+def _validation_table(val: dict, problems: list[str]) -> dict:
+    """``[validation]``: interval limits, stage_order, require_coordinates and bbox."""
     for key in val:
-        if key not in known_val:
-            problems.append(_unknown("[validation]", key, known_val))
-    max_interval = val.get("max_interval_s", 21600)
-    max_span = val.get("max_span_s", 172800)
+        if key not in _KNOWN_VALIDATION:
+            problems.append(_unknown("[validation]", key, _KNOWN_VALIDATION))
+    limits = {
+        k: val.get(k, default) for k, default in (("max_interval_s", 21600), ("max_span_s", 172800))
+    }
     stage_order = val.get("stage_order", "all")
     if stage_order not in ("all", "response"):
         problems.append(
             f"`stage_order` {stage_order!r} must be 'all' (reject any stage out of "
             "order) or 'response' (reject only up to on-scene; flag later stages)"
         )
-    for key, v in (("max_interval_s", max_interval), ("max_span_s", max_span)):
+    for key, v in limits.items():
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             problems.append(f"`{key}` must be a positive number of seconds, got {v!r}")
+        else:
+            limits[key] = float(v)
     require = val.get("require_coordinates")
     if require is not None and not isinstance(require, bool):
         problems.append(f"`require_coordinates` must be true or false, got {require!r}")
-    bbox = val.get("bbox")
-    if bbox is not None:
-        ok = (
-            isinstance(bbox, list)
-            and len(bbox) == 4
-            and all(isinstance(b, (int, float)) for b in bbox)
-            and bbox[0] < bbox[2]
-            and bbox[1] < bbox[3]
-        )
-        if not ok:
-            problems.append(
-                f"`bbox` {bbox!r} must be [min_lon, min_lat, max_lon, max_lat] in degrees"
-            )
-        bbox = tuple(float(b) for b in bbox) if ok else None
+    return {
+        **limits,
+        "stage_order": stage_order,
+        "require_coordinates": require,
+        "bbox": _bbox(val.get("bbox"), problems),
+    }
 
-    if problems:
-        raise ProfileError(problems, source=path)
 
-    return SourceProfile(
-        name=str(src.get("name", name)),
-        grain=grain,
-        timezone=str(tz),
-        timestamp_formats=tuple(formats),
-        field_formats=field_formats,
-        crs=crs.upper(),
-        delimiter=delimiter,
-        encoding=encoding,
-        location_order=order,
-        null_values=nulls,
-        columns={k: str(v) for k, v in cols.items()},
-        constants={k: str(v) for k, v in consts.items()},
-        categories=categories,
-        max_interval_s=float(max_interval),
-        max_span_s=float(max_span),
-        stage_order=stage_order,
-        require_coordinates=require,
-        bbox=bbox,
-        description=str(src.get("description", "")),
-        path=path,
+def _bbox(bbox, problems: list[str]) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    ok = (
+        isinstance(bbox, list)
+        and len(bbox) == 4
+        and all(isinstance(b, (int, float)) for b in bbox)
+        and bbox[0] < bbox[2]
+        and bbox[1] < bbox[3]
     )
-
-
-def _unknown(where: str, key: str, known) -> str:
-    close = difflib.get_close_matches(str(key), list(known), n=1)
-    hint = f"; did you mean `{close[0]}`?" if close else ""
-    return f"unknown key `{key}` in {where}{hint}"
+    if not ok:
+        problems.append(f"`bbox` {bbox!r} must be [min_lon, min_lat, max_lon, max_lat] in degrees")
+        return None
+    return tuple(float(b) for b in bbox)

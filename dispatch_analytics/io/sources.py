@@ -21,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import IngestError
+from .csv_blocks import record_blocks
 
 __all__ = ["SourceFile", "expand_paths", "unique_names", "ROW_COL"]
 
@@ -274,22 +275,9 @@ class SourceFile:
         size = self._read_path.stat().st_size
         block_bytes = max(64 * 1024, int(chunk_rows * size / max(est, 1)))
         schema = {c: pl.String for c in self.columns}
-        quote = ord('"')
         first_row = 1
         with open(self._read_path, "rb") as fh:
-            carry = _skip_header(fh, quote)
-            while True:
-                data = fh.read(block_bytes)
-                buf = carry + data
-                if not buf:
-                    break
-                cut = len(buf) if not data else _last_record_end(buf, quote)
-                if cut == 0:  # one record longer than a block: read on
-                    carry = buf
-                    continue
-                block, carry = buf[:cut], buf[cut:]
-                if len(block) <= 2 and not block.strip():
-                    continue
+            for block in record_blocks(fh, block_bytes):
                 try:
                     df = pl.read_csv(
                         io.BytesIO(block),
@@ -314,39 +302,3 @@ class SourceFile:
                     ).select([ROW_COL, *self.columns])
                     first_row += df.height
                     yield df
-
-
-def _last_record_end(buf: bytes, quote: int) -> int:
-    """Offset just past the last newline that ends a record (outside quotes), or 0."""
-    q = bytes([quote])
-    pos = buf.rfind(b"\n")
-    if pos < 0 or q not in buf:
-        return pos + 1
-    quotes_before = buf.count(q, 0, pos)
-    while pos >= 0 and quotes_before % 2:
-        prev = buf.rfind(b"\n", 0, pos)
-        quotes_before -= buf.count(q, prev + 1 if prev >= 0 else 0, pos)
-        pos = prev
-    return pos + 1
-
-
-def _skip_header(fh, quote: int) -> bytes:
-    """Consume the header record; return what was read past it."""
-    buf = b""
-    while True:
-        data = fh.read(64 * 1024)
-        buf += data
-        end = _first_record_end(buf, quote)
-        if end:
-            return buf[end:]
-        if not data:
-            return b""
-
-
-def _first_record_end(buf: bytes, quote: int) -> int:
-    """Offset just past the first newline outside quotes, or 0."""
-    q = bytes([quote])
-    pos = buf.find(b"\n")
-    while pos >= 0 and buf.count(q, 0, pos) % 2:
-        pos = buf.find(b"\n", pos + 1)
-    return pos + 1

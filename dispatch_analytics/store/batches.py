@@ -1,5 +1,11 @@
 """Writing batches: each input file is read through the ingest layer and published as one
-atomic batch folder of the lake (responses, rejects, one ingest-log row)."""
+atomic batch folder of the lake (responses, rejects, one ingest-log row).
+
+A file is staged in a work folder under ``scratch`` (``lake/_tmp`` for a real ingest), moved
+to ``lake/_tmp/<batch_id>`` and published by a rename, so a failed or interrupted file leaves
+nothing in the lake. Rows equal to a row stored before, or to an earlier row of the same run,
+are rejected as duplicates; a file whose content was ingested before is skipped.
+"""
 
 from __future__ import annotations
 
@@ -7,148 +13,235 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from .._version import __version__
 from ..errors import IngestError
-from ..ingest.pipeline import FileResult, IngestReport, check_columns, normalize_chunk
+from ..ingest.columns import check_columns
+from ..ingest.normalize import normalize_chunk
+from ..ingest.profiles import SourceProfile
+from ..ingest.results import FileResult, IngestReport, ProgressFn
 from ..io.sources import ROW_COL, SourceFile
 from ..schema.tables import LOG_SCHEMA
+
+if TYPE_CHECKING:
+    from .store import Store
 
 __all__ = ["ingest_files", "new_batch_id"]
 
 _COMPRESSION = "lz4"
+#: chunk writes queued behind the one running (bounds the memory they hold)
+_MAX_PENDING = 4
+_SEEN_SCHEMA = {"row_hash": pl.UInt64, "source": pl.String, ROW_COL: pl.Int64}
 
 
 def new_batch_id(sha: str) -> str:
+    """A new batch id: UTC time, the file's hash prefix and a random suffix.
+
+    Parameters
+    ----------
+    sha : str
+        The file's SHA-256 (hex).
+
+    Returns
+    -------
+    str
+        ``YYYYmmddTHHMMSSffffff-<sha[:8]>-<4 hex>``; ids sort by creation time.
+    """
     now = datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S%f}-{sha[:8]}-{uuid.uuid4().hex[:4]}"
 
 
-def ingest_files(files, profile, store, scratch, dry_run, chunk_rows, progress) -> IngestReport:
-    results = []
-    seen = (
-        store.seen_rows()
-        if store is not None
-        else pl.DataFrame(schema={"row_hash": pl.UInt64, "source": pl.String, ROW_COL: pl.Int64})
-    )
-    done_shas: dict[str, str] = {}
-    for path in files:
-        t0 = time.perf_counter()
-        started = datetime.now(UTC)
-        work = scratch / f"work-{uuid.uuid4().hex[:8]}"
-        work.mkdir(parents=True)
-        try:
-            src = SourceFile(
-                path,
-                work,
-                delimiter=profile.delimiter,
-                encoding=profile.encoding,
-                null_values=profile.null_values,
-            )
-            check_columns(profile, src.columns, path)
-            res = FileResult(source=str(path), encoding=src.encoding_used, delimiter=src.delimiter)
-            prior = done_shas.get(src.sha256) or (
-                store.has_file(src.sha256) if store is not None else None
-            )
-            if prior:
-                res.skipped_as = prior
-                results.append(res)
-                continue
-            batch_id = new_batch_id(src.sha256)
-            stage = work / batch_id
-            stage.mkdir()
-            est = src.estimate_rows()
-            reasons: Counter = Counter()
-            inc_ids, unit_keys = [], []
-            first = last = None
-            raw_columns = src.columns
-            writer = ThreadPoolExecutor(max_workers=1)  # write chunk i while parsing i + 1
-            pending = []
-            for i, chunk in enumerate(src.chunks(chunk_rows)):
-                acc, rej = normalize_chunk(chunk, profile, str(path), batch_id, seen, raw_columns)
-                res.rows_read += chunk.height
-                res.rows_accepted += acc.height
-                res.rows_rejected += rej.height
-                reasons.update(rej["reason"].to_list())
-                if acc.height:
-                    pending.append(
-                        writer.submit(
-                            acc.write_parquet,
-                            stage / f"responses-{i:05d}.parquet",
-                            compression=_COMPRESSION,
-                        )
-                    )
-                    inc_ids.append(acc["incident_id"].unique())
-                    unit_keys.append(acc["unit_id"].drop_nulls().unique())
-                    lo, hi = acc["call_received_at"].min(), acc["call_received_at"].max()
-                    first = lo if first is None else min(first, lo)
-                    last = hi if last is None else max(last, hi)
-                if rej.height:
-                    pending.append(
-                        writer.submit(
-                            rej.write_parquet,
-                            stage / f"rejects-{i:05d}.parquet",
-                            compression=_COMPRESSION,
-                        )
-                    )
-                new = pl.concat(
-                    [
-                        acc.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
-                        rej.select(pl.col("row_hash"), pl.col("source"), pl.col(ROW_COL)),
-                    ]
-                )
-                seen = pl.concat([seen, new.unique("row_hash", keep="first")])
-                if progress:
-                    progress(str(path), res.rows_read, est)
-                while len(pending) > 4:  # bound memory held by queued writes
-                    pending.pop(0).result()
-            for fut in pending:
-                fut.result()
-            writer.shutdown()
-            if res.rows_read != res.rows_accepted + res.rows_rejected:  # pragma: no cover
-                raise IngestError(f"{path}: internal error: rows do not add up")
-            res.batch_id = batch_id
-            res.rejects_by_reason = dict(reasons.most_common())
-            res.incidents = pl.concat(inc_ids).n_unique() if inc_ids else 0
-            res.units = pl.concat(unit_keys).n_unique() if unit_keys else 0
-            res.first_received_at, res.last_received_at = first, last
-            res.seconds = time.perf_counter() - t0
-            log = pl.DataFrame(
-                [
-                    {
-                        "batch_id": batch_id,
-                        "source": str(path),
-                        "file_sha256": src.sha256,
-                        "file_bytes": src.file_bytes,
-                        "profile": profile.name,
-                        "grain": profile.grain,
-                        "timezone": profile.timezone,
-                        "started_at": started,
-                        "finished_at": datetime.now(UTC),
-                        "rows_read": res.rows_read,
-                        "rows_accepted": res.rows_accepted,
-                        "rows_rejected": res.rows_rejected,
-                        "incidents": res.incidents,
-                        "units": res.units,
-                        "first_received_at": first,
-                        "last_received_at": last,
-                        "tool_version": __version__,
-                    }
-                ],
-                schema=LOG_SCHEMA,
-            )
-            log.write_parquet(stage / "ingest_log.parquet")
-            if not dry_run:
-                final = store.tmp_dir / batch_id
-                if stage != final:
-                    shutil.move(str(stage), str(final))
-                store.publish(final)
-            done_shas[src.sha256] = batch_id
-            results.append(res)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+@dataclass
+class _Run:
+    """One :func:`ingest_files` call: its settings and what it has seen so far."""
+
+    profile: SourceProfile
+    store: Store | None  # None for a dry run without a data directory
+    scratch: Path
+    dry_run: bool
+    chunk_rows: int
+    progress: ProgressFn | None
+    #: row_hash, source, source_row of every row stored before or read in this run
+    seen: pl.DataFrame
+    #: file sha256 -> batch id, for files ingested in this run
+    done_shas: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Tally:
+    """What the accepted rows of one file add up to."""
+
+    reasons: Counter = field(default_factory=Counter)
+    inc_ids: list[pl.Series] = field(default_factory=list)
+    unit_keys: list[pl.Series] = field(default_factory=list)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, acc: pl.DataFrame, rej: pl.DataFrame) -> None:
+        """Count one chunk's accepted and rejected rows."""
+        self.reasons.update(rej["reason"].to_list())
+        if acc.height:
+            self.inc_ids.append(acc["incident_id"].unique())
+            self.unit_keys.append(acc["unit_id"].drop_nulls().unique())
+            lo, hi = acc["call_received_at"].min(), acc["call_received_at"].max()
+            self.first = lo if self.first is None else min(self.first, lo)
+            self.last = hi if self.last is None else max(self.last, hi)
+
+
+def ingest_files(
+    files: list[Path],
+    profile: SourceProfile,
+    store: Store | None,
+    scratch: Path,
+    dry_run: bool,
+    chunk_rows: int,
+    progress: ProgressFn | None,
+) -> IngestReport:
+    """Ingest files one batch each: read, normalise, stage, and (unless a dry run) publish.
+
+    Parameters
+    ----------
+    files : list of Path
+        The input files, in order.
+    profile : SourceProfile
+    store : Store or None
+        The store published into and checked for duplicates; None only for a dry run.
+    scratch : Path
+        Where work folders are made (the store's ``tmp_dir`` for a real ingest).
+    dry_run : bool
+        Stage and count everything, publish nothing.
+    chunk_rows : int
+        About how many rows are read and validated at a time.
+    progress : callable or None
+        ``progress(source, rows_read, estimated_rows)`` after every chunk.
+
+    Returns
+    -------
+    IngestReport
+        One :class:`FileResult` per file, in order.
+
+    Raises
+    ------
+    IngestError
+        When a file cannot be read or does not fit the profile; files before it stay
+        published.
+    """
+    seen = store.seen_rows() if store is not None else pl.DataFrame(schema=_SEEN_SCHEMA)
+    run = _Run(profile, store, scratch, dry_run, chunk_rows, progress, seen)
+    results = [_ingest_file(run, path) for path in files]
     return IngestReport(files=results, profile=profile.name, dry_run=dry_run)
+
+
+def _ingest_file(run: _Run, path: Path) -> FileResult:
+    """One file -> one published batch (or a skip when its content was ingested before)."""
+    t0 = time.perf_counter()
+    started = datetime.now(UTC)
+    work = run.scratch / f"work-{uuid.uuid4().hex[:8]}"
+    work.mkdir(parents=True)
+    try:
+        profile, store = run.profile, run.store
+        src = SourceFile(
+            path,
+            work,
+            delimiter=profile.delimiter,
+            encoding=profile.encoding,
+            null_values=profile.null_values,
+        )
+        check_columns(profile, src.columns, path)
+        res = FileResult(source=str(path), encoding=src.encoding_used, delimiter=src.delimiter)
+        prior = run.done_shas.get(src.sha256) or (
+            store.has_file(src.sha256) if store is not None else None
+        )
+        if prior:
+            res.skipped_as = prior
+            return res
+        batch_id = new_batch_id(src.sha256)
+        stage = work / batch_id
+        stage.mkdir()
+        tally = _write_chunks(run, src, str(path), batch_id, stage, res)
+        if res.rows_read != res.rows_accepted + res.rows_rejected:  # pragma: no cover
+            raise IngestError(f"{path}: internal error: rows do not add up")
+        res.batch_id = batch_id
+        res.rejects_by_reason = dict(tally.reasons.most_common())
+        res.incidents = pl.concat(tally.inc_ids).n_unique() if tally.inc_ids else 0
+        res.units = pl.concat(tally.unit_keys).n_unique() if tally.unit_keys else 0
+        res.first_received_at, res.last_received_at = tally.first, tally.last
+        res.seconds = time.perf_counter() - t0
+        _log_row(res, src, profile, started).write_parquet(stage / "ingest_log.parquet")
+        if not run.dry_run:
+            final = store.tmp_dir / batch_id
+            if stage != final:
+                shutil.move(str(stage), str(final))
+            store.publish(final)
+        run.done_shas[src.sha256] = batch_id
+        return res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_chunks(
+    run: _Run, src: SourceFile, source: str, batch_id: str, stage: Path, res: FileResult
+) -> _Tally:
+    """Normalise the file chunk by chunk into ``stage``; count rows into ``res``.
+
+    A background thread writes chunk i while chunk i + 1 is parsed; every chunk's row
+    hashes join ``run.seen`` so later chunks and files see its rows as duplicates.
+    """
+    est = src.estimate_rows()
+    tally = _Tally()
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: list[Future] = []
+        for i, chunk in enumerate(src.chunks(run.chunk_rows)):
+            acc, rej = normalize_chunk(chunk, run.profile, source, batch_id, run.seen, src.columns)
+            res.rows_read += chunk.height
+            res.rows_accepted += acc.height
+            res.rows_rejected += rej.height
+            tally.add(acc, rej)
+            for kind, frame in (("responses", acc), ("rejects", rej)):
+                if frame.height:
+                    out = stage / f"{kind}-{i:05d}.parquet"
+                    pending.append(
+                        writer.submit(frame.write_parquet, out, compression=_COMPRESSION)
+                    )
+            new = pl.concat([acc.select(list(_SEEN_SCHEMA)), rej.select(list(_SEEN_SCHEMA))])
+            run.seen = pl.concat([run.seen, new.unique("row_hash", keep="first")])
+            if run.progress:
+                run.progress(source, res.rows_read, est)
+            while len(pending) > _MAX_PENDING:
+                pending.pop(0).result()
+        for fut in pending:
+            fut.result()
+    return tally
+
+
+def _log_row(
+    res: FileResult, src: SourceFile, profile: SourceProfile, started: datetime
+) -> pl.DataFrame:
+    """The batch's one ingest-log row."""
+    row = {
+        "batch_id": res.batch_id,
+        "source": res.source,
+        "file_sha256": src.sha256,
+        "file_bytes": src.file_bytes,
+        "profile": profile.name,
+        "grain": profile.grain,
+        "timezone": profile.timezone,
+        "started_at": started,
+        "finished_at": datetime.now(UTC),
+        "rows_read": res.rows_read,
+        "rows_accepted": res.rows_accepted,
+        "rows_rejected": res.rows_rejected,
+        "incidents": res.incidents,
+        "units": res.units,
+        "first_received_at": res.first_received_at,
+        "last_received_at": res.last_received_at,
+        "tool_version": __version__,
+    }
+    return pl.DataFrame([row], schema=LOG_SCHEMA)

@@ -1,0 +1,155 @@
+"""The profile's column mapping applied to raw rows: does a file have the mapped columns, and
+the canonical text fields (ids, call type, category, ...) of a chunk."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+from ..errors import IngestError
+from ..schema.fields import TEXT_FIELDS
+from .profiles import SourceProfile
+
+__all__ = ["check_columns", "raw_text", "text_expr", "category_expr", "map_text", "null_series"]
+
+
+def check_columns(profile: SourceProfile, columns: list[str], path: Path) -> None:
+    """Check that a file has every column the profile maps.
+
+    Parameters
+    ----------
+    profile : SourceProfile
+    columns : list of str
+        The file's column names.
+    path : Path
+        The file, named in the message.
+
+    Raises
+    ------
+    IngestError
+        Listing every mapped column the file lacks, with the closest name it has.
+    """
+    problems = []
+    for fld, col in profile.columns.items():
+        if col not in columns:
+            close = difflib.get_close_matches(col, columns, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"`{fld}` maps to column {col!r}, which {path} lacks{hint}")
+    if problems:
+        raise IngestError(
+            f"{path} does not fit profile {profile.name!r}:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def null_series(n: int, dtype: pl.DataType, name: str = "") -> pl.Series:
+    """A series of nulls.
+
+    Parameters
+    ----------
+    n : int
+        Length.
+    dtype : polars.DataType
+    name : str
+        The series name.
+
+    Returns
+    -------
+    polars.Series
+    """
+    return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
+
+
+def raw_text(col: str) -> pl.Expr:
+    """A raw column as text, stripped, blank -> null.
+
+    Parameters
+    ----------
+    col : str
+        The source column.
+
+    Returns
+    -------
+    polars.Expr
+    """
+    e = pl.col(col).cast(pl.String).str.strip_chars()
+    return pl.when(e == "").then(None).otherwise(e)
+
+
+def text_expr(profile: SourceProfile, fld: str) -> pl.Expr:
+    """A canonical field as text: its mapped column, its constant, or null.
+
+    Parameters
+    ----------
+    profile : SourceProfile
+    fld : str
+        A canonical field name.
+
+    Returns
+    -------
+    polars.Expr
+    """
+    if fld in profile.columns:
+        return raw_text(profile.columns[fld])
+    if fld in profile.constants:
+        return pl.lit(profile.constants[fld], pl.String)
+    return pl.lit(None, pl.String)
+
+
+def _glob_regex(patterns: Iterable[str]) -> str:
+    parts = []
+    for pat in patterns:
+        rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pat)
+        parts.append(f"^{rx}$")
+    return "(?i)(?:" + "|".join(parts) + ")"
+
+
+def category_expr(profile: SourceProfile) -> pl.Expr:
+    """``call_category``: mapped (lower-cased), or from ``call_type`` by the [categories] globs
+    (first matching category wins; else 'other'), or null when neither is given.
+
+    Parameters
+    ----------
+    profile : SourceProfile
+
+    Returns
+    -------
+    polars.Expr
+    """
+    if "call_category" in profile.mapped_fields:
+        return text_expr(profile, "call_category").str.to_lowercase()
+    if not profile.categories:
+        return pl.lit(None, pl.String)
+    ct = text_expr(profile, "call_type")
+    expr = pl.when(ct.is_null()).then(pl.lit("other"))
+    for cat, pats in profile.categories.items():
+        expr = expr.when(ct.str.contains(_glob_regex(pats))).then(pl.lit(cat))
+    return expr.otherwise(pl.lit("other"))
+
+
+def map_text(df: pl.DataFrame, profile: SourceProfile) -> pl.DataFrame:
+    """The canonical ids and text fields of a raw chunk.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Raw rows.
+    profile : SourceProfile
+
+    Returns
+    -------
+    polars.DataFrame
+        ``incident_id``, ``unit_id``, the text fields and ``call_category``, in that order.
+    """
+    return df.select(
+        [
+            text_expr(profile, f).alias(f)
+            for f in ("incident_id", "unit_id", *TEXT_FIELDS)
+            if f != "call_category"
+        ]
+        + [category_expr(profile).alias("call_category")]
+    )
