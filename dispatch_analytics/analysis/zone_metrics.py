@@ -439,12 +439,7 @@ def _join(zones, fr: Fractiles, metric: str, profile) -> tuple[gpd.GeoDataFrame,
     frame = pd.DataFrame(data)
     for c in ["mean_s", *pcols, "ci_low_s", "ci_high_s", "target_s", "compliance"]:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    for c in (
-        "zone_id",
-        "name",
-        "status",
-        "flag",
-        *(["density_class"] if "density_class" in data else []),
-    ):
-        frame[c] = frame[c].astype(object)
+    for c in ("zone_id", "name", "density_class", "status", "flag"):
+        if c in frame.columns:
+            frame[c] = frame[c].astype(object)
     return gpd.GeoDataFrame(frame, geometry=zones.geometry.values, crs=zones.crs), n_outside
