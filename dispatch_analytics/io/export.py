@@ -63,8 +63,11 @@ __all__ = [
     "ColumnInfo",
     "ExportMeta",
     "ExportResult",
+    "check_output",
+    "check_writable",
     "column_type",
     "column_unit",
+    "crs_label",
     "format_for_path",
     "read_export",
     "read_export_metadata",
@@ -445,6 +448,37 @@ def crs_label(crs: Any) -> str | None:
     c = pyproj.CRS.from_user_input(crs)
     code = c.to_epsg()
     return f"EPSG:{code}" if code else c.name
+
+
+def check_output(path: str | os.PathLike, format: str | None = None, crs: Any = None) -> str:
+    """Check an output path, format and CRS before any work is done.
+
+    Parameters
+    ----------
+    path : path
+    format : str, optional
+        Default: from the extension.
+    crs : str, optional
+
+    Returns
+    -------
+    str
+        The format.
+
+    Raises
+    ------
+    ExportError
+        Every problem (unknown format, extension mismatch, unwritable path, bad CRS).
+    """
+    path = Path(path)
+    problems: list[str] = []
+    f = _check_format(path, format, problems)
+    check_writable(path, problems)
+    _check_crs(crs, problems)
+    if problems:
+        raise ExportError(problems, f"cannot export to {path}")
+    assert f is not None
+    return f
 
 
 # ============================================================================ the document

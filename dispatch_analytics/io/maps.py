@@ -32,6 +32,7 @@ __all__ = [
     "MAP_FORMATS",
     "MapSpec",
     "PointLayer",
+    "check_map_output",
     "map_format",
     "nice_length",
     "render_map",
@@ -48,10 +49,7 @@ def map_format(path: str | os.PathLike) -> str | None:
     return MAP_FORMATS.get(Path(path).suffix.lower())
 
 
-def _check(layer, column: str, path: Path, spec: MapSpec) -> str:
-    import geopandas as gpd
-
-    problems: list[str] = []
+def _path_problems(path: Path, problems: list[str]) -> str | None:
     f = map_format(path)
     if f is None:
         problems.append(
@@ -59,6 +57,38 @@ def _check(layer, column: str, path: Path, spec: MapSpec) -> str:
             f"(e.g. {path.stem}.png)"
         )
     check_writable(path, problems)
+    return f
+
+
+def check_map_output(path: str | os.PathLike) -> str:
+    """Check a map's output path before any work: its extension and folder.
+
+    Parameters
+    ----------
+    path : path
+
+    Returns
+    -------
+    str
+        ``png``, ``pdf`` or ``html``.
+
+    Raises
+    ------
+    ExportError
+    """
+    problems: list[str] = []
+    f = _path_problems(Path(path), problems)
+    if problems:
+        raise ExportError(problems, f"cannot draw the map {path}")
+    assert f is not None
+    return f
+
+
+def _check(layer, column: str, path: Path, spec: MapSpec) -> str:
+    import geopandas as gpd
+
+    problems: list[str] = []
+    f = _path_problems(path, problems)
     if not isinstance(layer, gpd.GeoDataFrame) or len(layer) == 0:
         problems.append("nothing to map: the layer has no rows; check the layer and the dates")
     else:
