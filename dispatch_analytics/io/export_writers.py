@@ -373,6 +373,10 @@ def read_xlsx(path: Path, doc: dict):
     import pandas as pd
 
     data = gpd.read_file(path, layer=doc["layer"][:31])
+    # Excel numbers have no integer / real distinction: GDAL reads a real column whose
+    # values are all whole as integers; the metadata has the types
+    reals = [c["name"] for c in doc["columns"] if c["type"] == "real" and c["name"] in data]
+    data = data.astype({c: float for c in reals})
     if not doc.get("geometry"):
         return data
     parts = gpd.read_file(path, layer="geometry")
