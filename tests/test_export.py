@@ -45,7 +45,14 @@ SF_WEEK = ROOT / "sample_data" / "sf_week"
 SF_CSV = SF_WEEK / "sffd_calls_2016-12-31_2017-01-07.csv"
 NHOODS = SF_WEEK / "sf_analysis_neighborhoods.geojson"
 STATIONS = SF_WEEK / "sf_fire_stations.geojson"
-EXT = {"gpkg": "gpkg", "geojson": "geojson", "shp": "shp", "geoparquet": "parquet", "csv": "csv", "xlsx": "xlsx"}
+EXT = {
+    "gpkg": "gpkg",
+    "geojson": "geojson",
+    "shp": "shp",
+    "geoparquet": "parquet",
+    "csv": "csv",
+    "xlsx": "xlsx",
+}
 
 
 # ============================================================================ helpers
@@ -106,7 +113,9 @@ def raw_read(path: Path, fmt: str) -> gpd.GeoDataFrame:
         # columns as integers; the column types are in the metadata
         types = {c["name"]: c["type"] for c in read_export_metadata(path)["columns"]}
         data = data.astype({c: float for c, t in types.items() if t == "real"})
-        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries.from_wkt(wkt.values).values, crs="EPSG:4326")
+        return gpd.GeoDataFrame(
+            data, geometry=gpd.GeoSeries.from_wkt(wkt.values).values, crs="EPSG:4326"
+        )
     return gpd.read_file(path)
 
 
@@ -219,7 +228,8 @@ def test_shapefile_zip_and_folder_hold_names_and_metadata(tmp_path):
     assert res.files == [tmp_path / "zipped.zip"]
     with zipfile.ZipFile(tmp_path / "zipped.zip") as zf:
         assert sorted(zf.namelist()) == sorted(
-            f"zipped{e}" for e in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".names.csv", ".metadata.json")
+            f"zipped{e}"
+            for e in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".names.csv", ".metadata.json")
         )
     assert_same(raw_read(tmp_path / "zipped.zip", "shp"), g)
 
@@ -420,10 +430,31 @@ def tiny_store(tmp_path_factory):
                              clr=_ts(t0 + dt.timedelta(hours=1)), lat="40.71", lon="-74.01"))  # fmt: skip
         by_zone["A"].append((t0, float(total)))
     t0 = dt.datetime(2024, 1, 15, 22, 0)
-    rows.append(unit_row(inc="A_missing", rcvd=_ts(t0), disp=_ts(t0), enrt=_ts(t0), arrv="", clr="", lat="40.71", lon="-74.01"))
+    rows.append(
+        unit_row(
+            inc="A_missing",
+            rcvd=_ts(t0),
+            disp=_ts(t0),
+            enrt=_ts(t0),
+            arrv="",
+            clr="",
+            lat="40.71",
+            lon="-74.01",
+        )
+    )
     t0 = dt.datetime(2024, 1, 16, 0, 0, 10)
-    rows.append(unit_row(inc="B0", rcvd=_ts(t0), disp=_ts(t0 + dt.timedelta(seconds=30)), enrt=_ts(t0 + dt.timedelta(seconds=60)),
-                         arrv=_ts(t0 + dt.timedelta(seconds=200)), clr=_ts(t0 + dt.timedelta(hours=1)), lat="40.71", lon="-73.99"))
+    rows.append(
+        unit_row(
+            inc="B0",
+            rcvd=_ts(t0),
+            disp=_ts(t0 + dt.timedelta(seconds=30)),
+            enrt=_ts(t0 + dt.timedelta(seconds=60)),
+            arrv=_ts(t0 + dt.timedelta(seconds=200)),
+            clr=_ts(t0 + dt.timedelta(hours=1)),
+            lat="40.71",
+            lon="-73.99",
+        )
+    )
     by_zone["B"].append((t0, 200.0))
     rows.append(unit_row(inc="OUT", rcvd=_ts(start), disp=_ts(start), enrt=_ts(start), arrv=_ts(start + dt.timedelta(seconds=99)),
                          clr=_ts(start + dt.timedelta(hours=1)), lat="40.80", lon="-74.01"))  # fmt: skip
@@ -487,7 +518,9 @@ def test_zone_metrics_against_numpy_and_scipy(tiny_store):
     assert pd.isna(c["p90_s"]) and pd.isna(c["compliance"]) and c["target_s"] == 480
     assert zm.n_outside == 1 and zm.meta.details["incidents_outside_layer"] == 1
     assert zm.n_incidents == 63 and zm.timezone == "America/New_York"
-    assert math.isclose(f.loc["A", "area_km2"], zm.frame.to_crs(6933).area.iloc[0] / 1e6, rel_tol=1e-3)
+    assert math.isclose(
+        f.loc["A", "area_km2"], zm.frame.to_crs(6933).area.iloc[0] / 1e6, rel_tol=1e-3
+    )
 
 
 def test_zone_metrics_equal_fractiles_from_store(tiny_store):
@@ -502,16 +535,29 @@ def test_zone_metrics_equal_fractiles_from_store(tiny_store):
     t = {r["zone_id"]: r for r in fr.table.iter_rows(named=True)}
     for r in zm.frame.itertuples():
         if r.zone_id in t:
-            for c in ("n", "p50_s", "p90_s", "p95_s", "ci_low_s", "ci_high_s", "compliance", "target_s"):
+            for c in (
+                "n",
+                "p50_s",
+                "p90_s",
+                "p95_s",
+                "ci_low_s",
+                "ci_high_s",
+                "compliance",
+                "target_s",
+            ):
                 a, b = getattr(r, c), t[r.zone_id][c]
                 assert (b is None and pd.isna(a)) or a == b, (r.zone_id, c)
-    assert zm.meta.details["target_s"] == 240.0 and zm.meta.details["entries"] == ["travel_first_unit"]
+    assert zm.meta.details["target_s"] == 240.0 and zm.meta.details["entries"] == [
+        "travel_first_unit"
+    ]
     assert zm.meta.details["start"] == "enroute_at" and zm.meta.details["end"] == "on_scene_at"
 
 
 def test_zone_metrics_local_dates(tiny_store):
     store, by_zone = tiny_store
-    zm = ZoneMetrics.from_store(store, "tiny", target_s=480, date_from="2024-01-15", date_to="2024-01-15")
+    zm = ZoneMetrics.from_store(
+        store, "tiny", target_s=480, date_from="2024-01-15", date_to="2024-01-15"
+    )
     f = zm.frame.set_index("zone_id")
     assert f.loc["A", "n"] == 60  # 23:59:30 local on Jan 15 is in (it is Jan 16 in UTC)
     assert f.loc["B", "n"] == 0 and f.loc["B", "status"] == "no_data"  # 00:00:10 Jan 16 is out
@@ -583,7 +629,11 @@ def test_cli_exports_sf_neighbourhoods_in_every_format(sf_store, tmp_path, capsy
     back = raw_read(out, fmt)
     assert_same(back, want)
     doc = read_export_metadata(out)
-    assert (doc["date_from"], doc["date_to"], doc["profile"]) == ("2017-01-01", "2017-01-06", "nfpa1710")
+    assert (doc["date_from"], doc["date_to"], doc["profile"]) == (
+        "2017-01-01",
+        "2017-01-06",
+        "nfpa1710",
+    )
     assert doc["details"]["layer"] == "neighborhoods" and doc["details"]["method"] == "nearest-rank"
     assert doc["details"]["timezone"] == "America/Los_Angeles" and doc["agency"] is None
     assert doc["tool_version"] and doc["generated_at"].endswith("+00:00")
@@ -634,8 +684,12 @@ def test_cli_export_empty_layer(sf_store, tmp_path, capsys, monkeypatch):
     d = tmp_path / "store"
     shutil.copytree(sf_store, d)
     empty.to_parquet(d / "spatial" / "zones" / "empty.parquet")
-    code, _, err = run(capsys, "export", "zones", "--layer", "empty", "--out", tmp_path / "x.gpkg", "--data-dir", d)
-    assert code == 1 and "`--layer` 'empty' has no zones; reload it with `dispatch zones load`" in err
+    code, _, err = run(
+        capsys, "export", "zones", "--layer", "empty", "--out", tmp_path / "x.gpkg", "--data-dir", d
+    )
+    assert (
+        code == 1 and "`--layer` 'empty' has no zones; reload it with `dispatch zones load`" in err
+    )
 
 
 def test_cli_export_help_has_an_example(capsys):

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .. import fmt
+import dispatch_analytics.fmt as fmt  # `from .. import fmt` would import the facade
+
 from ..errors import MetricError, ZoneError
 from ..io.export import ColumnInfo, ExportMeta
 from ..metrics.fractiles import DEFAULT_MIN_N, Fractiles

@@ -257,7 +257,8 @@ def _export_command(kind: ExportKind):
 
 def map_spec(meta: ExportMeta, column: str, title: str | None):
     """Title, subtitle (profile, target, percentile method) and legend of a map of ``meta``."""
-    from .. import fmt
+    import dispatch_analytics.fmt as fmt  # `from .. import fmt` would import the facade
+
     from ..io.maps import MapSpec
 
     d = meta.details

@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import fmt
+import dispatch_analytics.fmt as fmt  # `from .. import fmt` would import the facade
+
 from .._version import __version__
 from ..errors import ExportError
 

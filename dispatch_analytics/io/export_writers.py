@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .. import fmt
+import dispatch_analytics.fmt as fmt  # `from .. import fmt` would import the facade
 
 __all__ = ["WRITERS", "READERS", "READ_METADATA", "XLSX_CELL_MAX"]
 

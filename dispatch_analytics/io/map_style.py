@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import fmt
+import dispatch_analytics.fmt as fmt  # `from .. import fmt` would import the facade
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd

@@ -1,219 +1,101 @@
-"""Self-contained HTML maps: plotly with its JavaScript inlined (used by :mod:`.maps`).
+"""Self-contained HTML maps: the static map as inline SVG, with a tooltip per polygon and the
+values as a table (used by :mod:`.maps`).
 
-The polygons are drawn as filled ``Scatter`` traces on plain x / y axes in UTM metres (equal
-aspect), not on a plotly ``geo`` or ``map`` subplot: those fetch topology or map styles, glyphs
-and tiles from the network, this fetches nothing. A hover on a polygon shows its values
-formatted for people (m:ss, %); the colour bar's ticks are formatted the same way; the north
-arrow is an annotation, the scale bar a line in data coordinates (1, 2 or 5 x 10^k metres).
+The page has no script at all and loads nothing: the map is the same matplotlib figure as the
+PNG / PDF (legend, north arrow, scale bar, station labels), written as SVG and put inline; each
+polygon's ``<g>`` gets a ``<title>`` (the browser shows it on hover) with the values formatted
+for people (m:ss, %); a table below lists every feature. Measured reason for not using plotly or
+folium: the library may not import plotly (``tests/test_architecture.py`` keeps the dashboard's
+stack out of it) and folium loads Leaflet from a CDN.
 """
 
 from __future__ import annotations
 
 import html
+import io
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .. import fmt
-from .map_style import (
-    NO_DATA_COLOR,
-    MapSpec,
-    colour_values,
-    legend_label,
-    length_text,
-    nice_length,
-    tick_text,
-    ticks,
-    value_kind,
-)
+import dispatch_analytics.fmt as fmt  # `from .. import fmt` would import the facade
 
-__all__ = ["render_html", "ring_coordinates"]
+from .._version import __version__
+from .map_style import MapSpec
 
+__all__ = ["render_html", "tooltip"]
 
-def ring_coordinates(geom) -> tuple[list[float | None], list[float | None]]:
-    """x and y of every ring of a (multi)polygon, rings separated by None (plotly's gaps)."""
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    if geom is None or geom.is_empty:
-        return xs, ys
-    polys = getattr(geom, "geoms", [geom])
-    for poly in polys:
-        for ring in [poly.exterior, *poly.interiors]:
-            x, y = ring.xy
-            xs += [*map(float, x), None]
-            ys += [*map(float, y), None]
-    return xs, ys
+_SVG_NS = "http://www.w3.org/2000/svg"
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1.5em;
+       color: #222; }
+figure { margin: 0; max-width: 1100px; }
+figcaption { position: absolute; left: -9999px; }
+figure svg { width: 100%; height: auto; }
+svg g[id^="feature-"]:hover path { stroke: #000; stroke-width: 2; }
+table { border-collapse: collapse; margin-top: 1.5em; font-size: .9em; }
+th, td { border-bottom: 1px solid #ddd; padding: .25em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+p.foot { color: #666; font-size: .8em; }
+"""
 
 
-def _hover(row, columns, id_column) -> str:
-    head = f"<b>{html.escape(str(row[id_column]))}</b>" if id_column else ""
-    lines = [
-        f"{html.escape(fmt.label(c))}: {html.escape(fmt.value(c, row[c]))}"
-        for c in columns
-        if c != id_column
-    ]
-    return "<br>".join([head, *lines] if head else lines)
+def tooltip(row, columns, id_column) -> str:
+    """One feature's hover text: its id, then ``label: value`` per column (m:ss, %)."""
+    lines = [str(row[id_column])] if id_column else []
+    lines += [f"{fmt.label(c)}: {fmt.value(c, row[c])}" for c in columns if c != id_column]
+    return "\n".join(lines)
 
 
-def _colorbar(fig, proj, column, kind, cmap, norm, label) -> None:
-    import matplotlib.colors as mcolors
-    import numpy as np
-    import plotly.graph_objects as go
+def _svg(proj, column: str, spec: MapSpec, tips: list[str]) -> str:
+    from .maps_static import static_figure
 
-    scale = [[t, mcolors.to_hex(cmap(t))] for t in np.linspace(0, 1, 11)]
-    tickvals = ticks(kind, norm.vmin, norm.vmax)
-    x0, y0 = float(proj.total_bounds[0]), float(proj.total_bounds[1])
-    fig.add_trace(
-        go.Scatter(
-            x=[x0, x0],
-            y=[y0, y0],
-            mode="markers",
-            marker={
-                "color": [norm.vmin, norm.vmax],
-                "colorscale": scale,
-                "cmin": norm.vmin,
-                "cmax": norm.vmax,
-                "opacity": 0,
-                "showscale": True,
-                "colorbar": {
-                    "title": {"text": label},
-                    "tickvals": tickvals,
-                    "ticktext": [tick_text(kind, v) for v in tickvals],
-                    "len": 0.6,
-                },
-            },
-            hoverinfo="skip",
-            showlegend=False,
-        )
-    )
+    fig = static_figure(proj, column, spec, feature_ids=True)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Title": spec.title, "Date": None})
+    ET.register_namespace("", _SVG_NS)
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))  # keep text comments
+    root = ET.fromstring(buf.getvalue(), parser=parser)
+    for md in root.findall(f"{{{_SVG_NS}}}metadata"):  # RDF about matplotlib: not needed
+        root.remove(md)
+    for g in root.iter(f"{{{_SVG_NS}}}g"):
+        m = re.fullmatch(r"feature-(\d+)", g.get("id", ""))
+        if m:
+            title = ET.Element(f"{{{_SVG_NS}}}title")
+            title.text = tips[int(m.group(1))]
+            g.insert(0, title)
+    return ET.tostring(root, encoding="unicode")
 
 
-def _scale_bar(fig, proj) -> None:
-    x0, y0, x1, y1 = (float(v) for v in proj.total_bounds)
-    length = nice_length(x1 - x0)
-    bx, by = x0 + 0.02 * (x1 - x0), y0 - 0.04 * (y1 - y0)
-    tick = 0.012 * (y1 - y0)
-    for shape in (
-        ((bx, by), (bx + length, by)),
-        ((bx, by - tick), (bx, by + tick)),
-        ((bx + length, by - tick), (bx + length, by + tick)),
-    ):
-        (ax, ay), (bx2, by2) = shape
-        fig.add_shape(
-            type="line", x0=ax, y0=ay, x1=bx2, y1=by2, line={"color": "black", "width": 3}
-        )
-    fig.add_annotation(
-        x=bx + length / 2, y=by + tick, text=length_text(length), showarrow=False, yanchor="bottom"
-    )
+def _table(proj, columns) -> str:
+    head = "".join(f"<th>{html.escape(fmt.label(c))}</th>" for c in columns)
+    rows = []
+    for _, row in proj.iterrows():
+        cells = "".join(f"<td>{html.escape(fmt.value(c, row[c]))}</td>" for c in columns)
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _north_arrow(fig) -> None:
-    fig.add_annotation(
-        x=0.97, y=0.93, xref="paper", yref="paper", ax=0, ay=45, text="", showarrow=True,
-        arrowhead=2, arrowsize=1.2, arrowwidth=4, arrowcolor="black",
-    )  # fmt: skip
-    fig.add_annotation(
-        x=0.97, y=0.94, xref="paper", yref="paper", text="<b>N</b>", showarrow=False,
-        font={"size": 16}, yanchor="bottom",
-    )  # fmt: skip
-
-
-def _points(fig, spec: MapSpec) -> None:
-    import plotly.graph_objects as go
-
-    for p in spec.points:
-        labels = [str(v) for v in p.frame[p.label]] if p.label else None
-        fig.add_trace(
-            go.Scatter(
-                x=list(p.frame.geometry.x),
-                y=list(p.frame.geometry.y),
-                mode="markers+text" if labels else "markers",
-                text=labels,
-                textposition="top right",
-                textfont={"size": 9},
-                marker={"symbol": "triangle-up", "size": 10, "color": "#111111"},
-                name=p.name,
-                hovertemplate=f"{p.name[:-1] if p.name.endswith('s') else p.name} %{{text}}"
-                "<extra></extra>",
-            )
-        )
-
-
-# Long: one trace per polygon, then the legend, colour bar, points, arrow, bar and layout.
 def render_html(proj, column: str, path: Path, spec: MapSpec) -> None:
-    """Draw the projected layer to a self-contained HTML file (plotly.js inlined)."""
-    import plotly.graph_objects as go
-
-    kind = value_kind(proj, column)
-    colours, categories, (cmap, norm) = colour_values(proj, column, kind)
+    """Write the projected layer's map to a self-contained HTML file (inline SVG, no script)."""
     gcol = proj.geometry.name
     attrs = [c for c in proj.columns if c != gcol]
-    hover_cols = list(spec.hover_columns) if spec.hover_columns else attrs
+    columns = list(spec.hover_columns) if spec.hover_columns else attrs
     id_col = spec.id_column or ("name" if "name" in attrs else attrs[0] if attrs else None)
-    x0, y0, x1, y1 = (float(v) for v in proj.total_bounds)
-    simplified = proj.geometry.simplify(max(x1 - x0, y1 - y0) / 4000)
-    fig = go.Figure()
-    shown: set[str] = set()
-    for i, (geom, colour) in enumerate(zip(simplified, colours, strict=True)):
-        row = proj.iloc[i]
-        xs, ys = ring_coordinates(geom)
-        group = (
-            str(row[column]).replace("_", " ")
-            if kind == "category" and colour != NO_DATA_COLOR
-            else None
-        )
-        group = group or ("no data" if colour == NO_DATA_COLOR else None)
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                fill="toself",
-                fillcolor=colour,
-                line={"color": "white", "width": 0.8},
-                hoveron="fills",
-                text=_hover(row, hover_cols, id_col),
-                hoverinfo="text",
-                name=group or str(row[id_col]) if id_col else group or "",
-                legendgroup=group,
-                showlegend=bool(group) and group not in shown,
-            )
-        )
-        if group:
-            shown.add(group)
-    label = legend_label(column, kind, spec.legend)
-    if kind != "category":
-        _colorbar(fig, proj, column, kind, cmap, norm, label)
-    _points(fig, spec)
-    _scale_bar(fig, proj)
-    _north_arrow(fig)
+    if id_col and id_col in columns:
+        columns = [id_col] + [c for c in columns if c != id_col]
+    tips = [tooltip(row, columns, id_col) for _, row in proj.iterrows()]
+    svg = _svg(proj, column, spec, tips)
     sub = " · ".join(s for s in (spec.date_range, spec.subtitle) if s)
-    fig.update_layout(
-        title={
-            "text": f"<b>{html.escape(spec.title)}</b>"
-            + (f"<br><sup>{html.escape(sub)}</sup>" if sub else "")
-        },
-        template="plotly_white",
-        xaxis={"visible": False},
-        yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1},
-        legend={
-            "title": {"text": label if kind == "category" else ""},
-            "x": 1.0,
-            "y": 0.0,
-            "yanchor": "bottom",
-        },
-        margin={"l": 10, "r": 10, "t": 70, "b": 40},
-        height=800,
-        plot_bgcolor="white",
-        hovermode="closest",
+    page = (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="generator" content="dispatch-analytics {__version__}">\n'
+        f"<title>{html.escape(spec.title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+        f"<h1>{html.escape(spec.title)}</h1>\n"
+        + (f'<p class="sub">{html.escape(sub)}</p>\n' if sub else "")
+        + f"<figure>{svg}</figure>\n"
+        + _table(proj, columns)
+        + (f'\n<p class="foot">{html.escape(spec.footer)}</p>' if spec.footer else "")
+        + "\n</body>\n</html>\n"
     )
-    if spec.footer:
-        fig.add_annotation(
-            x=0, y=-0.03, xref="paper", yref="paper", text=html.escape(spec.footer),
-            showarrow=False, font={"size": 10, "color": "#666666"}, xanchor="left",
-        )  # fmt: skip
-    fig.write_html(
-        path,
-        include_plotlyjs=True,
-        include_mathjax=False,
-        full_html=True,
-        config={"displaylogo": False, "responsive": True},
-    )
+    path.write_text(page, encoding="utf-8")

@@ -20,7 +20,7 @@ from .map_style import (
     value_kind,
 )
 
-__all__ = ["render_static"]
+__all__ = ["render_static", "static_figure"]
 
 
 def _north_arrow(ax) -> None:
@@ -79,8 +79,10 @@ def _points(ax, spec: MapSpec, handles: list) -> None:
         )
 
 
-def render_static(proj, column: str, path: Path, spec: MapSpec, format: str, dpi: int) -> None:
-    """Draw the projected layer to ``path`` as ``format`` (png or pdf)."""
+def static_figure(proj, column: str, spec: MapSpec, feature_ids: bool = False):
+    """The map as a matplotlib ``Figure`` (the layer already in metres). With
+    ``feature_ids`` each polygon is its own collection with gid ``feature-<row>`` (the HTML
+    map's SVG hooks its tooltips there)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter
@@ -90,7 +92,13 @@ def render_static(proj, column: str, path: Path, spec: MapSpec, format: str, dpi
     colours, categories, (cmap, norm) = colour_values(proj, column, kind)
     fig = Figure(figsize=(10, 8.5), layout="constrained")
     ax = fig.add_subplot()
-    proj.plot(ax=ax, color=colours, edgecolor="white", linewidth=0.6)
+    if feature_ids:
+        for i, colour in enumerate(colours):
+            proj.iloc[[i]].plot(
+                ax=ax, color=colour, edgecolor="white", linewidth=0.6, gid=f"feature-{i}"
+            )
+    else:
+        proj.plot(ax=ax, color=colours, edgecolor="white", linewidth=0.6)
     handles: list = []
     label = legend_label(column, kind, spec.legend)
     if kind == "category":
@@ -131,6 +139,12 @@ def render_static(proj, column: str, path: Path, spec: MapSpec, format: str, dpi
         ax.set_title(sub, fontsize=10, loc="left", color="#333333")
     if spec.footer:
         fig.supxlabel(spec.footer, fontsize=6.5, color="#666666", x=0.01, ha="left")
+    return fig
+
+
+def render_static(proj, column: str, path: Path, spec: MapSpec, format: str, dpi: int) -> None:
+    """Draw the projected layer to ``path`` as ``format`` (png or pdf)."""
+    fig = static_figure(proj, column, spec)
     meta = (
         {"Title": spec.title, "Creator": f"dispatch-analytics {__version__}"}
         if format == "pdf"
