@@ -229,8 +229,8 @@ class ZoneMetrics:
     agency: str | None = None
     warnings: list[str] = field(default_factory=list)
 
-    # Long: numpydoc parameters; the body is the sequence validate -> fractiles -> join.
     @classmethod
+    # Long: numpydoc parameters; the body is the sequence validate -> fractiles -> join.
     def from_store(
         cls,
         store: Any,
@@ -332,36 +332,10 @@ class ZoneMetrics:
             )
         period_from = d_from or (first.date() if first else None)
         period_to = d_to or (last.date() if last else None)
-        has_name, has_density = "name" in frame.columns, "density_class" in frame.columns
-        meta = ExportMeta(
-            title=f"{fmt.label(fr.metric + '_s').capitalize()} by zone, layer {layer}",
-            kind="zones",
-            columns=zone_columns(fr, layer, has_name, has_density),
-            date_from=str(period_from) if period_from else None,
-            date_to=str(period_to) if period_to else None,
-            profile=fr.profile,
-            agency=agency,
-            details={
-                "layer": layer,
-                **{k: v for k, v in fr.metadata.items() if k not in ("by", "filters", "profile")},
-                "target_s": float(frame["target_s"].dropna().iloc[0])
-                if frame["target_s"].notna().any()
-                else None,
-                "target_source": "--target-s"
-                if fr.target_s is not None
-                else f"profile {fr.profile}"
-                if fr.entries
-                else None,
-                "timezone": tz,
-                "period": "local dates, inclusive (call_received_at in the agency time zone)",
-                "first_call_local": str(first) if first else None,
-                "last_call_local": str(last) if last else None,
-                "incidents_in_period": n_inc,
-                "incidents_outside_layer": n_outside,
-                "zones": int(len(frame)),
-            },
-            notes=[*fr.notes, *warnings],
-        )
+        meta = _zone_meta(
+            fr, frame, layer, agency, warnings, (period_from, period_to), tz, (first, last),
+            n_inc, n_outside,
+        )  # fmt: skip
         return cls(
             frame=frame,
             meta=meta,
@@ -382,6 +356,42 @@ class ZoneMetrics:
             f"ZoneMetrics(layer={self.layer!r}, metric={self.metric!r}, zones={len(self.frame)}, "
             f"{self.date_from} to {self.date_to}, incidents={self.n_incidents})"
         )
+
+
+def _zone_meta(fr, frame, layer, agency, warnings, period, tz, calls, n_inc, n_outside):
+    """The export metadata of a zone-metrics frame."""
+    (period_from, period_to), (first, last) = period, calls
+    has_name, has_density = "name" in frame.columns, "density_class" in frame.columns
+
+    return ExportMeta(
+        title=f"{fmt.label(fr.metric + '_s').capitalize()} by zone, layer {layer}",
+        kind="zones",
+        columns=zone_columns(fr, layer, has_name, has_density),
+        date_from=str(period_from) if period_from else None,
+        date_to=str(period_to) if period_to else None,
+        profile=fr.profile,
+        agency=agency,
+        details={
+            "layer": layer,
+            **{k: v for k, v in fr.metadata.items() if k not in ("by", "filters", "profile")},
+            "target_s": float(frame["target_s"].dropna().iloc[0])
+            if frame["target_s"].notna().any()
+            else None,
+            "target_source": "--target-s"
+            if fr.target_s is not None
+            else f"profile {fr.profile}"
+            if fr.entries
+            else None,
+            "timezone": tz,
+            "period": "local dates, inclusive (call_received_at in the agency time zone)",
+            "first_call_local": str(first) if first else None,
+            "last_call_local": str(last) if last else None,
+            "incidents_in_period": n_inc,
+            "incidents_outside_layer": n_outside,
+            "zones": int(len(frame)),
+        },
+        notes=[*fr.notes, *warnings],
+    )
 
 
 def _text(values) -> list[str | None]:
