@@ -236,10 +236,11 @@ def assign_points(lon, lat, zones_gdf: gpd.GeoDataFrame, id_col: str = "zone_id"
     """
     if id_col not in zones_gdf.columns:
         columns = [str(c) for c in zones_gdf.columns]
-        # field_problem gives None when id_col is only the text of a non-text column name
+        # field_problem gives None when id_col is the text of a non-text column name
         raise ZoneError(
             field_problem("id_col", id_col, columns, "the zones frame")
-            or f"`id_col` {id_col!r} is not a column of the zones frame (columns: {columns})"
+            or f"`id_col` {id_col!r} is not a column of the zones frame; its columns: "
+            f"{list(zones_gdf.columns)!r}"
         )
     import pandas as pd
 
