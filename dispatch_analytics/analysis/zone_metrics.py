@@ -417,7 +417,7 @@ def _join(zones, fr: Fractiles, metric: str, profile) -> tuple[gpd.GeoDataFrame,
             "give `--target-s`"
         )
     outside = table.filter(table["zone_id"].is_null())
-    n_outside = int(outside["n"].sum() + outside["n_missing"].sum()) if outside.height else 0
+    n_outside = int(outside["n"].cast(int).sum()) + int(outside["n_missing"].cast(int).sum())
     pct = fr.percentile if fr.percentile is not None else 90.0
     rows = {r["zone_id"]: r for r in table.iter_rows(named=True) if r["zone_id"] is not None}
     pcols = [_pcol(p) for p in sorted({*_PERCENTILES, float(pct)})]

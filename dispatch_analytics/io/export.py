@@ -201,7 +201,7 @@ def _check_frame(frame, f: str | None, meta: ExportMeta | None, problems: list[s
     if dup:
         problems.append(f"duplicate column names {dup}; rename them before export")
     if meta is not None:
-        undefined = [c for c in attrs if meta.column(c) is None or not meta.column(c).definition]
+        undefined = [c for c in attrs if not getattr(meta.column(c), "definition", "")]
         if undefined:
             problems.append(
                 f"column(s) {', '.join(undefined)} have no definition in the metadata; add a "

@@ -314,7 +314,7 @@ def write_xlsx(frame, dest: Path, stem, layer, doc, names) -> list[Path]:
     rs.set_column(1, 1, 28)
     rs.set_column(4, 4, 90)
     rs.write(0, 0, doc["title"], wb.add_format({"bold": True, "font_size": 14}))
-    items = [
+    items: list[tuple[str, Any]] = [
         ("period", f"{doc.get('date_from') or '?'} to {doc.get('date_to') or '?'}"),
         ("profile", doc.get("profile") or fmt.MISSING),
         ("agency", doc.get("agency") or "all agencies in the store"),
@@ -335,9 +335,9 @@ def write_xlsx(frame, dest: Path, stem, layer, doc, names) -> list[Path]:
     items += [(k, _text(v)) for k, v in doc.get("details", {}).items()]
     items += [("note", n) for n in doc.get("notes", [])]
     r = 2
-    for k, v in items:
-        rs.write_string(r, 0, k, bold)
-        rs.write(r, 1, v)
+    for key, val in items:
+        rs.write_string(r, 0, key, bold)
+        rs.write(r, 1, val)
         r += 1
     r += 1
     rs.write_row(r, 0, ["column", "label", "unit", "type", "definition"], bold)

@@ -182,6 +182,7 @@ def ticks(kind: str, lo: float, hi: float, max_ticks: int = 7) -> list[float]:
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo]
     span = hi - lo
+    step: float
     if kind == "duration":
         step = next(
             (s for s in _DURATION_STEPS if span / s <= max_ticks - 1),
