@@ -29,13 +29,11 @@ _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1.5em;
        color: #222; }
 figure { margin: 0; max-width: 1100px; }
-figcaption { position: absolute; left: -9999px; }
 figure svg { width: 100%; height: auto; }
 svg g[id^="feature-"]:hover path { stroke: #000; stroke-width: 2; }
 table { border-collapse: collapse; margin-top: 1.5em; font-size: .9em; }
 th, td { border-bottom: 1px solid #ddd; padding: .25em .6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-p.foot { color: #666; font-size: .8em; }
 """
 
 
@@ -86,16 +84,13 @@ def render_html(proj, column: str, path: Path, spec: MapSpec) -> None:
         columns = [id_col] + [c for c in columns if c != id_col]
     tips = [tooltip(row, columns, id_col) for _, row in proj.iterrows()]
     svg = _svg(proj, column, spec, tips)
-    sub = " · ".join(s for s in (spec.date_range, spec.subtitle) if s)
     page = (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="generator" content="dispatch-analytics {__version__}">\n'
         f"<title>{html.escape(spec.title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-        f"<h1>{html.escape(spec.title)}</h1>\n"
-        + (f'<p class="sub">{html.escape(sub)}</p>\n' if sub else "")
+        # the title, period, profile and footer are in the figure itself, as on the PNG
         + f"<figure>{svg}</figure>\n"
         + _table(proj, columns)
-        + (f'\n<p class="foot">{html.escape(spec.footer)}</p>' if spec.footer else "")
         + "\n</body>\n</html>\n"
     )
     path.write_text(page, encoding="utf-8")
