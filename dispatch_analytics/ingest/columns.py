@@ -97,6 +97,12 @@ def text_expr(profile: SourceProfile, fld: str) -> pl.Expr:
     -------
     polars.Expr
     """
+    if fld == "agency":
+        default = profile.default_agency
+        if "agency" in profile.columns:
+            col = raw_text(profile.columns["agency"])
+            return col if default is None else col.fill_null(pl.lit(default, pl.String))
+        return pl.lit(default, pl.String)
     if fld in profile.columns:
         return raw_text(profile.columns[fld])
     if fld in profile.constants:

@@ -95,7 +95,7 @@ def normalize_chunk(
     if not checks:
         return _conform(accepted, RESPONSE_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
     first = _first_failure(checks)
-    rejects = _rejected_rows(df[raw_columns], text["incident_id"], checks, first, lineage)
+    rejects = _rejected_rows(df[raw_columns], text, checks, first, lineage)
     return _conform(accepted.filter(first.is_null()), RESPONSE_SCHEMA), rejects
 
 
@@ -211,7 +211,7 @@ def _full_detail(checks: list[Check], rej_idx: pl.Series, first_detail: pl.Serie
 
 def _rejected_rows(
     raw: pl.DataFrame,
-    incident_id: pl.Series,
+    text: pl.DataFrame,
     checks: list[Check],
     first: pl.Series,
     lineage: _Lineage,
@@ -233,7 +233,8 @@ def _rejected_rows(
             "reason": info["reason"],
             "value": info["value"],
             "detail": _full_detail(checks, rej_idx, info["detail"]),
-            "incident_id": incident_id.gather(rej_idx),
+            "agency": text["agency"].gather(rej_idx),
+            "incident_id": text["incident_id"].gather(rej_idx),
             "raw_row": raw_json,
             "profile": pl.repeat(lineage.profile.name, k, dtype=pl.String, eager=True),
             "batch_id": pl.repeat(lineage.batch_id, k, dtype=pl.String, eager=True),

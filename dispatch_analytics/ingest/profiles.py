@@ -55,6 +55,9 @@ class SourceProfile:
     ----------
     name : str
         Profile name, recorded on every stored row (``profile`` column).
+    agency : str or None
+        ``[source] agency``: the agency of every row (when no ``agency`` column is mapped), or
+        the default for rows whose ``agency`` column is blank. See :meth:`default_agency`.
     grain : {"unit", "incident"}
         One row per unit per incident, or one row per incident (first-unit times).
     timezone : str
@@ -74,6 +77,7 @@ class SourceProfile:
     """
 
     name: str
+    agency: str | None = None
     grain: str = "unit"
     timezone: str = "UTC"
     timestamp_formats: tuple[str, ...] = ("%Y-%m-%d %H:%M:%S",)
@@ -98,6 +102,19 @@ class SourceProfile:
     def formats_for(self, field_name: str) -> tuple[str, ...]:
         """The timestamp formats tried for ``field_name``."""
         return self.field_formats.get(field_name, self.timestamp_formats)
+
+    @property
+    def default_agency(self) -> str | None:
+        """The agency of rows that carry none: ``[source] agency``, else ``[constants] agency``,
+        else (no ``agency`` column mapped either) the profile name; None when a mapped
+        ``agency`` column must give it (a blank cell is then a reject)."""
+        if self.agency is not None:
+            return self.agency
+        if "agency" in self.constants:
+            return self.constants["agency"]
+        if "agency" in self.columns:
+            return None
+        return self.name
 
     @property
     def mapped_fields(self) -> set[str]:
@@ -182,6 +199,7 @@ def load_profile(name_or_path: str | Path) -> SourceProfile:
 _KNOWN_TABLES = {"source", "columns", "constants", "formats", "categories", "validation"}
 _KNOWN_SOURCE = {
     "name",
+    "agency",
     "description",
     "grain",
     "timezone",
@@ -247,7 +265,7 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
     source = _source_table(src, name, problems)
     times = _formats_tables(src, dict(data.get("formats", {})), problems)
     reading = _reading_options(src, problems)
-    _mapping_tables(cols, consts, source["grain"], reading["crs"], problems)
+    _mapping_tables(cols, consts, source["grain"], reading["crs"], source["agency"], problems)
     categories = _categories_table(
         dict(data.get("categories", {})), set(cols) | set(consts), problems
     )
@@ -284,8 +302,13 @@ def _source_table(src: dict, name: str, problems: list[str]) -> dict:
                 raise zoneinfo.ZoneInfoNotFoundError
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             problems.append(f"`timezone` {tz!r} is not an IANA name; use e.g. 'America/New_York'")
+    agency = src.get("agency")
+    if agency is not None and (not isinstance(agency, str) or not agency.strip()):
+        problems.append(f"`agency` {agency!r} must be a non-blank name, e.g. agency = 'SFFD'")
+        agency = None
     return {
         "name": str(src.get("name", name)),
+        "agency": agency.strip() if isinstance(agency, str) else None,
         "description": str(src.get("description", "")),
         "grain": grain,
         "timezone": str(tz),
@@ -352,7 +375,9 @@ def _reading_options(src: dict, problems: list[str]) -> dict:
     }
 
 
-def _mapping_tables(cols: dict, consts: dict, grain: str, crs: str, problems: list[str]) -> None:
+def _mapping_tables(
+    cols: dict, consts: dict, grain: str, crs: str, src_agency: str | None, problems: list[str]
+) -> None:
     """``[columns]`` and ``[constants]``: known fields, one source each, the required fields
     mapped, coordinates mapped one way."""
     for fld, col in cols.items():
@@ -368,6 +393,10 @@ def _mapping_tables(cols: dict, consts: dict, grain: str, crs: str, problems: li
         elif not isinstance(value, (str, int, float)):
             problems.append(f"`constants.{fld}` must be text or a number, got {value!r}")
     mapped = set(cols) | set(consts)
+    if "agency" in consts and src_agency is not None:
+        problems.append(
+            "`agency` is given both in [source] and in [constants]; keep `[source] agency`"
+        )
     if "incident_id" not in mapped:
         problems.append("`incident_id` is not mapped; add incident_id = 'YOUR_COLUMN' to [columns]")
     if "call_received_at" not in cols:

@@ -13,7 +13,8 @@ __all__ = ["REJECT_REASONS", "FileResult", "IngestReport", "ProgressFn"]
 #: Every reason a source row can be rejected for, with what it means.
 REJECT_REASONS: dict[str, str] = {
     "duplicate_row": "an exact copy of an earlier row (in this file or already stored)",
-    "missing_id": "incident_id (or unit_id, for unit-grain sources) is blank",
+    "missing_id": "incident_id (or unit_id, for unit-grain sources, or a mapped agency "
+    "column without a default) is blank",
     "unparseable_time": "a time value matches none of the profile's timestamp formats",
     "nonexistent_local_time": "a local time that does not exist (inside a spring-forward gap)",
     "missing_time": "call_received_at is blank",

@@ -115,7 +115,8 @@ def _duplicate_detail(keyed: pl.DataFrame, seen: pl.DataFrame | None, idx: pl.Se
 
 # ============================================================================ ids
 def id_checks(text: pl.DataFrame, profile: SourceProfile) -> list[Check]:
-    """``missing_id``: a blank ``incident_id``, or a blank ``unit_id`` at unit grain.
+    """``missing_id``: a blank ``incident_id``, a blank ``unit_id`` at unit grain, or a blank
+    mapped ``agency`` column without a ``[source] agency`` default.
 
     Parameters
     ----------
@@ -146,6 +147,19 @@ def id_checks(text: pl.DataFrame, profile: SourceProfile) -> list[Check]:
             "unit_id",
             None,
             _const(f"`unit_id` (column {unit_col!r}) is blank"),
+        )
+    if "agency" in profile.columns and profile.default_agency is None:
+        agency_col = profile.columns["agency"]
+        _add(
+            out,
+            text["agency"].is_null(),
+            "missing_id",
+            "agency",
+            None,
+            _const(
+                f"`agency` (column {agency_col!r}) is blank; set a default with "
+                "[source] agency = 'NAME'"
+            ),
         )
     return out
 

@@ -6,6 +6,7 @@ byte-identical files.
 """
 
 from .city import (
+    AGENCY,
     CALL_TYPES,
     CENTER_LONLAT,
     CSV_COLUMNS,
@@ -30,6 +31,7 @@ __all__ = [
     "SampleError",
     "mapping_toml",
     "TIMEZONE",
+    "AGENCY",
     "TIMESTAMP_FORMAT",
     "CENTER_LONLAT",
     "CSV_COLUMNS",

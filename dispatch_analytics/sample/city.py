@@ -40,6 +40,7 @@ from ..errors import SampleError
 from .calls import _assign_units, _draw_incidents, _stage_times
 from .constants import (
     _MAX_DAYS,
+    AGENCY,
     CALL_TYPES,
     CENTER_LONLAT,
     CSV_COLUMNS,
@@ -62,6 +63,7 @@ from .zonetable import _period
 __all__ = [
     "mapping_toml",
     "TIMEZONE",
+    "AGENCY",
     "TIMESTAMP_FORMAT",
     "CENTER_LONLAT",
     "CSV_COLUMNS",

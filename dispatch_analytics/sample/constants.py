@@ -7,6 +7,7 @@ from typing import Literal
 
 __all__ = [
     "TIMEZONE",
+    "AGENCY",
     "TIMESTAMP_FORMAT",
     "CENTER_LONLAT",
     "CSV_COLUMNS",
@@ -31,6 +32,8 @@ __all__ = [
 
 #: IANA zone of the sample city; CSV times are local wall-clock readings in this zone.
 TIMEZONE = "America/Chicago"
+#: The agency the sample city's calls belong to (``[source] agency`` of its mapping).
+AGENCY = "Sample City FD"
 #: strftime format of every time column in the CSV (zero-padded).
 TIMESTAMP_FORMAT = "%m/%d/%Y %H:%M:%S"
 #: (longitude, latitude) of the city centre (downtown Austin, TX).

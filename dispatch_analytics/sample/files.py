@@ -19,6 +19,7 @@ from .constants import (
     _N_STATIONS,
     _TIME_COLUMNS,
     _UNIT_TYPE_LABELS,
+    AGENCY,
     CALL_TYPES,
     CSV_COLUMNS,
     EMS_TYPES,
@@ -171,6 +172,7 @@ def mapping_toml() -> str:
 # Mapping for the synthetic sample city written by `dispatch sample`.
 [source]
 name = "sample_city"
+agency = "{AGENCY}"
 grain = "unit"
 timezone = "{TIMEZONE}"
 timestamp_format = "{TIMESTAMP_FORMAT}"

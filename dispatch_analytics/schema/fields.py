@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __all__ = [
     "ID_FIELDS",
+    "AGENCY_FIELD",
     "TEXT_FIELDS",
     "STAGE_ORDER",
     "TIME_FIELDS",
@@ -17,7 +18,11 @@ __all__ = [
 ]
 
 ID_FIELDS = ("incident_id", "unit_id")
+#: The agency a call belongs to: with ``incident_id`` the key of an incident (two agencies of
+#: one store may use the same incident numbers).
+AGENCY_FIELD = "agency"
 TEXT_FIELDS = (
+    "agency",
     "unit_type",
     "station_id",
     "call_type",

@@ -12,6 +12,7 @@ _TS = pl.Datetime("us", "UTC")
 
 #: Columns of every accepted row (``responses`` view), in order.
 RESPONSE_SCHEMA: dict[str, pl.DataType] = {
+    "agency": pl.String(),
     "incident_id": pl.String(),
     "unit_id": pl.String(),
     "unit_type": pl.String(),
@@ -45,6 +46,7 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "value": pl.String(),
     "detail": pl.String(),
+    "agency": pl.String(),
     "incident_id": pl.String(),
     "raw_row": pl.String(),
     "profile": pl.String(),
