@@ -65,7 +65,9 @@ def parse_date(value: Any, name: str, problems: list[str]) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        problems.append(f"`{name}` {value!r} is not a date: write it as YYYY-MM-DD, e.g. 2024-01-31")
+        problems.append(
+            f"`{name}` {value!r} is not a date: write it as YYYY-MM-DD, e.g. 2024-01-31"
+        )
         return None
 
 

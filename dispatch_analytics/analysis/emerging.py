@@ -281,7 +281,9 @@ class EmergingHotspots:
             seed=seed,
             k=k,
             area=layer_union(con, study_area) if study_area else None,
-            study_area=(f"cells of zone layer {study_area!r} and its incidents" if study_area else None),
+            study_area=(
+                f"cells of zone layer {study_area!r} and its incidents" if study_area else None
+            ),
         )
         out.counts = {**counts, **out.counts}
         return out

@@ -48,9 +48,7 @@ def h3_weights(cells: Sequence[str], k: int = 1):
         raise AnalysisError(f"`k` (neighbour rings) must be at least 1, got {k}")
     cells = list(cells)
     inside = set(cells)
-    neighbours = {
-        c: sorted(n for n in h3.grid_disk(c, k) if n != c and n in inside) for c in cells
-    }
+    neighbours = {c: sorted(n for n in h3.grid_disk(c, k) if n != c and n in inside) for c in cells}
     return W(neighbours, id_order=cells, silence_warnings=True)
 
 

@@ -381,8 +381,10 @@ class _Scope:
 def _mix(vb: pl.DataFrame, va: pl.DataFrame, mix_by: str) -> pl.DataFrame:
     def shares(v: pl.DataFrame, tag: str) -> pl.DataFrame:
         m = v.filter(pl.col("v").is_not_null())
-        return m.group_by("mix").agg(pl.len().alias(f"n_{tag}")).with_columns(
-            (pl.col(f"n_{tag}") / max(m.height, 1)).alias(f"share_{tag}")
+        return (
+            m.group_by("mix")
+            .agg(pl.len().alias(f"n_{tag}"))
+            .with_columns((pl.col(f"n_{tag}") / max(m.height, 1)).alias(f"share_{tag}"))
         )
 
     out = shares(vb, "before").join(shares(va, "after"), on="mix", how="full", coalesce=True)

@@ -91,9 +91,7 @@ def station_busy_share(
     if problems:
         raise AnalysisError(problems, "cannot compute station busy shares")
     lo, hi = sql_window(con, a, b)
-    return run_query(
-        con, "station_busy_share", {"from_date": lo, "to_date": hi, "band_h": band_h}
-    )
+    return run_query(con, "station_busy_share", {"from_date": lo, "to_date": hi, "band_h": band_h})
 
 
 def pivot_cross_area(long: pl.DataFrame, value: str = "n_responses") -> pl.DataFrame:

@@ -118,7 +118,9 @@ def hotspots_cmd(
         )
     print_people(
         shown.with_columns(
-            pl.col("latitude", "longitude").map_elements(lambda v: f"{v:.5f}", return_dtype=pl.String)
+            pl.col("latitude", "longitude").map_elements(
+                lambda v: f"{v:.5f}", return_dtype=pl.String
+            )
         ),
         title,
     )

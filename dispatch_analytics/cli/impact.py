@@ -111,7 +111,11 @@ def impact_cmd(
     )
     if vol is not None:
         out.print(f"calls per day changed by {vol:+.1%}", highlight=False)
-    print_people(imp.mix, f"Call mix ({imp.mix_by}) among the measured calls", shares=("change", "share_before", "share_after"))
+    print_people(
+        imp.mix,
+        f"Call mix ({imp.mix_by}) among the measured calls",
+        shares=("change", "share_before", "share_after"),
+    )
     if d["p90_diff_reweighted_s"] is not None:
         out.print(
             f"after p90 at the before period's mix: {d['p90_after_reweighted_s']:g} s "
