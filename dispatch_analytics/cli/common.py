@@ -96,7 +96,8 @@ def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "csv", "json")) 
 def print_people(df: pl.DataFrame, title: str | None = None, shares: tuple[str, ...] = ()) -> None:
     """A frame as a rich table for people: durations (``*_s``) as m:ss, shares as %, counts
     with separators (``fmt.value``); ``shares`` names more share columns."""
-    from .. import fmt as _fmt
+    from ..fmt import share as _share
+    from ..fmt import value as _value
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for c, t in df.schema.items():
@@ -104,7 +105,7 @@ def print_people(df: pl.DataFrame, title: str | None = None, shares: tuple[str, 
     for row in df.iter_rows():
         table.add_row(
             *[
-                _fmt.share(v) if c in shares and isinstance(v, int | float) else _fmt.value(c, v)
+                _share(v) if c in shares and isinstance(v, int | float) else _value(c, v)
                 for c, v in zip(df.columns, row, strict=True)
             ]
         )
