@@ -91,6 +91,8 @@ def parse_period(value: Any, name: str, problems: list[str]) -> tuple[dt.date, d
             return None
     n = len(problems)
     a, b = parse_date(parts[0], name, problems), parse_date(parts[1], name, problems)
+    if len(problems) == n and (a is None or b is None):
+        problems.append(f"`{name}` needs both a start and an end date, got {value!r}")
     if len(problems) > n or a is None or b is None:
         return None
     if b < a:
