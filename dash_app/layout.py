@@ -9,8 +9,8 @@ from __future__ import annotations
 from dash import dcc, html
 
 from .components import filter_bar
-from .pages import map as map_page
 from .pages import hotspots, impact, overview, quality, sql, trends, units
+from .pages import map as map_page
 
 __all__ = ["PAGES", "app_layout", "page_layout"]
 
