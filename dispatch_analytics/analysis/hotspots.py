@@ -101,7 +101,8 @@ def load_points(
     """Incidents with coordinates in the window: ``latitude, longitude, value_s, local_date``;
     and counts (``n_incidents`` in the window, ``n_unlocated``, ``n_outside`` the layer)."""
     value = f"i.{interval}_s" if interval else "null::double"
-    where, params = ["true"], {}
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {}
     if start is not None:
         where.append("cast(i.call_received_local_at as date) >= $start")
         params["start"] = start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -80,27 +80,28 @@ def hotspots_cmd(
     if by is not None and metric != "volume":
         raise typer.BadParameter("`--by` (emerging hot spots) works on `--metric volume` only")
     con = Store(data_dir, create=False).connect(read_only=True)
-    common = dict(
+    common: dict[str, Any] = dict(
         resolution=resolution, alpha=alpha, fdr=fdr, permutations=permutations, seed=seed,
         k=rings, study_area=study_area, start=date_from, end=date_to,
         call_category=call_category,
     )  # fmt: skip
+    res: Hotspots | EmergingHotspots
     try:
         with err.status("Gi* permutations ..."):
             if by is not None:
-                res = EmergingHotspots.from_store(con, by=by, **common)  # type: ignore[arg-type]
+                res = EmergingHotspots.from_store(con, by=by, **common)
             else:
                 res = Hotspots.from_store(
                     con, metric=metric, interval=interval, target_s=target_s, profile=profile,
-                    min_n=min_n, **common,  # type: ignore[arg-type]
+                    min_n=min_n, **common,
                 )  # fmt: skip
     finally:
         con.close()
     table = res.table
     if fmt == "json":
-        doc = {"metadata": res.metadata, "cells": table.to_dicts()}
-        if by is not None:
-            doc["periods"] = res.periods.to_dicts()  # type: ignore[union-attr]
+        doc: dict[str, Any] = {"metadata": res.metadata, "cells": table.to_dicts()}
+        if isinstance(res, EmergingHotspots):
+            doc["periods"] = res.periods.to_dicts()
         sys.stdout.write(json.dumps(doc, default=str, indent=1) + "\n")
         return
     if fmt == "csv":
