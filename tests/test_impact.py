@@ -121,6 +121,10 @@ def _mix_con(before, after):
         pl.lit(None, pl.String).alias("priority"),
         pl.lit(None, pl.String).alias("station_id"),
         pl.lit(None, pl.String).alias("first_arriving_unit"),
+        *[
+            pl.lit(None, pl.Float64).alias(f"{m}_s")
+            for m in ("alarm_answering", "call_processing", "turnout", "travel")
+        ],
         pl.col("call_received_at").dt.replace_time_zone(None).alias("call_received_local_at"),
     )
     con = duckdb.connect()
@@ -254,3 +258,16 @@ def test_cli_impact(sf, capsys):
     assert code == 2 and "--before" in capsys.readouterr().err
     code = main(["impact", "--before", B, "--after", A, "--data-dir", str(sf), "-f", "csv"])
     assert code == 2 and "must be table, json" in capsys.readouterr().err
+
+
+def test_periods_are_local_dates_in_each_agency_time_zone():
+    con = _mix_con([("ems", 300.0), ("ems", 310.0)], [("ems", 400.0)])
+    # b1 was received 2024-01-02 10:00 UTC; give it a zone where that is still 2024-01-01
+    con.execute(
+        "update incidents set timezone = 'Pacific/Honolulu', call_received_local_at = "
+        "timestamp '2024-01-01 23:30:00' where incident_id = 'b1'"
+    )
+    imp = Impact.from_store(con, before="2024-01-02..2024-01-07", after="2024-01-15..2024-01-21")
+    assert imp.before["n"] == 1 and imp.before["p90_s"] == 300.0
+    imp = Impact.from_store(con, before="2024-01-01..2024-01-07", after="2024-01-15..2024-01-21")
+    assert imp.before["n"] == 2

@@ -182,7 +182,9 @@ def _pandas_uhu(resp: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.Se
     r = r[r.cleared_at > r.dispatched_at]
     for unit, g in r.groupby("unit_id"):
         total, cur_a, cur_b = pd.Timedelta(0), None, None
-        for a, b in sorted(zip(g.dispatched_at.clip(lower=lo), g.cleared_at.clip(upper=hi), strict=True)):
+        for a, b in sorted(
+            zip(g.dispatched_at.clip(lower=lo), g.cleared_at.clip(upper=hi), strict=True)
+        ):
             if b <= a:
                 continue
             if cur_b is None or a > cur_b:

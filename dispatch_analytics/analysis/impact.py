@@ -16,8 +16,10 @@ Rules:
 * Periods are local dates, both ends inclusive. They must not overlap (an incident in both would
   be compared with itself, and both tests assume independent samples): overlapping periods are
   refused. An empty period is not an error: its figures are null and a warning says so.
-* n, p50, p90 (nearest-rank), their order-statistic 95% CI and compliance come from the
-  library's fractile SQL (:class:`~dispatch_analytics.metrics.fractiles.Fractiles`).
+* n, p50, p90 (nearest-rank), the order-statistic 95% CI of p90 and compliance come from the
+  library's fractile macros (``da_nearest_rank``, ``da_os_ci_ranks``, ``da_flag``) in
+  ``sql/_impact_period.sql``; the trend from :class:`~dispatch_analytics.metrics.fractiles.
+  Fractiles`. Calls are selected by their local date of receipt.
 * The difference of p90 (after minus before) gets a percentile-bootstrap 95% CI: ``n_boot``
   resamples of each period (seeded, vectorised numpy), the nearest-rank p90 of each, the 2.5th
   and 97.5th nearest-rank percentiles of the differences. The rank test is the two-sided
@@ -43,6 +45,7 @@ import polars as pl
 from ..errors import AnalysisError
 from ..metrics.fractiles import Fractiles
 from ..metrics.fractiles import nr_rank as _nr_rank
+from ..sql import read_sql
 from ._common import (
     INCIDENT_INTERVALS,
     check_agency,
@@ -50,8 +53,6 @@ from ._common import (
     connection,
     parse_period,
     resolve_target,
-    store_timezone,
-    utc_bounds,
 )
 
 __all__ = ["Impact", "bootstrap_p90_diff", "weighted_nearest_rank", "MIX_TVD_MIN"]
@@ -199,8 +200,7 @@ class Impact:
         if problems:
             raise AnalysisError(problems, "cannot compare the periods")
         assert a and b
-        tz = store_timezone(con)
-        scope = _Scope(con, metric, layer, zone, call_category, tgt, tz, mix_by)
+        scope = _Scope(con, metric, layer, zone, call_category, tgt, mix_by)
         pb, vb = scope.period(*b)
         pa, va = scope.period(*a)
         out = cls(
@@ -291,82 +291,86 @@ def _check_zone(con, layer, zone, problems: list[str]) -> None:
 
 
 class _Scope:
-    """The incidents of one request, and its per-period figures."""
+    """The incidents of one request, and its per-period figures. Periods select calls by
+    their local date of receipt (``call_received_local_at``), so a store holding agencies in
+    several time zones needs no conversion."""
 
-    def __init__(self, con, metric, layer, zone, cat, target, tz, mix_by):
+    def __init__(self, con, metric, layer, zone, cat, target, mix_by):
         self.con, self.metric, self.layer, self.zone = con, metric, layer, zone
-        self.cat, self.target, self.tz, self.mix_by = cat, target, tz, mix_by
+        self.cat, self.target, self.mix_by = cat, target, mix_by
         self.trend_period = "month"
 
-    def _fractiles(self, by: tuple[str, ...], since, until) -> pl.DataFrame:
-        filters: dict[str, Any] = {"since": since, "until": until}
-        if self.cat is not None:
-            filters["call_category"] = self.cat
-        grp = ((f"layer:{self.layer}",) if self.layer else ()) + by
-        t = Fractiles.from_store(
-            self.con,
-            metric=self.metric,
-            by=grp,
-            percentiles=(50, 90),
-            target_s=self.target,
-            profile=None,
-            filters=filters,
-            percentile=90,
-        ).table
-        if self.layer:
-            t = t.filter(pl.col("zone_id") == self.zone)
-        return t
+    def _params(self, start: dt.date, end: dt.date) -> dict[str, Any]:
+        return {
+            "start": start,
+            "end": end,
+            "layer": self.layer,
+            "zone": self.zone,
+            "call_category": self.cat,
+        }
 
     def period(self, start: dt.date, end: dt.date) -> tuple[dict[str, Any], pl.DataFrame]:
-        since, until = utc_bounds(start, end, self.tz)
-        t = self._fractiles((), since, until)
-        row = t.row(0, named=True) if t.height else {}
-        vals = self.values(since, until)
+        """The period's figures (the library's fractile macros) and its values."""
+        p = self._params(start, end)
+        row = (
+            self.con.execute(
+                read_sql("_impact_period"), {**p, "metric": self.metric, "target_s": self.target}
+            )
+            .pl()
+            .row(0, named=True)
+        )
+        vals = self.values(p)
         days = (end - start).days + 1
-        n_calls = vals.height
         out = {
             "start": start,
             "end": end,
             "days": days,
-            "n_calls": n_calls,
-            "calls_per_day": n_calls / days,
-            "n": int(row.get("n") or 0),
-            "n_missing": int(row.get("n_missing") or 0) if row else n_calls,
-            "p50_s": row.get("p50_s"),
-            "p90_s": row.get("p90_s"),
-            "ci_low_s": row.get("ci_low_s"),
-            "ci_high_s": row.get("ci_high_s"),
+            "n_calls": int(row["n_calls"]),
+            "calls_per_day": row["n_calls"] / days,
+            "n": int(row["n"]),
+            "n_missing": int(row["n_missing"]),
+            "p50_s": row["p50_s"],
+            "p90_s": row["p90_s"],
+            "ci_low_s": row["ci_low_s"],
+            "ci_high_s": row["ci_high_s"],
             "target_s": self.target,
-            "compliance": row.get("compliance"),
-            "flag": row.get("flag") if row else "no_data",
+            "compliance": row["compliance"],
+            "flag": row["flag"],
         }
         return out, vals
 
-    def values(self, since, until) -> pl.DataFrame:
+    def values(self, p: dict[str, Any]) -> pl.DataFrame:
         """``v`` (the interval, null when missing) and ``mix`` of every call in scope."""
-        join, params = "", {"since": since, "until": until}
-        where = ["i.call_received_at >= $since", "i.call_received_at < $until"]
-        if self.layer:
-            join = (
-                "join incident_zones z on z.incident_id = i.incident_id and z.layer = $layer "
-                "and z.zone_id = $zone"
-            )
-            params.update(layer=self.layer, zone=self.zone)
-        if self.cat is not None:
-            where.append("i.call_category = $cat")
-            params["cat"] = self.cat
         return self.con.execute(
-            f"select i.{self.metric}_s as v, coalesce(i.{self.mix_by}, 'other') as mix "
-            f"from incidents i {join} where {' and '.join(where)}",
-            params,
+            f"""
+            select i.{self.metric}_s as v, coalesce(i.{self.mix_by}, 'other') as mix
+            from incidents i
+            left join incident_zones z on z.incident_id = i.incident_id and z.layer = $layer
+            where cast(i.call_received_local_at as date) between $start and $end
+              and ($layer is null or z.zone_id = $zone)
+              and ($call_category is null or i.call_category = $call_category)
+            """,
+            p,
         ).pl()
 
     def trend(self, b: tuple[dt.date, dt.date], a: tuple[dt.date, dt.date]) -> pl.DataFrame:
+        """The interval per local day / week / month over the span of both periods."""
         lo, hi = min(a[0], b[0]), max(a[1], b[1])
         span = (hi - lo).days + 1
         self.trend_period = next((p for p, d in _TREND.items() if span <= d), "month")
-        since, until = utc_bounds(lo, hi, self.tz)
-        t = self._fractiles((self.trend_period,), since, until)
+        filters: dict[str, Any] = {}
+        if self.cat is not None:
+            filters["call_category"] = self.cat
+        grp = ((f"layer:{self.layer}",) if self.layer else ()) + (self.trend_period,)
+        t = Fractiles.from_store(
+            self.con, metric=self.metric, by=grp, percentiles=(50, 90), target_s=self.target,
+            profile=None, filters=filters, percentile=90,
+        ).table  # fmt: skip
+        if self.layer:
+            t = t.filter(pl.col("zone_id") == self.zone)
+        first = {"day": lo, "week": lo - dt.timedelta(days=lo.weekday()),
+                 "month": lo.replace(day=1)}[self.trend_period]  # fmt: skip
+        t = t.filter(pl.col("period_start").is_between(first, hi))
         seg = (
             pl.when(pl.col("period_start").is_between(b[0], b[1]))
             .then(pl.lit("before"))
