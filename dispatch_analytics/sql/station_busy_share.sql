@@ -62,36 +62,50 @@ with scoped as (
   where (s.placed_at >= s.window_start and s.placed_at < s.window_end)
      or (s.cleared_at > s.window_start and s.dispatched_at < s.window_end)
   group by s.unit_id, h.station_id
-), slots as (
-  select unit_id, station_id, timezone, slot_start, slot_start + interval 1 hour as slot_end
+), window_bands as (
+  -- every hour of the window, once per time zone: hours of the window in each band
+  select timezone, hour(timezone(timezone, slot_start)) // $band_h * $band_h as band_start_hour,
+    count(*)::double as window_h
   from (
-    select unit_id, station_id, timezone,
+    select timezone,
       unnest(generate_series(window_start, window_end - interval 1 hour, interval 1 hour))
         as slot_start
-    from units
+    from (select distinct timezone, window_start, window_end from units)
     where window_end > window_start
   )
-), slot_busy as (
+  group by timezone, band_start_hour
+), island_hours as (
+  -- each busy island split at the window's hour boundaries (rows: islands x hours spanned)
   select
-    s.station_id, s.unit_id,
-    hour(timezone(s.timezone, s.slot_start)) // $band_h * $band_h as band_start_hour,
-    -- least / greatest skip NULLs: a slot without a busy interval must add 0, not 1 hour
-    coalesce(sum(epoch_us(least(m.busy_to, s.slot_end))
-                 - epoch_us(greatest(m.busy_from, s.slot_start)))
-             filter (where m.unit_id is not null), 0) / 3.6e9 as committed_h
-  from slots s
-  left join merged m
-    on m.unit_id = s.unit_id and m.busy_from < s.slot_end and m.busy_to > s.slot_start
-  group by s.station_id, s.unit_id, s.slot_start, s.timezone
+    m.unit_id, u.station_id, u.timezone, m.busy_from, m.busy_to,
+    u.window_start + to_hours(unnest(range(
+      ((epoch_us(m.busy_from) - epoch_us(u.window_start)) // 3600000000)::bigint,
+      ((epoch_us(m.busy_to) - epoch_us(u.window_start) - 1) // 3600000000 + 1)::bigint
+    ))) as slot_start
+  from merged m
+  join units u on u.unit_id = m.unit_id
+), band_busy as (
+  select
+    station_id,
+    hour(timezone(timezone, slot_start)) // $band_h * $band_h as band_start_hour,
+    sum(epoch_us(least(busy_to, slot_start + interval 1 hour))
+        - epoch_us(greatest(busy_from, slot_start))) / 3.6e9 as committed_h
+  from island_hours
+  group by station_id, band_start_hour
+), station_units as (
+  select station_id, timezone, count(*) as n_units
+  from units
+  group by station_id, timezone
 )
 select
-  station_id,
-  band_start_hour::integer as band_start_hour,
-  (band_start_hour + $band_h)::integer as band_end_hour,
-  count(distinct unit_id) as n_units,
-  sum(committed_h) as committed_h,
-  count(*)::double as unit_window_h,
-  sum(committed_h) / count(*) as busy_share
-from slot_busy
-group by station_id, band_start_hour
-order by station_id, band_start_hour
+  s.station_id,
+  w.band_start_hour::integer as band_start_hour,
+  (w.band_start_hour + $band_h)::integer as band_end_hour,
+  s.n_units,
+  coalesce(b.committed_h, 0) as committed_h,
+  s.n_units * w.window_h as unit_window_h,
+  coalesce(b.committed_h, 0) / (s.n_units * w.window_h) as busy_share
+from station_units s
+join window_bands w on w.timezone = s.timezone
+left join band_busy b on b.station_id = s.station_id and b.band_start_hour = w.band_start_hour
+order by s.station_id, band_start_hour

@@ -46,34 +46,43 @@ with scoped as (
   where (placed_at >= window_start and placed_at < window_end)
      or (cleared_at > window_start and dispatched_at < window_end)
   group by unit_id
-), slots as (
-  select unit_id, timezone, slot_start, slot_start + interval 1 hour as slot_end
+), window_hours as (
+  -- every hour of the window, once per time zone: hours of the window in each clock hour
+  select timezone, hour(timezone(timezone, slot_start)) as hour, count(*)::double as window_h
   from (
-    select unit_id, timezone,
+    select timezone,
       unnest(generate_series(window_start, window_end - interval 1 hour, interval 1 hour))
         as slot_start
-    from units
+    from (select distinct timezone, window_start, window_end from units)
     where window_end > window_start
   )
-), slot_busy as (
+  group by timezone, hour
+), island_hours as (
+  -- each busy island split at the window's hour boundaries (rows: islands x hours spanned)
   select
-    s.unit_id,
-    hour(timezone(s.timezone, s.slot_start)) as hour,
-    -- least / greatest skip NULLs: a slot without a busy interval must add 0, not 1 hour
-    coalesce(sum(epoch_us(least(m.busy_to, s.slot_end))
-                 - epoch_us(greatest(m.busy_from, s.slot_start)))
-             filter (where m.unit_id is not null), 0) / 3.6e9 as committed_h
-  from slots s
-  left join merged m
-    on m.unit_id = s.unit_id and m.busy_from < s.slot_end and m.busy_to > s.slot_start
-  group by s.unit_id, s.slot_start, s.timezone
+    m.unit_id, u.timezone, m.busy_from, m.busy_to,
+    u.window_start + to_hours(unnest(range(
+      ((epoch_us(m.busy_from) - epoch_us(u.window_start)) // 3600000000)::bigint,
+      ((epoch_us(m.busy_to) - epoch_us(u.window_start) - 1) // 3600000000 + 1)::bigint
+    ))) as slot_start
+  from merged m
+  join units u on u.unit_id = m.unit_id
+), hour_busy as (
+  select
+    unit_id,
+    hour(timezone(timezone, slot_start)) as hour,
+    sum(epoch_us(least(busy_to, slot_start + interval 1 hour))
+        - epoch_us(greatest(busy_from, slot_start))) / 3.6e9 as committed_h
+  from island_hours
+  group by unit_id, hour
 )
 select
-  unit_id,
-  hour,
-  sum(committed_h) as committed_h,
-  count(*)::double as window_h,
-  sum(committed_h) / count(*) as uhu
-from slot_busy
-group by unit_id, hour
-order by unit_id, hour
+  u.unit_id,
+  w.hour,
+  coalesce(b.committed_h, 0) as committed_h,
+  w.window_h,
+  coalesce(b.committed_h, 0) / w.window_h as uhu
+from units u
+join window_hours w on w.timezone = u.timezone
+left join hour_busy b on b.unit_id = u.unit_id and b.hour = w.hour
+order by u.unit_id, w.hour
