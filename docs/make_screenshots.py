@@ -20,7 +20,7 @@ PAGES = {
     "map": "/map?layer=station_areas",
     "trends": "/trends?from=2024-01-01&to=2024-12-31",
     "units": "/units?layer=station_areas",
-    "hotspots": "/hotspots",
+    "hotspots": "/hotspots?layer=station_areas",
     "impact": "/impact?layer=station_areas",
     "quality": "/quality",
     "sql": "/sql",

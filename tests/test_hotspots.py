@@ -342,3 +342,15 @@ def test_cli_hotspots(sf, capsys):
     assert code == 2 and "works on `--metric volume` only" in capsys.readouterr().err
     code = main(["hotspots", "--data-dir", str(sf), "-f", "xml"])
     assert code == 2 and "must be table, csv, json" in capsys.readouterr().err
+
+
+def test_a_hull_over_two_cities_is_refused():
+    pts = pl.DataFrame(
+        {"latitude": [30.2, 30.3, 37.7, 37.8], "longitude": [-97.7, -97.6, -122.5, -122.4]}
+    )
+    with pytest.raises(
+        AnalysisError,
+        match=r"would hold about .* H3 cells at resolution 8, more than 20,000: give `study_area`",
+    ):
+        Hotspots.from_frame(pts)
+    assert Hotspots.from_frame(pts, resolution=3, permutations=9).counts["n_cells"] > 4

@@ -136,7 +136,12 @@ def hotspots_view(
     try:
         res = snap.memo(key, lambda: _compute(snap, f, metric, interval, by))
     except DispatchError as exc:
-        return figures.empty_figure(str(exc)), html.Div(str(exc), className="error"), [], []
+        msg = str(exc)
+        if "`study_area`" in msg:
+            msg += (
+                " (on this page: choose a zone layer in the filter bar; it bounds the study area)"
+            )
+        return figures.empty_figure("see the message"), html.Div(msg, className="error"), [], []
     column = "pattern" if by != "none" else "class"
     c = res.counts
     if by != "none":

@@ -94,10 +94,17 @@ def impact_trend_figure(imp: Impact) -> go.Figure:
     t = imp.trend.filter(pl.col("n") > 0)
     if t.is_empty():
         return figures.empty_figure()
+    # break the line where periods without calls lie between two points
+    step = {"day": 1, "week": 7, "month": 31}[imp.trend_period] * 1.5
+    xs, ys, ns = [], [], []
+    for d, y, n in zip(t["period_start"], t["p90_s"], t["n"], strict=True):
+        if xs and xs[-1] is not None and (d - xs[-1]).days > step:
+            xs.append(None), ys.append(None), ns.append(None)
+        xs.append(d), ys.append(y), ns.append(n)
     fig = go.Figure(
         go.Scatter(
-            x=t["period_start"].to_list(), y=t["p90_s"].to_list(), mode="lines+markers",
-            name=f"p90 per {imp.trend_period}", customdata=t["n"].to_list(),
+            x=xs, y=ys, mode="lines+markers", connectgaps=False,
+            name=f"p90 per {imp.trend_period}", customdata=ns,
             hovertemplate="%{x}: %{y:.0f} s (n=%{customdata})<extra></extra>",
         )
     )  # fmt: skip

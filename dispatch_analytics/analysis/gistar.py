@@ -37,6 +37,10 @@ __all__ = [
 #: Cell classes, in legend order.
 CLASSES = ("hot", "cold", "not significant", "too few")
 
+#: Most cells a study area may hold (Gi* permutations run per cell; a hull over incidents of
+#: two cities far apart would hold millions).
+MAX_CELLS = 20_000
+
 
 def h3_weights(cells: Sequence[str], k: int = 1):
     """Binary contiguity weights (``libpysal.weights.W``) of H3 cells, ids in ``cells`` order:
@@ -57,10 +61,17 @@ def study_cells(
     lon: np.ndarray,
     resolution: int,
     area=None,
+    max_cells: int = MAX_CELLS,
 ) -> list[str]:
     """The H3 cells of the study area, sorted: every cell whose centre lies in ``area`` (a
     shapely polygon in lon/lat; default the convex hull of the points), plus every cell that
-    holds a point (a hull's edge cells can have their centre outside it)."""
+    holds a point (a hull's edge cells can have their centre outside it).
+
+    Raises
+    ------
+    AnalysisError
+        The area would hold more than ``max_cells`` cells (estimated from its geodesic area).
+    """
     import h3
     import shapely
 
@@ -73,6 +84,17 @@ def study_cells(
         area = shapely.MultiPoint(np.column_stack([lon, lat])).convex_hull
     cells = set(own)
     if area is not None and area.geom_type in ("Polygon", "MultiPolygon") and not area.is_empty:
+        from pyproj import Geod
+
+        km2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(area)[0]) / 1e6
+        estimate = km2 / h3.average_hexagon_area(resolution, "km^2")
+        if estimate > max_cells:
+            raise AnalysisError(
+                f"the study area ({km2:,.0f} km2) would hold about {estimate:,.0f} H3 cells at "
+                f"resolution {resolution}, more than {max_cells:,}: give `study_area` (a zone "
+                "layer; e.g. when the store holds several cities), a coarser `resolution`, or "
+                "fewer incidents"
+            )
         cells |= set(h3.geo_to_cells(area, resolution))
     return sorted(cells)
 
