@@ -15,6 +15,7 @@ __all__ = [
     "QueryError",
     "SampleError",
     "AnalysisError",
+    "ExportError",
 ]
 
 
@@ -83,3 +84,9 @@ class AnalysisError(ProblemsError):
     """An invalid analysis request (hotspots, reliability, impact): unknown metric, layer or
     zone, a bad date or period, an unusable roster. The message lists every problem and says
     the fix."""
+
+
+class ExportError(ProblemsError):
+    """An export or a map cannot be written (unknown format, extension mismatch, unwritable
+    path, empty layer, undocumented column ...). The message lists every problem, each with
+    its fix."""

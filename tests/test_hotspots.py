@@ -354,3 +354,56 @@ def test_a_hull_over_two_cities_is_refused():
     ):
         Hotspots.from_frame(pts)
     assert Hotspots.from_frame(pts, resolution=3, permutations=9).counts["n_cells"] > 4
+
+
+def test_export_and_map_hotspots_kind(sf, tmp_path, capsys):
+    import geopandas as gpd
+
+    from dispatch_analytics.cli import main
+
+    out = tmp_path / "hs.gpkg"
+    code = main(
+        [
+            "export",
+            "hotspots",
+            "--layer",
+            "neighborhoods",
+            "-p",
+            "seed=0",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(sf),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    gdf = gpd.read_file(out)
+    lib = Hotspots.from_store(Store(sf).connect(), study_area="neighborhoods", seed=0).table
+    assert len(gdf) == lib.height and gdf.crs.to_epsg() == 4326
+    assert sorted(gdf.loc[gdf["class"] == "hot", "h3_cell"]) == sorted(
+        lib.filter(pl.col("class") == "hot")["h3_cell"]
+    )
+    png = tmp_path / "em.png"
+    code = main(
+        [
+            "map",
+            "hotspots",
+            "-p",
+            "by=day",
+            "-p",
+            "permutations=99",
+            "--by",
+            "pattern",
+            "--out",
+            str(png),
+            "--data-dir",
+            str(sf),
+        ]
+    )
+    assert code == 0 and png.stat().st_size > 10_000
+    code = main(["export", "hotspots", "-p", "rings=x", "--out", str(out), "--data-dir", str(sf)])
+    assert code == 1 and "is not a number" in " ".join(capsys.readouterr().err.split())
+    code = main(
+        ["export", "hotspots", "-p", "colour=red", "--out", str(out), "--data-dir", str(sf)]
+    )
+    assert code == 1 and "unknown `--param` colour" in " ".join(capsys.readouterr().err.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from typing import Annotated, Any
 
 import polars as pl
@@ -11,6 +12,7 @@ import typer
 
 from ..store import Store
 from .common import DataDir, check_format, err, out, print_frame, print_people
+from .export import ExportKind, KindOptions, register_kind
 
 __all__ = ["register"]
 
@@ -141,3 +143,81 @@ def hotspots_cmd(
 def register(app: typer.Typer) -> None:
     """Add the commands of this module to ``app``."""
     app.command("hotspots")(hotspots_cmd)
+
+
+# ============================================================ `dispatch export / map hotspots`
+def _hotspots_kind(store: Store, o: KindOptions):
+    """The hotspots layer for `dispatch export hotspots` / `dispatch map hotspots`."""
+    from ..analysis.emerging import EmergingHotspots
+    from ..analysis.hotspots import Hotspots
+    from ..analysis.hotspots_export import hotspots_layer
+    from ..errors import ExportError
+
+    with warnings.catch_warnings():  # import-time deprecation noise of PySAL's dependencies
+        warnings.simplefilter("ignore")
+        import esda.getisord  # noqa: F401
+        import libpysal.weights  # noqa: F401
+    p = dict(o.params)
+    known = {
+        "measure",
+        "resolution",
+        "alpha",
+        "fdr",
+        "permutations",
+        "seed",
+        "min_n",
+        "rings",
+        "by",
+        "call_category",
+    }
+    bad = sorted(set(p) - known)
+    if bad:
+        raise ExportError(
+            f"hotspots: unknown `--param` {', '.join(bad)}; valid: {', '.join(sorted(known))}"
+        )
+    try:
+        num = {
+            k: int(p[k]) for k in ("resolution", "permutations", "seed", "min_n", "rings") if k in p
+        }
+        alpha = float(p.get("alpha", 0.05))
+    except ValueError as exc:
+        raise ExportError(f"hotspots: a `--param` is not a number ({exc})") from None
+    common: dict[str, Any] = dict(
+        resolution=num.get("resolution", 8), alpha=alpha,
+        fdr=p.get("fdr", "true").lower() not in ("false", "no", "0"),
+        permutations=num.get("permutations", 999), seed=num.get("seed", 0),
+        k=num.get("rings", 1), study_area=o.layer, start=o.date_from, end=o.date_to,
+        call_category=p.get("call_category"),
+    )  # fmt: skip
+    con = store.connect(read_only=True)
+    try:
+        res: Hotspots | EmergingHotspots
+        if "by" in p:
+            res = EmergingHotspots.from_store(con, by=p["by"], **common)
+        else:
+            measure = p.get("measure", "volume")
+            interval = o.metric if measure == "late_rate" else "travel"
+            res = Hotspots.from_store(
+                con, metric=measure, interval=interval, target_s=o.target_s, profile=o.profile,
+                min_n=num.get("min_n", 5), **common,
+            )  # fmt: skip
+    finally:
+        con.close()
+    for note in res.notes:
+        warnings.warn(note, stacklevel=2)
+    return hotspots_layer(res)
+
+
+register_kind(
+    ExportKind(
+        name="hotspots",
+        help="Getis-Ord Gi* hot and cold spots on H3 cells (hexagons, EPSG:4326): call volume, "
+        "or with `-p measure=late_rate` the late rate of `--metric` (an interval) over "
+        "`--target-s`; `-p by=month` for emerging hot spots. `--layer` bounds the study area. "
+        "Other `-p`: resolution, alpha, fdr, permutations, seed, min_n, rings, call_category.",
+        example="--layer neighborhoods -p seed=0",
+        build=_hotspots_kind,
+        by={"class": "class", "z": "z", "n": "n", "p_fdr": "p_fdr", "pattern": "pattern"},
+        default_by="class",
+    )
+)
