@@ -157,7 +157,9 @@ def gi_star(
         )
     z = np.asarray(g.Zs, dtype=float)
     if permutations:
-        p_sim = np.asarray(g.p_sim, dtype=float)
+        # esda returns p_sim = (k + 1) / (permutations + 1) as float32: restore the exact ratio
+        m = permutations + 1
+        p_sim = np.round(np.asarray(g.p_sim, dtype=float) * m) / m
         p = np.minimum(1.0, 2 * p_sim)
     else:
         p_sim = None
