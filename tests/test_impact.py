@@ -271,3 +271,13 @@ def test_periods_are_local_dates_in_each_agency_time_zone():
     assert imp.before["n"] == 1 and imp.before["p90_s"] == 300.0
     imp = Impact.from_store(con, before="2024-01-01..2024-01-07", after="2024-01-15..2024-01-21")
     assert imp.before["n"] == 2
+
+
+def test_bootstrap_does_not_depend_on_row_order():
+    rng = np.random.default_rng(2)
+    before = [("ems", float(x)) for x in rng.exponential(300, 80)]
+    after = [("ems", float(x)) for x in rng.exponential(360, 90)]
+    kw = {"before": "2024-01-01..2024-01-07", "after": "2024-01-15..2024-01-21", "n_boot": 500}
+    a = Impact.from_store(_mix_con(before, after), **kw).difference
+    b = Impact.from_store(_mix_con(before[::-1], after[::-1]), **kw).difference
+    assert (a["ci_low_s"], a["ci_high_s"]) == (b["ci_low_s"], b["ci_high_s"])

@@ -407,8 +407,9 @@ def _mix(vb: pl.DataFrame, va: pl.DataFrame, mix_by: str) -> pl.DataFrame:
 def _difference(pb, pa, vb, va, n_boot, seed, out: Impact) -> dict[str, Any]:
     from scipy.stats import mannwhitneyu
 
-    xb = vb.filter(pl.col("v").is_not_null())["v"].to_numpy()
-    xa = va.filter(pl.col("v").is_not_null())["v"].to_numpy()
+    # sorted: the seeded bootstrap then depends on the values only, not on the row order
+    xb = np.sort(vb.filter(pl.col("v").is_not_null())["v"].to_numpy())
+    xa = va.filter(pl.col("v").is_not_null())["v"].to_numpy()  # aligned with the mix below
     d: dict[str, Any] = {
         "p90_diff_s": None,
         "ci_low_s": None,
@@ -438,7 +439,7 @@ def _difference(pb, pa, vb, va, n_boot, seed, out: Impact) -> dict[str, Any]:
     if len(xb) == 0 or len(xa) == 0:
         return d
     d["p90_diff_s"] = pa["p90_s"] - pb["p90_s"]
-    boot = bootstrap_p90_diff(xb, xa, n_boot, seed)
+    boot = bootstrap_p90_diff(xb, np.sort(xa), n_boot, seed)
     lo, hi = np.quantile(boot, [0.025, 0.975], method="inverted_cdf")
     d["ci_low_s"], d["ci_high_s"] = float(lo), float(hi)
     mw = mannwhitneyu(xa, xb, alternative="two-sided")
