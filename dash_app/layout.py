@@ -9,8 +9,8 @@ from __future__ import annotations
 from dash import dcc, html
 
 from .components import filter_bar
+from .pages import hotspots, impact, overview, quality, sql, trends, units
 from .pages import map as map_page
-from .pages import overview, quality, sql, trends, units
 
 __all__ = ["PAGES", "app_layout", "page_layout"]
 
@@ -19,6 +19,8 @@ PAGES = {
     "/map": "Map",
     "/trends": "Trends",
     "/units": "Units & stations",
+    "/hotspots": "Hotspots",
+    "/impact": "Impact",
     "/quality": "Data quality",
     "/sql": "SQL",
 }
@@ -27,6 +29,8 @@ _LAYOUTS = {
     "/map": map_page.layout,
     "/trends": trends.layout,
     "/units": units.layout,
+    "/hotspots": hotspots.layout,
+    "/impact": impact.layout,
     "/quality": quality.layout,
 }
 

@@ -25,6 +25,10 @@ NHOODS = SF_WEEK / "sf_analysis_neighborhoods.geojson"
 STATIONS = SF_WEEK / "sf_fire_stations.geojson"
 QUERIES = {
     "call_concurrency",
+    "cross_area_responses",
+    "station_busy_share",
+    "unit_hour_utilization",
+    "unit_hour_utilization_by_hour",
     "data_quality",
     "first_due_reliability",
     "fractile_compliance",
@@ -200,11 +204,11 @@ def test_stations_load_ids(store, capsys):
 
 
 # ---------------------------------------------------------------- queries / query
-def test_queries_lists_the_eight(capsys):
+def test_queries_lists_the_twelve(capsys):
     code, out, err = run(capsys, "queries", "-f", "json")
     assert code == 0, err
     rows = json.loads(out)
-    assert {r["name"] for r in rows} == QUERIES and len(rows) == 8
+    assert {r["name"] for r in rows} == QUERIES and len(rows) == 12
     fc = next(r for r in rows if r["name"] == "fractile_compliance")
     assert "target_s" in fc["params"] and "percentile=90" in fc["params"]
     code, out, _ = run(capsys, "queries")
