@@ -67,6 +67,13 @@ def zones_load_cmd(
             help="CRS of the coordinates (e.g. EPSG:2227): needed when the file has none; overrides the file's.",
         ),
     ] = None,
+    agency: Annotated[
+        str | None,
+        typer.Option(
+            "--agency",
+            help="The agency the zones belong to (default: shared by every agency).",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Load a zone layer and assign every incident to it.
@@ -88,6 +95,7 @@ def zones_load_cmd(
             name_field=name_field,
             density_field=density_field,
             source_layer=source_layer,
+            agency=agency,
             crs=crs,
         )
     print_warnings(caught)
@@ -103,7 +111,8 @@ def zones_list_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
     store = Store(data_dir, create=False)
     df = store.sql(
         """
-        select z.layer, count(*) as zones, sum(z.area_km2) as area_km2,
+        select z.layer, coalesce(any_value(z.agency), '(shared)') as agency,
+          count(*) as zones, sum(z.area_km2) as area_km2,
           string_agg(distinct z.density_class, ', ' order by z.density_class) as density_classes,
           (select count(*) from incident_zones i
             where i.layer = z.layer and i.zone_id is not null) as incidents_in_zones,
@@ -179,6 +188,13 @@ def stations_load_cmd(
     crs: Annotated[
         str | None, typer.Option("--crs", help="CRS of the coordinates (e.g. EPSG:2227).")
     ] = None,
+    agency: Annotated[
+        str | None,
+        typer.Option(
+            "--agency",
+            help="The agency the stations belong to (default: shared by every agency).",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     r"""Load (replace) the station points.
@@ -200,6 +216,7 @@ def stations_load_cmd(
             crs=crs,
             id_regex=id_regex,
             zero_pad=zero_pad,
+            agency=agency,
         )
     print_warnings(caught)
     out.print(rep.summary(), highlight=False)

@@ -30,12 +30,12 @@ from .index import assign_point_index, zone_geoms_4326
 from .layers import list_layers, read_layer, unknown_layer
 from .validate import LAYER_NAME_RE, text_values
 
-__all__ = ["assign_incidents", "assign_store_incidents", "outside_incidents"]
+__all__ = ["assign_incidents", "assign_store_incidents", "layer_agency", "outside_incidents"]
 
 
 def _read_incidents(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     try:
-        rel = con.sql("select incident_id, latitude, longitude from incidents")
+        rel = con.sql("select agency, incident_id, latitude, longitude from incidents")
         df = rel.pl()
     except duckdb.CatalogException as exc:
         raise StoreError(
@@ -44,6 +44,7 @@ def _read_incidents(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     except duckdb.Error as exc:
         raise StoreError(f"cannot read incidents: {exc}") from exc
     return df.with_columns(
+        pl.col("agency").cast(pl.String),
         pl.col("incident_id").cast(pl.String),
         pl.col("latitude").cast(pl.Float64),
         pl.col("longitude").cast(pl.Float64),
@@ -59,12 +60,28 @@ def _check_h3_resolution(h3_resolution) -> None:
         raise ZoneError(f"`h3_resolution` must be an integer from 0 to 15, got {h3_resolution!r}")
 
 
-def _write_layer(root, layer: str, inc: pl.DataFrame, lat, lon) -> np.ndarray:
-    """Write ``incident_zones/<layer>.parquet``; returns each incident's zone position."""
+def layer_agency(zones) -> str | None:
+    """The agency a loaded layer belongs to (None: shared by every agency)."""
+    if "agency" not in zones.columns or not len(zones):
+        return None
+    values = [v for v in zones["agency"].dropna().unique().tolist() if v is not None]
+    return str(values[0]) if values else None
+
+
+def _write_layer(root, layer: str, inc: pl.DataFrame) -> tuple[np.ndarray, int]:
+    """Write ``incident_zones/<layer>.parquet`` for the incidents in the layer's scope (its
+    agency's, or all for a shared layer); returns each one's zone position and how many of
+    them have coordinates."""
     zones = read_layer(root, layer)
+    agency = layer_agency(zones)
+    if agency is not None:
+        inc = inc.filter(pl.col("agency") == agency)
+    lat = inc["latitude"].to_numpy().astype(np.float64)
+    lon = inc["longitude"].to_numpy().astype(np.float64)
     idx = assign_point_index(lon, lat, zone_geoms_4326(zones))
     ids = pl.Series("zone_id", text_values(zones["zone_id"].tolist()), dtype=pl.String)
     out = inc.select(
+        pl.col("agency"),
         pl.col("incident_id"),
         pl.lit(layer, pl.String).alias("layer"),
         pl.when(pl.Series(idx) >= 0)
@@ -73,11 +90,12 @@ def _write_layer(root, layer: str, inc: pl.DataFrame, lat, lon) -> np.ndarray:
         .alias("zone_id"),
     )
     atomic_write(incident_zones_dir(root) / f"{layer}.parquet", out.write_parquet)
-    return idx
+    return idx, int((np.isfinite(lat) & np.isfinite(lon)).sum())
 
 
 def _write_cells(root, inc: pl.DataFrame, lat, lon, resolution: int) -> None:
     cells = inc.select(
+        pl.col("agency"),
         pl.col("incident_id"),
         pl.lit(resolution, pl.Int8).alias("resolution"),
         _h3_cells(lat, lon, resolution).alias("h3_cell"),
@@ -97,11 +115,9 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
     inc = _read_incidents(con)
     lat = inc["latitude"].to_numpy().astype(np.float64)
     lon = inc["longitude"].to_numpy().astype(np.float64)
-    located = np.isfinite(lat) & np.isfinite(lon)
-    n_located = int(located.sum())
     counts: dict[str, dict[str, int]] = {}
     for layer in todo:
-        idx = _write_layer(root, layer, inc, lat, lon)
+        idx, n_located = _write_layer(root, layer, inc)
         assigned = int((idx >= 0).sum())
         counts[layer] = {
             "assigned": assigned,
@@ -177,7 +193,8 @@ def outside_incidents(
     Returns
     -------
     polars.DataFrame
-        ``incident_id, latitude, longitude``, by incident id.
+        ``agency, incident_id, latitude, longitude``, by agency and incident id (only
+        incidents in the layer's scope: its agency's, or every agency's for a shared layer).
 
     Raises
     ------
@@ -198,9 +215,10 @@ def outside_incidents(
             "" if include_unlocated else (" and i.latitude is not null and i.longitude is not null")
         )
         return con.execute(
-            "select z.incident_id, i.latitude, i.longitude from incident_zones z "
-            "left join incidents i using (incident_id) "
-            f"where z.layer = $layer and z.zone_id is null{where} order by z.incident_id",
+            "select z.agency, z.incident_id, i.latitude, i.longitude from incident_zones z "
+            "left join incidents i using (agency, incident_id) "
+            f"where z.layer = $layer and z.zone_id is null{where} "
+            "order by z.agency, z.incident_id",
             {"layer": layer},
         ).pl()
     except duckdb.CatalogException as exc:

@@ -172,7 +172,7 @@ def _read_table(path: Path, lat_field, lon_field, problems: list[str]):
     return gpd.GeoDataFrame(pdf, geometry=gpd.GeoSeries(list(geom))), picked
 
 
-def _incident_station_ids(root) -> list[str]:
+def _incident_station_ids(root, agency: str | None = None) -> list[str]:
     from ..store import Store
 
     try:
@@ -185,7 +185,9 @@ def _incident_station_ids(root) -> list[str]:
         return []
     try:
         rows = con.execute(
-            "select distinct station_id from responses_all where station_id is not null"
+            "select distinct station_id from responses_all where station_id is not null "
+            "and ($agency is null or agency = $agency)",
+            {"agency": agency},
         ).fetchall()
     except Exception:  # pragma: no cover - best effort
         return []
@@ -305,16 +307,26 @@ def _locate(gdf, labels, crs, path, problems: list[str]):
     return apply_crs(gdf, crs, path, problems, stacklevel=3)  # the caller of load_stations
 
 
-def _write_stations(root, out, ids: list[str]) -> list[str]:
-    """Write the stations atomically under the spatial lock; incident station ids not in them."""
+def _write_stations(root, out, ids: list[str], agency: str | None) -> list[str]:
+    """Replace the stations of ``agency`` (None: the shared ones) atomically under the spatial
+    lock, keeping the others; incident station ids of that agency not among them."""
+    import pandas as pd
+
     with spatial_lock(root):
         init_spatial(root)
+        old = read_stations(root)
+        if agency is None:  # shared stations replace the shared ones
+            keep = old[old["agency"].notna()]
+        else:
+            keep = old[old["agency"].isna() | (old["agency"] != agency)]
+        if len(keep):
+            out = pd.concat([keep[out.columns], out], ignore_index=True)
         atomic_write(stations_path(root), lambda q: out.to_parquet(q))
     known = set(ids)
-    return sorted({s for s in _incident_station_ids(root) if s not in known})
+    return sorted({s for s in _incident_station_ids(root, agency) if s not in known})
 
 
-def _station_frame(ids, names, gdf4326):
+def _station_frame(ids, names, gdf4326, agency: str | None = None):
     """The stations as stored: ids and names as Arrow strings, coordinates, EPSG:4326."""
     import geopandas as gpd
     import pandas as pd
@@ -325,6 +337,7 @@ def _station_frame(ids, names, gdf4326):
     string = pd.ArrowDtype(pa.string())
     return gpd.GeoDataFrame(
         {
+            "agency": pd.array([agency] * len(ids), dtype=string),
             "station_id": pd.array(ids, dtype=string),
             "name": pd.array(names, dtype=string),
             "latitude": shapely.get_y(pts),
@@ -344,8 +357,9 @@ def load_stations(
     zero_pad: int | None = None,
     lat_field: str | None = None,
     lon_field: str | None = None,
+    agency: str | None = None,
 ) -> StationReport:
-    """Load (replace) the station points of the store.
+    """Load (replace) the station points of one agency, or the shared ones.
 
     Parameters
     ----------
@@ -372,6 +386,9 @@ def load_stations(
     lat_field, lon_field : str, optional
         The coordinate columns of a CSV (guessed: latitude / lat / y, longitude / lon /
         lng / x).
+    agency : str, optional
+        The agency the stations belong to: they replace that agency's stations (other
+        agencies' stay). Without it they are shared stations and replace the shared ones.
 
     Returns
     -------
@@ -402,9 +419,9 @@ def load_stations(
     if problems:
         raise StationError(problems, head)
     names = text_values(gdf[name_field]) if name_field is not None else [None] * len(ids)
-    out = _station_frame(ids, names, gdf4326)
+    out = _station_frame(ids, names, gdf4326, agency)
     station_ids = checked_ids(ids)
-    missing_ids = _write_stations(root, out, station_ids)
+    missing_ids = _write_stations(root, out, station_ids, agency)
     return StationReport(
         source=str(path),
         n_stations=len(out),
@@ -427,15 +444,28 @@ def read_stations(root: str | os.PathLike) -> gpd.GeoDataFrame:
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``station_id, name, latitude, longitude, geometry``.
+        Columns ``agency`` (None: shared), ``station_id, name, latitude, longitude,
+        geometry``.
     """
     import geopandas as gpd
+    import pandas as pd
     import pyarrow.parquet as pq
 
     p = stations_path(root)
     if p.is_file() and b"geo" in (pq.read_schema(p).metadata or {}):
-        return gpd.read_parquet(p)
+        gdf = gpd.read_parquet(p)
+        if "agency" not in gdf.columns:  # written before stations had an agency: shared
+            gdf.insert(0, "agency", pd.array([None] * len(gdf), dtype="string"))
+        return gdf
     return gpd.GeoDataFrame(
-        {"station_id": [], "name": [], "latitude": [], "longitude": []},
+        {"agency": [], "station_id": [], "name": [], "latitude": [], "longitude": []},
         geometry=gpd.GeoSeries([], crs="EPSG:4326"),
-    ).astype({"station_id": "string", "name": "string", "latitude": float, "longitude": float})
+    ).astype(
+        {
+            "agency": "string",
+            "station_id": "string",
+            "name": "string",
+            "latitude": float,
+            "longitude": float,
+        }
+    )

@@ -227,7 +227,9 @@ def _warn_repairs(layer: str, labels: list[str], repairs: dict[int, str]) -> Non
         )
 
 
-def _zone_frame(layer: str, zones: _Zones, areas: np.ndarray, geoms) -> gpd.GeoDataFrame:
+def _zone_frame(
+    layer: str, zones: _Zones, areas: np.ndarray, geoms, agency: str | None = None
+) -> gpd.GeoDataFrame:
     """The layer as stored: text columns as Arrow strings, areas in km2, EPSG:4326."""
     import geopandas as gpd
     import pandas as pd
@@ -237,6 +239,7 @@ def _zone_frame(layer: str, zones: _Zones, areas: np.ndarray, geoms) -> gpd.GeoD
     return gpd.GeoDataFrame(
         {
             "layer": pd.array([layer] * len(zones.ids), dtype=string),
+            "agency": pd.array([agency] * len(zones.ids), dtype=string),
             "zone_id": pd.array(zones.ids, dtype=string),
             "name": pd.array(zones.names, dtype=string),
             "density_class": pd.array(zones.density, dtype=string),
@@ -265,8 +268,9 @@ def load_zones(
     density_field: str | None = None,
     source_layer: str | None = None,
     crs: str | None = None,
+    agency: str | None = None,
 ) -> ZoneReport:
-    """Load (or replace) a zone layer, then assign every incident of the store to it.
+    """Load (or replace) a zone layer, then assign the store's incidents to it.
 
     Parameters
     ----------
@@ -290,6 +294,9 @@ def load_zones(
     crs : str, optional
         The CRS of the coordinates (e.g. ``"EPSG:2227"``): required when the file has
         none, and overrides the file's when given.
+    agency : str, optional
+        The agency the layer belongs to: only that agency's incidents are assigned to it
+        (and counted as outside it). Without it the layer is shared by every agency.
 
     Returns
     -------
@@ -331,7 +338,7 @@ def load_zones(
     _warn_repairs(layer, zones.labels, repairs)
     ids = checked_ids(zones.ids)
     areas, overlaps, gaps_count, gaps_area = measure_layer(geoms, ids)
-    out = _zone_frame(layer, zones, areas, geoms)
+    out = _zone_frame(layer, zones, areas, geoms, agency)
     report = ZoneReport(
         layer=layer,
         n_zones=len(out),

@@ -36,6 +36,7 @@ __all__ = [
     "incident_zones_dir",
     "stations_path",
     "cells_path",
+    "schema_path",
     "arrow_schemas",
     "fsync_dir",
     "atomic_write",
@@ -73,6 +74,13 @@ def cells_path(root) -> Path:
     return spatial_dir(root) / "incident_cells.parquet"
 
 
+def schema_path(root, table: str) -> Path:
+    """The zero-row file holding the current columns of ``table`` (read beside the data
+    files, ``union_by_name``, so files written by an older version still read: a column
+    they lack is NULL)."""
+    return spatial_dir(root) / "_schema" / f"{table}.parquet"
+
+
 def arrow_schemas() -> dict[str, Any]:
     import pyarrow as pa
 
@@ -81,6 +89,7 @@ def arrow_schemas() -> dict[str, Any]:
         "zones": pa.schema(
             [
                 ("layer", s),
+                ("agency", s),
                 ("zone_id", s),
                 ("name", s),
                 ("density_class", s),
@@ -90,6 +99,7 @@ def arrow_schemas() -> dict[str, Any]:
         ),
         "stations": pa.schema(
             [
+                ("agency", s),
                 ("station_id", s),
                 ("name", s),
                 ("latitude", pa.float64()),
@@ -97,9 +107,11 @@ def arrow_schemas() -> dict[str, Any]:
                 ("geometry", pa.binary()),
             ]
         ),
-        "incident_zones": pa.schema([("incident_id", s), ("layer", s), ("zone_id", s)]),
+        "incident_zones": pa.schema(
+            [("agency", s), ("incident_id", s), ("layer", s), ("zone_id", s)]
+        ),
         "incident_cells": pa.schema(
-            [("incident_id", s), ("resolution", pa.int8()), ("h3_cell", s)]
+            [("agency", s), ("incident_id", s), ("resolution", pa.int8()), ("h3_cell", s)]
         ),
     }
 
@@ -152,10 +164,12 @@ def spatial_lock(root) -> Iterator[None]:
 def init_spatial(root: str | os.PathLike) -> Path:
     """Create ``spatial/`` with zero-row placeholder files, so DuckDB globs always match.
 
-    Creates (when missing) ``spatial/zones/_empty.parquet``,
-    ``spatial/incident_zones/_empty.parquet``, ``spatial/stations.parquet`` and
-    ``spatial/incident_cells.parquet`` with the right column types; geometry columns are
-    plain WKB binary columns named ``geometry``. Existing files are never touched.
+    Creates ``spatial/stations.parquet`` and ``spatial/incident_cells.parquet`` empty when
+    missing (existing ones are never touched), and keeps the zero-row placeholders
+    ``spatial/zones/_empty.parquet``, ``spatial/incident_zones/_empty.parquet`` and
+    ``spatial/_schema/*.parquet`` at the current columns (rewritten when the schema changed),
+    so files written by an older version still read; geometry columns are plain WKB binary
+    columns named ``geometry``.
 
     Parameters
     ----------
@@ -175,15 +189,23 @@ def init_spatial(root: str | os.PathLike) -> Path:
     import pyarrow.parquet as pq
 
     schemas = arrow_schemas()
-    targets = {
-        zones_dir(root) / EMPTY_FILE: schemas["zones"],
-        incident_zones_dir(root) / EMPTY_FILE: schemas["incident_zones"],
+    # data files created empty when missing (existing ones are never touched)
+    missing = {
         stations_path(root): schemas["stations"],
         cells_path(root): schemas["incident_cells"],
     }
+    # zero-row files that must hold the current schema (rewritten when it changed)
+    current = {
+        zones_dir(root) / EMPTY_FILE: schemas["zones"],
+        incident_zones_dir(root) / EMPTY_FILE: schemas["incident_zones"],
+        **{schema_path(root, t): schemas[t] for t in ("stations", "incident_cells")},
+    }
     try:
-        for path, schema in targets.items():
+        for path, schema in missing.items():
             if not path.exists():
+                atomic_write(path, partial(pq.write_table, schema.empty_table()))
+        for path, schema in current.items():
+            if not path.exists() or not pq.read_schema(path).equals(schema):
                 atomic_write(path, partial(pq.write_table, schema.empty_table()))
     except OSError as exc:
         raise StoreError(f"cannot create {spatial_dir(root)}: {exc}") from exc
@@ -213,18 +235,19 @@ def spatial_view_sql(root: str | os.PathLike) -> list[str]:
     root = Path(root).resolve()
     zones = _sql_str(str(zones_dir(root) / "*.parquet"))
     izones = _sql_str(str(incident_zones_dir(root) / "*.parquet"))
-    stations = _sql_str(str(stations_path(root)))
-    cells = _sql_str(str(cells_path(root)))
+    stations = f"[{_sql_str(str(stations_path(root)))}, {_sql_str(str(schema_path(root, 'stations')))}]"
+    cells = f"[{_sql_str(str(cells_path(root)))}, {_sql_str(str(schema_path(root, 'incident_cells')))}]"
     return [
         # geometry::GEOMETRY is a no-op on GeoParquet columns (decoded as GEOMETRY) and is
         # never evaluated on the zero-row placeholder, whose column is plain WKB
-        "create or replace view zones as select layer, zone_id, name, density_class, "
+        "create or replace view zones as select layer, agency, zone_id, name, density_class, "
         "area_km2, ST_AsWKB(geometry::GEOMETRY) as geometry "
         f"from read_parquet({zones}, union_by_name = true)",
-        "create or replace view stations as select station_id, name, latitude, longitude "
-        f"from read_parquet({stations})",
-        "create or replace view incident_zones as select incident_id, layer, zone_id "
+        "create or replace view stations as select agency, station_id, name, latitude, "
+        f"longitude from read_parquet({stations}, union_by_name = true)",
+        "create or replace view incident_zones as select agency, incident_id, layer, zone_id "
         f"from read_parquet({izones}, union_by_name = true)",
-        "create or replace view incident_cells as select incident_id, "
-        f"resolution::TINYINT as resolution, h3_cell from read_parquet({cells})",
+        "create or replace view incident_cells as select agency, incident_id, "
+        f"resolution::TINYINT as resolution, h3_cell from read_parquet({cells}, "
+        "union_by_name = true)",
     ]
