@@ -42,6 +42,7 @@ EXPECTED = {
     "hour_weekday_heatmap",
     "monthly_trend",
     "response_intervals",
+    "travel_observations",
     "unit_turnout",
 }
 
@@ -67,6 +68,7 @@ PARAMS = {
         "zone_id": "Mission",
     },
     "unit_turnout": {},
+    "travel_observations": {},
     "first_due_reliability": {"station_layer": "station_areas", "period": "quarter"},
     "call_concurrency": {"source": "%sample_city%"},
     "data_quality": {},

@@ -9,6 +9,8 @@ Layout under the store root::
     spatial/incident_zones/<layer>.parquet incident_id, layer, zone_id (null = in no zone)
     spatial/incident_zones/_empty.parquet  zero-row placeholder
     spatial/incident_cells.parquet         incident_id, resolution, h3_cell
+    spatial/units.parquet                  unit_id, station_id (home station), unit_type,
+                                           staffing, source (``dispatch units``)
 
 Every file is written to a temporary name in its folder and renamed over the target
 (``os.replace``), so a reader sees the old file or the new one, never half of one. Writers
@@ -35,6 +37,8 @@ __all__ = [
     "incident_zones_dir",
     "stations_path",
     "cells_path",
+    "units_path",
+    "SPATIAL_VIEWS",
     "arrow_schemas",
     "fsync_dir",
     "atomic_write",
@@ -72,6 +76,14 @@ def cells_path(root) -> Path:
     return spatial_dir(root) / "incident_cells.parquet"
 
 
+def units_path(root) -> Path:
+    return spatial_dir(root) / "units.parquet"
+
+
+#: The views :func:`spatial_view_sql` creates (a catalog lacking one is rebuilt).
+SPATIAL_VIEWS: tuple[str, ...] = ("zones", "stations", "incident_zones", "incident_cells", "units")
+
+
 def arrow_schemas() -> dict[str, Any]:
     import pyarrow as pa
 
@@ -99,6 +111,15 @@ def arrow_schemas() -> dict[str, Any]:
         "incident_zones": pa.schema([("incident_id", s), ("layer", s), ("zone_id", s)]),
         "incident_cells": pa.schema(
             [("incident_id", s), ("resolution", pa.int8()), ("h3_cell", s)]
+        ),
+        "units": pa.schema(
+            [
+                ("unit_id", s),
+                ("station_id", s),
+                ("unit_type", s),
+                ("staffing", pa.int32()),
+                ("source", s),
+            ]
         ),
     }
 
@@ -152,8 +173,8 @@ def init_spatial(root: str | os.PathLike) -> Path:
     """Create ``spatial/`` with zero-row placeholder files, so DuckDB globs always match.
 
     Creates (when missing) ``spatial/zones/_empty.parquet``,
-    ``spatial/incident_zones/_empty.parquet``, ``spatial/stations.parquet`` and
-    ``spatial/incident_cells.parquet`` with the right column types; geometry columns are
+    ``spatial/incident_zones/_empty.parquet``, ``spatial/stations.parquet``,
+    ``spatial/incident_cells.parquet`` and ``spatial/units.parquet`` with the right column types; geometry columns are
     plain WKB binary columns named ``geometry``. Existing files are never touched.
 
     Parameters
@@ -179,6 +200,7 @@ def init_spatial(root: str | os.PathLike) -> Path:
         incident_zones_dir(root) / EMPTY_FILE: schemas["incident_zones"],
         stations_path(root): schemas["stations"],
         cells_path(root): schemas["incident_cells"],
+        units_path(root): schemas["units"],
     }
     try:
         for path, schema in targets.items():
@@ -191,8 +213,8 @@ def init_spatial(root: str | os.PathLike) -> Path:
 
 # ============================================================================ DuckDB views
 def spatial_view_sql(root: str | os.PathLike) -> list[str]:
-    """``create or replace view`` statements for ``zones``, ``stations``, ``incident_zones``
-    and ``incident_cells``.
+    """``create or replace view`` statements for ``zones``, ``stations``, ``incident_zones``,
+    ``incident_cells`` and ``units``.
 
     They need only DuckDB core (not the spatial extension) and the placeholder files of
     :func:`init_spatial`. ``zones.geometry`` is WKB (``BLOB``): DuckDB 1.5 decodes the
@@ -214,6 +236,7 @@ def spatial_view_sql(root: str | os.PathLike) -> list[str]:
     izones = _sql_str(str(incident_zones_dir(root) / "*.parquet"))
     stations = _sql_str(str(stations_path(root)))
     cells = _sql_str(str(cells_path(root)))
+    units = _sql_str(str(units_path(root)))
     return [
         # geometry::GEOMETRY is a no-op on GeoParquet columns (decoded as GEOMETRY) and is
         # never evaluated on the zero-row placeholder, whose column is plain WKB
@@ -226,4 +249,6 @@ def spatial_view_sql(root: str | os.PathLike) -> list[str]:
         f"from read_parquet({izones}, union_by_name = true)",
         "create or replace view incident_cells as select incident_id, "
         f"resolution::TINYINT as resolution, h3_cell from read_parquet({cells})",
+        "create or replace view units as select unit_id, station_id, unit_type, "
+        f"staffing, source from read_parquet({units})",
     ]

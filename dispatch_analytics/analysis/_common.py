@@ -1,0 +1,73 @@
+"""What the planning analyses share: argument checks, the store, the date range, layers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ..errors import CoverageError
+
+__all__ = ["check_target", "check_agency", "store_root", "date_range", "pick_layer"]
+
+
+def check_target(target_s: Any, arg: str = "target_s") -> float:
+    """``target_s`` as a positive float, else :class:`CoverageError` naming the fix."""
+    ok = (
+        not isinstance(target_s, bool)
+        and isinstance(target_s, int | float)
+        and math.isfinite(target_s)
+        and target_s > 0
+    )
+    if not ok:
+        raise CoverageError(
+            f"`{arg}` must be a positive number of seconds, got {target_s!r}; e.g. 240"
+        )
+    return float(target_s)
+
+
+def check_agency(agency: Any) -> None:
+    """Agencies are not stored yet: only ``None`` (every row) is accepted."""
+    if agency is not None:
+        raise CoverageError(
+            f"`agency` {agency!r}: this store has no agency column yet; leave it out"
+        )
+
+
+def store_root(store: Any) -> Path:
+    """The root folder of a :class:`~dispatch_analytics.store.Store` or a path."""
+    return Path(getattr(store, "root", store))
+
+
+def date_range(con) -> dict[str, str | None]:
+    """First and last ``call_received_at`` of the incidents (ISO text, UTC)."""
+    row = con.execute(
+        "select cast(min(call_received_at) as varchar), cast(max(call_received_at) as varchar), "
+        "count(*) from incidents"
+    ).fetchone()
+    return {
+        "first_call_received_at": row[0],
+        "last_call_received_at": row[1],
+        "incidents": int(row[2]),
+    }
+
+
+def pick_layer(root: Path, layer: str | None) -> str:
+    """The layer asked for (checked), or the only loaded one."""
+    from ..spatial.layers import list_layers, unknown_layer
+
+    loaded = list_layers(root)
+    if layer is None:
+        if len(loaded) == 1:
+            return loaded[0]
+        raise CoverageError(
+            "`layer` is needed: "
+            + (
+                f"several layers are loaded ({', '.join(loaded)}); pass --layer NAME"
+                if loaded
+                else "no zone layer is loaded; load one with `dispatch zones load`"
+            )
+        )
+    if layer not in loaded:
+        raise unknown_layer(root, layer)
+    return layer
