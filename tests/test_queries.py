@@ -205,7 +205,13 @@ def test_query_results_are_plausible(sample):
 def test_zone_view_placeholders_when_the_catalog_lacks_them():
     con = duckdb.connect()
     H.fake_catalog(con, pl.DataFrame({"incident_id": ["A"], "timezone": ["UTC"]}))
-    assert set(ensure_zone_views(con)) == {"zones", "stations", "incident_zones", "incident_cells"}
+    assert set(ensure_zone_views(con)) == {
+        "zones",
+        "stations",
+        "incident_zones",
+        "incident_cells",
+        "units",
+    }
     assert ensure_zone_views(con) == []
     assert known_layers(con) == []
     q = run_query(con, "response_intervals", {})

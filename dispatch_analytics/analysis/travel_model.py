@@ -71,8 +71,8 @@ def _irls(X: np.ndarray, y: np.ndarray, q: float, iters: int, tol: float) -> np.
     for _ in range(iters):
         r = y - X @ coef
         w = np.where(r >= 0, q, 1 - q) / np.maximum(np.abs(r), eps)
-        Xw = X * w[:, None]
-        new = np.linalg.solve(X.T @ Xw + 1e-12 * np.eye(X.shape[1]), Xw.T @ y)
+        sw = np.sqrt(w)
+        new = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
         done = np.max(np.abs(new - coef)) <= tol * (1 + np.max(np.abs(coef)))
         coef = new
         if done:
@@ -97,6 +97,8 @@ def quantile_fit(x, y, q: float = 0.5, iters: int = 300, tol: float = 1e-10) -> 
     y = np.asarray(y, dtype=float)
     if len(y) == 0:
         return 0.0, 0.0
+    if np.ptp(x) <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):  # one distance: no slope
+        return _weighted_quantile(y, q), 0.0
     a, b = _irls(np.column_stack([np.ones_like(x), x]), y, q, iters, tol)
     if b < 0:  # slope at its bound: the intercept alone is the q-quantile
         return _weighted_quantile(y, q), 0.0

@@ -11,7 +11,8 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from .. import fmt
+import dispatch_analytics.fmt as fmt
+
 from ..store import Store
 from .common import DataDir, Format, out, print_frame
 
@@ -403,7 +404,14 @@ def site_cmd(
     if f == "json":
         _json({**s.to_dict(), "metadata": s.metadata})
         return
-    _people_table(s.sites, title=f"{s.sites.height} new sites at {fmt.duration(cov.target_s)}")
+    if s.sites.height == 0:
+        out.print(
+            f"no candidate site reaches uncovered demand within {fmt.duration(cov.target_s)} "
+            "(modelled travel from a site to the demand exceeds the target); nothing to add",
+            highlight=False,
+        )
+    else:
+        _people_table(s.sites, title=f"{s.sites.height} new sites at {fmt.duration(cov.target_s)}")
     b, a = s.whatif.before.summary, s.whatif.after.summary
     out.print(
         f"covered demand {b['covered_demand']:,} -> {a['covered_demand']:,} of "
