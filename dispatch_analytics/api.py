@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import IngestError
@@ -22,7 +23,7 @@ __all__ = ["ingest", "refresh_zone_assignment"]
 
 
 def ingest(
-    paths: str | Path | list[str | Path],
+    paths: str | Path | Sequence[str | Path],
     profile: SourceProfile,
     data_dir: str | Path | None = None,
     dry_run: bool = False,
@@ -35,7 +36,7 @@ def ingest(
 
     Parameters
     ----------
-    paths : path or list of paths
+    paths : path or sequence of paths
         Files or glob patterns: CSV (any delimiter, UTF-8 / cp1252 / Latin-1), ``.gz``,
         Parquet or JSON lines.
     profile : SourceProfile

@@ -610,6 +610,10 @@ def test_assign_points_edge_cases(path_mode):
         r"'zone'\?",
     ):
         assign_points([0.5], [0.5], zones)
+    # a column named 7 (not "7"): an error naming the columns, not a TypeError
+    int_named = gpd.GeoDataFrame({7: ["A"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326)
+    with pytest.raises(ZoneError, match=r"`id_col` '7' is not a column .* \[7, 'geometry'\]"):
+        assign_points([0.5], [0.5], int_named, "7")
     # missing geometries never match; projected zones are reprojected
     with_none = zones.copy()
     with_none.loc[0, "geometry"] = None

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import polars as pl
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from ..api import ingest
@@ -121,9 +128,12 @@ def ingest_cmd(
 
     Example:  dispatch ingest exports/2024-*.csv.gz --mapping my_cad.toml
     """
-    if (profile is None) == (mapping is None):
+    if profile is not None and mapping is None:
+        prof = load_profile(profile)
+    elif mapping is not None and profile is None:
+        prof = load_profile(mapping)
+    else:
         raise typer.BadParameter("give exactly one of `--profile NAME` or `--mapping FILE.toml`")
-    prof = load_profile(profile if profile is not None else mapping)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -134,7 +144,7 @@ def ingest_cmd(
         transient=True,
         disable=not err.is_terminal,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(name: str, done: int, total: int | None) -> None:
             if name not in tasks:

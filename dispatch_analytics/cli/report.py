@@ -78,13 +78,13 @@ def report_cmd(
         rep.to_xlsx(out_file)
         out.print(f"wrote {out_file}")
     elif fmt == "csv":
-        text = rep.to_csv(out_file)
-        if out_file is None:
-            sys.stdout.write(text)
+        csv_text = rep.to_csv(out_file)
+        if csv_text is not None:  # the text comes back when no file was written
+            sys.stdout.write(csv_text)
     elif fmt == "json":
-        text = rep.to_json(out_file)
-        if out_file is None:
-            sys.stdout.write(text + "\n")
+        json_text = rep.to_json(out_file)
+        if json_text is not None:  # the text comes back when no file was written
+            sys.stdout.write(json_text + "\n")
     elif fmt == "table":
         text = rep.to_text()
         if out_file is not None:

@@ -7,12 +7,16 @@ import difflib
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from ..errors import IngestError
 from ..schema.fields import TEXT_FIELDS
 from .profiles import SourceProfile
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 __all__ = ["check_columns", "raw_text", "text_expr", "category_expr", "map_text", "null_series"]
 
@@ -125,7 +129,7 @@ def category_expr(profile: SourceProfile) -> pl.Expr:
     if not profile.categories:
         return pl.lit(None, pl.String)
     ct = text_expr(profile, "call_type")
-    expr = pl.when(ct.is_null()).then(pl.lit("other"))
+    expr: Then | ChainedThen = pl.when(ct.is_null()).then(pl.lit("other"))
     for cat, pats in profile.categories.items():
         expr = expr.when(ct.str.contains(_glob_regex(pats))).then(pl.lit(cat))
     return expr.otherwise(pl.lit("other"))

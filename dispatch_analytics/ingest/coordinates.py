@@ -52,9 +52,9 @@ def parse_coordinates(df: pl.DataFrame, profile: SourceProfile) -> Coordinates:
     """
     n = df.height
     if not profile.has_coordinates:
-        nulls = null_series(n, pl.Float64)
+        nulls = null_series(n, pl.Float64())
         false = pl.repeat(False, n, eager=True)
-        return Coordinates(nulls, nulls, null_series(n, pl.String), false, false, "latitude")
+        return Coordinates(nulls, nulls, null_series(n, pl.String()), false, false, "latitude")
     if "location" in profile.columns:
         return _from_location(df, profile)
     return _from_lat_lon(df, profile)

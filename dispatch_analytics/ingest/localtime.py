@@ -23,7 +23,9 @@ _UTC_TS = pl.Datetime("us", "UTC")
 
 
 def _offset_s(tz: ZoneInfo, ts: int) -> int:
-    return int(datetime.fromtimestamp(ts, UTC).astimezone(tz).utcoffset().total_seconds())
+    off = datetime.fromtimestamp(ts, UTC).astimezone(tz).utcoffset()
+    assert off is not None  # an aware datetime (in tz) always has an offset
+    return int(off.total_seconds())
 
 
 @lru_cache(maxsize=256)
@@ -93,6 +95,7 @@ def localize(naive: pl.Series, zone: str) -> tuple[pl.Series, pl.Series]:
         empty = pl.Series(name, [None] * len(naive), dtype=_UTC_TS)
         return empty, empty
     lo_us, hi_us = loc.min(), loc.max()
+    assert isinstance(lo_us, int) and isinstance(hi_us, int)  # Int64 with a non-null value
     y0 = (datetime(1970, 1, 1) + timedelta(microseconds=lo_us)).year - 1
     y1 = (datetime(1970, 1, 1) + timedelta(microseconds=hi_us)).year + 1
     t_s, off_s = transitions(zone, y0, y1)

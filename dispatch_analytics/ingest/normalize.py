@@ -180,7 +180,7 @@ def _first_problem(checks: list[Check], first: pl.Series, rej_idx: pl.Series) ->
                     "reason": pl.repeat(c.reason, len(idx), dtype=pl.String, eager=True),
                     "value": c.value.gather(idx)
                     if c.value is not None
-                    else null_series(len(idx), pl.String),
+                    else null_series(len(idx), pl.String()),
                     "detail": c.detail(idx).cast(pl.String),
                 }
             )

@@ -448,4 +448,5 @@ def _bbox(bbox, problems: list[str]) -> tuple[float, float, float, float] | None
     if not ok:
         problems.append(f"`bbox` {bbox!r} must be [min_lon, min_lat, max_lon, max_lat] in degrees")
         return None
-    return tuple(float(b) for b in bbox)
+    min_lon, min_lat, max_lon, max_lat = (float(b) for b in bbox)
+    return min_lon, min_lat, max_lon, max_lat

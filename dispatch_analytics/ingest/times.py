@@ -14,6 +14,7 @@ from functools import cached_property
 
 import polars as pl
 
+from ..errors import IngestError
 from ..schema.fields import RESPONSE_STAGES, STAGE_ORDER
 from .columns import null_series, raw_text
 from .localtime import localize
@@ -163,7 +164,7 @@ def _parse_text_times(
         nxt: dict[str, list[str]] = {}
         for f, fmts in todo.items():
             p = parsed[f]
-            if p.dtype.time_zone:
+            if isinstance(p.dtype, pl.Datetime) and p.dtype.time_zone:
                 p = p.dt.convert_time_zone("UTC")
                 aware[f] = p if f not in aware else aware[f].zip_with(aware[f].is_not_null(), p)
             else:
@@ -171,6 +172,7 @@ def _parse_text_times(
             done = naive[f].is_not_null() if f in naive else None
             if f in aware:
                 done = aware[f].is_not_null() if done is None else done | aware[f].is_not_null()
+            assert done is not None  # p was just stored in naive or aware
             if len(fmts) > 1 and (raw[f].is_not_null() & ~done).any():
                 nxt[f] = fmts[1:]
         todo = nxt
@@ -187,6 +189,8 @@ def _to_utc(raw: pl.Series, nv: pl.Series | None, av: pl.Series | None, zone: st
             lt = av.zip_with(av.is_not_null(), lt)
         nonexistent = nv.is_not_null() & e.is_null()
     else:
+        if av is None:  # parse_times parses every mapped field, natively or from text
+            raise IngestError(f"time field {f!r} has neither a local nor a UTC parse")
         e = lt = av
         nonexistent = pl.repeat(False, len(raw), eager=True)
     parsed_any = e.is_not_null() | nonexistent
@@ -226,7 +230,7 @@ def resolve_fall_back(
     fields = list(times)
     chosen = {f: times[f].early for f in fields}
     n = len(next(iter(times.values())).early) if times else 0
-    flags = null_series(n, pl.String, "time_flags")
+    flags = null_series(n, pl.String(), "time_flags")
     if not fields:
         return chosen, flags
     amb_mask = pl.repeat(False, n, eager=True)
@@ -258,12 +262,22 @@ def _best_reading(
 ) -> tuple[dict[str, datetime] | None, int]:
     """One row: of every early/late choice for its ambiguous times, the valid one with the
     shortest span (ties: the earliest readings), and how many choices are valid."""
-    present = [f for f in early if early[f] is not None]
-    amb = [f for f in present if early[f] != late[f]][:_MAX_AMBIGUOUS]
-    best, n_ok = None, 0
+    # the two readings are null together (localize nulls both; a UTC parse sets both)
+    readings: dict[str, tuple[datetime, datetime]] = {}
+    for f, e in early.items():
+        if e is None:
+            continue
+        lt = late[f]
+        if lt is None:
+            raise IngestError(f"time field {f!r} has an early reading but no late one")
+        readings[f] = (e, lt)
+    present = list(readings)
+    amb = [f for f in present if readings[f][0] != readings[f][1]][:_MAX_AMBIGUOUS]
+    best: tuple[tuple[float, list[datetime]], dict[str, datetime]] | None = None
+    n_ok = 0
     for combo in itertools.product((False, True), repeat=len(amb)):
         pick = dict(zip(amb, combo, strict=True))
-        vals = [(f, late[f] if pick.get(f) else early[f]) for f in present]
+        vals = [(f, readings[f][1] if pick.get(f) else readings[f][0]) for f in present]
         if not _in_order(vals, profile.max_interval_s):
             continue
         n_ok += 1

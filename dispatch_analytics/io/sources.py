@@ -205,7 +205,7 @@ class SourceFile:
         return "cp1252"
 
     def _read_header(self) -> None:
-        with open(self._read_path, encoding="utf-8-sig", newline="") as fh:
+        with open(self._prepared, encoding="utf-8-sig", newline="") as fh:
             sample = fh.read(64 * 1024)
         if not sample.strip():
             raise IngestError(f"{self.path}: the file has no header row")
@@ -221,15 +221,22 @@ class SourceFile:
         self.columns = unique_names(header)
 
     # ------------------------------------------------------------------ reading
+    @property
+    def _prepared(self) -> Path:
+        """The file to read (the original or its UTF-8 / decompressed copy)."""
+        if self._read_path is None:
+            raise IngestError(f"{self.path}: the file was not prepared for reading")
+        return self._read_path
+
     def _scan(self) -> pl.LazyFrame:
         if self.kind == "parquet":
-            return pl.scan_parquet(self._read_path).with_row_index(ROW_COL, offset=1)
+            return pl.scan_parquet(self._prepared).with_row_index(ROW_COL, offset=1)
         if self.kind == "ndjson":
-            return pl.scan_ndjson(self._read_path, infer_schema_length=10000).with_row_index(
+            return pl.scan_ndjson(self._prepared, infer_schema_length=10000).with_row_index(
                 ROW_COL, offset=1
             )
         return pl.scan_csv(
-            self._read_path,
+            self._prepared,
             has_header=False,
             skip_rows=1,
             separator=self.delimiter or ",",
@@ -244,9 +251,9 @@ class SourceFile:
     def estimate_rows(self) -> int | None:
         """A rough row count for progress bars (CSV: from the first megabyte)."""
         if self.kind == "parquet":
-            return pl.scan_parquet(self._read_path).select(pl.len()).collect().item()
-        size = self._read_path.stat().st_size
-        with open(self._read_path, "rb") as fh:
+            return pl.scan_parquet(self._prepared).select(pl.len()).collect().item()
+        size = self._prepared.stat().st_size
+        with open(self._prepared, "rb") as fh:
             head = fh.read(1024 * 1024)
         lines = head.count(b"\n")
         if lines <= 1:
@@ -272,11 +279,11 @@ class SourceFile:
 
     def _csv_chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
         est = self.estimate_rows() or 1
-        size = self._read_path.stat().st_size
+        size = self._prepared.stat().st_size
         block_bytes = max(64 * 1024, int(chunk_rows * size / max(est, 1)))
         schema = {c: pl.String for c in self.columns}
         first_row = 1
-        with open(self._read_path, "rb") as fh:
+        with open(self._prepared, "rb") as fh:
             for block in record_blocks(fh, block_bytes):
                 try:
                     df = pl.read_csv(

@@ -56,16 +56,19 @@ _TABLE_SCHEMA = {
     "target_note": pl.String,
     "basis": pl.String,
 }
-_QUALITY_SCHEMA = {
-    "section": pl.String,
-    "source": pl.String,
-    "layer": pl.String,
-    "item": pl.String,
-    "n": pl.Int64,
-    "total": pl.Int64,
-    "share": pl.Float64,
-    "detail": pl.String,
-}
+# a Schema, not a dict: DataFrame.cast wants its keys typed as names or selectors
+_QUALITY_SCHEMA = pl.Schema(
+    {
+        "section": pl.String,
+        "source": pl.String,
+        "layer": pl.String,
+        "item": pl.String,
+        "n": pl.Int64,
+        "total": pl.Int64,
+        "share": pl.Float64,
+        "detail": pl.String,
+    }
+)
 _METRICS_SCHEMA = {
     "standard": pl.String,
     "metric": pl.String,
@@ -149,7 +152,7 @@ def _metrics_frame(std: Standard) -> pl.DataFrame:
 # --------------------------------------------------------------------- the compliance table
 def _in_scope_quality(spec: TargetSpec, t: pl.DataFrame) -> dict[str, Any]:
     """The quality row of one entry: how many in its scope lack its timestamps."""
-    n_in = int(t["n"].sum() + t["n_missing"].sum())
+    n_in = int(t["n"].sum()) + int(t["n_missing"].sum())
     return {
         "section": "missing_interval_in_scope",
         "item": spec.key,

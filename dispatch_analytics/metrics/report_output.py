@@ -107,7 +107,9 @@ class Report:
             ]
         return "\n\n".join(parts) + "\n"
 
-    def to_csv(self, path: str | os.PathLike | None = None, which: str = "table") -> str | None:
+    def to_csv(
+        self, path: str | os.PathLike[str] | None = None, which: str = "table"
+    ) -> str | None:
         """The table (or the quality table) as CSV.
 
         Parameters
@@ -130,7 +132,7 @@ class Report:
         df = self._pick(which)
         if path is None:
             return df.write_csv()
-        df.write_csv(path)
+        df.write_csv(os.fspath(path))
         return None
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "TIMEZONE",
@@ -79,6 +80,10 @@ _N_STATIONS = 12
 _N_BATTALIONS = 3
 
 
+#: one unit sent: (unit type, probability, or "p1" = only for priority 1 calls)
+_Slot = tuple[str, float | Literal["p1"]]
+
+
 @dataclass(frozen=True)
 class CallType:
     """One call type (``NATURE``) of the sample city and how it is answered."""
@@ -88,11 +93,11 @@ class CallType:
     share: float
     priority_p: tuple[float, float, float]
     on_scene_min: float  # median on-scene minutes of the first unit
-    slots: tuple[tuple[str, float | str], ...]  # (unit type, probability or "p1")
+    slots: tuple[_Slot, ...]
 
 
 _CT = CallType
-_EMS_SLOTS = (("M", 1.0), ("E", "p1"))
+_EMS_SLOTS: tuple[_Slot, ...] = (("M", 1.0), ("E", "p1"))
 #: Call types with category, share of calls, priority mix, median on-scene time and the
 #: units sent (one slot per unit; ``"p1"`` = only for priority 1 calls).
 CALL_TYPES: tuple[CallType, ...] = (

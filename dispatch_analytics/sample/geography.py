@@ -174,6 +174,7 @@ def _battalions(areas: np.ndarray):
         if all(p.geom_type == "Polygon" for p in polys):
             choice = (groups, polys)
             break
+    assert choice is not None  # outer is not empty, so the loop ran
     groups, polys = choice
     battalion = np.zeros(_N_STATIONS, dtype=np.int64)
     for bi, g in enumerate(groups):

@@ -17,8 +17,10 @@ class _ZoneTable:
     """UTC offsets of a zone between two instants, vectorised (exact transition seconds)."""
 
     def __init__(self, zone: zoneinfo.ZoneInfo, t_lo: int, t_hi: int):
-        def offset(t: int) -> int:
-            return int(dt.datetime.fromtimestamp(int(t), tz=zone).utcoffset().total_seconds())
+        def offset(t: int | np.integer) -> int:
+            off = dt.datetime.fromtimestamp(int(t), tz=zone).utcoffset()
+            assert off is not None  # an aware datetime (tz=zone) always has an offset
+            return int(off.total_seconds())
 
         hours = np.arange(t_lo - t_lo % 3600, t_hi + 3600, 3600, dtype=np.int64)
         offs = np.array([offset(h) for h in hours], dtype=np.int64)

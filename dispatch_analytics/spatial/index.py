@@ -235,8 +235,12 @@ def assign_points(lon, lat, zones_gdf: gpd.GeoDataFrame, id_col: str = "zone_id"
     >>> ids = assign_points(df["longitude"], df["latitude"], read_layer(root, "nhoods"))  # doctest: +SKIP
     """
     if id_col not in zones_gdf.columns:
+        columns = [str(c) for c in zones_gdf.columns]
+        # field_problem gives None when id_col is the text of a non-text column name
         raise ZoneError(
-            field_problem("id_col", id_col, [str(c) for c in zones_gdf.columns], "the zones frame")
+            field_problem("id_col", id_col, columns, "the zones frame")
+            or f"`id_col` {id_col!r} is not a column of the zones frame; its columns: "
+            f"{list(zones_gdf.columns)!r}"
         )
     import pandas as pd
 

@@ -25,7 +25,14 @@ import numpy as np
 from ..errors import IngestError, StationError, StoreError
 from ..io.vector import apply_crs, read_vector
 from ..store.spatial_tables import atomic_write, init_spatial, spatial_lock, stations_path
-from .validate import feature_labels, field_problem, id_problems, listing, text_values
+from .validate import (
+    checked_ids,
+    feature_labels,
+    field_problem,
+    id_problems,
+    listing,
+    text_values,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -396,14 +403,15 @@ def load_stations(
         raise StationError(problems, head)
     names = text_values(gdf[name_field]) if name_field is not None else [None] * len(ids)
     out = _station_frame(ids, names, gdf4326)
-    missing_ids = _write_stations(root, out, ids)
+    station_ids = checked_ids(ids)
+    missing_ids = _write_stations(root, out, station_ids)
     return StationReport(
         source=str(path),
         n_stations=len(out),
         id_field=id_field,
         name_field=name_field,
         crs_in=crs_in,
-        station_ids=list(ids),
+        station_ids=station_ids,
         incident_stations_missing=missing_ids,
     )
 

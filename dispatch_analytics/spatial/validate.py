@@ -15,12 +15,13 @@ from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import ZoneError
+from ..errors import ProblemsError, ZoneError
 
 __all__ = [
     "LAYER_NAME_RE",
     "MAX_LISTED",
     "check_layer_name",
+    "checked_ids",
     "feature_labels",
     "field_problem",
     "id_problems",
@@ -150,6 +151,29 @@ def id_problems(
         ]
         problems.append(f"duplicate `{arg}` {name!r} values: {listing(where)}; ids must be unique")
     return problems
+
+
+def checked_ids(ids: Sequence[str | None]) -> list[str]:
+    """The ids of features that passed :func:`id_problems`, so none is blank.
+
+    Parameters
+    ----------
+    ids : sequence of str or None
+        The ids, in feature order, after the loader raised on every problem found.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ProblemsError
+        An id is blank: the loader did not raise on it (an internal error).
+    """
+    out = [v for v in ids if v is not None]
+    if len(out) != len(ids):
+        raise ProblemsError("internal error: a blank id passed validation")
+    return out
 
 
 def feature_labels(ids: Sequence[str | None]) -> list[str]:

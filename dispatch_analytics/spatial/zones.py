@@ -36,6 +36,7 @@ from .layers import list_layers, read_layer
 from .validate import (
     LAYER_NAME_RE,
     check_layer_name,
+    checked_ids,
     feature_labels,
     field_problem,
     id_problems,
@@ -179,7 +180,7 @@ def _validate(gdf, path, id_field, name_field, density_field, problems: list[str
         name_field=name_field,
         density_field=density_field,
     )
-    ids = text_values(gdf[id_field]) if id_field in fields else [None] * len(gdf)
+    ids: list[str | None] = text_values(gdf[id_field]) if id_field in fields else [None] * len(gdf)
     if id_field in fields:
         problems += id_problems("id_field", id_field, ids, "zone")
     labels = feature_labels(ids)
@@ -187,7 +188,7 @@ def _validate(gdf, path, id_field, name_field, density_field, problems: list[str
     coerce_polygons(geoms, labels, problems)
     density = _density_classes(gdf, density_field, fields, labels, problems)
     has_names = name_field is not None and name_field in fields
-    names = text_values(gdf[name_field]) if has_names else [None] * len(gdf)
+    names: list[str | None] = text_values(gdf[name_field]) if has_names else [None] * len(gdf)
     return _Zones(ids, labels, names, density, geoms)
 
 
@@ -207,6 +208,8 @@ def _repair_and_reproject(
     gdf4326, crs_in = apply_crs(gdf, crs, path, problems, stacklevel=3)
     if problems:
         raise ZoneError(problems, head)
+    if gdf4326 is None:  # apply_crs returns None only with a problem
+        raise ZoneError("internal error: no reprojected layer and no problem", head)
     geoms = np.asarray(gdf4326.geometry.values, dtype=object)
     repair_polygons(geoms, zones.labels, repairs, problems)
     if problems:  # pragma: no cover - reprojection collapsed a polygon
@@ -326,13 +329,14 @@ def load_zones(
     zones = _validate(gdf, path, id_field, name_field, density_field, problems)
     geoms, crs_in, repairs = _repair_and_reproject(gdf, zones, crs, path, problems, head)
     _warn_repairs(layer, zones.labels, repairs)
-    areas, overlaps, gaps_count, gaps_area = measure_layer(geoms, zones.ids)
+    ids = checked_ids(zones.ids)
+    areas, overlaps, gaps_count, gaps_area = measure_layer(geoms, ids)
     out = _zone_frame(layer, zones, areas, geoms)
     report = ZoneReport(
         layer=layer,
         n_zones=len(out),
         crs_in=crs_in,
-        repaired=[zones.ids[i] for i in sorted(repairs)],
+        repaired=[ids[i] for i in sorted(repairs)],
         overlaps=overlaps,
         gaps_count=gaps_count,
         gaps_area_km2=gaps_area,

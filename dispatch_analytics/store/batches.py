@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ingest_files", "new_batch_id"]
 
-_COMPRESSION = "lz4"
+_COMPRESSION: Final = "lz4"
 #: chunk writes queued behind the one running (bounds the memory they hold)
 _MAX_PENDING = 4
 _SEEN_SCHEMA = {"row_hash": pl.UInt64, "source": pl.String, ROW_COL: pl.Int64}
@@ -90,9 +90,17 @@ class _Tally:
         if acc.height:
             self.inc_ids.append(acc["incident_id"].unique())
             self.unit_keys.append(acc["unit_id"].drop_nulls().unique())
-            lo, hi = acc["call_received_at"].min(), acc["call_received_at"].max()
+            lo, hi = _time_range(acc["call_received_at"])
             self.first = lo if self.first is None else min(self.first, lo)
             self.last = hi if self.last is None else max(self.last, hi)
+
+
+def _time_range(received: pl.Series) -> tuple[datetime, datetime]:
+    """The earliest and latest of the accepted rows' ``call_received_at`` (never null)."""
+    lo, hi = received.min(), received.max()
+    if not isinstance(lo, datetime) or not isinstance(hi, datetime):
+        raise IngestError("internal error: accepted rows without a call_received_at")
+    return lo, hi
 
 
 def ingest_files(
@@ -176,6 +184,8 @@ def _ingest_file(run: _Run, path: Path) -> FileResult:
         res.seconds = time.perf_counter() - t0
         _log_row(res, src, profile, started).write_parquet(stage / "ingest_log.parquet")
         if not run.dry_run:
+            if store is None:
+                raise IngestError("internal error: a real ingest without a store")
             final = store.tmp_dir / batch_id
             if stage != final:
                 shutil.move(str(stage), str(final))

@@ -25,6 +25,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,7 @@ def init_spatial(root: str | os.PathLike) -> Path:
     try:
         for path, schema in targets.items():
             if not path.exists():
-                atomic_write(path, lambda p, s=schema: pq.write_table(s.empty_table(), p))
+                atomic_write(path, partial(pq.write_table, schema.empty_table()))
     except OSError as exc:
         raise StoreError(f"cannot create {spatial_dir(root)}: {exc}") from exc
     return spatial_dir(root)

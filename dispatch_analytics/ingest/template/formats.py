@@ -73,6 +73,7 @@ def _format_cover(values) -> list[tuple[str, int]]:
                 best, best_n, best_mask = fmt, n, mask
         if best is None:
             return cover
+        assert best_mask is not None  # set together with best
         cover.append((best, best_n))
         remaining = [r and not ok for r, ok in zip(remaining, best_mask, strict=True)]
 
