@@ -395,7 +395,7 @@ def _summary(cells: pl.DataFrame, grid: CoverageGrid, target_s: float, n_st: int
         "covered_cells": cov.height,
         "area_km2": float(cells["area_km2"].sum()),
         "covered_area_km2": float(cov["area_km2"].sum()),
-        "uncovered_area_km2": float(cells["area_km2"].sum() - cov["area_km2"].sum()),
+        "uncovered_area_km2": float(cells["area_km2"].sum()) - float(cov["area_km2"].sum()),
         "n_stations": n_st,
     }
 

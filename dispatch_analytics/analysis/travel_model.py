@@ -305,7 +305,7 @@ class TravelModel:
         if test.any() and (~test).sum() >= 10:
             fits = _fit_all(d[~test], t[~test], h[~test], bands, min_band_n)
             pred = cls(fits, circuity).predict_hours(d[test], h[test])
-            holdout = _error(pred, t[test])
+            holdout = dict(_error(pred, t[test]))
             names = _band_of(h[test], bands)
             holdout["by_band"] = {b: _error(pred[names == b], t[test][names == b]) for b in bands}
             holdout["n_train"] = int((~test).sum())

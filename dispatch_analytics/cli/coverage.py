@@ -373,7 +373,7 @@ def site_cmd(
     ] = 60.0,
     max_candidates: Annotated[
         int, typer.Option("--max-candidates", help="Keep at most this many candidate sites.")
-    ] = 1500,
+    ] = 400,
     target_s: TargetOpt = None,
     resolution: ResolutionOpt = 9,
     layer: LayerOpt = None,
