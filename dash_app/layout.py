@@ -9,6 +9,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from .components import filter_bar
+from .pages import coverage as coverage_page
 from .pages import map as map_page
 from .pages import overview, quality, sql, trends, units
 
@@ -20,6 +21,7 @@ PAGES = {
     "/trends": "Trends",
     "/units": "Units & stations",
     "/quality": "Data quality",
+    "/coverage": "Coverage",
     "/sql": "SQL",
 }
 
@@ -28,6 +30,7 @@ _LAYOUTS = {
     "/trends": trends.layout,
     "/units": units.layout,
     "/quality": quality.layout,
+    "/coverage": coverage_page.layout,
 }
 
 

@@ -239,6 +239,12 @@ class Gaps:
         return {s: int(counts.get(s, 0)) for s in STATUSES}
 
 
+def _blank(v) -> bool:
+    import pandas as pd
+
+    return v is None or bool(pd.isna(v))
+
+
 def _gap_table(fr: pl.DataFrame, zones, target: float, pct: float, min_n: int):
     """Every zone of the layer (left join), the status, the rank; and the calls outside."""
     outside = fr.filter(pl.col("zone_id").is_null())
@@ -246,7 +252,7 @@ def _gap_table(fr: pl.DataFrame, zones, target: float, pct: float, min_n: int):
     base = pl.DataFrame(
         {
             "zone_id": [str(z) for z in zones["zone_id"]],
-            "name": [None if n is None else str(n) for n in zones["name"]],
+            "name": [None if _blank(n) else str(n) for n in zones["name"]],
         },
         schema={"zone_id": pl.String, "name": pl.String},
     )

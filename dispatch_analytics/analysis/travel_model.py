@@ -327,9 +327,27 @@ class TravelModel:
         )
 
     @classmethod
-    def from_store(cls, store: Any, agency: str | None = None, **options: Any) -> TravelModel:
-        """Fit on the store's history (see :func:`travel_observations`); options as
-        :meth:`from_frame` (``seed``, ``test_share``, ``circuity``, ...)."""
+    def from_store(
+        cls,
+        store: Any,
+        priority: list[str] | None = None,
+        call_category: list[str] | None = None,
+        agency: str | None = None,
+        **options: Any,
+    ) -> TravelModel:
+        """Fit on the store's history (see :func:`travel_observations`).
+
+        Parameters
+        ----------
+        store : Store
+        priority, call_category : list of str, optional
+            Learn only from these calls (e.g. the emergency priority: travel with lights and
+            sirens differs from a non-emergency response).
+        agency : None
+            Reserved.
+        **options
+            As :meth:`from_frame` (``seed``, ``test_share``, ``circuity``, ...).
+        """
         check_agency(agency)
         con = store.connect(read_only=True)
         try:
@@ -337,7 +355,19 @@ class TravelModel:
             dates = date_range(con)
         finally:
             con.close()
+        n_all = obs.height
+        for col, values in (("priority", priority), ("call_category", call_category)):
+            if values:
+                obs = obs.filter(pl.col(col).is_in([str(v) for v in values]))
+        if n_all and obs.height == 0:
+            raise CoverageError(
+                f"no incidents with `priority` {priority} / `call_category` {call_category}; "
+                'check the values (`dispatch sql "select priority, count(*) from incidents '
+                'group by 1"`)'
+            )
         model = cls.from_frame(obs, **options)
+        model.metadata["filters"] = {"priority": priority, "call_category": call_category}
+        model.metadata["calls_in_scope"] = obs.height
         model.metadata["date_range"] = dates
         model.metadata["data_dir"] = str(store_root(store))
         return model

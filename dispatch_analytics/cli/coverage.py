@@ -40,6 +40,14 @@ LayerOpt = Annotated[
         help="Zone layer whose union is the service area (default: the incidents' extent).",
     ),
 ]
+PriorityOpt = Annotated[
+    list[str] | None,
+    typer.Option("--priority", help="Only calls of this priority (repeatable), e.g. 3."),
+]
+CategoryOpt = Annotated[
+    list[str] | None,
+    typer.Option("--call-category", help="Only calls of this category (repeatable): ems, fire."),
+]
 QuantileOpt = Annotated[
     int, typer.Option("--quantile", help="Modelled travel: 50 (median) or 90 (90th pct).")
 ]
@@ -103,6 +111,8 @@ def gaps_cmd(
     min_n: Annotated[
         int, typer.Option("--min-n", help="Zones with fewer calls are 'too few calls'.")
     ] = 30,
+    priority: PriorityOpt = None,
+    call_category: CategoryOpt = None,
     fmt_name: Format = "table",
     data_dir: DataDir = None,
 ) -> None:
@@ -111,14 +121,25 @@ def gaps_cmd(
     Status: meeting (CI at or under target), at risk (CI straddles it), failing (CI above),
     too few calls. Ranked by calls over target.
 
-    Example:  dispatch gaps --layer sf_neighborhoods --metric travel --target-s 240
+    Example:  dispatch gaps --layer sf_neighborhoods --metric travel --target-s 240 --priority 3
     """
     from ..analysis.gaps import Gaps
 
     f = _check_format(fmt_name, ("table", "csv", "json"))
     store = Store(data_dir, create=False)
+    filters: dict[str, list[str]] = {}
+    if priority:
+        filters["priority"] = priority
+    if call_category:
+        filters["call_category"] = call_category
     g = Gaps.from_store(
-        store, layer=layer, metric=metric, target_s=target_s, profile=profile, min_n=min_n
+        store,
+        layer=layer,
+        metric=metric,
+        target_s=target_s,
+        profile=profile,
+        min_n=min_n,
+        filters=filters,
     )
     if f == "json":
         _json(
@@ -137,8 +158,11 @@ def gaps_cmd(
     if f == "csv":
         print_frame(g.table, "csv")
         return
+    shown = g.table.drop("percentile", "target_s")
+    if shown["name"].null_count() == shown.height:
+        shown = shown.drop("name")
     _people_table(
-        g.table.drop("percentile", "target_s"),
+        shown,
         title=f"{g.metric} p{g.percentile:g} vs {fmt.duration(g.target_s)} by zone of "
         f"{g.layer} (ranked by calls over target)",
     )
@@ -159,6 +183,8 @@ def fit_cmd(
         float,
         typer.Option("--circuity", help="Assumed road / straight-line distance (for the speed)."),
     ] = 1.3,
+    priority: PriorityOpt = None,
+    call_category: CategoryOpt = None,
     fmt_name: Format = "table",
     data_dir: DataDir = None,
 ) -> None:
@@ -167,13 +193,20 @@ def fit_cmd(
     Needs units with home stations (`dispatch units`) and stations. Reports the error on
     held-out calls and the calls excluded, by reason.
 
-    Example:  dispatch coverage fit --seed 1
+    Example:  dispatch coverage fit --priority 3 --seed 1
     """
     from ..analysis.travel_model import TravelModel
 
     f = _check_format(fmt_name, ("table", "json"))
     store = Store(data_dir, create=False)
-    model = TravelModel.from_store(store, seed=seed, test_share=test_share, circuity=circuity)
+    model = TravelModel.from_store(
+        store,
+        priority=priority,
+        call_category=call_category,
+        seed=seed,
+        test_share=test_share,
+        circuity=circuity,
+    )
     path = model.save(store.root)
     if f == "json":
         _json({**model.to_dict(), "path": str(path)})

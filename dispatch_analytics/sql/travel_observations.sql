@@ -5,11 +5,13 @@
 --   the incident's point and local hour. `reason` says why a row cannot be used (NULL =
 --   usable); distances and the outlier rule are applied by the model.
 -- params:
--- returns: incident_id, local_hour, travel_s, first_arriving_unit, unit_type,
+-- returns: incident_id, priority, call_category, local_hour, travel_s, first_arriving_unit, unit_type,
 --   home_station_id, station_latitude, station_longitude, latitude, longitude, reason
 with first_arrivals as (
   select
     i.incident_id,
+    i.priority,
+    i.call_category,
     hour(i.call_received_local_at) as local_hour,
     i.travel_s,
     i.first_arriving_unit,
@@ -34,6 +36,8 @@ with_home as (
 
 select
   incident_id,
+  priority,
+  call_category,
   local_hour,
   travel_s,
   first_arriving_unit,
