@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "QueryError",
     "SampleError",
+    "ExportError",
 ]
 
 
@@ -88,3 +89,9 @@ class MetricError(DispatchError, ValueError):
 
 class StandardError(DispatchError, ValueError):
     """A standards profile or its overrides are invalid; the message names the fix."""
+
+
+class ExportError(ProblemsError):
+    """An export or a map cannot be written (unknown format, extension mismatch, unwritable
+    path, empty layer, undocumented column ...). The message lists every problem, each with
+    its fix."""
