@@ -626,3 +626,110 @@ def test_cli_coverage_without_a_model(tmp_path, capsys):
     assert code == 1 and "fit one first with `dispatch coverage fit`" in err
     code, _, err = run(capsys, "coverage", "fit", "--data-dir", root)
     assert code == 1 and "no_home_station 151" in err
+
+
+# ------------------------------------------------------------------------ export / map kinds
+@pytest.mark.parametrize("ext", ["gpkg", "shp", "geojson", "parquet", "csv", "xlsx"])
+def test_export_coverage_every_format_round_trips(town, capsys, tmp_path, ext):
+    from dispatch_analytics.io.export import read_export, read_export_metadata
+
+    out = tmp_path / f"cov.{ext}"
+    code, _, err = run(
+        capsys,
+        "export",
+        "coverage",
+        "--layer",
+        "town",
+        "--target-s",
+        "200",
+        "-p",
+        "resolution=10",
+        "--out",
+        out,
+        "--data-dir",
+        town,
+    )
+    assert code == 0, err
+    back = read_export(out)
+    cov = Coverage.from_store(Store(town), target_s=200, resolution=10, layer="town")
+    assert len(back) == cov.cells.height
+    assert sorted(back["h3_cell"]) == sorted(cov.cells["h3_cell"].to_list())
+    assert int(back["demand"].astype(int).sum()) == cov.summary["total_demand"]
+    meta = read_export_metadata(out)
+    assert "covered_share" in json.dumps(meta) and "travel_s" in json.dumps(meta)
+
+
+def test_export_and_map_gaps(town, capsys, tmp_path):
+    from dispatch_analytics.io.export import read_export
+
+    out = tmp_path / "gaps.shp"
+    code, _, err = run(
+        capsys,
+        "export",
+        "gaps",
+        "--layer",
+        "town",
+        "--metric",
+        "travel",
+        "--target-s",
+        "240",
+        "--out",
+        out,
+        "--data-dir",
+        town,
+    )
+    assert code == 0, err
+    back = read_export(out)
+    g = Gaps.from_store(Store(town), layer="town", target_s=240)
+    assert sorted(back["zone_id"]) == sorted(g.table["zone_id"].to_list())
+    assert dict(zip(back["zone_id"], back["status"], strict=True))["Z3"] == "failing"
+    for by in ("status", "p90", "compliance"):
+        png = tmp_path / f"gaps_{by}.png"
+        code, _, err = run(
+            capsys,
+            "map",
+            "gaps",
+            "--layer",
+            "town",
+            "--metric",
+            "travel",
+            "--by",
+            by,
+            "--out",
+            png,
+            "--data-dir",
+            town,
+        )
+        assert code == 0 and png.stat().st_size > 10_000, err
+    html = tmp_path / "cov.html"
+    code, _, err = run(
+        capsys,
+        "map",
+        "coverage",
+        "--layer",
+        "town",
+        "--by",
+        "covered",
+        "--out",
+        html,
+        "--data-dir",
+        town,
+    )
+    assert code == 0, err
+    assert "covered" in html.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["export", "coverage", "-p", "colour=red"], "coverage takes `--param` resolution"),
+        (["export", "coverage", "-p", "resolution=x"], "`--param` resolution='x' must be"),
+        (["export", "gaps", "-p", "resolution=9"], "gaps takes `--param` priority"),
+        (["export", "coverage", "-p", "resolution=3"], "`resolution` must be an H3 resolution"),
+    ],
+)
+def test_export_kind_errors(town, capsys, tmp_path, args, needle):
+    code, _, err = run(
+        capsys, *args, "--layer", "town", "--out", tmp_path / "x.gpkg", "--data-dir", town
+    )
+    assert code == 1 and needle in err, err

@@ -8,7 +8,14 @@ from typing import Any
 
 from ..errors import CoverageError
 
-__all__ = ["check_target", "check_agency", "store_root", "date_range", "pick_layer"]
+__all__ = [
+    "check_target",
+    "check_agency",
+    "store_root",
+    "date_range",
+    "local_bounds",
+    "pick_layer",
+]
 
 
 def check_target(target_s: Any, arg: str = "target_s") -> float:
@@ -43,13 +50,34 @@ def date_range(con) -> dict[str, str | None]:
     """First and last ``call_received_at`` of the incidents (ISO text, UTC)."""
     row = con.execute(
         "select cast(min(call_received_at) as varchar), cast(max(call_received_at) as varchar), "
-        "count(*) from incidents"
+        "count(*), cast(min(call_received_local_at)::date as varchar), "
+        "cast(max(call_received_local_at)::date as varchar) from incidents"
     ).fetchone()
     return {
         "first_call_received_at": row[0],
         "last_call_received_at": row[1],
         "incidents": int(row[2]),
+        "first_local_date": row[3],
+        "last_local_date": row[4],
     }
+
+
+def local_bounds(con, date_from: Any, date_to: Any) -> dict[str, Any]:
+    """``since`` / ``until`` filters for local dates (inclusive) in the agency time zone."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from ..analysis.zone_metrics import parse_date
+
+    d0, d1 = parse_date(date_from, "--from"), parse_date(date_to, "--to")
+    tzs = [r[0] for r in con.execute("select distinct timezone from incidents").fetchall() if r[0]]
+    tz = ZoneInfo(tzs[0] if len(tzs) == 1 else "UTC")
+    out: dict[str, Any] = {}
+    if d0:
+        out["since"] = dt.datetime.combine(d0, dt.time(0), tz)
+    if d1:
+        out["until"] = dt.datetime.combine(d1 + dt.timedelta(days=1), dt.time(0), tz)
+    return out
 
 
 def pick_layer(root: Path, layer: str | None) -> str:

@@ -46,6 +46,7 @@ CELL_COLUMNS: dict[str, str] = {
     "distance_m": "straight-line distance from that station to the cell centre, metres",
     "travel_s": "modelled travel from that station, seconds (the model's median unless stated)",
     "covered": "travel_s <= target_s",
+    "coverage_status": "'covered' or 'not covered' (the same as covered, as text for maps)",
 }
 #: Fields of :attr:`Coverage.summary` (the JSON output).
 SUMMARY_FIELDS: tuple[str, ...] = (
@@ -332,6 +333,7 @@ class Coverage:
             pl.Series("distance_m", dist),
             pl.Series("travel_s", travel),
             pl.Series("covered", travel <= target_s),
+            pl.Series("coverage_status", np.where(travel <= target_s, "covered", "not covered")),
         )
         summary = _summary(cells, grid, target_s, stations.height)
         meta = _metadata(grid, model, target_s, quantile, hour)
@@ -347,6 +349,28 @@ class Coverage:
         rings = [[(lng, lat) for lat, lng in h3.cell_to_boundary(c)] for c in self.cells["h3_cell"]]
         geoms = shapely.polygons(rings) if rings else []
         return gpd.GeoDataFrame(self.cells.to_pandas(), geometry=list(geoms), crs="EPSG:4326")
+
+    def export_meta(self, kind: str = "coverage"):
+        """The :class:`~dispatch_analytics.io.export_meta.ExportMeta` of
+        :meth:`to_geodataframe` (what ``dispatch export coverage`` writes)."""
+        from ..io.export_meta import ColumnInfo, ExportMeta
+
+        m = self.metadata
+        d = m.get("date_range") or {}
+        return ExportMeta(
+            title=f"Modelled coverage at {self.target_s:g} s travel, H3 resolution "
+            f"{self.grid.resolution} ({self.grid.area_source})",
+            kind=kind,
+            columns=[ColumnInfo(k, v) for k, v in CELL_COLUMNS.items()],
+            date_from=d.get("first_local_date"),
+            date_to=d.get("last_local_date"),
+            details={
+                **{k: v for k, v in m.items() if k not in ("columns", "date_range")},
+                "summary": dict(self.summary),
+                "percentile": float(self.quantile),  # the modelled travel's quantile
+            },
+            notes=[m["travel"], m["covered"], m["demand"]],
+        )
 
     def uncovered_area(self) -> gpd.GeoDataFrame:
         """The uncovered cells dissolved into polygons, with their demand and area."""

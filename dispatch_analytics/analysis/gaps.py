@@ -23,7 +23,14 @@ import polars as pl
 
 from ..errors import CoverageError, MetricError
 from ..metrics.fractiles import Fractiles
-from ._common import check_agency, check_target, date_range, pick_layer, store_root
+from ._common import (
+    check_agency,
+    check_target,
+    date_range,
+    local_bounds,
+    pick_layer,
+    store_root,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -124,6 +131,8 @@ class Gaps:
         percentile: float | None = None,
         min_n: int = 30,
         filters: dict | None = None,
+        date_from: Any = None,
+        date_to: Any = None,
         agency: str | None = None,
     ) -> Gaps:
         """Compute the gaps of every zone of ``layer``.
@@ -146,7 +155,9 @@ class Gaps:
         min_n : int
             Zones with fewer calls are ``too few calls``.
         filters : dict, optional
-            As :meth:`Fractiles.from_store` (call_category, since, until, ...).
+            As :meth:`Fractiles.from_store` (call_category, priority, since, until, ...).
+        date_from, date_to : str or date, optional
+            Local dates (YYYY-MM-DD, inclusive) in the agency time zone.
         agency : None
             Reserved for stores holding several agencies.
 
@@ -177,6 +188,7 @@ class Gaps:
         con = store.connect(read_only=True)
         try:
             try:
+                filters = {**(filters or {}), **local_bounds(con, date_from, date_to)}
                 fr = Fractiles.from_store(
                     con,
                     metric=metric,
@@ -204,6 +216,8 @@ class Gaps:
             "min_n": min_n,
             "n_outside_layer": n_outside,
             "date_range": dates,
+            "date_from": str(date_from) if date_from else None,
+            "date_to": str(date_to) if date_to else None,
             "status_rules": {
                 "too few calls": f"n < {min_n}",
                 "at risk": "ci_low_s <= target_s < ci_high_s (a null bound is unbounded)",
@@ -232,6 +246,50 @@ class Gaps:
         pdf = self.table.to_pandas()
         g = self.zones.merge(pdf, on="zone_id", how="right")
         return gpd.GeoDataFrame(g, geometry="geometry", crs="EPSG:4326")
+
+    def export_meta(self):
+        """The :class:`~dispatch_analytics.io.export_meta.ExportMeta` of
+        :meth:`to_geodataframe` (what ``dispatch export gaps`` writes)."""
+        from ..io.export_meta import ColumnInfo, ExportMeta
+
+        m = self.metadata
+        d = m["date_range"]
+        rules = "; ".join(f"{k}: {v}" for k, v in m["status_rules"].items())
+        cols = [
+            ColumnInfo(k, f"{v} ({rules})" if k == "status" else v) for k, v in GAP_COLUMNS.items()
+        ]
+        for c in cols:
+            if c.name in ("p_value_s", "ci_low_s", "ci_high_s", "n", "n_over_target"):
+                c.definition += f"; {self.metric}: {m.get('start')} -> {m.get('end')}"
+        return ExportMeta(
+            title=f"Performance gaps: {self.metric} p{self.percentile:g} vs "
+            f"{self.target_s:g} s by zone, layer {self.layer}",
+            kind="gaps",
+            columns=cols,
+            date_from=m.get("date_from") or d.get("first_local_date"),
+            date_to=m.get("date_to") or d.get("last_local_date"),
+            profile=m.get("profile"),
+            details={
+                k: m[k]
+                for k in (
+                    "filters",
+                    "layer",
+                    "metric",
+                    "start",
+                    "end",
+                    "basis",
+                    "method",
+                    "ci_method",
+                    "target_s",
+                    "percentile",
+                    "min_n",
+                    "n_outside_layer",
+                    "status_rules",
+                )
+                if k in m
+            },
+            notes=list(m.get("notes", [])),
+        )
 
     def status_counts(self) -> dict[str, int]:
         """Zones per status."""

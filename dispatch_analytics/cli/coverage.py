@@ -460,8 +460,104 @@ def site_cmd(
     )
 
 
+# ------------------------------------------------------------------ export / map kinds
+_INT_PARAMS = {"resolution": (5, 12), "quantile": (50, 90), "hour": (0, 23)}
+
+
+def _kind_params(kind: str, params: dict[str, str], allowed: tuple[str, ...]) -> dict[str, Any]:
+    from ..errors import ExportError
+
+    bad = [k for k in params if k not in allowed]
+    if bad:
+        raise ExportError(
+            f"{kind} takes `--param` {', '.join(allowed) or '(none)'}; not {', '.join(bad)}"
+        )
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if k in ("priority", "call_category"):
+            out[k] = [x.strip() for x in v.split(",") if x.strip()]
+            continue
+        try:
+            out[k] = int(v)
+        except ValueError:
+            raise ExportError(f"`--param` {k}={v!r} must be a whole number") from None
+    return out
+
+
+def _coverage_kind(store: Store, o) -> tuple[Any, Any]:
+    from ..analysis.coverage import Coverage
+
+    p = _kind_params("coverage", o.params, ("resolution", "quantile", "hour"))
+    cov = Coverage.from_store(
+        store,
+        target_s=240.0 if o.target_s is None else o.target_s,
+        resolution=p.get("resolution", 9),
+        layer=o.layer,
+        quantile=p.get("quantile", 50),
+        hour=p.get("hour"),
+    )
+    return cov.to_geodataframe(), cov.export_meta()
+
+
+def _gaps_kind(store: Store, o) -> tuple[Any, Any]:
+    from ..analysis.gaps import Gaps
+
+    p = _kind_params("gaps", o.params, ("priority", "call_category"))
+    g = Gaps.from_store(
+        store,
+        layer=o.layer,
+        metric=o.metric,
+        target_s=o.target_s,
+        profile=o.profile,
+        min_n=o.min_n,
+        date_from=o.date_from,
+        date_to=o.date_to,
+        filters=p,
+    )
+    return g.to_geodataframe(), g.export_meta()
+
+
+def _register_kinds() -> None:
+    from .export import ExportKind, register_kind
+
+    register_kind(
+        ExportKind(
+            name="coverage",
+            help="Modelled coverage: H3 cells of the service area (the union of --layer, else "
+            "the incidents' extent) with demand, the nearest station, its modelled travel "
+            "(the travel model's median; -p quantile=90 for the 90th pct) and covered "
+            "(travel_s <= --target-s, default 240). -p resolution=N sets the H3 resolution "
+            "(default 9), -p hour=H one local hour's travel. Needs `dispatch coverage fit`.",
+            example="--layer neighborhoods --target-s 240 -p resolution=9",
+            build=_coverage_kind,
+            by={"travel": "travel_s", "covered": "coverage_status", "demand": "demand"},
+            default_by="travel",
+        )
+    )
+    register_kind(
+        ExportKind(
+            name="gaps",
+            help="Performance gaps per zone of --layer: n, the percentile with its 95% "
+            "order-statistic CI, compliance with the target, calls over target and a status "
+            "(meeting, at risk, failing, too few calls), ranked by calls over target. "
+            "-p priority=3 / -p call_category=ems,fire keep only those calls.",
+            example="--layer neighborhoods --metric travel --target-s 240 -p priority=3",
+            build=_gaps_kind,
+            by={
+                "status": "status",
+                "p90": "p_value_s",
+                "compliance": "compliance",
+                "over": "n_over_target",
+                "n": "n",
+            },
+            default_by="status",
+        )
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add the commands of this module to ``app``."""
+    """Add the commands of this module to ``app`` (and the export / map kinds)."""
+    _register_kinds()
     app.command("gaps")(gaps_cmd)
     app.add_typer(coverage_app, name="coverage")
     app.command(
