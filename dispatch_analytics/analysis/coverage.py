@@ -43,7 +43,8 @@ CELL_COLUMNS: dict[str, str] = {
     "area_km2": "cell area, km²",
     "demand": "incidents in the cell",
     "station_id": "nearest station (the modelled first arrival)",
-    "distance_m": "straight-line distance from that station to the cell centre, metres",
+    "distance_m": "distance from that station to the cell centre, metres (straight line, or by "
+    "road when the travel model uses a network)",
     "travel_s": "modelled travel from that station, seconds (the model's median unless stated)",
     "covered": "travel_s <= target_s",
     "coverage_status": "'covered' or 'not covered' (the same as covered, as text for maps)",
@@ -264,6 +265,7 @@ class Coverage:
     quantile: int = 50
     hour: int | None = None
     metadata: dict = field(default_factory=dict)
+    network: Any = None
 
     @classmethod
     def from_store(
@@ -305,7 +307,10 @@ class Coverage:
         root = store_root(store)
         model = model if model is not None else TravelModel.load(root)
         grid = CoverageGrid.from_store(store, resolution=resolution, layer=layer, agency=agency)
-        return cls.evaluate(grid, read_station_frame(root), model, target_s, quantile, hour)
+        network = model.load_network() if model.distance == "network" else None
+        return cls.evaluate(
+            grid, read_station_frame(root), model, target_s, quantile, hour, network=network
+        )
 
     @classmethod
     def evaluate(
@@ -316,17 +321,24 @@ class Coverage:
         target_s: float,
         quantile: int = 50,
         hour: int | None = None,
+        network: Any = None,
     ) -> Coverage:
-        """Travel from the nearest of ``stations`` to every cell of ``grid``."""
+        """Travel from the nearest of ``stations`` to every cell of ``grid`` (by road when the
+        model was fitted on a network: ``network`` is then that
+        :class:`~dispatch_analytics.analysis.network.RoadNetwork`, loaded when not given)."""
         target_s = check_target(target_s)
         if stations.height == 0:
             raise CoverageError("no stations to evaluate: at least one station must remain")
-        idx, dist = nearest(
-            grid.cells["latitude"].to_numpy(),
-            grid.cells["longitude"].to_numpy(),
-            stations["latitude"].to_numpy(),
-            stations["longitude"].to_numpy(),
-        )
+        if model.distance == "network" and network is None:
+            network = model.load_network()
+        lat, lon = grid.cells["latitude"].to_numpy(), grid.cells["longitude"].to_numpy()
+        slat, slon = stations["latitude"].to_numpy(), stations["longitude"].to_numpy()
+        if network is not None:
+            d = network.distance(slat, slon, lat, lon)  # (stations, cells)
+            idx = np.argmin(d, axis=0)
+            dist = d[idx, np.arange(d.shape[1])]
+        else:
+            idx, dist = nearest(lat, lon, slat, slon)
         travel = model.predict(dist, hour=hour, quantile=quantile)
         cells = grid.cells.with_columns(
             pl.Series("station_id", stations["station_id"].to_numpy()[idx], dtype=pl.String),
@@ -337,7 +349,7 @@ class Coverage:
         )
         summary = _summary(cells, grid, target_s, stations.height)
         meta = _metadata(grid, model, target_s, quantile, hour)
-        return cls(cells, stations, summary, grid, model, target_s, quantile, hour, meta)
+        return cls(cells, stations, summary, grid, model, target_s, quantile, hour, meta, network)
 
     # ------------------------------------------------------------------ outputs
     def to_geodataframe(self) -> gpd.GeoDataFrame:
@@ -434,11 +446,15 @@ def _metadata(grid: CoverageGrid, model: TravelModel, target_s, quantile, hour) 
         "date_range": grid.metadata.get("date_range"),
         "travel": f"the travel model's {'median' if quantile == 50 else '90th percentile'}"
         + (f" at local hour {hour}" if hour is not None else " (all hours)")
-        + " from the nearest station (straight-line distance)",
+        + " from the nearest station ("
+        + ("road network distance" if model.distance == "network" else "straight-line distance")
+        + ")",
         "covered": "modelled travel_s <= target_s (travel only: no turnout, units assumed "
         "available at their station)",
         "demand": "incidents in the store whose point falls in the cell",
         "model": {
+            "distance": model.distance,
+            "network": model.network,
             "circuity": model.circuity,
             "speed_kph": model.speed_kph,
             "holdout": {k: v for k, v in model.holdout.items() if k != "by_band"},

@@ -155,11 +155,15 @@ def read_candidates(path: str | os.PathLike) -> pl.DataFrame:
 
 
 def _travel(*args: Any) -> np.ndarray:
-    """Modelled travel from every facility to every demand point: ``(model, quantile, hour,
-    demand lat, demand lon, facility lat, facility lon)`` -> (n_demand, n_facilities)."""
-    model, quantile, hour, dlat, dlon, flat, flon = args
-    d = haversine_m(dlat[:, None], dlon[:, None], flat[None, :], flon[None, :])
-    return model.predict(d, hour=hour, quantile=quantile)
+    """Modelled travel from every facility to every demand point: ``(coverage, demand lat,
+    demand lon, facility lat, facility lon)`` -> (n_demand, n_facilities); by road when the
+    coverage's model uses a network."""
+    cov, dlat, dlon, flat, flon = args
+    if cov.network is not None:
+        d = cov.network.distance(flat, flon, dlat, dlon).T
+    else:
+        d = haversine_m(dlat[:, None], dlon[:, None], flat[None, :], flon[None, :])
+    return cov.model.predict(d, hour=cov.hour, quantile=cov.quantile)
 
 
 @dataclass
@@ -218,7 +222,7 @@ class Siting:
             )
         dem = cov.cells.filter(pl.col("demand") > 0)
         open_dem = dem.filter(~pl.col("covered"))
-        args = (cov.model, cov.quantile, cov.hour)
+        args = (cov,)
         reach = (
             _travel(
                 *args,

@@ -37,6 +37,7 @@ import polars as pl
 from ..errors import CoverageError
 from ..spatial.distance import haversine_m
 from ._common import check_agency, date_range, store_root
+from .travel_fit import check_fit_options, exclusion_reasons, quantile_fit
 
 __all__ = [
     "HOUR_BANDS",
@@ -63,53 +64,6 @@ _VERSION = 1
 def model_path(root: str | os.PathLike) -> Path:
     """Where the fitted model of a store lives: ``<root>/models/travel_model.json``."""
     return Path(root) / "models" / MODEL_FILE
-
-
-def _irls(X: np.ndarray, y: np.ndarray, q: float, iters: int, tol: float) -> np.ndarray:
-    coef = np.linalg.lstsq(X, y, rcond=None)[0]
-    eps = max(1e-6, 1e-6 * float(np.median(np.abs(y))))
-    for _ in range(iters):
-        r = y - X @ coef
-        w = np.where(r >= 0, q, 1 - q) / np.maximum(np.abs(r), eps)
-        sw = np.sqrt(w)
-        new = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
-        done = np.max(np.abs(new - coef)) <= tol * (1 + np.max(np.abs(coef)))
-        coef = new
-        if done:
-            break
-    return coef
-
-
-def quantile_fit(x, y, q: float = 0.5, iters: int = 300, tol: float = 1e-10) -> tuple[float, float]:
-    """Quantile regression ``y ~ a + b x`` with ``a, b >= 0`` by reweighted least squares.
-
-    Hand-written (about 20 lines) instead of scikit-learn's ``QuantileRegressor`` (installed
-    with spopt): on 2,000 synthetic calls both give the same coefficients (to 1e-6) but it
-    takes 0.17 s (HiGHS linear program) against 0.003 s here, and it cannot keep the
-    coefficients >= 0; the model fits 12 such problems. The tests check this fit against the
-    exact check-loss minimum.
-
-    Returns
-    -------
-    (a, b) : tuple of float
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if len(y) == 0:
-        return 0.0, 0.0
-    if np.ptp(x) <= 1e-9 * max(1.0, float(np.max(np.abs(x)))):  # one distance: no slope
-        return _weighted_quantile(y, q), 0.0
-    a, b = _irls(np.column_stack([np.ones_like(x), x]), y, q, iters, tol)
-    if b < 0:  # slope at its bound: the intercept alone is the q-quantile
-        return _weighted_quantile(y, q), 0.0
-    if a < 0:  # intercept at its bound: the slope through the origin
-        (b,) = _irls(x[:, None], y, q, iters, tol)
-        return 0.0, max(0.0, float(b))
-    return float(a), float(b)
-
-
-def _weighted_quantile(y: np.ndarray, q: float) -> float:
-    return float(np.quantile(y, q, method="inverted_cdf")) if len(y) else 0.0
 
 
 @dataclass
@@ -181,7 +135,11 @@ class TravelModel:
     bands : dict of str -> BandFit
         ``all`` and one fit per hour band.
     circuity : float
-        Road / straight-line distance (assumed unless measured).
+        Road / straight-line distance: assumed, or measured on the road network.
+    distance : str
+        ``straight_line`` (haversine from the home station) or ``network`` (by road).
+    network : dict or None
+        The road network's ``path``, ``sha256`` and ``max_snap_m`` (network models).
     speed_kph : float
         The road speed implied by the all-hours median slope at that circuity.
     holdout : dict
@@ -202,11 +160,36 @@ class TravelModel:
     n_used: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    network: dict | None = None  # path, sha256, max_snap_m of the road network used
 
     @property
     def speed_kph(self) -> float:
+        """Road speed of the all-hours median fit (network: 1 / slope; straight line:
+        circuity / slope)."""
         b = self.bands["all"].slope_s_per_m
-        return float(self.circuity / b * 3.6) if b > 0 else float("inf")
+        k = 1.0 if self.distance == "network" else self.circuity
+        return float(k / b * 3.6) if b > 0 else float("inf")
+
+    def load_network(self):
+        """The road network this model was fitted on (checked unchanged).
+
+        Raises
+        ------
+        CoverageError
+            Not a network model, or the file is missing or changed since the fit.
+        """
+        from .network import RoadNetwork, file_sha256
+
+        if self.distance != "network" or not self.network:
+            raise CoverageError("this travel model uses straight-line distances, no network")
+        path = Path(self.network["path"])
+        if not path.is_file() or file_sha256(path) != self.network["sha256"]:
+            raise CoverageError(
+                f"the travel model was fitted on the network {path}, which is "
+                f"{'missing' if not path.is_file() else 'changed'}; refit with "
+                "`dispatch coverage fit --network FILE.graphml`"
+            )
+        return RoadNetwork.read(path, max_snap_m=float(self.network.get("max_snap_m", 300)))
 
     # ------------------------------------------------------------------ prediction
     def predict(self, distance_m, hour: int | None = None, quantile: int = 50) -> np.ndarray:
@@ -284,9 +267,9 @@ class TravelModel:
         CoverageError
             Bad options, or fewer than 10 usable calls.
         """
-        _check_fit_options(seed, test_share, circuity, min_band_n, min_travel_s, max_travel_s)
+        check_fit_options(seed, test_share, circuity, min_band_n, min_travel_s, max_travel_s)
         bands = dict(hour_bands or HOUR_BANDS)
-        reason = _reasons(obs, min_travel_s, max_travel_s, max_speed_mps)
+        reason = exclusion_reasons(obs, min_travel_s, max_travel_s, max_speed_mps)
         excluded = {k: int(v) for k, v in pl.Series(reason).drop_nulls().value_counts().iter_rows()}
         ok = np.array([r is None for r in reason], dtype=bool)
         d = obs["distance_m"].to_numpy().astype(float)[ok]
@@ -332,6 +315,7 @@ class TravelModel:
         store: Any,
         priority: list[str] | None = None,
         call_category: list[str] | None = None,
+        network: Any = None,
         agency: str | None = None,
         **options: Any,
     ) -> TravelModel:
@@ -343,6 +327,9 @@ class TravelModel:
         priority, call_category : list of str, optional
             Learn only from these calls (e.g. the emergency priority: travel with lights and
             sirens differs from a non-emergency response).
+        network : path or RoadNetwork, optional
+            A GraphML road network: distances by road (see :mod:`.network`); circuity is
+            then measured (median road / straight-line distance over the calls).
         agency : None
             Reserved.
         **options
@@ -355,6 +342,13 @@ class TravelModel:
             dates = date_range(con)
         finally:
             con.close()
+        net = None
+        if network is not None:
+            from .network import RoadNetwork, network_distances
+
+            net = network if isinstance(network, RoadNetwork) else RoadNetwork.read(network)
+            obs, measured = network_distances(obs, net)
+            options["circuity"] = measured
         n_all = obs.height
         for col, values in (("priority", priority), ("call_category", call_category)):
             if values:
@@ -366,6 +360,13 @@ class TravelModel:
                 'group by 1"`)'
             )
         model = cls.from_frame(obs, **options)
+        if net is not None:
+            model.distance = "network"
+            model.network = {
+                "path": str(Path(net.path).resolve()),
+                "sha256": net.sha256,
+                "max_snap_m": net.max_snap_m,
+            }
         model.metadata["filters"] = {"priority": priority, "call_category": call_category}
         model.metadata["calls_in_scope"] = obs.height
         model.metadata["date_range"] = dates
@@ -378,6 +379,7 @@ class TravelModel:
         return {
             "version": _VERSION,
             "distance": self.distance,
+            "network": self.network,
             "circuity": self.circuity,
             "speed_kph": self.speed_kph,
             "bands": {k: asdict(v) for k, v in self.bands.items()},
@@ -425,46 +427,8 @@ class TravelModel:
             int(d.get("n_used", 0)),
             d.get("excluded", {}),
             d.get("metadata", {}),
+            d.get("network"),
         )
-
-
-def _check_fit_options(seed, test_share, circuity, min_band_n, min_travel_s, max_travel_s):
-    problems = []
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        problems.append(f"`seed` must be a whole number, got {seed!r}")
-    if not isinstance(test_share, int | float) or not 0 <= test_share < 1:
-        problems.append(f"`test_share` must be in [0, 1), got {test_share!r}")
-    if not isinstance(circuity, int | float) or not 1 <= circuity <= 3:
-        problems.append(f"`circuity` must be a number from 1 to 3, got {circuity!r}")
-    if isinstance(min_band_n, bool) or not isinstance(min_band_n, int) or min_band_n < 1:
-        problems.append(f"`min_band_n` must be a whole number >= 1, got {min_band_n!r}")
-    if not 0 <= min_travel_s < max_travel_s:
-        problems.append("`min_travel_s` must be >= 0 and below `max_travel_s`")
-    if problems:
-        raise CoverageError(problems, "invalid travel model options")
-
-
-def _reasons(obs: pl.DataFrame, lo: float, hi: float, vmax: float) -> list[str | None]:
-    """The exclusion reason of each observation (None = usable)."""
-    n = obs.height
-    given = obs["reason"].to_list() if "reason" in obs.columns else [None] * n
-    t = obs["travel_s"].cast(pl.Float64).to_numpy()
-    d = obs["distance_m"].cast(pl.Float64).to_numpy()
-    out: list[str | None] = []
-    for r, tt, dd in zip(given, t, d, strict=True):
-        if r is not None:
-            out.append(r)
-        elif not np.isfinite(tt):
-            out.append("no_travel_time")
-        elif not np.isfinite(dd):
-            out.append("no_coordinates")
-        elif tt < lo or tt > hi:
-            out.append("outlier_travel_range")
-        elif dd / max(tt, 1e-9) > vmax:
-            out.append("outlier_speed")
-        else:
-            out.append(None)
-    return out
 
 
 def travel_observations(con) -> pl.DataFrame:

@@ -184,7 +184,13 @@ class WhatIf:
         close = list(close)
         stations = changed_stations(before.stations, add, move, close, before.grid.area)
         after = Coverage.evaluate(
-            before.grid, stations, before.model, before.target_s, before.quantile, before.hour
+            before.grid,
+            stations,
+            before.model,
+            before.target_s,
+            before.quantile,
+            before.hour,
+            network=before.network,
         )
         delta = {
             k: (after.summary[k] - before.summary[k])

@@ -185,6 +185,21 @@ def fit_cmd(
     ] = 1.3,
     priority: PriorityOpt = None,
     call_category: CategoryOpt = None,
+    network: Annotated[
+        Path | None,
+        typer.Option(
+            "--network",
+            help="A road network (GraphML, e.g. saved by OSMnx): distances by road; circuity "
+            "is then measured. Never downloads anything.",
+        ),
+    ] = None,
+    max_snap_m: Annotated[
+        float,
+        typer.Option(
+            "--max-snap-m",
+            help="A point farther than this from every node is off the network (metres).",
+        ),
+    ] = 300.0,
     fmt_name: Format = "table",
     data_dir: DataDir = None,
 ) -> None:
@@ -193,14 +208,20 @@ def fit_cmd(
     Needs units with home stations (`dispatch units`) and stations. Reports the error on
     held-out calls and the calls excluded, by reason.
 
-    Example:  dispatch coverage fit --priority 3 --seed 1
+    Example:  dispatch coverage fit --priority 3 --network city.graphml
     """
     from ..analysis.travel_model import TravelModel
 
     f = _check_format(fmt_name, ("table", "json"))
     store = Store(data_dir, create=False)
+    net = None
+    if network is not None:
+        from ..analysis.network import RoadNetwork
+
+        net = RoadNetwork.read(network, max_snap_m=max_snap_m)
     model = TravelModel.from_store(
         store,
+        network=net,
         priority=priority,
         call_category=call_category,
         seed=seed,
@@ -224,24 +245,27 @@ def fit_cmd(
             f"median bias {h['bias_s']:+.0f} s",
             highlight=False,
         )
+    k_c = 1.0 if model.distance == "network" else model.circuity
     rows = [
         {
             "band": k,
             "hours": f"{b.hours[0]:02d}-{b.hours[1]:02d}",
             "n_train": b.n_train,
             "intercept_s": b.intercept_s,
-            "speed_kph": (model.circuity / b.slope_s_per_m * 3.6) if b.slope_s_per_m > 0 else None,
+            "speed_kph": (k_c / b.slope_s_per_m * 3.6) if b.slope_s_per_m > 0 else None,
             "travel_1km_s": b.intercept_s + 1000 * b.slope_s_per_m,
             "travel_1km_p90_s": b.intercept_p90_s + 1000 * b.slope_p90_s_per_m,
             "pooled": b.pooled,
         }
         for k, b in model.bands.items()
     ]
-    _people_table(
-        pl.DataFrame(rows),
-        title=f"travel = intercept + distance x {model.circuity:g}"
-        " / speed (median fit; p90 alongside)",
+    title = (
+        f"travel = intercept + road distance / speed (network {network}; measured circuity "
+        f"{model.circuity:.2f})"
+        if model.distance == "network"
+        else f"travel = intercept + distance x {model.circuity:g} / speed (assumed circuity)"
     )
+    _people_table(pl.DataFrame(rows), title=title + "; median fit, p90 alongside")
     out.print(f"saved {path}", highlight=False)
 
 
