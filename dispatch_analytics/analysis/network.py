@@ -232,9 +232,9 @@ def network_distances(obs: pl.DataFrame, net) -> tuple[pl.DataFrame, float]:
     far = ok & (straight >= 300)
     circuity = float(np.median(road[far] / straight[far])) if far.any() else 1.0
     circuity = min(max(circuity, 1.0), 3.0)
-    reason = np.where(ok, None, "off_network")
+    reason = [None if k else "off_network" for k in ok]
     sub = sub.with_columns(
         pl.Series("distance_m", np.where(ok, road, np.nan)).fill_nan(None),
-        pl.Series("reason", reason.tolist(), dtype=pl.String),
+        pl.Series("reason", reason, dtype=pl.String),
     )
     return pl.concat([obs.filter(~usable), sub]), circuity

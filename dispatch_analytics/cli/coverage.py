@@ -409,7 +409,7 @@ def whatif_cmd(
     delta = [
         ""
         if wi.delta.get(k) is None
-        else (fmt.share(wi.delta[k]) if k == "covered_share" else fmt.number(wi.delta[k]))
+        else (f"{wi.delta[k] * 100:+.1f} pts" if k == "covered_share" else fmt.number(wi.delta[k]))
         for k in SUMMARY_FIELDS
     ]
     _people_table(
