@@ -733,3 +733,40 @@ def test_export_kind_errors(town, capsys, tmp_path, args, needle):
         capsys, *args, "--layer", "town", "--out", tmp_path / "x.gpkg", "--data-dir", town
     )
     assert code == 1 and needle in err, err
+
+
+def test_cli_csv_outputs(town, capsys):
+    code, out, err = run(
+        capsys,
+        "site",
+        "--new",
+        "1",
+        "--layer",
+        "town",
+        "--target-s",
+        "200",
+        "-f",
+        "csv",
+        "--data-dir",
+        town,
+    )
+    assert code == 0, err
+    assert (
+        out.splitlines()[0] == "rank,site_id,h3_cell,latitude,longitude,added_demand,covered_share"
+    )
+    code, out, err = run(
+        capsys,
+        "whatif",
+        "--layer",
+        "town",
+        "--close-station",
+        "S2",
+        "-f",
+        "csv",
+        "--data-dir",
+        town,
+    )
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("h3_cell,latitude,longitude,demand,station_before")
+    code, out, err = run(capsys, "coverage", "--layer", "town", "-f", "csv", "--data-dir", town)
+    assert code == 0 and out.splitlines()[0].startswith("h3_cell,latitude,longitude,area_km2")

@@ -14,7 +14,7 @@ from rich.table import Table
 import dispatch_analytics.fmt as fmt
 
 from ..store import Store
-from .common import DataDir, Format, out, print_frame
+from .common import DataDir, Format, err, out, print_frame
 
 __all__ = ["register"]
 
@@ -219,15 +219,16 @@ def fit_cmd(
         from ..analysis.network import RoadNetwork
 
         net = RoadNetwork.read(network, max_snap_m=max_snap_m)
-    model = TravelModel.from_store(
-        store,
-        network=net,
-        priority=priority,
-        call_category=call_category,
-        seed=seed,
-        test_share=test_share,
-        circuity=circuity,
-    )
+    with err.status("fitting the travel model"):
+        model = TravelModel.from_store(
+            store,
+            network=net,
+            priority=priority,
+            call_category=call_category,
+            seed=seed,
+            test_share=test_share,
+            circuity=circuity,
+        )
     path = model.save(store.root)
     if f == "json":
         _json({**model.to_dict(), "path": str(path)})
@@ -391,7 +392,7 @@ def whatif_cmd(
     from ..analysis.coverage import SUMMARY_FIELDS
     from ..analysis.whatif import WhatIf, parse_lonlat
 
-    f = _check_format(fmt_name, ("table", "json"))
+    f = _check_format(fmt_name, ("table", "csv", "json"))
     adds = [parse_lonlat(p, "--add-station") for p in add_station or []]
     moves = _moves(move_station, list(ctx.args))
     if not (adds or moves or close_station):
@@ -404,6 +405,9 @@ def whatif_cmd(
     wi = WhatIf.from_coverage(before, add=adds, move=moves, close=close_station or [])
     if f == "json":
         _json({**wi.to_dict(), "metadata": wi.metadata})
+        return
+    if f == "csv":
+        print_frame(wi.changed_cells, "csv")
         return
     rows = _summary_rows({"before": wi.before.summary, "after": wi.after.summary}, SUMMARY_FIELDS)
     delta = [
@@ -446,7 +450,7 @@ def site_cmd(
     """
     from ..analysis.siting import Siting
 
-    f = _check_format(fmt_name, ("table", "json"))
+    f = _check_format(fmt_name, ("table", "csv", "json"))
     store = Store(data_dir, create=False)
     cov = _coverage(store, target_s, resolution, layer, quantile)
     if candidates != "cells" and not Path(candidates).exists():
@@ -455,11 +459,19 @@ def site_cmd(
         raise CoverageError(
             f"`--candidates` {candidates!r} is neither 'cells' nor an existing point file"
         )
-    s = Siting.from_coverage(
-        cov, new, candidates=candidates, time_limit_s=time_limit_s, max_candidates=max_candidates
-    )
+    with err.status(f"choosing {new} site(s): spopt MCLP + CBC (time limit {time_limit_s:g} s)"):
+        s = Siting.from_coverage(
+            cov,
+            new,
+            candidates=candidates,
+            time_limit_s=time_limit_s,
+            max_candidates=max_candidates,
+        )
     if f == "json":
         _json({**s.to_dict(), "metadata": s.metadata})
+        return
+    if f == "csv":
+        print_frame(s.sites, "csv")
         return
     if s.sites.height == 0:
         out.print(
