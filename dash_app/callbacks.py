@@ -26,6 +26,9 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
     _register_map(app, ds, cfg, targets_fn, geo)
     _register_trends(app, ds, cfg, targets_fn)
     _register_units(app, ds, cfg, targets_fn)
+    _register_units_reliability(app, ds, cfg, targets_fn)
+    _register_hotspots(app, ds, cfg, targets_fn)
+    _register_impact(app, ds, cfg, targets_fn)
     _register_quality(app, ds)
     _register_sql(app, ds, cfg, saved_queries)
     _register_coverage(app, ds, cfg, geo)
@@ -156,6 +159,83 @@ def _register_units(app, ds, cfg, targets_fn) -> None:
     )
     def units_page(search, _v):
         return views.units_view(ds, *_scope(search, cfg, targets_fn))
+
+
+def _register_units_reliability(app, ds, cfg, targets_fn) -> None:
+    from .pages.units import reliability_view
+
+    @app.callback(
+        Output("units-uhu", "figure"),
+        Output("units-concurrency", "figure"),
+        Output("units-cross-area", "figure"),
+        Output("units-reliability-note", "children"),
+        Input("url", "search"),
+        Input("data-version", "data"),
+    )
+    def units_reliability(search, _v):
+        return reliability_view(ds, _scope(search, cfg, targets_fn)[0])
+
+
+def _register_hotspots(app, ds, cfg, targets_fn) -> None:
+    from .pages.hotspots import hotspots_view
+
+    @app.callback(
+        Output("hs-map", "figure"),
+        Output("hs-summary", "children"),
+        Output("hs-table", "data"),
+        Output("hs-table", "columns"),
+        Input("url", "search"),
+        Input("data-version", "data"),
+        Input("hs-metric", "value"),
+        Input("hs-interval", "value"),
+        Input("hs-by", "value"),
+    )
+    def hotspots_page(search, _v, metric, interval, by):
+        f = _scope(search, cfg, targets_fn)[0]
+        return hotspots_view(ds, f, metric, interval, by, cfg.tile_url)
+
+
+def _register_impact(app, ds, cfg, targets_fn) -> None:
+    from .pages.impact import default_periods, impact_view, zone_options
+
+    @app.callback(
+        Output("imp-before", "start_date"),
+        Output("imp-before", "end_date"),
+        Output("imp-after", "start_date"),
+        Output("imp-after", "end_date"),
+        Output("imp-zone", "options"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+        State("imp-before", "start_date"),
+        State("imp-before", "end_date"),
+        State("imp-after", "start_date"),
+        State("imp-after", "end_date"),
+    )
+    def impact_defaults(_path, search, *current):
+        f = _scope(search, cfg, targets_fn)[0]
+        snap = ds.snapshot()
+        row = snap.query("select min(local_date) as lo, max(local_date) as hi from inc").row(0)
+        dates = current if all(current) else default_periods(*row)
+        return (*dates, zone_options(snap, f.layer))
+
+    @app.callback(
+        Output("imp-table", "data"),
+        Output("imp-table", "columns"),
+        Output("imp-detail", "children"),
+        Output("imp-warnings", "children"),
+        Output("imp-trend", "figure"),
+        Input("url", "search"),
+        Input("data-version", "data"),
+        Input("imp-before", "start_date"),
+        Input("imp-before", "end_date"),
+        Input("imp-after", "start_date"),
+        Input("imp-after", "end_date"),
+        Input("imp-zone", "value"),
+        Input("imp-metric", "value"),
+    )
+    def impact_page(search, _v, b0, b1, a0, a1, zone, metric):
+        f = _scope(search, cfg, targets_fn)[0]
+        return impact_view(ds, f, b0, b1, a0, a1, zone, metric)
 
 
 def _register_quality(app, ds) -> None:

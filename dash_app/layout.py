@@ -10,8 +10,8 @@ from dash import dcc, html
 
 from .components import filter_bar
 from .pages import coverage as coverage_page
+from .pages import hotspots, impact, overview, quality, sql, trends, units
 from .pages import map as map_page
-from .pages import overview, quality, sql, trends, units
 
 __all__ = ["PAGES", "app_layout", "page_layout"]
 
@@ -20,6 +20,8 @@ PAGES = {
     "/map": "Map",
     "/trends": "Trends",
     "/units": "Units & stations",
+    "/hotspots": "Hotspots",
+    "/impact": "Impact",
     "/quality": "Data quality",
     "/coverage": "Coverage",
     "/sql": "SQL",
@@ -29,6 +31,8 @@ _LAYOUTS = {
     "/map": map_page.layout,
     "/trends": trends.layout,
     "/units": units.layout,
+    "/hotspots": hotspots.layout,
+    "/impact": impact.layout,
     "/quality": quality.layout,
     "/coverage": coverage_page.layout,
 }

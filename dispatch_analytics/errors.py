@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "QueryError",
     "SampleError",
+    "AnalysisError",
     "ExportError",
 ]
 
@@ -89,6 +90,12 @@ class MetricError(DispatchError, ValueError):
 
 class StandardError(DispatchError, ValueError):
     """A standards profile or its overrides are invalid; the message names the fix."""
+
+
+class AnalysisError(ProblemsError):
+    """An invalid analysis request (hotspots, reliability, impact): unknown metric, layer or
+    zone, a bad date or period, an unusable roster. The message lists every problem and says
+    the fix."""
 
 
 class ExportError(ProblemsError):

@@ -20,6 +20,8 @@ PAGES = {
     "map": "/map?layer=station_areas",
     "trends": "/trends?from=2024-01-01&to=2024-12-31",
     "units": "/units?layer=station_areas",
+    "hotspots": "/hotspots?layer=station_areas",
+    "impact": "/impact?layer=station_areas",
     "quality": "/quality",
     "sql": "/sql",
 }
@@ -50,7 +52,7 @@ def main() -> None:
     try:
         for name, path in PAGES.items():
             drv.get("http://127.0.0.1:8765" + path)
-            time.sleep(6)
+            time.sleep(20 if name in ("hotspots", "impact", "units") else 6)
             if name == "map":
                 drv.execute_script(
                     "const gd = document.querySelector('#map-zones .js-plotly-plot');"

@@ -59,6 +59,9 @@ def library_modules(base: Path = LIB) -> dict[str, Path]:
     return {module_name(p, base): p for p in sorted(base.rglob("*.py"))}
 
 
+MODULES = set(library_modules()) | set(library_modules(DASH))
+
+
 def imports_of(path: Path, name: str) -> list[tuple[str, int]]:
     """Every module ``path`` imports (module level or inside functions), resolved absolutely."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -74,9 +77,12 @@ def imports_of(path: Path, name: str) -> list[tuple[str, int]]:
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            found.append((mod, node.lineno))
-            # `from . import x` imports the submodule x
-            found += [(f"{mod}.{a.name}", node.lineno) for a in node.names]
+            # `from pkg import x` imports the submodule pkg.x when there is one (the package
+            # itself runs first either way, as for every import), else names of pkg
+            subs = [f"{mod}.{a.name}" for a in node.names if f"{mod}.{a.name}" in MODULES]
+            found += [(m, node.lineno) for m in subs]
+            if len(subs) < len(node.names):
+                found.append((mod, node.lineno))
         elif (
             isinstance(node, ast.Call)
             and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"

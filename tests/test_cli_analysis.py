@@ -25,6 +25,10 @@ NHOODS = SF_WEEK / "sf_analysis_neighborhoods.geojson"
 STATIONS = SF_WEEK / "sf_fire_stations.geojson"
 QUERIES = {
     "call_concurrency",
+    "cross_area_responses",
+    "station_busy_share",
+    "unit_hour_utilization",
+    "unit_hour_utilization_by_hour",
     "data_quality",
     "first_due_reliability",
     "fractile_compliance",

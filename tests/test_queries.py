@@ -36,12 +36,16 @@ _spec.loader.exec_module(H)
 
 EXPECTED = {
     "call_concurrency",
+    "cross_area_responses",
     "data_quality",
     "first_due_reliability",
     "fractile_compliance",
     "hour_weekday_heatmap",
     "monthly_trend",
     "response_intervals",
+    "station_busy_share",
+    "unit_hour_utilization",
+    "unit_hour_utilization_by_hour",
     "travel_observations",
     "unit_turnout",
 }
@@ -71,6 +75,10 @@ PARAMS = {
     "travel_observations": {},
     "first_due_reliability": {"station_layer": "station_areas", "period": "quarter"},
     "call_concurrency": {"source": "%sample_city%"},
+    "cross_area_responses": {"station_layer": "station_areas", "from_date": "2024-01-01"},
+    "station_busy_share": {"from_date": "2024-01-01", "to_date": "2024-02-01"},
+    "unit_hour_utilization": {"from_date": "2024-01-01", "to_date": "2024-02-01"},
+    "unit_hour_utilization_by_hour": {"from_date": "2024-01-01", "to_date": "2024-01-08"},
     "data_quality": {},
 }
 

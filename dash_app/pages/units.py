@@ -1,16 +1,22 @@
-"""The units & stations page: turnout by unit, unit workload, first-due reliability."""
+"""The units & stations page: turnout by unit, unit workload, first-due reliability; and the
+reliability analysis (call concurrency, unit-hour utilisation, cross-area responses) from
+``dispatch_analytics.analysis.reliability``."""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import polars as pl
 from dash import dcc, html
+
+from dispatch_analytics.analysis.reliability import Reliability
+from dispatch_analytics.errors import DispatchError
 
 from .. import figures, stats
 from ..components import CARD, ROW, data_table, table_props
 from ..data import DataSource
 from ..filters import Filters
 
-__all__ = ["layout", "units_view"]
+__all__ = ["layout", "units_view", "reliability_view", "cross_area_figure"]
 
 
 def layout() -> html.Div:
@@ -32,8 +38,85 @@ def layout() -> html.Div:
                 ],
                 style=CARD,
             ),
+            html.H4("Reliability", style={"margin": "10px 6px 0"}),
+            html.Div(id="units-reliability-note", style={"padding": "0 8px", "color": "#555"}),
+            html.Div(
+                [
+                    html.Div(dcc.Graph(id="units-uhu"), style=CARD),
+                    html.Div(dcc.Graph(id="units-concurrency"), style=CARD),
+                ],
+                style=ROW,
+            ),
+            html.Div(dcc.Graph(id="units-cross-area"), style=CARD),
         ]
     )
+
+
+def cross_area_figure(matrix: pl.DataFrame | None) -> go.Figure:
+    """Heatmap of unit responses: station areas (rows) by responding station (columns)."""
+    if matrix is None or matrix.height == 0:
+        return figures.empty_figure(
+            "choose a station-area zone layer in the filters for the cross-area matrix"
+        )
+    cols = [c for c in matrix.columns if c != "zone_id"]
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.select(cols).to_numpy().tolist(),
+            x=cols,
+            y=[str(z) for z in matrix["zone_id"].to_list()],
+            colorscale="Blues",
+            colorbar={"title": "responses"},
+            hovertemplate="area %{y}, station %{x}: %{z}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Cross-area responses: which station's units answer in which area",
+        xaxis_title="responding station",
+        yaxis_title="station area",
+        margin=dict(l=80, r=10, t=40, b=60),
+        height=460,
+    )
+    return fig
+
+
+def reliability_view(ds: DataSource, f: Filters, top: int = 30):
+    """(UHU figure, concurrency figure, cross-area figure, note) over the filter dates."""
+    snap = ds.snapshot()
+    layer = f.layer if f.layer in snap.layers else None
+
+    def build():
+        cur = snap.con.cursor()
+        try:
+            return Reliability.from_store(cur, layer=layer, start=f.date_from, end=f.date_to)
+        finally:
+            cur.close()
+
+    try:
+        rel = snap.memo(("reliability", f.date_from, f.date_to, layer), build)
+    except DispatchError as exc:
+        e = figures.empty_figure(str(exc))
+        return e, e, e, str(exc)
+    u = rel.utilization.head(top)
+    uhu = figures.bar_figure(
+        u.sort("uhu").with_columns((pl.col("uhu") * 100).alias("uhu_pct")),
+        "unit_id",
+        "uhu_pct",
+        f"Unit-hour utilisation, % of {rel.start}..{rel.end} committed (busiest {u.height})",
+        None,
+        horizontal=True,
+    )
+    c = rel.concurrency
+    x = "zone_id" if layer else "hour"
+    conc = figures.bar_figure(
+        c.with_columns(pl.col(x).cast(pl.String)),
+        x,
+        "mean_concurrent",
+        "Other incidents in progress when a call arrives (mean)"
+        + (f", by zone of {layer}" if layer else ", by local hour"),
+        None,
+    )
+    note = " ".join(rel.notes)
+    return uhu, conc, cross_area_figure(rel.cross_area_matrix()), note
 
 
 def units_view(ds: DataSource, f: Filters, targets):

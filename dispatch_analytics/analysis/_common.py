@@ -1,101 +1,241 @@
-"""What the planning analyses share: argument checks, the store, the date range, layers."""
+"""What the analyses share: connections, local dates and periods, targets, the agency filter.
+
+Dates are the agency's **local** calendar dates. In the Python API and on the command line a
+date range is inclusive at both ends (``start``..``end``); the named SQL queries take
+``from_date`` (inclusive) and ``to_date`` (exclusive), so :func:`sql_window` adds one day.
+"""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..errors import CoverageError
+import duckdb
+
+from ..errors import AnalysisError
+from ..metrics.queries import known_layers, prepare
 
 __all__ = [
-    "check_target",
+    "connection",
+    "parse_date",
+    "parse_period",
+    "check_window",
+    "sql_window",
+    "store_timezone",
+    "utc_bounds",
+    "data_dates",
     "check_agency",
-    "store_root",
-    "date_range",
-    "local_bounds",
-    "pick_layer",
+    "check_layer",
+    "resolve_target",
+    "INCIDENT_INTERVALS",
 ]
 
+#: Incident-level intervals the analyses read from ``incidents.<name>_s``.
+INCIDENT_INTERVALS = (
+    "alarm_answering",
+    "call_processing",
+    "turnout",
+    "travel",
+    "total_response",
+)
 
-def check_target(target_s: Any, arg: str = "target_s") -> float:
-    """``target_s`` as a positive float, else :class:`CoverageError` naming the fix."""
-    ok = (
-        not isinstance(target_s, bool)
-        and isinstance(target_s, int | float)
-        and math.isfinite(target_s)
-        and target_s > 0
-    )
-    if not ok:
-        raise CoverageError(
-            f"`{arg}` must be a positive number of seconds, got {target_s!r}; e.g. 240"
+#: The total-response target used when neither the caller nor the profile sets one: a common
+#: 8-minute benchmark (CFAI baselines are set locally; say yours with ``target_s``).
+DEFAULT_TOTAL_RESPONSE_TARGET_S = 480.0
+
+
+def connection(con: Any) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the catalog views (a Store is opened read-only), prepared
+    with the macros and zone-view placeholders."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return prepare(con)
+    if hasattr(con, "connect"):  # a Store
+        return prepare(con.connect(read_only=True))
+    raise AnalysisError(f"expected a DuckDB connection or a Store, got {type(con).__name__}")
+
+
+def parse_date(value: Any, name: str, problems: list[str]) -> dt.date | None:
+    """A local date from a ``date`` or ``YYYY-MM-DD`` text; a problem is recorded (not raised)
+    when it is not one. None stays None."""
+    if value is None or isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        problems.append(
+            f"`{name}` {value!r} is not a date: write it as YYYY-MM-DD, e.g. 2024-01-31"
         )
-    return float(target_s)
+        return None
 
 
-def check_agency(agency: Any) -> None:
-    """Agencies are not stored yet: only ``None`` (every row) is accepted."""
-    if agency is not None:
-        raise CoverageError(
-            f"`agency` {agency!r}: this store has no agency column yet; leave it out"
-        )
-
-
-def store_root(store: Any) -> Path:
-    """The root folder of a :class:`~dispatch_analytics.store.Store` or a path."""
-    return Path(getattr(store, "root", store))
-
-
-def date_range(con) -> dict[str, str | None]:
-    """First and last ``call_received_at`` of the incidents (ISO text, UTC)."""
-    row = con.execute(
-        "select cast(min(call_received_at) as varchar), cast(max(call_received_at) as varchar), "
-        "count(*), cast(min(call_received_local_at)::date as varchar), "
-        "cast(max(call_received_local_at)::date as varchar) from incidents"
-    ).fetchone()
-    return {
-        "first_call_received_at": row[0],
-        "last_call_received_at": row[1],
-        "incidents": int(row[2]),
-        "first_local_date": row[3],
-        "last_local_date": row[4],
-    }
-
-
-def local_bounds(con, date_from: Any, date_to: Any) -> dict[str, Any]:
-    """``since`` / ``until`` filters for local dates (inclusive) in the agency time zone."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    from ..analysis.zone_metrics import parse_date
-
-    d0, d1 = parse_date(date_from, "--from"), parse_date(date_to, "--to")
-    tzs = [r[0] for r in con.execute("select distinct timezone from incidents").fetchall() if r[0]]
-    tz = ZoneInfo(tzs[0] if len(tzs) == 1 else "UTC")
-    out: dict[str, Any] = {}
-    if d0:
-        out["since"] = dt.datetime.combine(d0, dt.time(0), tz)
-    if d1:
-        out["until"] = dt.datetime.combine(d1 + dt.timedelta(days=1), dt.time(0), tz)
-    return out
-
-
-def pick_layer(root: Path, layer: str | None) -> str:
-    """The layer asked for (checked), or the only loaded one."""
-    from ..spatial.layers import list_layers, unknown_layer
-
-    loaded = list_layers(root)
-    if layer is None:
-        if len(loaded) == 1:
-            return loaded[0]
-        raise CoverageError(
-            "`layer` is needed: "
-            + (
-                f"several layers are loaded ({', '.join(loaded)}); pass --layer NAME"
-                if loaded
-                else "no zone layer is loaded; load one with `dispatch zones load`"
+def parse_period(value: Any, name: str, problems: list[str]) -> tuple[dt.date, dt.date] | None:
+    """``"2024-01-01..2024-03-31"`` (or a pair of dates) as (start, end), both inclusive."""
+    if value is None:
+        problems.append(f"`{name}` is required: give it as START..END, e.g. 2024-01-01..2024-03-31")
+        return None
+    if isinstance(value, str):
+        parts = value.split("..")
+        if len(parts) != 2:
+            problems.append(
+                f"`{name}` {value!r} is not a period: write START..END (both local dates, "
+                "inclusive), e.g. 2024-01-01..2024-03-31"
             )
+            return None
+    else:
+        parts = list(value)
+        if len(parts) != 2:
+            problems.append(f"`{name}` must be two dates (start, end), got {value!r}")
+            return None
+    n = len(problems)
+    a, b = parse_date(parts[0], name, problems), parse_date(parts[1], name, problems)
+    if len(problems) == n and (a is None or b is None):
+        problems.append(f"`{name}` needs both a start and an end date, got {value!r}")
+    if len(problems) > n or a is None or b is None:
+        return None
+    if b < a:
+        problems.append(
+            f"`{name}` {a}..{b} ends before it starts: give the earlier date first ({b}..{a})"
         )
-    if layer not in loaded:
-        raise unknown_layer(root, layer)
-    return layer
+        return None
+    return a, b
+
+
+def check_window(
+    start: Any, end: Any, problems: list[str], names: tuple[str, str] = ("start", "end")
+) -> tuple[dt.date | None, dt.date | None]:
+    """Parse an optional inclusive window; records a problem when ``end`` is before ``start``."""
+    a = parse_date(start, names[0], problems)
+    b = parse_date(end, names[1], problems)
+    if a is not None and b is not None and b < a:
+        problems.append(
+            f"`{names[1]}` {b} is before `{names[0]}` {a}: the window is inclusive, so give an "
+            f"end on or after the start"
+        )
+    return a, b
+
+
+def sql_window(
+    con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None
+) -> tuple[dt.date, dt.date]:
+    """``(from_date, to_date)`` for the SQL queries (``to_date`` exclusive): the inclusive
+    window, with a missing side taken from the data (first / last local date of a call)."""
+    lo, hi = data_dates(con)
+    a = start or lo or dt.date.today()
+    b = end or hi or a
+    return a, b + dt.timedelta(days=1)
+
+
+def data_dates(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last local date of a call in the store (None, None when empty)."""
+    row = con.execute(
+        "select cast(min(call_received_local_at) as date), cast(max(call_received_local_at) "
+        "as date) from incidents"
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def store_timezone(con: duckdb.DuckDBPyConnection) -> str:
+    """The agency time zone of the store's incidents (UTC when empty).
+
+    Raises
+    ------
+    AnalysisError
+        The store holds incidents in several time zones (local dates would be ambiguous).
+    """
+    zones = [
+        r[0]
+        for r in con.execute(
+            "select distinct timezone from incidents where timezone is not null order by 1"
+        ).fetchall()
+    ]
+    if len(zones) > 1:
+        raise AnalysisError(
+            f"the store holds incidents in several time zones ({', '.join(zones)}); local "
+            "dates are ambiguous: analyse one agency's store at a time"
+        )
+    return zones[0] if zones else "UTC"
+
+
+def utc_bounds(start: dt.date, end: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
+    """UTC instants of local midnight at ``start`` and of the midnight after ``end`` (DST-exact:
+    a local day is 23 or 25 hours on the change nights)."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AnalysisError(f"unknown time zone {tz!r} in the store") from None
+    a = dt.datetime.combine(start, dt.time(), zone).astimezone(dt.UTC)
+    b = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+    return a, b
+
+
+def check_agency(agency: Any, problems: list[str]) -> None:
+    """``agency`` is accepted as None only until incidents carry an ``agency`` column."""
+    if agency is not None:
+        problems.append(
+            f"`agency` {agency!r}: this store has no agency column yet; leave `agency` unset "
+            "(each store holds one agency)"
+        )
+
+
+def check_layer(
+    con: duckdb.DuckDBPyConnection, layer: str | None, name: str, problems: list[str]
+) -> None:
+    """Records a problem when ``layer`` is given and not loaded (lists the loaded ones)."""
+    if layer is None:
+        return
+    layers = known_layers(con)
+    if layer not in layers:
+        problems.append(
+            f"`{name}` {layer!r} is not a loaded zone layer; loaded layers: "
+            f"{', '.join(layers) or '(none: load one with `dispatch zones load`)'}"
+        )
+
+
+def resolve_target(
+    metric: str,
+    target_s: float | None,
+    profile: str | None,
+    call_category: str | None,
+    problems: list[str],
+) -> float | None:
+    """The target (seconds) of an incident interval: ``target_s`` when given; else the
+    standards profile's incident-level target for ``metric`` (the one for ``call_category``
+    when the profile sets one per category); else, for total_response, 480 s. Records a
+    problem when the profile sets several and no category picks one."""
+    if target_s is not None:
+        if isinstance(target_s, bool) or not isinstance(target_s, int | float) or target_s <= 0:
+            problems.append(f"`target_s` must be a positive number of seconds, got {target_s!r}")
+            return None
+        return float(target_s)
+    found: list[tuple[tuple[str, ...] | None, float]] = []
+    if profile is not None:
+        from ..metrics.standards import StandardError, load_standard
+
+        try:
+            std = load_standard(profile)
+        except StandardError as exc:
+            problems.append(str(exc))
+            return None
+        for t in std.entries(metric, "incident"):
+            if t.target_s is None or t.unit_type or t.by_density_class:
+                continue
+            found.append((t.call_category, float(t.target_s)))
+    if call_category is not None:
+        for cats, sec in found:
+            if cats is None or call_category in cats:
+                return sec
+    if len({sec for _c, sec in found}) == 1:
+        return found[0][1]
+    if len(found) > 1:
+        by = ", ".join(f"{'/'.join(c) if c else 'all'} {s:g} s" for c, s in found)
+        problems.append(
+            f"profile {profile} sets {metric} targets per call category ({by}): pass "
+            "`call_category` to pick one, or `target_s`"
+        )
+        return None
+    if metric == "total_response":
+        return DEFAULT_TOTAL_RESPONSE_TARGET_S
+    return None

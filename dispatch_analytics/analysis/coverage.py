@@ -27,7 +27,7 @@ import polars as pl
 
 from ..errors import CoverageError
 from ..spatial.distance import nearest
-from ._common import check_agency, check_target, date_range, store_root
+from ._planning import check_agency, check_target, date_range, store_root
 from .travel_model import TravelModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -175,7 +175,7 @@ class CoverageGrid:
             )
         root = store_root(store)
         if layer is not None:
-            from ._common import pick_layer
+            from ._planning import pick_layer
 
             layer = pick_layer(root, layer)
         con = store.connect(read_only=True)

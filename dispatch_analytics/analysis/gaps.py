@@ -23,7 +23,7 @@ import polars as pl
 
 from ..errors import CoverageError, MetricError
 from ..metrics.fractiles import Fractiles
-from ._common import (
+from ._planning import (
     check_agency,
     check_target,
     date_range,

@@ -36,7 +36,7 @@ import polars as pl
 
 from ..errors import CoverageError
 from ..spatial.distance import haversine_m
-from ._common import check_agency, date_range, store_root
+from ._planning import check_agency, date_range, store_root
 from .travel_fit import check_fit_options, exclusion_reasons, quantile_fit
 
 __all__ = [

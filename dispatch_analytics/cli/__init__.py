@@ -18,7 +18,20 @@ import typer
 
 from .._version import __version__
 from ..errors import DispatchError
-from . import coverage, export, ingest, queries, report, sample, spatial, store, units
+from . import (
+    coverage,
+    export,
+    hotspots,
+    impact,
+    ingest,
+    queries,
+    reliability,
+    report,
+    sample,
+    spatial,
+    store,
+    units,
+)
 from .common import EXIT_ERROR, EXIT_OK, EXIT_REJECTS, EXIT_USAGE, err, out, print_frame
 
 __all__ = [
@@ -61,7 +74,20 @@ def _root(
     """Open, offline, SQL-first emergency dispatch analytics."""
 
 
-for _module in (ingest, store, sample, queries, report, spatial, export, units, coverage):
+for _module in (
+    ingest,
+    store,
+    sample,
+    queries,
+    report,
+    spatial,
+    export,
+    hotspots,
+    reliability,
+    impact,
+    units,
+    coverage,
+):
     _module.register(app)
 
 

@@ -24,6 +24,8 @@ __all__ = [
     "fmt_cell",
     "print_frame",
     "print_warnings",
+    "print_people",
+    "check_format",
 ]
 
 #: Exit codes scripts can rely on.
@@ -81,3 +83,32 @@ def print_warnings(caught) -> None:
     """Print warnings recorded by ``warnings.catch_warnings(record=True)`` to stderr."""
     for w in caught:
         err.print(f"Warning: {w.message}", highlight=False)
+
+
+def check_format(fmt: str, allowed: tuple[str, ...] = ("table", "csv", "json")) -> str:
+    """``fmt`` lower-cased, or a usage error (exit 2) naming the allowed formats."""
+    f = fmt.lower()
+    if f not in allowed:
+        raise typer.BadParameter(f"`--format` {fmt!r} must be {', '.join(allowed)}")
+    return f
+
+
+def print_people(df: pl.DataFrame, title: str | None = None, shares: tuple[str, ...] = ()) -> None:
+    """A frame as a rich table for people: durations (``*_s``) as m:ss, shares as %, counts
+    with separators (``fmt.value``); ``shares`` names more share columns."""
+    from ..fmt import share as _share
+    from ..fmt import value as _value
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for c, t in df.schema.items():
+        table.add_column(c, justify="right" if t.is_numeric() else "left")
+    for row in df.iter_rows():
+        table.add_row(
+            *[
+                _share(v) if c in shares and isinstance(v, int | float) else _value(c, v)
+                for c, v in zip(df.columns, row, strict=True)
+            ]
+        )
+    out.print(table)
+    if df.height == 0:
+        out.print("(no rows)")

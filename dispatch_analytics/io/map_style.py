@@ -37,6 +37,18 @@ CATEGORY_COLORS: dict[str, str] = {
     "not_met": "#d73027",
     "no_target": "#9e9e9e",
     "no_data": "#e0e0e0",
+    # hotspot classes and emerging patterns (dispatch map hotspots)
+    "hot": "#c0392b",
+    "cold": "#2e86c1",
+    "not significant": "#d5d8dc",
+    "too few": "#f4f6f6",
+    "new": "#e74c3c",
+    "intensifying": "#922b21",
+    "persistent": "#cb4335",
+    "diminishing": "#f5b041",
+    "sporadic": "#f1948a",
+    "historical": "#a569bd",
+    "no pattern": "#e5e8e8",
     # gap statuses (dispatch map gaps)
     "meeting": "#1a9850",
     "at risk": "#fdae61",

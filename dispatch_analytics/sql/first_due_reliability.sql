@@ -5,9 +5,11 @@
 --   station first due in that area; (2) responses.station_id is the unit's HOME station, as in
 --   the sample city export. Sources whose station_id is the incident's station area (the SFFD
 --   "Station Area" column) make every incident look first-due: do not use them here.
---   Also: how often the first-due station sent any unit at all.
+--   Also: how often the first-due station sent any unit at all. Optional window on the local
+--   date of the call: $from_date (inclusive) to $to_date (EXCLUSIVE).
 -- params: station_layer (zone layer of first-due station areas),
---   period (optional: day|week|month|quarter|year; local period start)
+--   period (optional: day|week|month|quarter|year; local period start),
+--   from_date (optional: local date, inclusive), to_date (optional: local date, exclusive)
 -- returns: zone_id, period_start, n_incidents, n_arrived, n_first_due_arrived_first,
 --   reliability, n_first_due_assigned, first_due_assigned_share
 with incident_area as (
@@ -20,6 +22,8 @@ with incident_area as (
     end as period_start
   from incidents i
   left join incident_zones z on z.incident_id = i.incident_id and z.layer = $station_layer
+  where ($from_date is null or cast(i.call_received_local_at as date) >= cast($from_date as date))
+    and ($to_date is null or cast(i.call_received_local_at as date) < cast($to_date as date))
 ), first_arriving as (
   select a.incident_id, r.station_id as first_arriving_station
   from incident_area a
