@@ -58,6 +58,7 @@ bench: install ## Benchmarks (prints tables; nothing is asserted)
 	$(PY) bench/bench_zones.py
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_dash.py
+	$(PY) bench/bench_coverage.py
 
 clean: ## Remove the venv, demo store and bench files
 	rm -rf $(VENV) $(DEMO) bench/_work .pytest_cache

@@ -12,6 +12,7 @@ from dash import ALL, Input, Output, State, ctx
 from . import views
 from .filters import Filters, parse_search
 from .layout import page_layout
+from .pages import coverage as coverage_page
 from .pages.map import clicked_zone, map_outputs
 from .pages.sql import csv_download, run_outputs, saved_query_inputs
 
@@ -30,6 +31,7 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
     _register_impact(app, ds, cfg, targets_fn)
     _register_quality(app, ds)
     _register_sql(app, ds, cfg, saved_queries)
+    _register_coverage(app, ds, cfg, geo)
 
 
 def _scope(search: str | None, cfg, targets_fn) -> tuple[Filters, dict]:
@@ -288,3 +290,56 @@ def _register_sql(app, ds, cfg, saved_queries) -> None:
     )
     def download(_n, text):
         return csv_download(ds, text, cfg.sql_row_limit, cfg.sql_timeout_s)
+
+
+def _register_coverage(app, ds, cfg, geo) -> None:
+    """Station changes (click a cell, close, reset), the maps and numbers, the download."""
+
+    @app.callback(
+        Output("cov-changes", "data"),
+        Input("cov-cells", "clickData"),
+        Input("cov-close-btn", "n_clicks"),
+        Input("cov-reset", "n_clicks"),
+        State("cov-changes", "data"),
+        State("cov-mode", "value"),
+        State("cov-station", "value"),
+        prevent_initial_call=True,
+    )
+    def change_stations(click, _close, _reset, changes, mode, station):
+        if ctx.triggered_id == "cov-reset":
+            return coverage_page.EMPTY_CHANGES
+        if ctx.triggered_id == "cov-close-btn":
+            return coverage_page.apply_close(changes, station)
+        return coverage_page.apply_click(changes, click, mode, station)
+
+    @app.callback(
+        Output("cov-gaps", "figure"),
+        Output("cov-cells", "figure"),
+        Output("cov-numbers", "children"),
+        Output("cov-changes-list", "children"),
+        Output("cov-msg", "children"),
+        Output("cov-station", "options"),
+        Input("url", "search"),
+        Input("data-version", "data"),
+        Input("cov-target", "value"),
+        Input("cov-changes", "data"),
+        Input("cov-quantile", "value"),
+    )
+    def coverage_view(search, _v, target, changes, quantile):
+        f = parse_search(search, cfg.profile)
+        return coverage_page.coverage_outputs(ds, f, geo, target, changes, quantile)
+
+    @app.callback(
+        Output("cov-download", "data"),
+        Input("cov-dl-geojson", "n_clicks"),
+        Input("cov-dl-csv", "n_clicks"),
+        State("url", "search"),
+        State("cov-target", "value"),
+        State("cov-changes", "data"),
+        State("cov-quantile", "value"),
+        prevent_initial_call=True,
+    )
+    def coverage_download(_g, _c, search, target, changes, quantile):
+        kind = "csv" if ctx.triggered_id == "cov-dl-csv" else "geojson"
+        f = parse_search(search, cfg.profile)
+        return coverage_page.download_payload(ds, f, target, changes, kind, quantile)

@@ -151,6 +151,9 @@ class DataSource:
                     "where c.incident_id = inc.incident_id"
                 )
                 has_cells = True
+        # the snapshot's `units` table (unit responses) replaces the catalog's `units` view
+        # (home stations), which the dashboard reads through the library instead
+        con.execute("drop view if exists units")
         con.execute(
             """
             create table units as

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from .components import filter_bar
+from .pages import coverage as coverage_page
 from .pages import hotspots, impact, overview, quality, sql, trends, units
 from .pages import map as map_page
 
@@ -22,6 +23,7 @@ PAGES = {
     "/hotspots": "Hotspots",
     "/impact": "Impact",
     "/quality": "Data quality",
+    "/coverage": "Coverage",
     "/sql": "SQL",
 }
 
@@ -32,6 +34,7 @@ _LAYOUTS = {
     "/hotspots": hotspots.layout,
     "/impact": impact.layout,
     "/quality": quality.layout,
+    "/coverage": coverage_page.layout,
 }
 
 

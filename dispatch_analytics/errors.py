@@ -8,6 +8,8 @@ __all__ = [
     "ProfileError",
     "ZoneError",
     "StationError",
+    "UnitError",
+    "CoverageError",
     "MetricError",
     "StandardError",
     "IngestError",
@@ -53,6 +55,16 @@ class ZoneError(ProblemsError):
 
 class StationError(ProblemsError):
     """A station file (or an argument about it) is invalid. The message lists every problem."""
+
+
+class UnitError(ProblemsError):
+    """A unit list (or a rule deriving home stations) is invalid. The message lists every
+    problem."""
+
+
+class CoverageError(ProblemsError):
+    """A planning request (gaps, travel model, coverage, what-if, siting) is invalid or cannot
+    be answered; the message names the item and the fix."""
 
 
 class IngestError(DispatchError):

@@ -35,6 +35,7 @@ QUERIES = {
     "hour_weekday_heatmap",
     "monthly_trend",
     "response_intervals",
+    "travel_observations",
     "unit_turnout",
 }
 FRACTILE_PARAMS = [
@@ -204,11 +205,11 @@ def test_stations_load_ids(store, capsys):
 
 
 # ---------------------------------------------------------------- queries / query
-def test_queries_lists_the_twelve(capsys):
+def test_queries_lists_them_all(capsys):
     code, out, err = run(capsys, "queries", "-f", "json")
     assert code == 0, err
     rows = json.loads(out)
-    assert {r["name"] for r in rows} == QUERIES and len(rows) == 12
+    assert {r["name"] for r in rows} == QUERIES and len(rows) == len(QUERIES)
     fc = next(r for r in rows if r["name"] == "fractile_compliance")
     assert "target_s" in fc["params"] and "percentile=90" in fc["params"]
     code, out, _ = run(capsys, "queries")

@@ -27,7 +27,7 @@ def _chromium():
         pytest.fail("needs Debian chromium and chromium-driver: run `make browser` (as root)")
 
 
-PAGES = ["/", "/map", "/trends", "/units", "/quality", "/sql"]
+PAGES = ["/", "/map", "/trends", "/units", "/quality", "/coverage", "/sql"]
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,7 @@ def test_page_loads_without_console_errors(dash_duo, city, tmp_path, path):
         "/trends": "#trend-p90 .main-svg",
         "/units": "#units-turnout .main-svg",
         "/quality": "#quality-rejects .main-svg",
+        "/coverage": "#cov-target",
         "/sql": "#sql-text",
     }[path]
     dash_duo.wait_for_element(anchor, timeout=30)

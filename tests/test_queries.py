@@ -46,6 +46,7 @@ EXPECTED = {
     "station_busy_share",
     "unit_hour_utilization",
     "unit_hour_utilization_by_hour",
+    "travel_observations",
     "unit_turnout",
 }
 
@@ -71,6 +72,7 @@ PARAMS = {
         "zone_id": "Mission",
     },
     "unit_turnout": {},
+    "travel_observations": {},
     "first_due_reliability": {"station_layer": "station_areas", "period": "quarter"},
     "call_concurrency": {"source": "%sample_city%"},
     "cross_area_responses": {"station_layer": "station_areas", "from_date": "2024-01-01"},
@@ -211,7 +213,13 @@ def test_query_results_are_plausible(sample):
 def test_zone_view_placeholders_when_the_catalog_lacks_them():
     con = duckdb.connect()
     H.fake_catalog(con, pl.DataFrame({"incident_id": ["A"], "timezone": ["UTC"]}))
-    assert set(ensure_zone_views(con)) == {"zones", "stations", "incident_zones", "incident_cells"}
+    assert set(ensure_zone_views(con)) == {
+        "zones",
+        "stations",
+        "incident_zones",
+        "incident_cells",
+        "units",
+    }
     assert ensure_zone_views(con) == []
     assert known_layers(con) == []
     q = run_query(con, "response_intervals", {})

@@ -18,7 +18,20 @@ import typer
 
 from .._version import __version__
 from ..errors import DispatchError
-from . import export, hotspots, impact, ingest, queries, reliability, report, sample, spatial, store
+from . import (
+    coverage,
+    export,
+    hotspots,
+    impact,
+    ingest,
+    queries,
+    reliability,
+    report,
+    sample,
+    spatial,
+    store,
+    units,
+)
 from .common import EXIT_ERROR, EXIT_OK, EXIT_REJECTS, EXIT_USAGE, err, out, print_frame
 
 __all__ = [
@@ -72,6 +85,8 @@ for _module in (
     hotspots,
     reliability,
     impact,
+    units,
+    coverage,
 ):
     _module.register(app)
 

@@ -49,6 +49,14 @@ CATEGORY_COLORS: dict[str, str] = {
     "sporadic": "#f1948a",
     "historical": "#a569bd",
     "no pattern": "#e5e8e8",
+    # gap statuses (dispatch map gaps)
+    "meeting": "#1a9850",
+    "at risk": "#fdae61",
+    "failing": "#d73027",
+    "too few calls": "#bdbdbd",
+    # modelled coverage cells (dispatch map coverage --by covered)
+    "covered": "#1a9850",
+    "not covered": "#d73027",
 }
 NO_DATA_COLOR = "#e6e6e6"
 #: Colour maps by value kind: high durations and counts dark, high shares green.

@@ -57,6 +57,8 @@ ZONE_VIEWS: dict[str, str] = {
     "null::varchar as zone_id where false",
     "incident_cells": "select null::varchar as incident_id, null::tinyint as resolution, "
     "null::varchar as h3_cell where false",
+    "units": "select null::varchar as unit_id, null::varchar as station_id, "
+    "null::varchar as unit_type, null::integer as staffing, null::varchar as source where false",
 }
 
 _NULL_TEXT = {"", "null", "none"}

@@ -9,6 +9,8 @@ Layout under the store root::
     spatial/incident_zones/<layer>.parquet incident_id, layer, zone_id (null = in no zone)
     spatial/incident_zones/_empty.parquet  zero-row placeholder
     spatial/incident_cells.parquet         incident_id, resolution, h3_cell
+    spatial/units.parquet                  unit_id, station_id (home station), unit_type,
+                                           staffing, source (``dispatch units``)
 
 Every file is written to a temporary name in its folder and renamed over the target
 (``os.replace``), so a reader sees the old file or the new one, never half of one. Writers
@@ -37,6 +39,8 @@ __all__ = [
     "stations_path",
     "cells_path",
     "schema_path",
+    "units_path",
+    "SPATIAL_VIEWS",
     "arrow_schemas",
     "fsync_dir",
     "atomic_write",
@@ -81,6 +85,14 @@ def schema_path(root, table: str) -> Path:
     return spatial_dir(root) / "_schema" / f"{table}.parquet"
 
 
+def units_path(root) -> Path:
+    return spatial_dir(root) / "units.parquet"
+
+
+#: The views :func:`spatial_view_sql` creates (a catalog lacking one is rebuilt).
+SPATIAL_VIEWS: tuple[str, ...] = ("zones", "stations", "incident_zones", "incident_cells", "units")
+
+
 def arrow_schemas() -> dict[str, Any]:
     import pyarrow as pa
 
@@ -112,6 +124,16 @@ def arrow_schemas() -> dict[str, Any]:
         ),
         "incident_cells": pa.schema(
             [("agency", s), ("incident_id", s), ("resolution", pa.int8()), ("h3_cell", s)]
+        ),
+        "units": pa.schema(
+            [
+                ("agency", s),
+                ("unit_id", s),
+                ("station_id", s),
+                ("unit_type", s),
+                ("staffing", pa.int32()),
+                ("source", s),
+            ]
         ),
     }
 
@@ -164,12 +186,12 @@ def spatial_lock(root) -> Iterator[None]:
 def init_spatial(root: str | os.PathLike) -> Path:
     """Create ``spatial/`` with zero-row placeholder files, so DuckDB globs always match.
 
-    Creates ``spatial/stations.parquet`` and ``spatial/incident_cells.parquet`` empty when
-    missing (existing ones are never touched), and keeps the zero-row placeholders
-    ``spatial/zones/_empty.parquet``, ``spatial/incident_zones/_empty.parquet`` and
-    ``spatial/_schema/*.parquet`` at the current columns (rewritten when the schema changed),
-    so files written by an older version still read; geometry columns are plain WKB binary
-    columns named ``geometry``.
+    Creates ``spatial/stations.parquet``, ``spatial/incident_cells.parquet`` and
+    ``spatial/units.parquet`` empty when missing (existing ones are never touched), and keeps
+    the zero-row placeholders ``spatial/zones/_empty.parquet``,
+    ``spatial/incident_zones/_empty.parquet`` and ``spatial/_schema/*.parquet`` at the current
+    columns (rewritten when the schema changed), so files written by an older version still
+    read; geometry columns are plain WKB binary columns named ``geometry``.
 
     Parameters
     ----------
@@ -193,12 +215,13 @@ def init_spatial(root: str | os.PathLike) -> Path:
     missing = {
         stations_path(root): schemas["stations"],
         cells_path(root): schemas["incident_cells"],
+        units_path(root): schemas["units"],
     }
     # zero-row files that must hold the current schema (rewritten when it changed)
     current = {
         zones_dir(root) / EMPTY_FILE: schemas["zones"],
         incident_zones_dir(root) / EMPTY_FILE: schemas["incident_zones"],
-        **{schema_path(root, t): schemas[t] for t in ("stations", "incident_cells")},
+        **{schema_path(root, t): schemas[t] for t in ("stations", "incident_cells", "units")},
     }
     try:
         for path, schema in missing.items():
@@ -214,8 +237,8 @@ def init_spatial(root: str | os.PathLike) -> Path:
 
 # ============================================================================ DuckDB views
 def spatial_view_sql(root: str | os.PathLike) -> list[str]:
-    """``create or replace view`` statements for ``zones``, ``stations``, ``incident_zones``
-    and ``incident_cells``.
+    """``create or replace view`` statements for ``zones``, ``stations``, ``incident_zones``,
+    ``incident_cells`` and ``units``.
 
     They need only DuckDB core (not the spatial extension) and the placeholder files of
     :func:`init_spatial`. ``zones.geometry`` is WKB (``BLOB``): DuckDB 1.5 decodes the
@@ -235,8 +258,13 @@ def spatial_view_sql(root: str | os.PathLike) -> list[str]:
     root = Path(root).resolve()
     zones = _sql_str(str(zones_dir(root) / "*.parquet"))
     izones = _sql_str(str(incident_zones_dir(root) / "*.parquet"))
-    stations = f"[{_sql_str(str(stations_path(root)))}, {_sql_str(str(schema_path(root, 'stations')))}]"
-    cells = f"[{_sql_str(str(cells_path(root)))}, {_sql_str(str(schema_path(root, 'incident_cells')))}]"
+
+    def both(path: Path, table: str) -> str:
+        return f"[{_sql_str(str(path))}, {_sql_str(str(schema_path(root, table)))}]"
+
+    stations = both(stations_path(root), "stations")
+    cells = both(cells_path(root), "incident_cells")
+    units = both(units_path(root), "units")
     return [
         # geometry::GEOMETRY is a no-op on GeoParquet columns (decoded as GEOMETRY) and is
         # never evaluated on the zero-row placeholder, whose column is plain WKB
@@ -250,4 +278,6 @@ def spatial_view_sql(root: str | os.PathLike) -> list[str]:
         "create or replace view incident_cells as select agency, incident_id, "
         f"resolution::TINYINT as resolution, h3_cell from read_parquet({cells}, "
         "union_by_name = true)",
+        "create or replace view units as select agency, unit_id, station_id, unit_type, "
+        f"staffing, source from read_parquet({units}, union_by_name = true)",
     ]

@@ -30,7 +30,7 @@ import polars as pl
 from ..errors import QueryError, StoreError
 from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
 from ..sql import macro_statements
-from .spatial_tables import init_spatial, spatial_view_sql
+from .spatial_tables import SPATIAL_VIEWS, init_spatial, spatial_view_sql
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -238,11 +238,13 @@ class Store:
             return False
         try:
             row = con.execute("select schema_version, data_dir from _catalog_meta").fetchone()
+            views = {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
         except duckdb.Error:
             return False
         finally:
             con.close()
-        return row == (SCHEMA_VERSION, str(self.root))
+        # a catalog from before a spatial view existed (e.g. `units`) is rebuilt
+        return row == (SCHEMA_VERSION, str(self.root)) and set(SPATIAL_VIEWS) <= views
 
     def build_catalog(self) -> Path:
         """(Re)write ``catalog.duckdb`` atomically: a new file renamed over the old one.
