@@ -39,7 +39,7 @@ __all__ = [
     "resolve_data_dir",
 ]
 
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"
 DEFAULT_DATA_DIR = "dispatch_data"
 
 
@@ -51,7 +51,7 @@ def _dedupe_sql(source: str) -> str:
     """The current record of each incident / unit of ``source`` (newest record wins: most
     stages, latest last stage, latest batch; within one batch the content decides), with the
     unit intervals."""
-    key = "incident_id, coalesce(unit_id, '')"
+    key = "agency, incident_id, coalesce(unit_id, '')"
     return (
         "select * exclude (_version), "
         f"{_interval('enroute_at', 'dispatched_at')} as turnout_s, "
@@ -70,6 +70,7 @@ def _incidents_sql(source: str) -> str:
   select * from {source}
 ), per_incident as (
   select
+    agency,
     incident_id,
     -- the first-arriving unit's row: earliest on scene, then earliest dispatch, then unit id
     arg_min(struct_pack(call_type, call_category, priority, zipcode, address, unit_id,
@@ -92,7 +93,7 @@ def _incidents_sql(source: str) -> str:
     count(on_scene_at) as units_on_scene,
     string_agg(distinct time_flags, ';') as time_flags
   from stage_unit
-  group by incident_id
+  group by agency, incident_id
 ), first_arrival as (
   select *,
     case when units_on_scene > 0 then fa.unit_id end as first_arriving_unit,
@@ -101,7 +102,7 @@ def _incidents_sql(source: str) -> str:
   from per_incident
 )
 select
-  incident_id, fa.call_type as call_type, fa.call_category as call_category,
+  agency, incident_id, fa.call_type as call_type, fa.call_category as call_category,
   fa.priority as priority, station_id, fa.zipcode as zipcode, fa.address as address,
   call_arrived_at, call_answered_at, call_received_at, call_received_local_at, call_entered_at,
   first_dispatched_at, first_enroute_at, first_on_scene_at, last_cleared_at,
@@ -160,6 +161,7 @@ class Store:
                 )
             self._init_layout()
         init_spatial(self.root)  # spatial/ placeholders: the spatial views' globs must match
+        self._ensure_schema_files()
         self._ensure_derived()
         if not self._catalog_current():
             self.build_catalog()
@@ -190,17 +192,40 @@ class Store:
         }[kind]
         return str(self.batches_dir / "*" / pattern)
 
+    def schema_file(self, kind: str) -> Path:
+        """A zero-row file with the current columns of one table kind, read beside the
+        batches (``union_by_name``) so batches written by an older version still read."""
+        return self.lake / "_schema" / f"{kind}.parquet"
+
+    def read_sql(self, kind: str) -> str:
+        """``read_parquet(...)`` of one table kind: every batch plus its schema file."""
+        files = f"[{_sql_str(self.glob(kind))}, {_sql_str(str(self.schema_file(kind)))}]"
+        return f"read_parquet({files}, union_by_name = true)"
+
+    def _ensure_schema_files(self) -> None:
+        for kind, schema in (
+            ("responses", RESPONSE_SCHEMA),
+            ("rejects", REJECT_SCHEMA),
+            ("ingest_log", LOG_SCHEMA),
+        ):
+            path = self.schema_file(kind)
+            empty = pl.DataFrame(schema=schema)
+            if path.exists() and pl.read_parquet_schema(path) == empty.schema:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            empty.write_parquet(tmp)
+            os.replace(tmp, path)
+
     # ------------------------------------------------------------------ views
     def view_sql(self) -> list[str]:
         """``CREATE VIEW`` statements of the catalog, in dependency order."""
-        resp = _sql_str(self.glob("responses"))
-        rej = _sql_str(self.glob("rejects"))
-        log = _sql_str(self.glob("ingest_log"))
         return [
             f"create or replace view _catalog_meta as select {_sql_str(SCHEMA_VERSION)} as "
             f"schema_version, {_sql_str(str(self.root))} as data_dir",
-            f"create or replace view responses_all as select * from read_parquet({resp}, "
-            "union_by_name = true)",
+            # batches written before rows carried an agency take their profile's name
+            "create or replace view responses_all as select * replace "
+            f"(coalesce(agency, profile) as agency) from {self.read_sql('responses')}",
             # newest record of each incident/unit wins: most stages, latest last stage, latest
             # batch; within one batch the content decides (row_hash), never the row order
             f"create or replace view responses as {_dedupe_sql('responses_all')}",
@@ -209,22 +234,22 @@ class Store:
             f"{_sql_str(str(self.derived_current / 'incidents.parquet'))})",
             "create or replace view _derived_coverage as select batch_id from read_parquet("
             f"{_sql_str(str(self.derived_current / 'coverage.parquet'))})",
-            "create or replace view _fresh_incidents as select distinct r.incident_id "
-            "from responses_all r anti join _derived_coverage c on c.batch_id = r.batch_id",
+            "create or replace view _fresh_incidents as select distinct r.agency, "
+            "r.incident_id from responses_all r anti join _derived_coverage c "
+            "on c.batch_id = r.batch_id",
             "create or replace view _fresh_responses as "
             + _dedupe_sql(
                 "(select * from responses_all r semi join _fresh_incidents f "
-                "on f.incident_id = r.incident_id)"
+                "on f.agency = r.agency and f.incident_id = r.incident_id)"
             ),
             f"create or replace view incidents_live as {_incidents_sql('responses')}",
             "create or replace view incidents as "
             "select d.* from _derived_incidents d anti join _fresh_incidents f "
-            "on f.incident_id = d.incident_id "
+            "on f.agency = d.agency and f.incident_id = d.incident_id "
             f"union all by name ({_incidents_sql('_fresh_responses')})",
-            f"create or replace view rejects as select * from read_parquet({rej}, "
-            "union_by_name = true)",
-            f"create or replace view ingest_log as select * from read_parquet({log}, "
-            "union_by_name = true) order by batch_id",
+            f"create or replace view rejects as select * from {self.read_sql('rejects')}",
+            "create or replace view ingest_log as select * from "
+            f"{self.read_sql('ingest_log')} order by batch_id",
             *spatial_view_sql(self.root),  # zones, stations, incident_zones, incident_cells
             *_macros(),  # nearest-rank percentile and CI macros shared with queries/
         ]
@@ -283,8 +308,8 @@ class Store:
         try:
             con.execute("set enable_progress_bar = false")
             con.execute(
-                "create view responses_all as select * from read_parquet("
-                f"{_sql_str(self.glob('responses'))}, union_by_name = true)"
+                "create view responses_all as select * replace "
+                f"(coalesce(agency, profile) as agency) from {self.read_sql('responses')}"
             )
             con.execute(f"create view responses as {_dedupe_sql('responses_all')}")
             con.execute(f"create view incidents_live as {_incidents_sql('responses')}")
@@ -436,7 +461,11 @@ class Store:
     # ----------------------------------------------------------------- reading
     def ingest_log(self) -> pl.DataFrame:
         """Every batch ingested so far (oldest first)."""
-        return pl.read_parquet(self.glob("ingest_log"), schema=LOG_SCHEMA).sort("batch_id")
+        return (
+            pl.scan_parquet(self.glob("ingest_log"), schema=LOG_SCHEMA, missing_columns="insert")
+            .collect()
+            .sort("batch_id")
+        )
 
     def has_file(self, sha256: str) -> str | None:
         """The batch id that already ingested a file with this content hash, if any."""
