@@ -15,19 +15,18 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from dispatch_analytics.errors import DispatchError
-from dispatch_analytics.metrics.fractiles import (
+from scipy import stats as scipy_stats
+from stats_reference import (
     CIRanks,
-    Fractiles,
-    MetricError,
-    first_due_comparison,
     fractile_flag,
     fractiles_polars,
     nearest_rank,
     nr_rank,
     order_statistic_ci,
 )
+
+from dispatch_analytics.errors import DispatchError
+from dispatch_analytics.metrics.fractiles import Fractiles, MetricError, first_due_comparison
 from dispatch_analytics.metrics.queries import install_macros, prepare, run_query
 
 _spec = importlib.util.spec_from_file_location(
@@ -35,8 +34,6 @@ _spec = importlib.util.spec_from_file_location(
 )
 H = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(H)
-
-scipy_stats = pytest.importorskip("scipy.stats")
 
 PCTS = [1, 5, 10, 25, 33.3, 50, 70, 75, 80, 90, 95, 97.5, 99, 99.9, 100]
 # numpy's inverted_cdf equals nearest-rank except when p * n / 100 is a whole number that
@@ -643,12 +640,7 @@ def test_independent_pandas_fractiles_by_category(sample):
 @pytest.mark.parametrize("n,p", [(5000, 90.0), (20000, 90.0), (100000, 95.0), (3000, 99.0)])
 def test_ci_window_matches_exact_binomial_at_large_n(n, p):
     """The summation window (12 sd around n p) gives the exact ranks of the full binomial."""
-    stats = pytest.importorskip("scipy.stats")
-    import numpy as np
-
-    from dispatch_analytics.metrics.fractiles import order_statistic_ci
-
-    cdf = stats.binom.cdf(np.arange(n + 1), n, p / 100)
+    cdf = scipy_stats.binom.cdf(np.arange(n + 1), n, p / 100)
     a = 0.025
     low = int((cdf <= a + 1e-9).sum())
     high = int(np.argmax(cdf >= 1 - a - 1e-9)) + 1

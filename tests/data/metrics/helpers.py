@@ -188,6 +188,8 @@ INCIDENT_SCHEMA = {
     "first_on_scene_at": pl.Datetime("us", "UTC"),
     "last_cleared_at": pl.Datetime("us", "UTC"),
     "first_arriving_unit": pl.String,
+    "fa_dispatched_at": pl.Datetime("us", "UTC"),
+    "fa_enroute_at": pl.Datetime("us", "UTC"),
     "latitude": pl.Float64,
     "longitude": pl.Float64,
     "units_assigned": pl.Int64,
