@@ -13,6 +13,7 @@ Every interval column and every ``excluded_reason`` comes from
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 
 from ..schema.intervals import Interval, intervals
@@ -55,6 +56,7 @@ UNIT_INTERVAL_COLUMNS = (
     "call_received_local_at",
     "timezone",
 )
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VIEWS = {"incident": ("incident_intervals", "incidents"), "unit": ("unit_intervals", "responses")}
 _COLUMNS = {"incident": INCIDENT_INTERVAL_COLUMNS, "unit": UNIT_INTERVAL_COLUMNS}
 
@@ -171,11 +173,12 @@ def interval_rows_sql(
     source : a relation (or parenthesised select) holding ``columns`` and each interval's
         column and start / end columns
     ivs : stored intervals (:func:`~dispatch_analytics.schema.intervals.intervals`)
-    columns : columns of ``source`` to carry
+    columns : what to carry: column names of ``source``, or select items over its alias ``s``
+        (``date_trunc('week', s.local_date) as period_start``)
     where : an optional filter applied in every branch
     extra : more select items per interval (e.g. its target)
     """
-    carried = "".join(f"s.{c}, " for c in columns)
+    carried = "".join(f"s.{c}, " if _IDENT.fullmatch(c) else f"{c}, " for c in columns)
     cond = f" where {where}" if where else ""
     branches = [
         f"select {carried}'{iv.name}'::varchar as metric, s.{iv.column}::double as value_s, "
