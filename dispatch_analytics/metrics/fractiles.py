@@ -43,10 +43,10 @@ import duckdb
 import polars as pl
 
 from ..errors import MetricError
-from .grouping import parse_by
+from .grouping import DIMENSIONS, parse_by
 from .metric_sql import MetricQuery, build_sql, family
 from .queries import known_layers, prepare
-from .rules import CI_METHOD, DEFAULT_MIN_N, DIMENSIONS, METHOD, PERIODS, check_pct
+from .rules import CI_METHOD, DEFAULT_MIN_N, METHOD, PERIODS, check_pct
 from .standards import Standard, StandardError, TargetSpec, load_standard, metric_names
 from .targets import density_notes, erf_staffing, resolve_metric, target_entries
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import MetricError
-from .rules import DIMENSIONS, PERIODS
+from .rules import PERIODS
 
-__all__ = ["LOCAL", "DIM_SQL", "FILTER_KEYS", "Group", "parse_by", "filter_sql"]
+__all__ = ["LOCAL", "DIM_SQL", "DIMENSIONS", "FILTER_KEYS", "Group", "parse_by", "filter_sql"]
 
 LOCAL = "b.call_received_local_at"  # stored at ingest: no per-row zone lookup
 #: SQL of each dimension over the base rows ``b``
@@ -25,18 +25,11 @@ DIM_SQL = {
     "unit_type": "b.unit_type",
     "station": "b.station",
 }
-FILTER_KEYS = (
-    "call_category",
-    "call_type",
-    "priority",
-    "unit",
-    "unit_type",
-    "station",
-    "hour",
-    "weekday",
-    "since",
-    "until",
-)
+#: grouping dimensions besides ``layer:<name>`` and the periods
+DIMENSIONS = tuple(DIM_SQL)
+#: the dimensions a filter may name (categories first, as in error messages), and the time span
+FILTER_KEYS = (*(d for d in DIMENSIONS if d not in ("hour", "weekday")), "hour", "weekday")
+FILTER_KEYS += ("since", "until")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The rules every fractile follows: method names, defaults, periods and grouping dimensions.
+"""The rules every fractile follows: method names, defaults and periods.
 
 The numbers themselves come from one place, the DuckDB macro ``da_fractiles`` of
 ``sql/_macros.sql`` (see :mod:`.fractile_sql`).
@@ -14,7 +14,6 @@ __all__ = [
     "CI_METHOD",
     "DEFAULT_MIN_N",
     "PERIODS",
-    "DIMENSIONS",
     "check_pct",
 ]
 
@@ -26,17 +25,6 @@ CI_METHOD = (
 )
 DEFAULT_MIN_N = 30
 PERIODS = ("day", "week", "month", "quarter", "year")
-#: grouping dimensions besides ``layer:<name>`` and the periods
-DIMENSIONS = (
-    "hour",
-    "weekday",
-    "call_category",
-    "call_type",
-    "priority",
-    "unit",
-    "unit_type",
-    "station",
-)
 
 
 def check_pct(p: float) -> float:

@@ -34,26 +34,14 @@ with interval_rows as (
   cross join (select unnest(range(0, 24)) as hour) h
   union all
   select grp, value_s, excluded_reason from interval_rows
-), targeted as (
-  select *, $target_s::double as target_s, $percentile::double as pct
-  from cells
-), fractiles as (
-  select * from da_fractiles(targeted, percentiles := [50], min_n := $min_n)
+), cell_rows as (
+  select *, $target_s::double as target_s, $percentile::double as pct from cells
 )
 select
   grp.weekday as weekday,
   ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'][grp.weekday] as weekday_name,
   grp.hour as hour,
-  n,
-  fractiles_s[1] as p50_s,
-  percentile,
-  p_value_s,
-  ci_low_s,
-  ci_high_s,
-  target_s,
-  compliance,
-  flag,
-  n_missing,
-  excluded
-from fractiles
+  n, fractiles_s[1] as p50_s, percentile, p_value_s, ci_low_s, ci_high_s, target_s, compliance,
+  flag, n_missing, excluded
+from da_fractiles(cell_rows, percentiles := [50], min_n := $min_n)
 order by weekday, hour

@@ -11,10 +11,10 @@
 --   target_s, compliance, change_s, flag, n_missing, excluded
 with interval_rows as (
   select
-    v.value_s,
-    v.excluded_reason,
     cast(date_trunc('month', v.call_received_local_at) as date) as month_start,
-    z.zone_id
+    z.zone_id,
+    v.value_s,
+    v.excluded_reason
   from incident_intervals v
   left join incident_zones z on z.incident_id = v.incident_id and z.layer = $layer
   where v.metric = $metric
@@ -37,28 +37,14 @@ with interval_rows as (
   union all
   select {'month_start': month_start, 'zone_id': zone_id}, value_s, excluded_reason
   from interval_rows
-), targeted as (
-  select *, $target_s::double as target_s, $percentile::double as pct
-  from grid
-), fractiles as (
-  select * from da_fractiles(targeted, percentiles := [50], min_n := $min_n)
+), grid_rows as (
+  select *, $target_s::double as target_s, $percentile::double as pct from grid
 )
 select
-  grp.month_start as month_start,
-  grp.zone_id as zone_id,
-  n,
-  mean_s,
-  fractiles_s[1] as p50_s,
-  percentile,
-  p_value_s,
-  ci_low_s,
-  ci_high_s,
-  target_s,
-  compliance,
+  grp.month_start as month_start, grp.zone_id as zone_id, n, mean_s, fractiles_s[1] as p50_s,
+  percentile, p_value_s, ci_low_s, ci_high_s, target_s, compliance,
   p_value_s - lag(p_value_s) over (partition by grp.zone_id order by grp.month_start)
     as change_s,
-  flag,
-  n_missing,
-  excluded
-from fractiles
+  flag, n_missing, excluded
+from da_fractiles(grid_rows, percentiles := [50], min_n := $min_n)
 order by zone_id nulls last, month_start
