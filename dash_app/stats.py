@@ -107,7 +107,6 @@ def interval_table(
     where: str | None = None,
     params: dict | None = None,
     always: bool = False,
-    percentiles: tuple = (),
 ) -> pl.DataFrame:
     """The library's fractile table (``da_fractiles``) of the filtered incidents, one row per
     interval of ``targets`` ({metric: (target, pct)}) and group of ``keys`` ({column: select
@@ -139,7 +138,6 @@ def interval_table(
     sql = fractile_sql(
         "interval_rows",
         ["metric", *keys],
-        percentiles,
         ctes=[("interval_rows", rows)],
         placeholders=placeholders,
     )
@@ -305,6 +303,10 @@ def zone_stats(
     )
 
 
+_BREAKDOWN_SCHEMA = {"interval": pl.String, "n": pl.Int64, "p_s": pl.Float64}
+_BREAKDOWN_SCHEMA |= {"target": pl.String, "compliance": pl.Float64}
+
+
 def zone_breakdown(
     snap: Snapshot,
     f: Filters,
@@ -331,16 +333,7 @@ def zone_breakdown(
                 "compliance": r["compliance"] if t is not None else None,
             }
         )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "interval": pl.String,
-            "n": pl.Int64,
-            "p_s": pl.Float64,
-            "target": pl.String,
-            "compliance": pl.Float64,
-        },
-    )
+    return pl.DataFrame(rows, schema=_BREAKDOWN_SCHEMA)
 
 
 def hex_stats(snap: Snapshot, f: Filters, metric: str, target_s: Target) -> pl.DataFrame:

@@ -290,9 +290,16 @@ def test_the_dashboard_lists_the_registry_intervals(monkeypatch):
     assert INTERVALS == dashboard_intervals()
     assert list(INTERVALS) == ["call_processing", "turnout", "travel", "total_response"]
     new = registry.Interval(
-        "call_to_enroute", "incident", "call_received_at", "enroute_at", "call_received_at",
-        "first_enroute_at", "Call to en route", "first unit en route", "call to en route",
-    )  # fmt: skip
+        name="call_to_enroute",
+        level="incident",
+        start="call_received_at",
+        end="enroute_at",
+        start_column="call_received_at",
+        end_column="first_enroute_at",
+        label="Call to en route",
+        basis="first unit en route",
+        description="call received until the first unit is en route",
+    )
     monkeypatch.setattr(registry, "INTERVALS", (*registry.INTERVALS, new))
     assert dashboard_intervals()["call_to_enroute"] == (
         "Call to en route",

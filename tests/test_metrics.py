@@ -746,10 +746,16 @@ def test_adding_an_interval_is_one_registry_entry(monkeypatch, tmp_path):
     from dispatch_analytics.store.derived_sql import incidents_sql, interval_view_sql
 
     new = registry.Interval(
-        "call_to_enroute", "incident", "call_received_at", "enroute_at", "call_received_at",
-        "first_enroute_at", "Call to en route", "first unit en route",
-        "call received until the first unit is en route",
-    )  # fmt: skip
+        name="call_to_enroute",
+        level="incident",
+        start="call_received_at",
+        end="enroute_at",
+        start_column="call_received_at",
+        end_column="first_enroute_at",
+        label="Call to en route",
+        basis="first unit en route",
+        description="call received until the first unit is en route",
+    )
     monkeypatch.setattr(registry, "INTERVALS", (*registry.INTERVALS, new))
     # the store's column, the long view, the query choices, the standards lookups
     assert "as call_to_enroute_s" in incidents_sql("responses")

@@ -434,9 +434,16 @@ def test_catalog_and_derived_table_follow_the_registry(tmp_path, monkeypatch):
     root = tmp_path / "store"
     ingest(str(H.CITY_CSV), load_profile(str(H.CITY_TOML)), data_dir=root)
     new = registry.Interval(
-        "call_to_enroute", "incident", "call_received_at", "enroute_at", "call_received_at",
-        "first_enroute_at", "Call to en route", "first unit en route", "call to en route",
-    )  # fmt: skip
+        name="call_to_enroute",
+        level="incident",
+        start="call_received_at",
+        end="enroute_at",
+        start_column="call_received_at",
+        end_column="first_enroute_at",
+        label="Call to en route",
+        basis="first unit en route",
+        description="call received until the first unit is en route",
+    )
     monkeypatch.setattr(registry, "INTERVALS", (*registry.INTERVALS, new))
     store = Store(root)
     q = run_query(store, "fractile_compliance", {"metric": "call_to_enroute", "target_s": "120"})

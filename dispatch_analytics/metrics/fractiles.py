@@ -281,9 +281,17 @@ class Fractiles:
             staff_table, default_staff, erf_notes = erf_staffing(std, staffing, entries, metric)
             notes += erf_notes
         q = MetricQuery(
-            mdef, groups, entries, filters, percentiles, {"min_n": min_n, "conf": conf},
-            station_layer, density_layer, staff_table, default_staff,
-        )  # fmt: skip
+            mdef=mdef,
+            groups=groups,
+            entries=entries,
+            filters=filters,
+            percentiles=percentiles,
+            params={"min_n": min_n, "conf": conf},
+            station_layer=station_layer,
+            density_layer=density_layer,
+            staffing=staff_table,
+            default_staff=default_staff,
+        )
         sql = build_sql(q)
         try:
             table = con.execute(sql, q.params).pl()

@@ -1,4 +1,4 @@
-"""Named standards profiles (targets, percentiles, call-category rules) and the metric registry.
+"""Named standards profiles (targets, percentiles, call-category rules) and the metric lookups.
 
 A profile is a TOML file: built-in ones live in ``dispatch_analytics/standards/`` (``nfpa1710``,
 ``nfpa1225``, ``nfpa1720``, ``cfai``); any other path works too. A config TOML overrides any of

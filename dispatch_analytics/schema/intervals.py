@@ -71,11 +71,11 @@ class Interval:
     level: str
     start: str
     end: str
-    start_column: str | None
-    end_column: str | None
-    label: str
-    basis: str
-    description: str
+    start_column: str | None = None
+    end_column: str | None = None
+    label: str = ""
+    basis: str = ""
+    description: str = ""
     unit: str = "s"
     stored: bool = True
     dashboard: bool = True
@@ -107,50 +107,141 @@ _ERF = (
 )
 
 
-def _computed(name, start, end, label, basis, description) -> Interval:
-    return Interval(name, "incident", start, end, None, None, label, basis, description,
-                    stored=False)  # fmt: skip
-
-
 #: The registry, in the order the metrics are listed everywhere.
 INTERVALS: tuple[Interval, ...] = (
     # alarm answering needs the PSAP's call_arrived_at, which few CAD exports carry: the
     # dashboard leaves it out (the queries and reports have it)
-    Interval("alarm_answering", "incident", "call_arrived_at", "call_answered_at",
-             "call_arrived_at", "call_answered_at", "Alarm answering", "incident",
-             "call rings at the PSAP until answered", dashboard=False),
-    Interval("call_processing", "incident", "call_received_at", "dispatched_at",
-             "call_received_at", "first_dispatched_at", "Call processing",
-             "first unit dispatched (incidents.first_dispatched_at)",
-             "call received until the first unit is dispatched"),
-    Interval("turnout", "incident", "dispatched_at", "enroute_at",
-             "fa_dispatched_at", "fa_enroute_at", "Turnout (first-arriving unit)", _FA,
-             "first-arriving unit dispatched until it is en route"),
-    Interval("travel", "incident", "enroute_at", "on_scene_at",
-             "fa_enroute_at", "first_on_scene_at", "Travel (first-arriving unit)", _FA,
-             "first-arriving unit en route until on scene"),
-    Interval("total_response", "incident", "call_received_at", "on_scene_at",
-             "call_received_at", "first_on_scene_at", "Total response",
-             "first unit on scene (incidents.first_on_scene_at)",
-             "call received until the first unit is on scene"),
-    _computed("first_due_travel", "enroute_at", "on_scene_at", "Travel (first-due unit)", _FD,
-              "first-due unit en route until on scene"),
-    _computed("first_due_total_response", "call_received_at", "on_scene_at",
-              "Total response (first-due unit)", _FD,
-              "call received until the first-due unit is on scene"),
-    _computed("erf_assembly", "call_received_at", "on_scene_at",
-              "Effective response force assembly", _ERF,
-              "call received until the effective response force is assembled on scene"),
-    _computed("erf_travel", "enroute_at", "on_scene_at", "Effective response force travel",
-              "first unit en route (incidents.first_enroute_at) until " + _ERF,
-              "first unit en route until the effective response force is assembled on scene"),
-    Interval("turnout", "unit", "dispatched_at", "enroute_at", "dispatched_at", "enroute_at",
-             "Turnout (each unit)", "each unit", "unit dispatched until en route"),
-    Interval("travel", "unit", "enroute_at", "on_scene_at", "enroute_at", "on_scene_at",
-             "Travel (each unit)", "each unit", "unit en route until on scene"),
-    Interval("response", "unit", "dispatched_at", "on_scene_at", "dispatched_at", "on_scene_at",
-             "Response (each unit)", "each unit", "unit dispatched until on scene"),
-)  # fmt: skip
+    Interval(
+        name="alarm_answering",
+        level="incident",
+        start="call_arrived_at",
+        end="call_answered_at",
+        start_column="call_arrived_at",
+        end_column="call_answered_at",
+        label="Alarm answering",
+        basis="incident",
+        description="call rings at the PSAP until answered",
+        dashboard=False,
+    ),
+    Interval(
+        name="call_processing",
+        level="incident",
+        start="call_received_at",
+        end="dispatched_at",
+        start_column="call_received_at",
+        end_column="first_dispatched_at",
+        label="Call processing",
+        basis="first unit dispatched (incidents.first_dispatched_at)",
+        description="call received until the first unit is dispatched",
+    ),
+    Interval(
+        name="turnout",
+        level="incident",
+        start="dispatched_at",
+        end="enroute_at",
+        start_column="fa_dispatched_at",
+        end_column="fa_enroute_at",
+        label="Turnout (first-arriving unit)",
+        basis=_FA,
+        description="first-arriving unit dispatched until it is en route",
+    ),
+    Interval(
+        name="travel",
+        level="incident",
+        start="enroute_at",
+        end="on_scene_at",
+        start_column="fa_enroute_at",
+        end_column="first_on_scene_at",
+        label="Travel (first-arriving unit)",
+        basis=_FA,
+        description="first-arriving unit en route until on scene",
+    ),
+    Interval(
+        name="total_response",
+        level="incident",
+        start="call_received_at",
+        end="on_scene_at",
+        start_column="call_received_at",
+        end_column="first_on_scene_at",
+        label="Total response",
+        basis="first unit on scene (incidents.first_on_scene_at)",
+        description="call received until the first unit is on scene",
+    ),
+    # computed from several unit rows by Fractiles (no column)
+    Interval(
+        name="first_due_travel",
+        level="incident",
+        start="enroute_at",
+        end="on_scene_at",
+        label="Travel (first-due unit)",
+        basis=_FD,
+        description="first-due unit en route until on scene",
+        stored=False,
+    ),
+    Interval(
+        name="first_due_total_response",
+        level="incident",
+        start="call_received_at",
+        end="on_scene_at",
+        label="Total response (first-due unit)",
+        basis=_FD,
+        description="call received until the first-due unit is on scene",
+        stored=False,
+    ),
+    Interval(
+        name="erf_assembly",
+        level="incident",
+        start="call_received_at",
+        end="on_scene_at",
+        label="Effective response force assembly",
+        basis=_ERF,
+        description="call received until the effective response force is assembled on scene",
+        stored=False,
+    ),
+    Interval(
+        name="erf_travel",
+        level="incident",
+        start="enroute_at",
+        end="on_scene_at",
+        label="Effective response force travel",
+        basis="first unit en route (incidents.first_enroute_at) until " + _ERF,
+        description="first unit en route until the effective response force is assembled on scene",
+        stored=False,
+    ),
+    Interval(
+        name="turnout",
+        level="unit",
+        start="dispatched_at",
+        end="enroute_at",
+        start_column="dispatched_at",
+        end_column="enroute_at",
+        label="Turnout (each unit)",
+        basis="each unit",
+        description="unit dispatched until en route",
+    ),
+    Interval(
+        name="travel",
+        level="unit",
+        start="enroute_at",
+        end="on_scene_at",
+        start_column="enroute_at",
+        end_column="on_scene_at",
+        label="Travel (each unit)",
+        basis="each unit",
+        description="unit en route until on scene",
+    ),
+    Interval(
+        name="response",
+        level="unit",
+        start="dispatched_at",
+        end="on_scene_at",
+        start_column="dispatched_at",
+        end_column="on_scene_at",
+        label="Response (each unit)",
+        basis="each unit",
+        description="unit dispatched until on scene",
+    ),
+)
 
 
 def intervals(
