@@ -127,7 +127,7 @@ def _first_due_base(q: MetricQuery) -> str:
       else {missing} end as excluded_reason
   from incidents i
   left join first_due_area a on a.incident_id = i.incident_id
-  left join first_due_unit fd on fd.incident_id = i.incident_id and fd.unit_order = 1"""  # noqa: E501
+  left join first_due_unit fd on fd.incident_id = i.incident_id and fd.unit_order = 1"""
 
 
 def _erf_base(q: MetricQuery) -> str:
