@@ -417,7 +417,7 @@ def first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFram
     ``first_due_reliability`` query over the filtered incidents)."""
     zc = _layer_col(snap, layer)
     where, params = where_sql(f)
-    sel = f"select incident_id from inc where {where}"
+    # the query keeps only the responses and zones of the incidents it is given
     df = _run_query(
         snap,
         "first_due_reliability",
@@ -425,10 +425,9 @@ def first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFram
         sources={
             "incidents": "select incident_id, first_arriving_unit, "
             f"received_local as call_received_local_at from inc where {where}",
-            "responses": "select incident_id, unit_id, station_id from units "
-            f"where incident_id in ({sel})",
+            "responses": "select incident_id, unit_id, station_id from units",
             "incident_zones": f"select incident_id, $station_layer as layer, {zc} as zone_id "
-            f"from inc where {where}",
+            "from inc",
         },
         source_params=params,
     )
