@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from .data import INTERVALS, Snapshot
-from .filters import Filters, where_sql
+from .filters import Filters
 
 __all__ = ["Alert", "evaluate_alerts", "append_alerts"]
 
@@ -45,47 +45,45 @@ def evaluate_alerts(
     """Alerts for every interval with a target, overall and per zone of ``f.layer``.
 
     ``targets`` maps metric -> (target, percentile), target as in
-    :func:`dash_app.stats.target_sql`; the target share is percentile / 100.
+    :func:`dash_app.stats.target_sql`; the target share is percentile / 100. Compliance is the
+    library's (``da_fractiles``, through :func:`dash_app.stats.interval_table`).
     """
-    from .stats import target_label, target_sql
+    from .stats import interval_table, target_label
 
     end = snap.query("select max(local_date) as d from inc")["d"][0]
     if end is None:
         return []
     start = end - timedelta(days=window_days - 1)
     ff = f.with_(date_from=start, date_to=end)
-    where, params = where_sql(ff)
+    wanted = {m: (t, pct) for m, (t, pct) in targets.items() if m in INTERVALS}
+    if not wanted:
+        return []
+    scopes: list[tuple[str, str | None]] = [("'all'", None)]
+    if f.layer and f.layer in snap.layers:
+        zone = f's."zone__{f.layer}"'
+        scopes.append((f"'{f.layer}:' || {zone}", f"{zone} is not null"))
+    order = {m: i for i, m in enumerate(wanted)}
+    rows = []
+    for scope_sql, where in scopes:
+        df = interval_table(snap, ff, wanted, keys={"scope": scope_sql}, where=where)
+        rows += sorted(df.iter_rows(named=True), key=lambda r: order[r["metric"]])
     alerts = []
-    zone = f'"zone__{f.layer}"' if f.layer and f.layer in snap.layers else None
-    for metric, (target_s, pct) in targets.items():
-        if metric not in INTERVALS:
-            continue
-        col = f"{metric}_s"
+    for r in rows:
+        target_s, pct = wanted[r["metric"]]
         share = pct / 100
-        groups = [("'all'", "")]
-        if zone:
-            groups.append((f"'{f.layer}:' || {zone}", f" and {zone} is not null"))
-        for scope_sql, extra in groups:
-            df = snap.query(
-                f"select {scope_sql} as scope, count({col}) as n, "
-                f"avg(({col} <= {target_sql(target_s)})::int) filter (where {col} is not null) "
-                f"as compliance from inc where {where}{extra} group by 1",
-                params,
+        if r["n"] >= min_n and r["compliance"] is not None and r["compliance"] < share:
+            alerts.append(
+                Alert(
+                    r["metric"],
+                    r["scope"],
+                    start,
+                    end,
+                    r["n"],
+                    float(r["compliance"]),
+                    share,
+                    target_label(target_s),
+                )
             )
-            for r in df.iter_rows(named=True):
-                if r["n"] >= min_n and r["compliance"] is not None and r["compliance"] < share:
-                    alerts.append(
-                        Alert(
-                            metric,
-                            r["scope"],
-                            start,
-                            end,
-                            r["n"],
-                            float(r["compliance"]),
-                            share,
-                            target_label(target_s),
-                        )
-                    )
     return sorted(alerts, key=lambda a: (a.scope != "all", a.compliance))
 
 

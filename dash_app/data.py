@@ -15,17 +15,42 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dispatch_analytics.metrics.queries import prepare
+from dispatch_analytics.schema.intervals import intervals
 from dispatch_analytics.store import Store
 
-__all__ = ["INTERVALS", "DataSource", "Snapshot", "data_version"]
+__all__ = ["INTERVALS", "dashboard_intervals", "DataSource", "Snapshot", "data_version"]
+
+
+def dashboard_intervals() -> dict[str, tuple[str, str, str]]:
+    """The intervals the dashboard shows, from the interval registry: name -> (label, start
+    column, end column) (the ``incidents`` columns the interval is computed from)."""
+    return {iv.name: (iv.label, iv.start_column, iv.end_column) for iv in intervals(dashboard=True)}
+
 
 #: Incident-level intervals: name -> (label, start field, end field)
-INTERVALS: dict[str, tuple[str, str, str]] = {
-    "call_processing": ("Call processing", "call_received_at", "first_dispatched_at"),
-    "turnout": ("Turnout (first arriving unit)", "fa_dispatched_at", "fa_enroute_at"),
-    "travel": ("Travel (first arriving unit)", "fa_enroute_at", "first_on_scene_at"),
-    "total_response": ("Total response", "call_received_at", "first_on_scene_at"),
-}
+INTERVALS: dict[str, tuple[str, str, str]] = dashboard_intervals()
+
+
+#: incident columns of ``inc`` besides the intervals and their start / end columns
+_INC_KEEP = [
+    "call_received_at",
+    "first_dispatched_at",
+    "first_on_scene_at",
+    "first_arriving_unit",
+    "units_assigned",
+    "units_on_scene",
+]
+
+
+def _columns(ivs, prefix: str, keep: list[str]) -> str:
+    """``keep`` plus every interval's column and its start / end columns (no repeats)."""
+    cols = list(keep)
+    for iv in ivs:
+        for c in (iv.start_column, iv.end_column, iv.column):
+            if c not in cols:
+                cols.append(c)
+    return ", ".join(f"{prefix}.{c}" for c in cols)
 
 
 def data_version(store: Store) -> str:
@@ -44,7 +69,8 @@ def data_version(store: Store) -> str:
 
 @dataclass
 class Snapshot:
-    """An in-memory DuckDB database with the dashboard tables for one data version."""
+    """An in-memory DuckDB database with the dashboard tables for one data version (and the
+    catalog's views and statistics macros)."""
 
     version: str
     con: duckdb.DuckDBPyConnection
@@ -129,10 +155,7 @@ class DataSource:
             )
             select i.incident_id, i.call_type, coalesce(i.call_category, 'other') as call_category,
               i.priority, i.station_id, i.latitude, i.longitude,
-              i.call_received_at, i.first_dispatched_at, i.first_on_scene_at,
-              i.first_arriving_unit, i.units_assigned, i.units_on_scene,
-              i.call_processing_s, i.turnout_s, i.travel_s, i.total_response_s,
-              i.fa_dispatched_at, i.fa_enroute_at, i.received_local,
+              {_columns(intervals(dashboard=True), "i", _INC_KEEP)}, i.received_local,
               cast(i.received_local as date) as local_date,
               hour(i.received_local) as local_hour,
               isodow(i.received_local) as local_weekday
@@ -155,17 +178,17 @@ class DataSource:
         # (home stations), which the dashboard reads through the library instead
         con.execute("drop view if exists units")
         con.execute(
-            """
+            f"""
             create table units as
             select r.incident_id, r.unit_id, r.unit_type, r.station_id,
               coalesce(r.call_category, 'other') as call_category, r.call_type, r.priority,
-              r.dispatched_at, r.enroute_at, r.on_scene_at, r.cleared_at,
-              r.turnout_s, r.travel_s,
+              {_columns(intervals("unit", stored=True), "r", ["cleared_at"])},
               cast(r.call_received_local_at as date) as local_date,
               (epoch_us(r.cleared_at) - epoch_us(r.dispatched_at)) / 1e6 as busy_s
             from responses r
             """
         )
+        prepare(con)  # the statistics macros (da_fractiles) the dashboard's questions use
         con.execute("create table rejects_t as select * from rejects")
         con.execute("create table log_t as select * from ingest_log")
         return Snapshot(version=version, con=con, layers=layers, has_cells=has_cells)

@@ -1,8 +1,12 @@
 """The dashboard's questions, as plain functions over a :class:`Snapshot` (unit-tested).
 
-Percentiles are nearest-rank (DuckDB ``quantile_disc``, the same rule as the library), and
-compliance is the share of incidents at or under the target, so "p90 <= target" and
-"compliance >= 90%" always agree.
+Nothing is computed here that the library computes: every percentile, compliance and CI comes
+from the library's ``da_fractiles`` macro (through
+:func:`dispatch_analytics.metrics.fractile_sql.fractile_sql` over the snapshot's rows, one per
+incident and interval of the registry), and unit turnout and first-due reliability are the
+library's ``unit_turnout`` / ``first_due_reliability`` queries run over the filtered rows.
+Percentiles are nearest-rank and compliance is the share of values at or under the target, so
+"p90 <= target" and "compliance >= 90%" always agree.
 """
 
 from __future__ import annotations
@@ -11,10 +15,16 @@ from datetime import timedelta
 
 import polars as pl
 
+from dispatch_analytics.metrics.fractile_sql import fractile_sql
+from dispatch_analytics.metrics.queries import run_query
+from dispatch_analytics.schema.intervals import intervals
+from dispatch_analytics.store.derived_sql import interval_rows_sql
+
 from .data import INTERVALS, Snapshot
 from .filters import Filters, where_sql
 
 __all__ = [
+    "interval_table",
     "overview_stats",
     "target_sql",
     "target_label",
@@ -81,36 +91,90 @@ def target_label(t: Target) -> str:
     return " · ".join(f"{sec:g} s {', '.join(cats)}" for sec, cats in by.items())
 
 
-def _col(metric: str) -> str:
-    if metric not in INTERVALS:
-        raise ValueError(f"`metric` {metric!r} is not one of {', '.join(INTERVALS)}")
-    return f"{metric}_s"
+def _intervals(metrics) -> list:
+    known = {iv.name: iv for iv in intervals(dashboard=True)}
+    for m in metrics:
+        if m not in known:
+            raise ValueError(f"`metric` {m!r} is not one of {', '.join(known)}")
+    return [known[m] for m in metrics]
 
 
-def _stats_sql(col: str, pct: float, target: Target = None) -> str:
-    return (
-        f"count({col}) as n, quantile_disc({col}, {pct / 100:.6f}) as p_s, "
-        f"avg(({col} <= {target_sql(target)})::int) filter (where {col} is not null) as compliance"
+def interval_table(
+    snap: Snapshot,
+    f: Filters,
+    targets: dict[str, tuple[Target, float]],
+    keys: dict[str, str] | None = None,
+    where: str | None = None,
+    params: dict | None = None,
+    always: bool = False,
+) -> pl.DataFrame:
+    """The library's fractile table (``da_fractiles``) of the filtered incidents, one row per
+    interval of ``targets`` ({metric: (target, pct)}) and group of ``keys`` ({column: select
+    item over the incident row ``s``}). ``always``: a row per interval even with no incident.
+    Adds ``volume`` (incidents in the group) and ``p_s`` (the fractile at the percentile)."""
+    ivs = _intervals(targets)
+    keys = keys or {}
+    cond, values = where_sql(f)
+    if where:
+        cond = f"{cond} and {where}"
+    rows = interval_rows_sql(
+        "inc",
+        ivs,
+        [f"{expr} as {name}" for name, expr in keys.items()],
+        where=cond,
+        extra=lambda iv: (
+            f"{target_sql(targets[iv.name][0])}::double as target_s, "
+            f"{float(targets[iv.name][1])!r}::double as pct"
+        ),
     )
+    placeholders = None
+    if always and not keys:
+        values_sql = ", ".join(
+            f"('{iv.name}', {_single_sql(targets[iv.name][0])}::double, "
+            f"{float(targets[iv.name][1])!r}::double)"
+            for iv in ivs
+        )
+        placeholders = f"select * from (values {values_sql}) v(metric, target_s, pct)"
+    sql = fractile_sql(
+        "interval_rows",
+        ["metric", *keys],
+        ctes=[("interval_rows", rows)],
+        placeholders=placeholders,
+    )
+    out = snap.query(sql, {**values, **(params or {})})
+    return out.with_columns(
+        (pl.col("n") + pl.col("n_excluded")).alias("volume"),
+        pl.col("p_value_s").cast(pl.Float64).alias("p_s"),
+    )
+
+
+def _single_sql(t: Target) -> str:
+    one = single_target(t)
+    return "NULL" if one is None else repr(one)
+
+
+def _summary(row: dict | None) -> dict:
+    if row is None:
+        return {"n": 0, "p_s": None, "compliance": None, "volume": 0}
+    return {k: row[k] for k in ("n", "p_s", "compliance", "volume")}
+
+
+def _by_metric(df: pl.DataFrame) -> dict[str, dict]:
+    return {r["metric"]: r for r in df.iter_rows(named=True)}
 
 
 def interval_summary(
     snap: Snapshot, f: Filters, metric: str, target_s: Target, pct: float = 90
 ) -> dict:
     """n, percentile, compliance of one interval over the filtered incidents."""
-    col = _col(metric)
-    where, params = where_sql(f)
-    row = snap.query(
-        f"select {_stats_sql(col, pct, target_s)}, count(*) as volume from inc where {where}",
-        params,
-    ).row(0, named=True)
-    return row
+    df = interval_table(snap, f, {metric: (target_s, pct)}, always=True)
+    return _summary(_by_metric(df).get(metric))
 
 
 def overview_stats(
     snap: Snapshot, f: Filters, targets: dict[str, tuple[float | None, float]], freq: str = "week"
 ) -> dict[str, dict]:
-    """Everything the overview shows, for every interval, in three queries.
+    """Everything the overview shows, for every interval.
 
     Returns, per metric: ``summary`` (n, p_s, compliance, volume), ``windows`` (a frame like
     :func:`windows_summary`) and ``trend`` (a frame like :func:`trend`). Cached per data
@@ -120,65 +184,49 @@ def overview_stats(
     return snap.memo(key, lambda: _overview_stats(snap, f, targets, freq))
 
 
-def _overview_stats(snap, f, targets, freq):
-    where, params = where_sql(f)
+_WINDOWS = (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30))
+_WINDOW_SCHEMA = {"window": pl.String, "n": pl.Int64, "p_s": pl.Float64, "compliance": pl.Float64}
+_TREND_COLUMNS = ("period_start", "n", "p_s", "compliance")
+
+
+def _window_rows(snap, f, tmap) -> list[tuple[str, dict[str, dict]]]:
+    """(label, {metric: row}) for the last 24 h / 7 d / 30 d and the selected period."""
     end = latest_date(snap)
-    metrics = list(INTERVALS)
-    sel = []
-    for m in metrics:
-        t, pct = targets.get(m, (None, 90.0))
-        col = _col(m)
-        sel.append(
-            f"count({col}) as n_{m}, quantile_disc({col}, {pct / 100:.6f}) as p_{m}, "
-            f"avg(({col} <= {target_sql(t)})::int) filter (where {col} is not null) as c_{m}"
-        )
-    cols = ", ".join(sel)
-    summary = snap.query(f"select count(*) as volume, {cols} from inc where {where}", params).row(
-        0, named=True
-    )
-    unit = _PERIOD.get(freq, "week")
-    trend_df = snap.query(
-        f"select date_trunc('{unit}', local_date)::date as period_start, {cols} "
-        f"from inc where {where} group by 1 order by 1",
-        params,
-    )
     wins = []
     if end is not None:
-        for label, days in (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30)):
+        for label, days in _WINDOWS:
             ff = f.with_(date_from=end - timedelta(days=days - 1), date_to=end)
-            w, wp = where_sql(ff)
-            r = snap.query(f"select {cols} from inc where {w}", wp).row(0, named=True)
-            wins.append((label, r))
-    wins.append(("selected period", summary))
-    out = {}
-    for m in metrics:
-        out[m] = {
-            "summary": {
-                "n": summary[f"n_{m}"],
-                "p_s": summary[f"p_{m}"],
-                "compliance": summary[f"c_{m}"],
-                "volume": summary["volume"],
-            },
-            "windows": pl.DataFrame(
-                [
-                    {"window": lbl, "n": r[f"n_{m}"], "p_s": r[f"p_{m}"], "compliance": r[f"c_{m}"]}
-                    for lbl, r in wins
-                ],
-                schema={
-                    "window": pl.String,
-                    "n": pl.Int64,
-                    "p_s": pl.Float64,
-                    "compliance": pl.Float64,
-                },
-            ),
-            "trend": trend_df.select(
-                "period_start",
-                pl.col(f"n_{m}").alias("n"),
-                pl.col(f"p_{m}").cast(pl.Float64).alias("p_s"),
-                pl.col(f"c_{m}").alias("compliance"),
-            ),
+            wins.append((label, _by_metric(interval_table(snap, ff, tmap, always=True))))
+    wins.append(("selected period", _by_metric(interval_table(snap, f, tmap, always=True))))
+    return wins
+
+
+def _trend_rows(snap, f, tmap, freq) -> pl.DataFrame:
+    unit = _PERIOD.get(freq)
+    if unit is None:
+        raise ValueError(f"`freq` {freq!r} must be day, week or month")
+    period = f"date_trunc('{unit}', s.local_date)::date"
+    return interval_table(snap, f, tmap, keys={"period_start": period})
+
+
+def _windows_frame(wins, metric: str) -> pl.DataFrame:
+    rows = [{"window": lbl, **_summary(r.get(metric))} for lbl, r in wins]
+    return pl.DataFrame([{k: r[k] for k in _WINDOW_SCHEMA} for r in rows], schema=_WINDOW_SCHEMA)
+
+
+def _overview_stats(snap, f, targets, freq):
+    tmap = {m: targets.get(m, (None, 90.0)) for m in INTERVALS}
+    wins = _window_rows(snap, f, tmap)
+    trends = _trend_rows(snap, f, tmap, freq if freq in _PERIOD else "week")
+    selected = wins[-1][1]
+    return {
+        m: {
+            "summary": _summary(selected.get(m)),
+            "windows": _windows_frame(wins, m),
+            "trend": trends.filter(pl.col("metric") == m).select(_TREND_COLUMNS),
         }
-    return out
+        for m in tmap
+    }
 
 
 def latest_date(snap: Snapshot):
@@ -191,54 +239,27 @@ def windows_summary(
 ) -> pl.DataFrame:
     """The same interval over the last 24 h / 7 d / 30 d (ending at the newest incident)
     beside the filtered period."""
-    col = _col(metric)
-    end = latest_date(snap)
-    rows = []
-    if end is not None:
-        for label, days in (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30)):
-            ff = f.with_(date_from=end - timedelta(days=days - 1), date_to=end)
-            where, params = where_sql(ff)
-            r = snap.query(
-                f"select {_stats_sql(col, pct, target_s)} from inc where {where}", params
-            ).row(0, named=True)
-            rows.append({"window": label, **r})
-    where, params = where_sql(f)
-    r = snap.query(f"select {_stats_sql(col, pct, target_s)} from inc where {where}", params).row(
-        0, named=True
-    )
-    rows.append({"window": "selected period", **r})
-    return pl.DataFrame(
-        rows,
-        schema={"window": pl.String, "n": pl.Int64, "p_s": pl.Float64, "compliance": pl.Float64},
-    )
+    return _windows_frame(_window_rows(snap, f, {metric: (target_s, pct)}), metric)
 
 
 def trend(
     snap: Snapshot, f: Filters, metric: str, target_s: Target, pct: float = 90, freq: str = "month"
 ) -> pl.DataFrame:
     """Percentile and compliance of an interval per period (``day``, ``week``, ``month``)."""
-    col = _col(metric)
-    unit = _PERIOD.get(freq)
-    if unit is None:
-        raise ValueError(f"`freq` {freq!r} must be day, week or month")
-    where, params = where_sql(f)
-    return snap.query(
-        f"select date_trunc('{unit}', local_date)::date as period_start, {_stats_sql(col, pct, target_s)} "
-        f"from inc where {where} group by 1 order by 1",
-        params,
-    )
+    return _trend_rows(snap, f, {metric: (target_s, pct)}, freq).select(_TREND_COLUMNS)
 
 
 def heatmap(
     snap: Snapshot, f: Filters, metric: str | None = None, target_s: float = 0, pct: float = 90
 ) -> pl.DataFrame:
     """Incidents (and the interval percentile) by local hour x ISO weekday."""
-    where, params = where_sql(f)
-    extra = ""
     if metric:
-        extra = f", quantile_disc({_col(metric)}, {pct / 100:.6f}) as p_s"
+        keys = {"weekday": "s.local_weekday", "hour": "s.local_hour"}
+        df = interval_table(snap, f, {metric: (target_s, pct)}, keys=keys)
+        return df.select("weekday", "hour", pl.col("volume").alias("n"), "p_s")
+    where, params = where_sql(f)
     return snap.query(
-        f"select local_weekday as weekday, local_hour as hour, count(*) as n{extra} "
+        "select local_weekday as weekday, local_hour as hour, count(*) as n "
         f"from inc where {where} group by 1, 2 order by 1, 2",
         params,
     )
@@ -268,14 +289,22 @@ def zone_stats(
 ) -> pl.DataFrame:
     """Per zone of a layer: volume, n, percentile, compliance and gap to target."""
     zc = _layer_col(snap, layer)
-    col = _col(metric)
-    where, params = where_sql(f)
-    return snap.query(
-        f"select {zc} as zone_id, count(*) as volume, {_stats_sql(col, pct, target_s)}, "
-        f"quantile_disc({col}, {pct / 100:.6f}) - {target_sql(single_target(target_s))} as gap_s "
-        f"from inc where {where} and {zc} is not null group by 1 order by 1",
-        params,
+    df = interval_table(
+        snap, f, {metric: (target_s, pct)}, keys={"zone_id": f"s.{zc}"}, where=f"{zc} is not null"
     )
+    one = single_target(target_s)
+    return df.select(
+        "zone_id",
+        "volume",
+        "n",
+        "p_s",
+        "compliance",
+        (pl.col("p_s") - one if one is not None else pl.lit(None, pl.Float64)).alias("gap_s"),
+    )
+
+
+_BREAKDOWN_SCHEMA = {"interval": pl.String, "n": pl.Int64, "p_s": pl.Float64}
+_BREAKDOWN_SCHEMA |= {"target": pl.String, "compliance": pl.Float64}
 
 
 def zone_breakdown(
@@ -288,15 +317,13 @@ def zone_breakdown(
 ) -> pl.DataFrame:
     """One zone: each interval's n, percentile and compliance, and volume by category."""
     zc = _layer_col(snap, layer)
-    where, params = where_sql(f)
+    tmap = {m: (targets.get(m), pct) for m in INTERVALS}
+    got = _by_metric(
+        interval_table(snap, f, tmap, where=f"{zc} = $zone", params={"zone": zone_id}, always=True)
+    )
     rows = []
     for metric, (label, _s, _e) in INTERVALS.items():
-        t = targets.get(metric)
-        col = _col(metric)
-        r = snap.query(
-            f"select {_stats_sql(col, pct, t)} from inc where {where} and {zc} = $zone",
-            {**params, "zone": zone_id},
-        ).row(0, named=True)
+        t, r = targets.get(metric), _summary(got.get(metric))
         rows.append(
             {
                 "interval": label,
@@ -306,64 +333,111 @@ def zone_breakdown(
                 "compliance": r["compliance"] if t is not None else None,
             }
         )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "interval": pl.String,
-            "n": pl.Int64,
-            "p_s": pl.Float64,
-            "target": pl.String,
-            "compliance": pl.Float64,
-        },
-    )
+    return pl.DataFrame(rows, schema=_BREAKDOWN_SCHEMA)
 
 
 def hex_stats(snap: Snapshot, f: Filters, metric: str, target_s: Target) -> pl.DataFrame:
     """Per H3 cell: volume and late-response rate (share of the interval over target)."""
+    schema = {"h3_cell": pl.String, "volume": pl.Int64, "late_rate": pl.Float64}
     if not snap.has_cells:
-        return pl.DataFrame(
-            schema={"h3_cell": pl.String, "volume": pl.Int64, "late_rate": pl.Float64}
-        )
-    col = _col(metric)
-    where, params = where_sql(f)
-    return snap.query(
-        f"select h3_cell, count(*) as volume, avg(({col} > {target_sql(target_s)})::int) "
-        f"filter (where {col} is not null) as late_rate from inc "
-        f"where {where} and h3_cell is not null group by 1",
-        params,
+        return pl.DataFrame(schema=schema)
+    df = interval_table(
+        snap,
+        f,
+        {metric: (target_s, 90.0)},
+        keys={"h3_cell": "s.h3_cell"},
+        where="h3_cell is not null",
     )
+    return df.select("h3_cell", "volume", (1 - pl.col("compliance")).alias("late_rate"))
+
+
+def _run_query(snap: Snapshot, name: str, params: dict, **kw) -> pl.DataFrame:
+    """A query of the library's SQL, on a cursor of the snapshot."""
+    cur = snap.con.cursor()
+    try:
+        return run_query(cur, name, params, **kw)
+    finally:
+        cur.close()
+
+
+def _turnout_targets(t: Target) -> dict[str, float | None]:
+    """The ``unit_turnout`` query's class targets from a dashboard target: ems calls, and
+    every other category (the fire class); None = the query's default."""
+    if t is None or isinstance(t, (int, float)):
+        one = None if t is None else float(t)
+        return {"ems_target_s": one, "fire_target_s": one}
+    by = {cat: float(sec) for cat, sec in t}
+    default = by.get(None)
+    return {
+        "ems_target_s": by.get("ems", default),
+        "fire_target_s": by.get("fire", by.get("other", default)),
+    }
 
 
 def unit_turnout(
     snap: Snapshot, f: Filters, target_s: Target, pct: float = 90, top: int = 40
 ) -> pl.DataFrame:
-    """Turnout per unit: n, percentile, compliance (units with most responses first)."""
+    """Turnout per unit and turnout class (the library's ``unit_turnout`` query over the
+    filtered responses): ``unit_id`` (``"E01 · fire"``), ``unit``, ``turnout_class``,
+    ``unit_type``, n, p_s, compliance, target_s, flag; most responses first."""
     where, params = where_sql(f)
-    return snap.query(
-        f"select unit_id, any_value(unit_type) as unit_type, {_stats_sql('turnout_s', pct, target_s)} "
-        f"from units where {where} group by 1 order by n desc, unit_id limit {int(top)}",
-        params,
+    rows = interval_rows_sql(
+        "units",
+        intervals("unit", stored=True),
+        ["incident_id", "unit_id", "unit_type", "station_id", "call_category"],
+        where=where,
+    )
+    df = _run_query(
+        snap,
+        "unit_turnout",
+        {**_turnout_targets(target_s), "percentile": pct},
+        sources={"unit_intervals": rows},
+        source_params=params,
+    )
+    return (
+        df.sort(["n", "unit_id", "turnout_class"], descending=[True, False, False])
+        .head(int(top))
+        .select(
+            (pl.col("unit_id") + " · " + pl.col("turnout_class")).alias("unit_id"),
+            pl.col("unit_id").alias("unit"),
+            "turnout_class",
+            "unit_type",
+            "n",
+            pl.col("p_value_s").alias("p_s"),
+            "compliance",
+            "target_s",
+            "flag",
+        )
     )
 
 
 def first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFrame:
     """Per station area (a zone layer whose zone ids are station ids): the share of its
-    incidents whose first-arriving unit came from that station."""
+    incidents whose first-arriving unit came from that station (the library's
+    ``first_due_reliability`` query over the filtered incidents)."""
     zc = _layer_col(snap, layer)
-    where, params = where_sql(f, "i")
-    return snap.query(
-        f"""
-        with arrivals as (
-          select i.incident_id, i.{zc} as area, u.station_id as fa_station
-          from inc i join units u
-            on u.incident_id = i.incident_id and u.unit_id = i.first_arriving_unit
-          where {where} and i.{zc} is not null
-        )
-        select area as station_area, count(*) as n,
-          avg((fa_station = area)::int) as first_due_share
-        from arrivals group by 1 order by 1
-        """,
-        params,
+    where, params = where_sql(f)
+    # the query keeps only the responses and zones of the incidents it is given
+    df = _run_query(
+        snap,
+        "first_due_reliability",
+        {"station_layer": layer},
+        sources={
+            "incidents": "select incident_id, first_arriving_unit, "
+            f"received_local as call_received_local_at from inc where {where}",
+            "responses": "select incident_id, unit_id, station_id from units",
+            "incident_zones": f"select incident_id, $station_layer as layer, {zc} as zone_id "
+            "from inc",
+        },
+        source_params=params,
+    )
+    return df.filter(pl.col("zone_id").is_not_null()).select(
+        pl.col("zone_id").alias("station_area"),
+        pl.col("n_arrived").alias("n"),
+        pl.col("reliability").alias("first_due_share"),
+        "n_incidents",
+        "n_first_due_assigned",
+        "first_due_assigned_share",
     )
 
 

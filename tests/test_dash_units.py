@@ -4,6 +4,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 from dash_app import figures, stats
@@ -212,3 +213,96 @@ def test_live_snapshot_sees_new_batches(city_store, tmp_path):
     ingest(p, load_profile(write_toml(tmp_path / "m.toml", UNIT_TOML)), data_dir=store2)
     assert ds.version() != v1
     assert ds.snapshot().query("select count(*) as n from inc")["n"][0] == n1 + 1
+
+
+# --------------------------------------------- the dashboard computes through the library
+@pytest.fixture(scope="module")
+def zoned_store(city_store, tmp_path_factory):
+    import shutil
+
+    from dispatch_analytics.spatial.zones import load_zones
+
+    root, city = city_store
+    store = tmp_path_factory.mktemp("zoned") / "store"
+    shutil.copytree(root, store)
+    load_zones(store, city.station_areas_geojson, "station_areas", "station_id", name_field="name")
+    return store
+
+
+def test_units_page_gives_the_library_queries_numbers(zoned_store):
+    """Unit turnout and first-due reliability are the `dispatch query` definitions: the same
+    numbers, unfiltered and filtered."""
+    from dispatch_analytics import Store
+    from dispatch_analytics.metrics.queries import run_query
+
+    snap = DataSource(zoned_store).snapshot()
+    con = Store(zoned_store).connect()
+    nfpa = (("ems", 60.0), ("fire", 80.0), ("other", 80.0))
+    keys = ["unit", "turnout_class"]
+    for f, where in ((Filters(), "true"), (Filters(categories=("ems",)), "call_category = 'ems'")):
+        lib = run_query(
+            con,
+            "unit_turnout",
+            {"ems_target_s": 60, "fire_target_s": 80, "percentile": 90},
+            sources={"unit_intervals": f"select * from unit_intervals where {where}"},
+        ).rename({"unit_id": "unit", "p_value_s": "p_s"})
+        dash = stats.unit_turnout(snap, f, nfpa, 90, top=100_000)
+        assert dash.height == lib.height > 0
+        cols = [*keys, "unit_type", "n", "p_s", "compliance", "target_s", "flag"]
+        assert dash.sort(keys).select(cols).equals(lib.sort(keys).select(cols))
+    assert set(dash["turnout_class"]) == {"ems"}
+    lib = run_query(con, "first_due_reliability", {"station_layer": "station_areas"})
+    lib = lib.filter(pl.col("zone_id").is_not_null()).sort("zone_id")
+    dash = stats.first_due_reliability(snap, Filters(), "station_areas").sort("station_area")
+    assert dash["station_area"].to_list() == lib["zone_id"].to_list()
+    assert dash["n"].to_list() == lib["n_arrived"].to_list()
+    assert dash["first_due_share"].to_list() == lib["reliability"].to_list()
+    con.close()
+
+
+def test_overview_numbers_are_the_fractiles_engines(zoned_store):
+    from dispatch_analytics import Store
+    from dispatch_analytics.metrics.fractiles import Fractiles
+
+    snap = DataSource(zoned_store).snapshot()
+    con = Store(zoned_store).connect()
+    for metric, target in (("travel", 240), ("call_processing", 60)):
+        s = stats.interval_summary(snap, Filters(), metric, target, 90)
+        t = Fractiles.from_store(
+            con, metric=metric, target_s=target, profile=None, percentiles=()
+        ).table.row(0, named=True)
+        assert (s["n"], s["p_s"], s["compliance"]) == (t["n"], t["p_value_s"], t["compliance"])
+        assert s["volume"] == t["n"] + t["n_missing"]
+    z = stats.zone_stats(snap, Filters(), "station_areas", "total_response", 480.0, 90)
+    e = Fractiles.from_store(
+        con, metric="total_response", by="layer:station_areas", target_s=480, profile=None
+    ).table.filter(pl.col("zone_id").is_not_null())
+    assert z["zone_id"].to_list() == e["zone_id"].to_list()
+    assert z["p_s"].to_list() == e["p_value_s"].to_list()
+    assert z["gap_s"].to_list() == [p - 480 for p in e["p_value_s"].to_list()]
+    con.close()
+
+
+def test_the_dashboard_lists_the_registry_intervals(monkeypatch):
+    from dash_app.data import INTERVALS, dashboard_intervals
+    from dispatch_analytics.schema import intervals as registry
+
+    assert INTERVALS == dashboard_intervals()
+    assert list(INTERVALS) == ["call_processing", "turnout", "travel", "total_response"]
+    new = registry.Interval(
+        name="call_to_enroute",
+        level="incident",
+        start="call_received_at",
+        end="enroute_at",
+        start_column="call_received_at",
+        end_column="first_enroute_at",
+        label="Call to en route",
+        basis="first unit en route",
+        description="call received until the first unit is en route",
+    )
+    monkeypatch.setattr(registry, "INTERVALS", (*registry.INTERVALS, new))
+    assert dashboard_intervals()["call_to_enroute"] == (
+        "Call to en route",
+        "call_received_at",
+        "first_enroute_at",
+    )

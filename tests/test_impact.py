@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 import duckdb
+import metrics_helpers as H
 import numpy as np
 import polars as pl
 import pytest
 from scipy.stats import mannwhitneyu
+from stats_reference import nearest_rank
 
 from dispatch_analytics.analysis.impact import (
     Impact,
@@ -19,7 +21,6 @@ from dispatch_analytics.analysis.impact import (
     weighted_nearest_rank,
 )
 from dispatch_analytics.errors import AnalysisError
-from dispatch_analytics.metrics.fractiles import nearest_rank
 from dispatch_analytics.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,12 +130,7 @@ def _mix_con(before, after):
     )
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
-    con.register("_d", df)
-    con.execute("create table incidents as select * from _d")
-    con.execute(
-        "create table responses as select null::varchar as incident_id, null::varchar as unit_id, "
-        "null::varchar as unit_type where false"
-    )
+    H.fake_catalog(con, df)
     return con
 
 

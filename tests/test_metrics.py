@@ -4,39 +4,30 @@ and agree with independent numpy / scipy / pandas computations."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import math
-from pathlib import Path
 
 import duckdb
+import metrics_helpers as H  # noqa: E402
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from dispatch_analytics.errors import DispatchError
-from dispatch_analytics.metrics.fractiles import (
+from scipy import stats as scipy_stats
+from stats_reference import (
     CIRanks,
-    Fractiles,
-    MetricError,
-    first_due_comparison,
     fractile_flag,
     fractiles_polars,
     nearest_rank,
     nr_rank,
     order_statistic_ci,
 )
+
+from dispatch_analytics import Store
+from dispatch_analytics.errors import DispatchError
+from dispatch_analytics.metrics.fractiles import Fractiles, MetricError, first_due_comparison
 from dispatch_analytics.metrics.queries import install_macros, prepare, run_query
-
-_spec = importlib.util.spec_from_file_location(
-    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py"
-)
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
-
-scipy_stats = pytest.importorskip("scipy.stats")
 
 PCTS = [1, 5, 10, 25, 33.3, 50, 70, 75, 80, 90, 95, 97.5, 99, 99.9, 100]
 # numpy's inverted_cdf equals nearest-rank except when p * n / 100 is a whole number that
@@ -643,14 +634,161 @@ def test_independent_pandas_fractiles_by_category(sample):
 @pytest.mark.parametrize("n,p", [(5000, 90.0), (20000, 90.0), (100000, 95.0), (3000, 99.0)])
 def test_ci_window_matches_exact_binomial_at_large_n(n, p):
     """The summation window (12 sd around n p) gives the exact ranks of the full binomial."""
-    stats = pytest.importorskip("scipy.stats")
-    import numpy as np
-
-    from dispatch_analytics.metrics.fractiles import order_statistic_ci
-
-    cdf = stats.binom.cdf(np.arange(n + 1), n, p / 100)
+    cdf = scipy_stats.binom.cdf(np.arange(n + 1), n, p / 100)
     a = 0.025
     low = int((cdf <= a + 1e-9).sum())
     high = int(np.argmax(cdf >= 1 - a - 1e-9)) + 1
     got = order_statistic_ci(n, p)
     assert (got[0], got[1]) == (low, high)
+
+
+# --------------------------------------------------------------- da_fractiles (the one engine)
+def _macro_con() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    install_macros(con)
+    return con
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.one_of(st.none(), st.integers(0, 600).map(float)),
+            st.sampled_from([None, None, None, "stage out of order", "beyond max interval"]),
+        ),
+        max_size=80,
+    ),
+    st.integers(0, 600),
+    st.sampled_from([50, 80, 90, 95, 99, 33.3]),
+    st.integers(1, 40),
+)
+def test_da_fractiles_equals_the_reference_and_counts_exclusions(rows, target, p, min_n):
+    """The macro equals the pure-Polars reference on the values it counts, and says how many
+    values it excluded and why (a NULL value without a reason: 'missing x')."""
+    data = [
+        (g, v, r if r is not None else ("missing x" if v is None else None)) for g, v, r in rows
+    ]
+    df = pl.DataFrame(
+        {
+            "g": [g for g, _, _ in data],
+            "v": pl.Series([v for _, v, _ in data], dtype=pl.Float64),
+            "reason": pl.Series([r for _, _, r in data], dtype=pl.String),
+        },
+        schema={"g": pl.String, "v": pl.Float64, "reason": pl.String},
+    )
+    con = _macro_con()
+    con.register("df", df)
+    got = con.execute(
+        "with t as (select {'g': g} as grp, v as value_s, $t::double as target_s, "
+        "$p::double as pct, reason as excluded_reason from df) "
+        "select grp.g as g, * exclude (grp) from da_fractiles(t, percentiles := [50, 90, 95], "
+        "min_n := $m) order by g",
+        {"t": target, "p": p, "m": min_n},
+    ).pl()
+    counted = df.with_columns(
+        pl.when(pl.col("reason").is_null()).then(pl.col("v")).alias("v")
+    ).filter(pl.col("reason").is_null() | pl.col("v").is_null())
+    ref = fractiles_polars(counted, "v", by=["g"], target_s=target, percentile=p, min_n=min_n).sort(
+        "g"
+    )
+    assert got["g"].to_list() == ref["g"].to_list()
+    got = got.with_columns(
+        pl.col("fractiles_s").list.get(0).alias("p50_s"),
+        pl.col("fractiles_s").list.get(1).alias("p90_s"),
+        pl.col("fractiles_s").list.get(2).alias("p95_s"),
+    )
+    for c in [x for x in EXACT if x != "n_missing"]:
+        assert got[c].to_list() == ref[c].to_list(), c
+    for r in got.iter_rows(named=True):
+        reasons = [x for g, _, x in data if g == r["g"] and x is not None]
+        assert r["n_excluded"] == len(reasons)
+        assert r["n_missing"] == sum(1 for g, v, x in data if g == r["g"] and x and v is None)
+        counts = sorted((-reasons.count(x), x) for x in set(reasons))
+        assert r["excluded"] == ("; ".join(f"{x}: {-k}" for k, x in counts) or None)
+
+
+def test_da_fractiles_placeholders_mixed_targets_and_unmet():
+    con = _macro_con()
+    t = con.execute(
+        """
+        with t as (
+          select * from (values
+            ('a', 100.0, 120.0, 90.0, null), ('a', 200.0, 150.0, 90.0, null),
+            ('a', 'inf'::double, 150.0, 90.0, null), ('a', null, 150.0, 90.0, 'no unit on scene'),
+            ('b', null, null, 90.0, null)
+          ) v(grp, value_s, target_s, pct, excluded_reason)
+        )
+        select * from da_fractiles(t, percentiles := [50], min_n := 1) order by grp
+        """
+    ).pl()
+    a, b = t.row(0, named=True), t.row(1, named=True)
+    # per-row targets: compliance over each row's own target; no single target_s
+    assert (a["n"], a["n_unmet"], a["n_missing"], a["mean_s"]) == (3, 1, 1, 150.0)
+    assert a["compliance"] == pytest.approx(1 / 3) and a["target_s"] is None and a["met"] is None
+    assert a["p_value_s"] == math.inf and a["excluded"] == "no unit on scene: 1"
+    # a placeholder row (value and reason NULL) lists its group and counts nothing
+    assert (b["n"], b["n_excluded"], b["flag"], b["excluded"]) == (0, 0, "no_data", None)
+    assert b["fractiles_s"] == [None]
+
+
+def test_adding_an_interval_is_one_registry_entry(monkeypatch, tmp_path):
+    from dispatch_analytics.metrics.queries import get_query
+    from dispatch_analytics.metrics.standards import METRICS, metric_def, metric_names
+    from dispatch_analytics.schema import intervals as registry
+    from dispatch_analytics.store.derived_sql import incidents_sql, interval_view_sql
+
+    new = registry.Interval(
+        name="call_to_enroute",
+        level="incident",
+        start="call_received_at",
+        end="enroute_at",
+        start_column="call_received_at",
+        end_column="first_enroute_at",
+        label="Call to en route",
+        basis="first unit en route",
+        description="call received until the first unit is en route",
+    )
+    monkeypatch.setattr(registry, "INTERVALS", (*registry.INTERVALS, new))
+    # the store's column, the long view, the query choices, the standards lookups
+    assert "as call_to_enroute_s" in incidents_sql("responses")
+    assert "'call_to_enroute'::varchar as metric" in interval_view_sql("incident")[0]
+    metric = next(p for p in get_query("fractile_compliance").params if p.name == "metric")
+    assert metric.choices[-1] == "call_to_enroute"
+    assert metric_def("call_to_enroute").label == "Call to en route"
+    assert (
+        "call_to_enroute" in metric_names("incident") and ("call_to_enroute", "incident") in METRICS
+    )
+    # and every engine measures it: a store ingested now has the column
+    store = H.small_store(tmp_path / "store", H.HERE / "first_due_erf.csv")
+    con = store.connect(read_only=False)
+    f = Fractiles.from_store(con, metric="call_to_enroute", profile=None, percentiles=(100,))
+    q = run_query(con, "fractile_compliance", {"metric": "call_to_enroute", "target_s": "90"})
+    by_hand = con.execute(
+        "select max(epoch(first_enroute_at) - epoch(call_received_at)), count(first_enroute_at) "
+        "from incidents"
+    ).fetchone()
+    assert f.table["p100_s"][0] == by_hand[0] and f.table["n"][0] == q["n"][0] == by_hand[1]
+    assert (
+        Store(store.root)
+        .connect()
+        .execute("select count(*) from incident_intervals where metric = 'call_to_enroute'")
+        .fetchone()[0]
+        == con.execute("select count(*) from incidents").fetchone()[0]
+    )
+    con.close()
+
+
+def test_excluded_values_say_why(fd_con):
+    f = Fractiles.from_store(fd_con, metric="travel", by=("layer:areas",), profile=None)
+    s2 = f.table.filter(pl.col("zone_id") == "S02").row(0, named=True)
+    assert s2["n"] == 0 and s2["n_missing"] == 1
+    assert s2["excluded"] == "missing enroute_at and on_scene_at: 1"  # no unit arrived
+    fd = Fractiles.from_store(
+        fd_con, metric="first_due_travel", station_layer="areas", by=("layer:areas",), profile=None
+    )
+    assert fd.table.filter(pl.col("zone_id") == "S02")["excluded"][0] == "missing on_scene_at: 1"
+    erf = Fractiles.from_store(
+        fd_con, metric="erf_assembly", staffing={"ENGINE": 4}, staff=4, profile=None
+    )
+    assert "no unit on scene" in (erf.table["excluded"][0] or "")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import math
 import re
-from pathlib import Path
 
 import duckdb
+import metrics_helpers as H  # noqa: E402
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -27,12 +26,6 @@ from dispatch_analytics.metrics.queries import (
     queries_dir,
     run_query,
 )
-
-_spec = importlib.util.spec_from_file_location(
-    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py"
-)
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
 
 EXPECTED = {
     "call_concurrency",
@@ -422,3 +415,46 @@ def test_sf_week_by_neighbourhood_equals_pandas(tmp_path):
         for r in table.iter_rows(named=True):
             assert r["met"] == (r["compliance"] >= 0.9)
     con.close()
+
+
+# ------------------------------------------------------------ the catalog, for any SQL client
+def test_a_plain_client_on_the_catalog_has_the_macros_and_interval_views(tmp_path):
+    """`duckdb -readonly catalog.duckdb`: the query files run as they are, with the catalog's
+    own macros and the registry's long views (no runner, nothing installed)."""
+    store = H.sample_store(tmp_path / "store")
+    con = duckdb.connect(str(store.catalog_path), read_only=True)
+    names = {r[0] for r in con.execute("select function_name from duckdb_functions()").fetchall()}
+    assert {"da_fractiles", "da_nearest_rank", "da_os_ci_ranks", "da_flag"} <= names
+    assert con.execute("select da_nearest_rank([1.0, 2.0, 3.0], 50)").fetchone() == (2.0,)
+    params = {"metric": "total_response", "layer": None, "period": "month", "percentile": 90.0}
+    params |= {"target_s": 480.0, "call_category": None, "min_n": 30}
+    plain = con.execute(get_query("fractile_compliance").sql, params).pl()
+    assert plain.equals(run_query(store, "fractile_compliance", params))
+    metrics = con.execute("select distinct metric from incident_intervals order by 1").fetchall()
+    assert [m for (m,) in metrics] == sorted(get_query("fractile_compliance").params[0].choices)
+    con.close()
+
+
+def test_catalog_and_derived_table_follow_the_registry(tmp_path, monkeypatch):
+    """A store written before an interval was added: its catalog is rebuilt (the SQL digest
+    changed) and its derived table, lacking the column, is recomputed live."""
+    from dispatch_analytics.schema import intervals as registry
+
+    root = tmp_path / "store"
+    ingest(str(H.CITY_CSV), load_profile(str(H.CITY_TOML)), data_dir=root)
+    new = registry.Interval(
+        name="call_to_enroute",
+        level="incident",
+        start="call_received_at",
+        end="enroute_at",
+        start_column="call_received_at",
+        end_column="first_enroute_at",
+        label="Call to en route",
+        basis="first unit en route",
+        description="call received until the first unit is en route",
+    )
+    monkeypatch.setattr(registry, "INTERVALS", (*registry.INTERVALS, new))
+    store = Store(root)
+    q = run_query(store, "fractile_compliance", {"metric": "call_to_enroute", "target_s": "120"})
+    n = store.sql("select count(first_enroute_at) as n from incidents")["n"][0]
+    assert q["n"][0] == n > 500

@@ -274,13 +274,8 @@ def test_concurrency_per_zone_by_hand():
 
 
 def test_cross_area_on_the_sample_city(tmp_path):
-    import importlib.util
+    import metrics_helpers as h
 
-    spec = importlib.util.spec_from_file_location(
-        "h", ROOT / "tests" / "data" / "metrics" / "helpers.py"
-    )
-    h = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(h)
     store = h.sample_store(tmp_path / "store")
     con = store.connect(read_only=False)
     h.add_zone_tables(con)

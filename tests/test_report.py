@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import zipfile
-from pathlib import Path
 
+import metrics_helpers as H  # noqa: E402
 import numpy as np
 import polars as pl
 import pytest
 
 from dispatch_analytics.metrics.fractiles import Fractiles, MetricError
 from dispatch_analytics.metrics.report import QUALITY_COLUMNS, TABLE_COLUMNS, compliance_report
-
-_spec = importlib.util.spec_from_file_location(
-    "metrics_helpers", Path(__file__).parent / "data" / "metrics" / "helpers.py"
-)
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
 
 
 @pytest.fixture(scope="module")

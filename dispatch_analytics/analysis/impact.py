@@ -44,7 +44,7 @@ import polars as pl
 
 from ..errors import AnalysisError
 from ..metrics.fractiles import Fractiles
-from ..metrics.fractiles import nr_rank as _nr_rank
+from ..metrics.rules import nr_rank as _nr_rank
 from ..sql import read_sql
 from ._common import (
     INCIDENT_INTERVALS,

@@ -10,13 +10,17 @@ two or more spaces continues the previous key)::
     -- returns: zone_id, n, p90_s, ...
 
 A parameter is *required* unless its doc says ``optional`` (then it may be NULL) or gives a
-``default X``. A doc listing ``a|b|c`` restricts the value to those choices. Parameters whose
-default is numeric are coerced from text to numbers. Placeholders in the SQL are DuckDB named
-parameters (``$metric``).
+``default X``. A doc listing ``a|b|c`` restricts the value to those choices; a doc saying
+``incident interval`` (``unit interval``) restricts it to the stored intervals of that level in
+the interval registry (:mod:`dispatch_analytics.schema.intervals`). Parameters whose default is
+numeric are coerced from text to numbers. Placeholders in the SQL are DuckDB named parameters
+(``$metric``).
 
 ``queries/_macros.sql`` (files starting with ``_`` are not queries) holds the shared statistics
-macros (nearest-rank percentile, order-statistic CI ranks, flags); :func:`install_macros` creates
-them on a connection before any query runs.
+macros (``da_fractiles``: fractiles, CI and compliance of a relation; nearest-rank percentile,
+order-statistic CI ranks, flags); :func:`prepare` creates them on a connection before any query
+runs, with the interval views ``incident_intervals`` / ``unit_intervals`` where the catalog
+lacks them.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import duckdb
 import polars as pl
 
 from ..errors import QueryError
+from ..schema.intervals import interval_names
 from ..sql import macro_statements, queries_dir
+from ..store.derived_sql import interval_view_sql
 
 __all__ = [
     "QueryParam",
@@ -41,6 +47,7 @@ __all__ = [
     "macro_statements",
     "install_macros",
     "ensure_zone_views",
+    "ensure_interval_views",
     "known_layers",
     "prepare",
     "run_query",
@@ -81,6 +88,11 @@ class QueryParam(NamedTuple):
 
     @property
     def choices(self) -> tuple[str, ...] | None:
+        """The valid values: ``a|b|c`` in the doc, or the registry's stored intervals of a
+        level for a doc saying ``incident interval`` / ``unit interval``."""
+        iv = re.search(r"\b(incident|unit) interval\b", self.doc)
+        if iv:
+            return tuple(interval_names(iv.group(1), stored=True))
         m = re.search(r"\b([a-z0-9_]+(?:\|[a-z0-9_]+)+)\b", self.doc)
         return tuple(m.group(1).split("|")) if m else None
 
@@ -218,6 +230,24 @@ def ensure_zone_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     return made
 
 
+def ensure_interval_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create the registry's long views ``incident_intervals`` / ``unit_intervals`` as
+    temporary views on ``con`` when it lacks them (a catalog of an older version, hand-made
+    tables) and its ``incidents`` / ``responses`` have the columns. Returns those created."""
+    have = _relations(con)
+    made = []
+    for stmt in interval_view_sql():
+        name = stmt.split()[4]  # create or replace view <name> as
+        if name in have:
+            continue
+        try:
+            con.execute(stmt.replace("create or replace view", "create temp view", 1))
+        except duckdb.Error:
+            continue  # no such base table or columns: queries that need the view say so
+        made.append(name)
+    return made
+
+
 def known_layers(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Zone layers known on ``con`` (from ``zones`` and ``incident_zones``)."""
     ensure_zone_views(con)
@@ -229,8 +259,10 @@ def known_layers(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Make ``con`` ready for the metric SQL: zone-view placeholders and the macros."""
+    """Make ``con`` ready for the metric SQL: zone-view placeholders, the interval views and
+    the macros."""
     ensure_zone_views(con)
+    ensure_interval_views(con)
     install_macros(con)
     return con
 
@@ -266,11 +298,47 @@ def _connection(con: Any) -> tuple[duckdb.DuckDBPyConnection, bool]:
     raise QueryError(f"expected a DuckDB connection or a Store, got {type(con).__name__}")
 
 
+def _values(con, q: QueryInfo, params: dict[str, Any], listing: str) -> dict[str, Any]:
+    """Every parameter's value: coerced, defaulted, checked (choices, required, layers)."""
+    values: dict[str, Any] = {}
+    for p in q.params:
+        v = _coerce(q, p, params[p.name]) if p.name in params else None
+        if v is None:
+            if p.required:
+                raise QueryError(
+                    f"query {q.name}: missing required parameter {p.name!r} "
+                    f"({p.doc}); valid parameters: {listing}"
+                )
+            v = p.default
+        if p.name.endswith("layer") and v is not None:
+            layers = known_layers(con)
+            if v not in layers:
+                raise QueryError(
+                    f"query {q.name}: unknown layer {v!r} for {p.name}; "
+                    f"valid layers: {', '.join(layers) or '(none loaded)'}"
+                )
+        values[p.name] = v
+    return values
+
+
+def _with_sources(sql: str, sources: dict[str, str]) -> str:
+    """``sql`` with each relation named in ``sources`` replaced by that select (a CTE of the
+    same name shadows the catalog's table or view for this statement only)."""
+    for name in sources:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+            raise QueryError(f"source name {name!r} is not a relation name")
+    defs = ",\n".join(f"{name} as (\n{body}\n)" for name, body in sources.items())
+    body = sql.strip().rstrip(";")
+    return f"with {defs}\nselect * from (\n{body}\n)"
+
+
 def run_query(
     con: Any,
     name: str,
     params: dict[str, Any] | None = None,
     directory: str | os.PathLike | None = None,
+    sources: dict[str, str] | None = None,
+    source_params: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
     """Run one query of the library and return a Polars frame.
 
@@ -282,6 +350,12 @@ def run_query(
     params : dict
         Parameter values, as text (from a command line) or Python values. Text is coerced to a
         number where the documented default is numeric; ``""``, ``null`` and ``none`` are NULL.
+    sources : dict, optional
+        ``{relation: select}``: run the query over these rows instead of the catalog's
+        relation of that name (e.g. ``{"unit_intervals": "select * from unit_intervals where
+        ..."}`` for a filtered subset); the selects must give the relation's columns.
+    source_params : dict, optional
+        Named parameters used by the ``sources`` selects.
 
     Raises
     ------
@@ -302,31 +376,14 @@ def run_query(
     con, close = _connection(con)
     try:
         prepare(con)
-        values: dict[str, Any] = {}
-        for p in q.params:
-            if p.name in params:
-                v = _coerce(q, p, params[p.name])
-            else:
-                v = None
-            if v is None:
-                if p.required:
-                    raise QueryError(
-                        f"query {q.name}: missing required parameter {p.name!r} "
-                        f"({p.doc}); valid parameters: {listing}"
-                    )
-                v = p.default
-            if p.name.endswith("layer") and v is not None:
-                layers = known_layers(con)
-                if v not in layers:
-                    raise QueryError(
-                        f"query {q.name}: unknown layer {v!r} for {p.name}; "
-                        f"valid layers: {', '.join(layers) or '(none loaded)'}"
-                    )
-            values[p.name] = v
+        values = _values(con, q, params, listing)
         sql = q.sql
         code = "\n".join(ln.split("--", 1)[0] for ln in sql.splitlines())
         used = set(re.findall(r"\$([a-z_][a-z0-9_]*)", code))
         bind = {k: v for k, v in values.items() if k in used}
+        if sources:
+            sql = _with_sources(sql, sources)
+            bind.update(source_params or {})
         try:
             return con.execute(sql, bind).pl()
         except duckdb.Error as exc:

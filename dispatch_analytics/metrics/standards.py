@@ -24,12 +24,21 @@ reading and validating a profile TOML and its overrides is :mod:`.standards_toml
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from ..errors import StandardError
+from ..errors import MetricError, StandardError
+from ..schema.intervals import (
+    LEVELS,
+    Interval,
+    find_interval,
+    get_interval,
+    interval_names,
+    intervals,
+)
 from .standards_toml import ProfileModel, apply_overrides, read_overrides, read_profile
 
 __all__ = [
@@ -48,165 +57,45 @@ __all__ = [
 ]
 
 PERCENTILE_METHOD = "nearest-rank"
-LEVELS = ("incident", "unit")
 STANDARDS_DIR = Path(__file__).resolve().parent / "builtin_standards"
 
 
-@dataclass(frozen=True)
-class MetricDef:
-    """One response interval: its name, level, start and end timestamps and what unit it uses."""
-
-    name: str
-    level: str
-    start: str
-    end: str
-    basis: str
-    description: str
+#: One response interval: name, level, start and end timestamps, basis, description (the entry
+#: of the interval registry, :class:`dispatch_analytics.schema.intervals.Interval`).
+MetricDef = Interval
 
 
-def _m(name, level, start, end, basis, description) -> MetricDef:
-    return MetricDef(name, level, start, end, basis, description)
+class _Metrics(Mapping):
+    """(metric, level) -> definition: a live view of the interval registry."""
 
+    def __getitem__(self, key: tuple[str, str]) -> Interval:
+        iv = find_interval(*key) if isinstance(key, tuple) and len(key) == 2 else None
+        if iv is None:
+            raise KeyError(key)
+        return iv
 
-_FA = "first-arriving unit (start and end from the same unit: incidents.first_arriving_unit)"
-_FD = (
-    "first-due unit: the earliest-dispatched unit of the station whose area (station_layer) "
-    "holds the incident"
-)
-_ERF = (
-    "the arrival that brings the cumulative staff of units on scene to the required "
-    "effective response force (staffing per unit_type)"
-)
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter([(iv.name, iv.level) for iv in intervals()])
+
+    def __len__(self) -> int:
+        return len(intervals())
+
 
 #: (metric, level) -> definition. The engine computes exactly these intervals.
-METRICS: dict[tuple[str, str], MetricDef] = {
-    (m.name, m.level): m
-    for m in [
-        _m(
-            "alarm_answering",
-            "incident",
-            "call_arrived_at",
-            "call_answered_at",
-            "incident",
-            "call rings at the PSAP until answered",
-        ),
-        _m(
-            "call_processing",
-            "incident",
-            "call_received_at",
-            "dispatched_at",
-            "first unit dispatched (incidents.first_dispatched_at)",
-            "call received until the first unit is dispatched",
-        ),
-        _m(
-            "turnout",
-            "incident",
-            "dispatched_at",
-            "enroute_at",
-            _FA,
-            "first-arriving unit dispatched until it is en route",
-        ),
-        _m(
-            "travel",
-            "incident",
-            "enroute_at",
-            "on_scene_at",
-            _FA,
-            "first-arriving unit en route until on scene",
-        ),
-        _m(
-            "total_response",
-            "incident",
-            "call_received_at",
-            "on_scene_at",
-            "first unit on scene (incidents.first_on_scene_at)",
-            "call received until the first unit is on scene",
-        ),
-        _m(
-            "first_due_travel",
-            "incident",
-            "enroute_at",
-            "on_scene_at",
-            _FD,
-            "first-due unit en route until on scene",
-        ),
-        _m(
-            "first_due_total_response",
-            "incident",
-            "call_received_at",
-            "on_scene_at",
-            _FD,
-            "call received until the first-due unit is on scene",
-        ),
-        _m(
-            "erf_assembly",
-            "incident",
-            "call_received_at",
-            "on_scene_at",
-            _ERF,
-            "call received until the effective response force is assembled on scene",
-        ),
-        _m(
-            "erf_travel",
-            "incident",
-            "enroute_at",
-            "on_scene_at",
-            "first unit en route (incidents.first_enroute_at) until " + _ERF,
-            "first unit en route until the effective response force is assembled on scene",
-        ),
-        _m(
-            "turnout",
-            "unit",
-            "dispatched_at",
-            "enroute_at",
-            "each unit",
-            "unit dispatched until en route",
-        ),
-        _m(
-            "travel",
-            "unit",
-            "enroute_at",
-            "on_scene_at",
-            "each unit",
-            "unit en route until on scene",
-        ),
-        _m(
-            "response",
-            "unit",
-            "dispatched_at",
-            "on_scene_at",
-            "each unit",
-            "unit dispatched until on scene",
-        ),
-    ]
-}
+METRICS: Mapping[tuple[str, str], Interval] = _Metrics()
 
 
 def metric_names(level: str | None = None) -> list[str]:
     """Metric names (of one level, or all)."""
-    seen: list[str] = []
-    for name, lvl in METRICS:
-        if (level is None or lvl == level) and name not in seen:
-            seen.append(name)
-    return seen
+    return interval_names(level)
 
 
 def metric_def(name: str, level: str = "incident") -> MetricDef:
     """The definition of one metric at one level; :class:`StandardError` names valid choices."""
-    if level not in LEVELS:
-        raise StandardError(f"unknown level {level!r}; valid levels: {', '.join(LEVELS)}")
-    if (name, level) in METRICS:
-        return METRICS[(name, level)]
-    if name in metric_names():
-        other = [lvl for (n, lvl) in METRICS if n == name]
-        raise StandardError(
-            f"metric {name!r} is not available at level {level!r} (only {', '.join(other)}); "
-            f"{level}-level metrics: {', '.join(metric_names(level))}"
-        )
-    raise StandardError(
-        f"unknown metric {name!r}; valid metrics: incident level "
-        f"{', '.join(metric_names('incident'))}; unit level {', '.join(metric_names('unit'))}"
-    )
+    try:
+        return get_interval(name, level)
+    except MetricError as exc:
+        raise StandardError(str(exc)) from None
 
 
 @dataclass(frozen=True)

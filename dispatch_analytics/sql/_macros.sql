@@ -1,24 +1,25 @@
 -- Shared statistics macros of the metric queries. Not a query (files starting with "_" are not
--- listed). `dispatch query`, `dispatch_analytics.queries.run_query` and the Python metrics engine
--- create them (as temporary macros, so a read-only catalog connection works) before running
--- anything; in a plain DuckDB client run this file once per session first:
---     duckdb -readonly dispatch_data/catalog.duckdb -init queries/_macros.sql
--- The Python functions dispatch_analytics.metrics.nearest_rank / order_statistic_ci implement
--- exactly the same rules and the tests check that both give identical ranks.
-
--- Nearest-rank percentile index (1-based): the smallest rank r with r / n >= pct / 100, i.e.
--- ceil(pct / 100 * n), computed in exact integer arithmetic (pct resolved to 1e-6 of a percent)
--- so that, e.g., pct = 70 and n = 10 gives rank 7, never 8. NULL when n = 0.
-create or replace temp macro da_nr_rank(n, pct) as
-  case when n > 0 then
-    greatest(1, ((round(pct::double * 1000000)::hugeint * n + 99999999) // 100000000)::bigint)
-  end;
+-- listed). The catalog (catalog.duckdb) holds them, so any SQL client has them:
+--     duckdb -readonly dispatch_data/catalog.duckdb
+-- `dispatch query`, `dispatch_analytics.queries.run_query`, the Python metrics engine and the
+-- dashboard also create them (as temporary macros, so a read-only catalog connection works)
+-- before running anything; in a DuckDB session without the catalog run this file first.
+-- da_fractiles is THE fractile implementation: every query, Fractiles.from_store, the report
+-- and the dashboard compute their percentiles, CIs and compliance with it. The tests check it
+-- against independent Python / numpy / scipy implementations (tests/stats_reference.py).
 
 -- Nearest-rank percentile of a list sorted ascending without NULLs:
 -- `da_nearest_rank(list_sort(list(x) filter (where x is not null)), 90)`.
--- The value of the 1-based rank ceil(pct / 100 * n). NULL for an empty list.
+-- The value at the 1-based rank r = ceil(pct / 100 * n), the smallest rank with r / n >=
+-- pct / 100, computed in exact integer arithmetic (pct resolved to 1e-6 of a percent) so that,
+-- e.g., pct = 70 and n = 10 gives rank 7, never 8. NULL for an empty list.
 create or replace temp macro da_nearest_rank(sorted_values, pct) as
-  sorted_values[da_nr_rank(len(sorted_values), pct)];
+  sorted_values[
+    case when len(sorted_values) > 0 then
+      greatest(1, ((round(pct::double * 1000000)::hugeint * len(sorted_values) + 99999999)
+                   // 100000000)::bigint)
+    end
+  ];
 
 -- Distribution-free (order-statistic) confidence interval ranks for the pct-th percentile.
 -- Input: a list of structs {'n': sample size, 'pct': percentile in (0, 100)}; output one row per
@@ -80,3 +81,81 @@ create or replace temp macro da_flag(n, min_n, ci_low, ci_high) as
     when n < min_n then 'small_sample'
     when ci_low is null or ci_high is null then 'ci_unbounded'
   end;
+
+-- Fractiles, CI and compliance of every group of a relation: THE fractile implementation.
+--   select * from da_fractiles(my_rows, percentiles := [50, 90], conf := 0.95, min_n := 30)
+-- `tbl` names a table, view or CTE with the columns
+--   grp              the group: any type, usually a struct of the group keys
+--                    ({'zone_id': z, 'period_start': p}; read them back as grp.zone_id)
+--   value_s          the value (seconds; +inf = never reached, e.g. an ERF never assembled)
+--   target_s         the target this row is compared with (NULL = none)
+--   pct              the percentile (in percent) to report and compare with the target
+--   excluded_reason  NULL when the value counts; else why it does not (e.g. 'missing
+--                    on_scene_at'): the row is counted in n_excluded and in `excluded`
+-- A row with value_s and excluded_reason both NULL is a placeholder: it only makes its group
+-- (and pct) appear, so a caller lists empty groups (n = 0, flag no_data) by adding one such
+-- row per wanted group. One output row per (grp, pct):
+--   n            values counted (excluded_reason NULL, value_s not NULL)
+--   n_missing    rows excluded without a value; n_excluded: rows excluded for any reason
+--   n_unmet      counted values that are +inf
+--   mean_s       mean of the finite counted values (for reference: targets are fractiles)
+--   fractiles_s  the nearest-rank fractiles at `percentiles`, in that order (a list)
+--   percentile, p_value_s       pct and the nearest-rank fractile at it
+--   ci_low_s, ci_high_s         its distribution-free `conf` CI (NULL = unbounded on that side)
+--   target_s     the rows' target when they share one (NULL when none, or when they differ)
+--   compliance   share of the counted values with a target that are <= their own target
+--   met          p_value_s <= target_s (equal to compliance >= pct / 100)
+--   flag         da_flag(n, min_n, ci_low_s, ci_high_s)
+--   excluded     why rows were excluded, most frequent first: 'missing on_scene_at: 12;
+--                missing enroute_at and on_scene_at: 3' (NULL when none was)
+create or replace temp macro da_fractiles(
+  tbl, percentiles := [50.0, 90.0, 95.0], conf := 0.95, min_n := 30
+) as table
+  with fr_rows as (
+    select
+      grp, pct::double as pct, value_s::double as value_s, target_s::double as target_s,
+      excluded_reason::varchar as excluded_reason,
+      excluded_reason is null and value_s is not null as counted
+    from query_table(tbl)
+  ), fr_groups as (
+    -- one pass; every aggregate is cheap but the sorted list the ranks index into
+    select
+      grp, pct,
+      count(*) filter (where excluded_reason is not null and value_s is null) as n_missing,
+      histogram(excluded_reason) as reasons,
+      count(*) filter (where counted and isinf(value_s)) as n_unmet,
+      avg(value_s) filter (where counted and isfinite(value_s)) as mean_s,
+      count(target_s) filter (where counted) as n_targeted,
+      count(*) filter (where counted and value_s <= target_s) as n_on_target,
+      case when min(target_s) = max(target_s) then min(target_s) end as target_s,
+      coalesce(list_sort(list(value_s) filter (where counted)), []) as sorted_values
+    from fr_rows
+    group by grp, pct
+  ), fr_counts as (
+    select *, len(sorted_values) as n from fr_groups
+  ), fr_ci as (
+    select * from da_os_ci_ranks((select list({'n': n, 'pct': pct}) from fr_counts), conf := conf)
+  ), fr_out as (
+    select
+      g.grp, g.n, g.n_missing, coalesce(list_sum(map_values(g.reasons)), 0) as n_excluded,
+      g.n_unmet, g.mean_s,
+      list_transform(percentiles, p -> da_nearest_rank(g.sorted_values, p)) as fractiles_s,
+      g.pct as percentile,
+      da_nearest_rank(g.sorted_values, g.pct) as p_value_s,
+      g.sorted_values[c.ci_low_rank] as ci_low_s,
+      g.sorted_values[c.ci_high_rank] as ci_high_s,
+      g.target_s,
+      case when g.n_targeted > 0 then g.n_on_target / g.n_targeted end as compliance,
+      list_sort(list_transform(map_entries(g.reasons), e -> {'n': -e.value, 'reason': e.key}))
+        as reasons
+    from fr_counts g
+    left join fr_ci c on c.n = g.n and c.pct = g.pct
+  )
+  select
+    grp, n, n_missing, n_excluded, n_unmet, mean_s, fractiles_s, percentile, p_value_s,
+    ci_low_s, ci_high_s, target_s, compliance,
+    p_value_s <= target_s as met,
+    da_flag(n, min_n, ci_low_s, ci_high_s) as flag,
+    nullif(array_to_string(list_transform(reasons, e -> e.reason || ': ' || -e.n), '; '), '')
+      as excluded
+  from fr_out;

@@ -49,20 +49,11 @@ with ingest_totals as (
   from responses
   group by incident_id
 ), missing_interval as (
-  select 'missing_interval' as section, s.source, null::varchar as layer, m.item,
-    count(*) filter (where m.value_s is null) as n, count(*) as total
-  from incidents i
+  select 'missing_interval' as section, s.source, null::varchar as layer, v.metric as item,
+    count(*) filter (where v.value_s is null) as n, count(*) as total
+  from incident_intervals v
   left join incident_source s using (incident_id)
-  cross join lateral (
-    select * from (values
-      ('alarm_answering', i.alarm_answering_s),
-      ('call_processing', i.call_processing_s),
-      ('turnout', i.turnout_s),
-      ('travel', i.travel_s),
-      ('total_response', i.total_response_s)
-    ) v(item, value_s)
-  ) m
-  group by s.source, m.item
+  group by s.source, v.metric
 ), layers as (
   select distinct layer from incident_zones
 ), outside_zone as (

@@ -18,6 +18,7 @@ a killed ingest leaves only ``_tmp`` debris, removed by the next ingest.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -28,8 +29,12 @@ import duckdb
 import polars as pl
 
 from ..errors import QueryError, StoreError
+from ..schema.intervals import intervals
 from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
 from ..sql import macro_statements
+from .derived_sql import dedupe_sql as _dedupe_sql
+from .derived_sql import incidents_sql as _incidents_sql
+from .derived_sql import interval_view_sql
 from .spatial_tables import SPATIAL_VIEWS, init_spatial, spatial_view_sql
 
 __all__ = [
@@ -47,76 +52,6 @@ def _macros() -> list[str]:
     return macro_statements(temporary=False)
 
 
-def _dedupe_sql(source: str) -> str:
-    """The current record of each incident / unit of ``source`` (newest record wins: most
-    stages, latest last stage, latest batch; within one batch the content decides), with the
-    unit intervals."""
-    key = "agency, incident_id, coalesce(unit_id, '')"
-    return (
-        "select * exclude (_version), "
-        f"{_interval('enroute_at', 'dispatched_at')} as turnout_s, "
-        f"{_interval('on_scene_at', 'enroute_at')} as travel_s, "
-        f"{_interval('on_scene_at', 'dispatched_at')} as response_s "
-        f"from (select *, row_number() over (partition by {key} order by stages_recorded desc, "
-        "last_stage_at desc nulls last, batch_id desc, row_hash desc) as _version "
-        f"from {source}) where _version = 1"
-    )
-
-
-def _incidents_sql(source: str) -> str:
-    """One row per incident from the current unit rows in ``source``."""
-    never = "'9999-12-31 00:00:00+00'::timestamptz"
-    return f"""with stage_unit as (
-  select * from {source}
-), per_incident as (
-  select
-    agency,
-    incident_id,
-    -- the first-arriving unit's row: earliest on scene, then earliest dispatch, then unit id
-    arg_min(struct_pack(call_type, call_category, priority, zipcode, address, unit_id,
-                        dispatched_at, enroute_at, on_scene_at, latitude, longitude, timezone,
-                        grain),
-            struct_pack(o := coalesce(on_scene_at, {never}), d := coalesce(dispatched_at, {never}),
-                        u := coalesce(unit_id, ''))) as fa,
-    arg_min(station_id, struct_pack(d := coalesce(dispatched_at, {never}),
-                                    u := coalesce(unit_id, ''))) as station_id,
-    min(call_arrived_at) as call_arrived_at,
-    min(call_answered_at) as call_answered_at,
-    min(call_received_at) as call_received_at,
-    arg_min(call_received_local_at, call_received_at) as call_received_local_at,
-    min(call_entered_at) as call_entered_at,
-    min(dispatched_at) as first_dispatched_at,
-    min(enroute_at) as first_enroute_at,
-    min(on_scene_at) as first_on_scene_at,
-    max(cleared_at) as last_cleared_at,
-    count(unit_id) as units_assigned,
-    count(on_scene_at) as units_on_scene,
-    string_agg(distinct time_flags, ';') as time_flags
-  from stage_unit
-  group by agency, incident_id
-), first_arrival as (
-  select *,
-    case when units_on_scene > 0 then fa.unit_id end as first_arriving_unit,
-    case when units_on_scene > 0 then fa.dispatched_at end as fa_dispatched_at,
-    case when units_on_scene > 0 then fa.enroute_at end as fa_enroute_at
-  from per_incident
-)
-select
-  agency, incident_id, fa.call_type as call_type, fa.call_category as call_category,
-  fa.priority as priority, station_id, fa.zipcode as zipcode, fa.address as address,
-  call_arrived_at, call_answered_at, call_received_at, call_received_local_at, call_entered_at,
-  first_dispatched_at, first_enroute_at, first_on_scene_at, last_cleared_at,
-  first_arriving_unit, fa_dispatched_at, fa_enroute_at,
-  fa.latitude as latitude, fa.longitude as longitude, units_assigned, units_on_scene,
-  {_interval("call_answered_at", "call_arrived_at")} as alarm_answering_s,
-  {_interval("first_dispatched_at", "call_received_at")} as call_processing_s,
-  {_interval("fa_enroute_at", "fa_dispatched_at")} as turnout_s,
-  {_interval("first_on_scene_at", "fa_enroute_at")} as travel_s,
-  {_interval("first_on_scene_at", "call_received_at")} as total_response_s,
-  fa.timezone as timezone, fa.grain as grain, time_flags
-from first_arrival"""
-
-
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The data directory: the argument, else ``$DISPATCH_DATA_DIR``, else ``./dispatch_data``."""
     if data_dir is None or str(data_dir) == "":
@@ -128,8 +63,8 @@ def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def _interval(end: str, start: str) -> str:
-    return f"(epoch_us({end}) - epoch_us({start})) / 1e6"
+def _digest(statements: list[str]) -> str:
+    return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
 
 
 class Store:
@@ -219,10 +154,21 @@ class Store:
 
     # ------------------------------------------------------------------ views
     def view_sql(self) -> list[str]:
-        """``CREATE VIEW`` statements of the catalog, in dependency order."""
+        """``CREATE VIEW`` statements of the catalog, in dependency order.
+
+        ``_catalog_meta`` records a digest of the others: a catalog written by another version
+        of the package (other views, intervals or macros) is rebuilt when the store opens.
+        """
+        body = self._catalog_body()
         return [
             f"create or replace view _catalog_meta as select {_sql_str(SCHEMA_VERSION)} as "
-            f"schema_version, {_sql_str(str(self.root))} as data_dir",
+            f"schema_version, {_sql_str(str(self.root))} as data_dir, "
+            f"{_sql_str(_digest(body))} as sql_digest",
+            *body,
+        ]
+
+    def _catalog_body(self) -> list[str]:
+        return [
             # batches written before rows carried an agency take their profile's name
             "create or replace view responses_all as select * replace "
             f"(coalesce(agency, profile) as agency) from {self.read_sql('responses')}",
@@ -247,6 +193,8 @@ class Store:
             "select d.* from _derived_incidents d anti join _fresh_incidents f "
             "on f.agency = d.agency and f.incident_id = d.incident_id "
             f"union all by name ({_incidents_sql('_fresh_responses')})",
+            # long format: one row per incident (unit response) and interval of the registry
+            *interval_view_sql(),
             f"create or replace view rejects as select * from {self.read_sql('rejects')}",
             "create or replace view ingest_log as select * from "
             f"{self.read_sql('ingest_log')} order by batch_id",
@@ -262,14 +210,19 @@ class Store:
         except duckdb.Error:
             return False
         try:
-            row = con.execute("select schema_version, data_dir from _catalog_meta").fetchone()
+            row = con.execute(
+                "select schema_version, data_dir, sql_digest from _catalog_meta"
+            ).fetchone()
             views = {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
         except duckdb.Error:
             return False
         finally:
             con.close()
-        # a catalog from before a spatial view existed (e.g. `units`) is rebuilt
-        return row == (SCHEMA_VERSION, str(self.root)) and set(SPATIAL_VIEWS) <= views
+        # a catalog missing a view (e.g. dropped by hand) is rebuilt too
+        return (
+            row == (SCHEMA_VERSION, str(self.root), _digest(self._catalog_body()))
+            and set(SPATIAL_VIEWS) <= views
+        )
 
     def build_catalog(self) -> Path:
         """(Re)write ``catalog.duckdb`` atomically: a new file renamed over the old one.
@@ -294,10 +247,15 @@ class Store:
             target = os.readlink(self.derived_current)
         except OSError:
             return False
-        return (
-            Path(target).name.startswith(f"v{SCHEMA_VERSION}-")
-            and (self.derived_current / "incidents.parquet").exists()
-        )
+        path = self.derived_current / "incidents.parquet"
+        if not (Path(target).name.startswith(f"v{SCHEMA_VERSION}-") and path.exists()):
+            return False
+        # a stored interval added to the registry since: the table lacks its column
+        try:
+            have = set(pl.read_parquet_schema(path))
+        except (OSError, pl.exceptions.PolarsError):
+            return False
+        return all(iv.column in have for iv in intervals("incident", stored=True))
 
     def _ensure_derived(self) -> None:
         """Create an empty derived incidents table (covering no batch) when there is none of

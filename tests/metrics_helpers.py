@@ -23,8 +23,8 @@ import shapely
 
 from dispatch_analytics import Store, ingest, load_profile
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[2]
+HERE = Path(__file__).resolve().parent / "data" / "metrics"
+REPO = Path(__file__).resolve().parents[1]
 CITY_CSV = REPO / "sample_data" / "city" / "sample_city.csv"
 CITY_TOML = REPO / "sample_data" / "city" / "sample_city.toml"
 CITY_AREAS = REPO / "sample_data" / "city" / "station_areas.geojson"
@@ -188,6 +188,8 @@ INCIDENT_SCHEMA = {
     "first_on_scene_at": pl.Datetime("us", "UTC"),
     "last_cleared_at": pl.Datetime("us", "UTC"),
     "first_arriving_unit": pl.String,
+    "fa_dispatched_at": pl.Datetime("us", "UTC"),
+    "fa_enroute_at": pl.Datetime("us", "UTC"),
     "latitude": pl.Float64,
     "longitude": pl.Float64,
     "units_assigned": pl.Int64,

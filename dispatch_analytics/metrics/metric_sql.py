@@ -1,0 +1,314 @@
+"""The SQL behind :meth:`Fractiles.from_store`: the rows of one metric (with why each missing
+value is missing), grouped and matched with the targets, then one ``da_fractiles`` call
+(:func:`.fractile_sql.fractile_sql`).
+
+Stored intervals (their column and ``excluded_reason``) come from the interval registry; the
+first-due and effective-response-force values are computed here from the unit rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..schema.intervals import Interval
+from ..store.derived_sql import interval_reason_sql, missing_reason_sql
+from .fractile_sql import fractile_sql, pcol, sql_literal
+from .grouping import Group, filter_sql
+from .targets import Entry
+
+__all__ = ["family", "MetricQuery", "build_sql"]
+
+_FA_JOIN = (
+    "\n  left join responses fa on fa.incident_id = i.incident_id "
+    "and fa.unit_id = i.first_arriving_unit"
+)
+_INCIDENT_DIMS = (
+    "i.incident_id, i.call_category, i.call_type, i.priority, i.station_id as station,\n"
+    "    i.first_arriving_unit as unit, {unit_type} as unit_type, i.call_received_at, "
+    "i.call_received_local_at, i.timezone"
+)
+#: incidents column of a canonical start timestamp (first unit's) for ERF
+_FIRST = {"call_received_at": "i.call_received_at", "enroute_at": "i.first_enroute_at"}
+
+
+def family(mdef: Interval) -> str:
+    """``incident`` / ``unit`` (a stored interval), ``first_due`` or ``erf``."""
+    if mdef.level == "unit":
+        return "unit"
+    if mdef.name.startswith("first_due_"):
+        return "first_due"
+    if mdef.name.startswith("erf_"):
+        return "erf"
+    return "incident"
+
+
+@dataclass
+class MetricQuery:
+    """Everything :func:`build_sql` needs."""
+
+    mdef: Interval
+    groups: list[Group]
+    entries: list[Entry]
+    filters: dict[str, Any]
+    percentiles: Sequence[float]
+    params: dict[str, Any]
+    station_layer: str | None = None
+    density_layer: str | None = None
+    staffing: dict[str, Any] = field(default_factory=dict)
+    default_staff: int = 0
+
+    @property
+    def family(self) -> str:
+        return family(self.mdef)
+
+    @property
+    def needs_unit_type(self) -> bool:
+        return (
+            any(g.value == "unit_type" for g in self.groups if g.kind == "dim")
+            or "unit_type" in self.filters
+            or any(e.unit_type for e in self.entries)
+        )
+
+
+def _incident_base(q: MetricQuery) -> str:
+    iv = q.mdef
+    join = _FA_JOIN if q.needs_unit_type else ""
+    dims = _INCIDENT_DIMS.format(unit_type="fa.unit_type" if join else "null::varchar")
+    return f"""
+  select
+    {dims},
+    i.{iv.column} as value_s, {interval_reason_sql(iv, "i")} as excluded_reason
+  from incidents i{join}"""
+
+
+def _unit_base(q: MetricQuery) -> str:
+    iv = q.mdef
+    return f"""
+  select
+    r.incident_id, r.call_category, r.call_type, r.priority, r.station_id as station,
+    r.unit_id as unit, r.unit_type, r.call_received_at, r.call_received_local_at, r.timezone,
+    r.{iv.column} as value_s, {interval_reason_sql(iv, "r")} as excluded_reason
+  from responses r"""
+
+
+def _first_due_base(q: MetricQuery) -> str:
+    travel = q.mdef.start == "enroute_at"
+    value = (
+        "fd.travel_s"
+        if travel
+        else "(epoch_us(fd.on_scene_at) - epoch_us(i.call_received_at)) / 1e6"
+    )
+    start = (
+        ("fd.enroute_at", "enroute_at") if travel else ("i.call_received_at", "call_received_at")
+    )
+    missing = missing_reason_sql(value, [start, ("fd.on_scene_at", "on_scene_at")])
+    return f"""
+  with first_due_area as (
+    select incident_id, zone_id as first_due_station
+    from incident_zones
+    where layer = $station_layer
+  ), first_due_unit as (
+    select
+      r.incident_id, r.unit_id, r.unit_type, r.enroute_at, r.on_scene_at, r.travel_s,
+      row_number() over (partition by r.incident_id
+                         order by r.dispatched_at asc nulls last, r.unit_id) as unit_order
+    from responses r
+    join first_due_area a on a.incident_id = r.incident_id and r.station_id = a.first_due_station
+  )
+  select
+    i.incident_id, i.call_category, i.call_type, i.priority, a.first_due_station as station,
+    fd.unit_id as unit, fd.unit_type, i.call_received_at, i.call_received_local_at, i.timezone,
+    {value} as value_s,
+    case when {value} is not null then null
+      when a.first_due_station is null then 'outside every first-due station area'
+      when fd.unit_id is null then 'no unit of the first-due station'
+      else {missing} end as excluded_reason
+  from incidents i
+  left join first_due_area a on a.incident_id = i.incident_id
+  left join first_due_unit fd on fd.incident_id = i.incident_id and fd.unit_order = 1"""
+
+
+def _erf_base(q: MetricQuery) -> str:
+    join = _FA_JOIN if q.needs_unit_type else ""
+    dims = _INCIDENT_DIMS.format(unit_type="fa.unit_type" if join else "null::varchar")
+    return f"""
+  with unit_staff as (
+    select
+      r.incident_id, r.unit_id, r.on_scene_at,
+      coalesce(s.staff, $default_staff) as staff
+    from responses r
+    left join (select unnest($staff_types) as unit_type, unnest($staff_counts) as staff) s
+      on s.unit_type = upper(r.unit_type)
+    where r.on_scene_at is not null
+  ), cumulative as (
+    select
+      incident_id, on_scene_at,
+      sum(staff) over (partition by incident_id order by on_scene_at, unit_id
+                       rows between unbounded preceding and current row) as cum_staff
+    from unit_staff
+  ), arrivals as (
+    select incident_id,
+      list({{'at': on_scene_at, 'cum_staff': cum_staff}} order by on_scene_at, cum_staff)
+        as arrivals
+    from cumulative
+    group by incident_id
+  )
+  select
+    {dims},
+    {_FIRST[q.mdef.start]} as start_at, a.arrivals
+  from incidents i
+  left join arrivals a on a.incident_id = i.incident_id{join}"""
+
+
+_BASES = {"incident": _incident_base, "unit": _unit_base, "first_due": _first_due_base}
+_BASES["erf"] = _erf_base
+
+
+def _entry_rows(entries: list[Entry]) -> str:
+    rows = []
+    for i, e in enumerate(entries):
+        cats = list(e.call_category) if e.call_category else None
+        types = list(e.unit_type) if e.unit_type else None
+        rows.append(
+            f"({i}, {sql_literal(e.standard)}::varchar, {sql_literal(e.target_s)}::double, "
+            f"{sql_literal(e.pct)}::double, {sql_literal(cats)}::varchar[], "
+            f"{sql_literal(types)}::varchar[], {sql_literal(e.staff)}::integer, "
+            f"{sql_literal(e.density_class)}::varchar, {sql_literal(e.target_note)}::varchar, "
+            f"{sql_literal(e.baseline_s)}::double)"
+        )
+    return ",\n    ".join(rows)
+
+
+def _dims_sql(q: MetricQuery) -> str:
+    """The ``dims`` CTE: one base row with its group columns and filters applied."""
+    p = q.params
+    joins, cols = [], []
+    for i, g in enumerate(q.groups):
+        if g.kind == "layer":
+            p[f"layer_{i}"] = g.value
+            joins.append(
+                f"left join incident_zones z{i} on z{i}.incident_id = b.incident_id "
+                f"and z{i}.layer = $layer_{i}"
+            )
+            cols.append(f"z{i}.zone_id as {g.column}")
+        else:
+            cols.append(f"{g.expr} as {g.column}")
+    if any(e.density_class for e in q.entries):
+        p["density_layer"] = q.density_layer
+        joins.append(
+            "left join incident_zones zd on zd.incident_id = b.incident_id "
+            "and zd.layer = $density_layer"
+        )
+        joins.append("left join zones zz on zz.layer = $density_layer and zz.zone_id = zd.zone_id")
+        cols.append("zz.density_class as density_class")
+    if q.family == "erf":
+        cols += ["b.start_at", "b.arrivals"]
+    else:
+        cols += ["b.value_s", "b.excluded_reason"]
+    where = filter_sql(q.filters, p)
+    nl = "\n  "
+    return (
+        "select\n    b.incident_id, b.call_category as _call_category, "
+        "upper(b.unit_type) as _unit_type,\n    "
+        + ",\n    ".join(cols)
+        + "\n  from base b"
+        + "".join(nl + j for j in joins)
+        + (nl + "where " + " and ".join(where) if where else "")
+    )
+
+
+def _targeted_sql(q: MetricQuery) -> str:
+    """The ``targeted`` CTE: each base row once per entry it falls under, with the entry's
+    target and percentile: the input of ``da_fractiles``."""
+    gcols = "".join(f"d.{g.column}, " for g in q.groups)
+    if q.family == "erf":
+        value = (
+            "case when d.arrivals is null or d.start_at is null or e.staff is null then null "
+            "else coalesce((epoch_us(list_filter(d.arrivals, a -> a.cum_staff >= e.staff)[1].at)"
+            " - epoch_us(d.start_at)) / 1e6, 'inf'::double) end"
+        )
+        reason = (
+            "case when d.arrivals is null then 'no unit on scene' "
+            f"when d.start_at is null then 'missing {q.mdef.start}' "
+            "when e.staff is null then 'no effective response force' end"
+        )
+    else:
+        value, reason = "d.value_s", "d.excluded_reason"
+    density = (
+        "\n   and (e.density_class is null or e.density_class = d.density_class)"
+        if any(e.density_class for e in q.entries)
+        else ""
+    )
+    return f"""select
+    {gcols}e.entry_id, {value} as value_s, e.target_s, e.pct, {reason} as excluded_reason
+  from dims d
+  join entries e
+    on (e.call_categories is null or list_contains(e.call_categories, d._call_category))
+   and (e.unit_types is null or list_contains(e.unit_types, d._unit_type)){density}"""
+
+
+def _bind_family(q: MetricQuery) -> None:
+    if q.family == "first_due":
+        q.params["station_layer"] = q.station_layer
+    if q.family == "erf":
+        items = sorted((str(k).upper(), int(v)) for k, v in q.staffing.items() if k != "default")
+        q.params["staff_types"] = [k for k, _ in items]
+        q.params["staff_counts"] = [v for _, v in items]
+        q.params["default_staff"] = q.default_staff
+
+
+def build_sql(q: MetricQuery) -> str:
+    """The whole statement; its parameters are added to ``q.params`` (which must hold
+    ``min_n`` and ``conf``)."""
+    _bind_family(q)
+    gcols = [g.column for g in q.groups]
+    entries = q.entries
+    fr = fractile_sql(
+        "targeted",
+        [*gcols, "entry_id"],
+        q.percentiles,
+        conf="$conf",
+        min_n="$min_n",
+        # with no grouping there is one row per entry, even without data
+        placeholders=None if gcols else "(select entry_id, target_s, pct from entries)",
+    )
+    multi = len({e.standard for e in entries}) > 1
+    first = (["e.standard"] if multi else []) + (
+        ["e.density_class"] if any(e.density_class for e in entries) else []
+    )
+    has_note = any(e.target_note for e in entries)
+    out = [
+        *(f"f.{c}" for c in gcols),
+        *first,
+        "f.n",
+        "f.n_missing",
+        *(["f.n_unmet"] if q.family == "erf" else []),
+        "f.mean_s",
+        *(f"f.{pcol(p)}" for p in q.percentiles),
+        "f.percentile, f.p_value_s, f.ci_low_s, f.ci_high_s, e.target_s",
+        *(["e.baseline_s"] if any(e.baseline_s is not None for e in entries) else []),
+        "f.compliance, f.met, f.flag, f.excluded",
+        *(["e.target_note"] if has_note else []),
+    ]
+    order = ", ".join([*(f"f.{c} nulls last" for c in gcols), "f.entry_id"])
+    return f"""with base as ({_BASES[q.family](q)}
+), dims as (
+  {_dims_sql(q)}
+), entries as (
+  select * from (values
+    {_entry_rows(entries)}
+  ) v(entry_id, standard, target_s, pct, call_categories, unit_types, staff, density_class,
+      target_note, baseline_s)
+), targeted as (
+  {_targeted_sql(q)}
+), fractiles as (
+{fr}
+)
+select
+  {", ".join(out)}
+from fractiles f
+join entries e on e.entry_id = f.entry_id
+order by {order}
+"""
