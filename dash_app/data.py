@@ -143,7 +143,7 @@ class DataSource:
         zone_cols = ", ".join(f'z{k}.zone_id as "zone__{lyr}"' for k, lyr in enumerate(layers))
         zone_joins = " ".join(
             f"left join (select incident_id, zone_id from incident_zones where layer = '{lyr}') "
-            f"z{k} using (incident_id)"
+            f"z{k} using (agency, incident_id)"
             for k, lyr in enumerate(layers)
         )
         con.execute("set enable_progress_bar = false")
@@ -171,7 +171,7 @@ class DataSource:
                 con.execute("alter table inc add column h3_cell varchar")
                 con.execute(
                     "update inc set h3_cell = c.h3_cell from incident_cells c "
-                    "where c.incident_id = inc.incident_id"
+                    "where c.agency = inc.agency and c.incident_id = inc.incident_id"
                 )
                 has_cells = True
         # the snapshot's `units` table (unit responses) replaces the catalog's `units` view

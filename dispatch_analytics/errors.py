@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "QueryError",
     "SampleError",
+    "AgencyError",
     "AnalysisError",
     "ExportError",
 ]
@@ -102,3 +103,8 @@ class ExportError(ProblemsError):
     """An export or a map cannot be written (unknown format, extension mismatch, unwritable
     path, empty layer, undocumented column ...). The message lists every problem, each with
     its fix."""
+
+
+class AgencyError(DispatchError, ValueError):
+    """An unknown agency, or a store of several agencies where one must be chosen; the message
+    lists the agencies and says how to choose."""

@@ -82,7 +82,8 @@ def add_zone_tables(con: duckdb.DuckDBPyConnection, sf_csv: Path = SF_SLICE) -> 
     """
     areas = _polygons(CITY_AREAS, "station_id")
     inc = con.execute(
-        "select incident_id, latitude, longitude from incidents where timezone = 'America/Chicago'"
+        "select agency, incident_id, latitude, longitude from incidents "
+        "where timezone = 'America/Chicago'"
     ).pl()
     zone = np.full(inc.height, None, dtype=object)
     lon, lat = inc["longitude"].to_numpy(), inc["latitude"].to_numpy()
@@ -91,6 +92,7 @@ def add_zone_tables(con: duckdb.DuckDBPyConnection, sf_csv: Path = SF_SLICE) -> 
         zone[hit & (zone == None)] = sid  # noqa: E711
     iz_city = pl.DataFrame(
         {
+            "agency": inc["agency"].cast(pl.String),
             "incident_id": inc["incident_id"].cast(pl.String),
             "layer": pl.Series(["station_areas"] * inc.height, dtype=pl.String),
             "zone_id": pl.Series(zone.tolist(), dtype=pl.String),
@@ -100,14 +102,15 @@ def add_zone_tables(con: duckdb.DuckDBPyConnection, sf_csv: Path = SF_SLICE) -> 
     iz = pl.concat(
         [
             iz_city,
-            iz_sf.with_columns(pl.lit("neighborhoods").alias("layer")).select(
-                "incident_id", "layer", "zone_id"
-            ),
+            iz_sf.with_columns(
+                pl.lit("SFFD").alias("agency"), pl.lit("neighborhoods").alias("layer")
+            ).select("agency", "incident_id", "layer", "zone_id"),
         ]
     )
     zones = pl.DataFrame(
         {
             "layer": ["station_areas"] * len(areas),
+            "agency": pl.Series([None] * len(areas), dtype=pl.String),
             "zone_id": list(areas),
             "name": [f"Station area {k}" for k in areas],
             "density_class": [DENSITY[k] for k in areas],
@@ -122,6 +125,7 @@ def add_zone_tables(con: duckdb.DuckDBPyConnection, sf_csv: Path = SF_SLICE) -> 
             pl.DataFrame(
                 {
                     "layer": ["neighborhoods"] * len(nb),
+                    "agency": ["SFFD"] * len(nb),
                     "zone_id": nb,
                     "name": nb,
                     "density_class": ["urban"] * len(nb),
@@ -135,6 +139,7 @@ def add_zone_tables(con: duckdb.DuckDBPyConnection, sf_csv: Path = SF_SLICE) -> 
     st = json.loads(CITY_STATIONS.read_text())
     stations = pl.DataFrame(
         {
+            "agency": ["Sample City FD"] * len(st["features"]),
             "station_id": [f["properties"]["station_id"] for f in st["features"]],
             "name": [f["properties"]["name"] for f in st["features"]],
             "latitude": [f["geometry"]["coordinates"][1] for f in st["features"]],
@@ -142,7 +147,12 @@ def add_zone_tables(con: duckdb.DuckDBPyConnection, sf_csv: Path = SF_SLICE) -> 
         }
     )
     cells = pl.DataFrame(
-        {"incident_id": inc["incident_id"], "resolution": 8, "h3_cell": "88000000000ffff"}
+        {
+            "agency": inc["agency"],
+            "incident_id": inc["incident_id"],
+            "resolution": 8,
+            "h3_cell": "88000000000ffff",
+        }
     )
     for name, df in (
         ("incident_zones", iz),
@@ -170,7 +180,11 @@ def sf_neighborhoods(path: Path) -> pl.DataFrame:
     )
 
 
+#: The agency of fake incidents that name none.
+FAKE_AGENCY = "Test FD"
+
 INCIDENT_SCHEMA = {
+    "agency": pl.String,
     "incident_id": pl.String,
     "call_type": pl.String,
     "call_category": pl.String,
@@ -213,6 +227,8 @@ def fake_catalog(
 ) -> None:
     """Register an ``incidents`` table (missing columns NULL), an empty ``responses``, and
     optionally ``incident_zones`` and ``zones`` (``[(layer, zone_id), ...]``)."""
+    if "agency" not in incidents.columns:
+        incidents = incidents.with_columns(pl.lit(FAKE_AGENCY).alias("agency"))
     inc = incidents.select(
         (pl.col(c) if c in incidents.columns else pl.lit(None)).cast(t).alias(c)
         for c, t in INCIDENT_SCHEMA.items()
@@ -232,11 +248,13 @@ def fake_catalog(
     con.execute("create or replace table incidents as select * from _inc_df")
     con.unregister("_inc_df")
     con.execute(
-        "create or replace table responses as select null::varchar as incident_id, "
-        "null::varchar as unit_id, null::varchar as unit_type, null::varchar as "
-        "station_id, null::varchar as source where false"
+        "create or replace table responses as select null::varchar as agency, "
+        "null::varchar as incident_id, null::varchar as unit_id, null::varchar as unit_type, "
+        "null::varchar as station_id, null::varchar as source where false"
     )
     if incident_zones is not None:
+        if "agency" not in incident_zones.columns:
+            incident_zones = incident_zones.select(pl.lit(FAKE_AGENCY).alias("agency"), pl.all())
         con.register("_iz_df", incident_zones)
         replace_table(con, "incident_zones", "select * from _iz_df")
         con.unregister("_iz_df")
@@ -244,13 +262,14 @@ def fake_catalog(
         replace_table(
             con,
             "zones",
-            "select null::varchar as layer, null::varchar as zone_id, "
+            "select null::varchar as layer, null::varchar as agency, null::varchar as zone_id, "
             "null::varchar as name, null::varchar as density_class, "
             "null::double as area_km2, null::blob as geometry where false",
         )
         for layer, zone_id in zones:
             con.execute(
-                "insert into zones values (?, ?, ?, null, null, null)", [layer, zone_id, zone_id]
+                "insert into zones values (?, null, ?, ?, null, null, null)",
+                [layer, zone_id, zone_id],
             )
 
 

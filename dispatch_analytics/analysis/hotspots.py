@@ -114,7 +114,7 @@ def load_points(
         params["cat"] = call_category
     join, inside = "", "true"
     if layer is not None:
-        join = "left join incident_zones z on z.incident_id = i.incident_id and z.layer = $layer"
+        join = "left join incident_zones z on z.agency = i.agency and z.incident_id = i.incident_id and z.layer = $layer"
         params["layer"] = layer
         inside = "z.zone_id is not null"
     df = con.execute(

@@ -345,7 +345,7 @@ class _Scope:
             f"""
             select i.{self.metric}_s as v, coalesce(i.{self.mix_by}, 'other') as mix
             from incidents i
-            left join incident_zones z on z.incident_id = i.incident_id and z.layer = $layer
+            left join incident_zones z on z.agency = i.agency and z.incident_id = i.incident_id and z.layer = $layer
             where cast(i.call_received_local_at as date) between $start and $end
               and ($layer is null or z.zone_id = $zone)
               and ($call_category is null or i.call_category = $call_category)

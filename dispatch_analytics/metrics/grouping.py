@@ -16,6 +16,7 @@ __all__ = ["LOCAL", "DIM_SQL", "DIMENSIONS", "FILTER_KEYS", "Group", "parse_by",
 LOCAL = "b.call_received_local_at"  # stored at ingest: no per-row zone lookup
 #: SQL of each dimension over the base rows ``b``
 DIM_SQL = {
+    "agency": "b.agency",
     "hour": f"hour({LOCAL})",
     "weekday": f"isodow({LOCAL})",
     "call_category": "b.call_category",

@@ -21,11 +21,11 @@ from .targets import Entry
 __all__ = ["family", "MetricQuery", "build_sql"]
 
 _FA_JOIN = (
-    "\n  left join responses fa on fa.incident_id = i.incident_id "
+    "\n  left join responses fa on fa.agency = i.agency and fa.incident_id = i.incident_id "
     "and fa.unit_id = i.first_arriving_unit"
 )
 _INCIDENT_DIMS = (
-    "i.incident_id, i.call_category, i.call_type, i.priority, i.station_id as station,\n"
+    "i.agency, i.incident_id, i.call_category, i.call_type, i.priority, i.station_id as station,\n"
     "    i.first_arriving_unit as unit, {unit_type} as unit_type, i.call_received_at, "
     "i.call_received_local_at, i.timezone"
 )
@@ -87,7 +87,7 @@ def _unit_base(q: MetricQuery) -> str:
     iv = q.mdef
     return f"""
   select
-    r.incident_id, r.call_category, r.call_type, r.priority, r.station_id as station,
+    r.agency, r.incident_id, r.call_category, r.call_type, r.priority, r.station_id as station,
     r.unit_id as unit, r.unit_type, r.call_received_at, r.call_received_local_at, r.timezone,
     r.{iv.column} as value_s, {interval_reason_sql(iv, "r")} as excluded_reason
   from responses r"""
@@ -106,19 +106,20 @@ def _first_due_base(q: MetricQuery) -> str:
     missing = missing_reason_sql(value, [start, ("fd.on_scene_at", "on_scene_at")])
     return f"""
   with first_due_area as (
-    select incident_id, zone_id as first_due_station
+    select agency, incident_id, zone_id as first_due_station
     from incident_zones
     where layer = $station_layer
   ), first_due_unit as (
     select
-      r.incident_id, r.unit_id, r.unit_type, r.enroute_at, r.on_scene_at, r.travel_s,
-      row_number() over (partition by r.incident_id
+      r.agency, r.incident_id, r.unit_id, r.unit_type, r.enroute_at, r.on_scene_at, r.travel_s,
+      row_number() over (partition by r.agency, r.incident_id
                          order by r.dispatched_at asc nulls last, r.unit_id) as unit_order
     from responses r
-    join first_due_area a on a.incident_id = r.incident_id and r.station_id = a.first_due_station
+    join first_due_area a on a.agency = r.agency and a.incident_id = r.incident_id and r.station_id = a.first_due_station
   )
   select
-    i.incident_id, i.call_category, i.call_type, i.priority, a.first_due_station as station,
+    i.agency, i.incident_id, i.call_category, i.call_type, i.priority,
+    a.first_due_station as station,
     fd.unit_id as unit, fd.unit_type, i.call_received_at, i.call_received_local_at, i.timezone,
     {value} as value_s,
     case when {value} is not null then null
@@ -126,8 +127,8 @@ def _first_due_base(q: MetricQuery) -> str:
       when fd.unit_id is null then 'no unit of the first-due station'
       else {missing} end as excluded_reason
   from incidents i
-  left join first_due_area a on a.incident_id = i.incident_id
-  left join first_due_unit fd on fd.incident_id = i.incident_id and fd.unit_order = 1"""
+  left join first_due_area a on a.agency = i.agency and a.incident_id = i.incident_id
+  left join first_due_unit fd on fd.agency = i.agency and fd.incident_id = i.incident_id and fd.unit_order = 1"""
 
 
 def _erf_base(q: MetricQuery) -> str:
@@ -136,7 +137,7 @@ def _erf_base(q: MetricQuery) -> str:
     return f"""
   with unit_staff as (
     select
-      r.incident_id, r.unit_id, r.on_scene_at,
+      r.agency, r.incident_id, r.unit_id, r.on_scene_at,
       coalesce(s.staff, $default_staff) as staff
     from responses r
     left join (select unnest($staff_types) as unit_type, unnest($staff_counts) as staff) s
@@ -144,22 +145,22 @@ def _erf_base(q: MetricQuery) -> str:
     where r.on_scene_at is not null
   ), cumulative as (
     select
-      incident_id, on_scene_at,
-      sum(staff) over (partition by incident_id order by on_scene_at, unit_id
+      agency, incident_id, on_scene_at,
+      sum(staff) over (partition by agency, incident_id order by on_scene_at, unit_id
                        rows between unbounded preceding and current row) as cum_staff
     from unit_staff
   ), arrivals as (
-    select incident_id,
+    select agency, incident_id,
       list({{'at': on_scene_at, 'cum_staff': cum_staff}} order by on_scene_at, cum_staff)
         as arrivals
     from cumulative
-    group by incident_id
+    group by agency, incident_id
   )
   select
     {dims},
     {_FIRST[q.mdef.start]} as start_at, a.arrivals
   from incidents i
-  left join arrivals a on a.incident_id = i.incident_id{join}"""
+  left join arrivals a on a.agency = i.agency and a.incident_id = i.incident_id{join}"""
 
 
 _BASES = {"incident": _incident_base, "unit": _unit_base, "first_due": _first_due_base}
@@ -189,8 +190,8 @@ def _dims_sql(q: MetricQuery) -> str:
         if g.kind == "layer":
             p[f"layer_{i}"] = g.value
             joins.append(
-                f"left join incident_zones z{i} on z{i}.incident_id = b.incident_id "
-                f"and z{i}.layer = $layer_{i}"
+                f"left join incident_zones z{i} on z{i}.agency = b.agency "
+                f"and z{i}.incident_id = b.incident_id and z{i}.layer = $layer_{i}"
             )
             cols.append(f"z{i}.zone_id as {g.column}")
         else:
@@ -198,8 +199,8 @@ def _dims_sql(q: MetricQuery) -> str:
     if any(e.density_class for e in q.entries):
         p["density_layer"] = q.density_layer
         joins.append(
-            "left join incident_zones zd on zd.incident_id = b.incident_id "
-            "and zd.layer = $density_layer"
+            "left join incident_zones zd on zd.agency = b.agency "
+            "and zd.incident_id = b.incident_id and zd.layer = $density_layer"
         )
         joins.append("left join zones zz on zz.layer = $density_layer and zz.zone_id = zd.zone_id")
         cols.append("zz.density_class as density_class")
@@ -210,7 +211,7 @@ def _dims_sql(q: MetricQuery) -> str:
     where = filter_sql(q.filters, p)
     nl = "\n  "
     return (
-        "select\n    b.incident_id, b.call_category as _call_category, "
+        "select\n    b.agency, b.incident_id, b.call_category as _call_category, "
         "upper(b.unit_type) as _unit_type,\n    "
         + ",\n    ".join(cols)
         + "\n  from base b"

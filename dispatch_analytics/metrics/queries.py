@@ -37,6 +37,7 @@ from ..errors import QueryError
 from ..schema.intervals import interval_names
 from ..sql import macro_statements, queries_dir
 from ..store.derived_sql import interval_view_sql
+from .agencies import agency_names
 
 __all__ = [
     "QueryParam",
@@ -55,17 +56,18 @@ __all__ = [
 
 #: Views of the spatial layer (another module); empty placeholders are created when missing.
 ZONE_VIEWS: dict[str, str] = {
-    "zones": "select null::varchar as layer, null::varchar as zone_id, null::varchar as name, "
-    "null::varchar as density_class, null::double as area_km2, null::blob as geometry "
-    "where false",
-    "stations": "select null::varchar as station_id, null::varchar as name, "
-    "null::double as latitude, null::double as longitude where false",
-    "incident_zones": "select null::varchar as incident_id, null::varchar as layer, "
-    "null::varchar as zone_id where false",
-    "incident_cells": "select null::varchar as incident_id, null::tinyint as resolution, "
-    "null::varchar as h3_cell where false",
-    "units": "select null::varchar as unit_id, null::varchar as station_id, "
-    "null::varchar as unit_type, null::integer as staffing, null::varchar as source where false",
+    "zones": "select null::varchar as layer, null::varchar as agency, null::varchar as zone_id, "
+    "null::varchar as name, null::varchar as density_class, null::double as area_km2, "
+    "null::blob as geometry where false",
+    "stations": "select null::varchar as agency, null::varchar as station_id, "
+    "null::varchar as name, null::double as latitude, null::double as longitude where false",
+    "incident_zones": "select null::varchar as agency, null::varchar as incident_id, "
+    "null::varchar as layer, null::varchar as zone_id where false",
+    "incident_cells": "select null::varchar as agency, null::varchar as incident_id, "
+    "null::tinyint as resolution, null::varchar as h3_cell where false",
+    "units": "select null::varchar as agency, null::varchar as unit_id, "
+    "null::varchar as station_id, null::varchar as unit_type, null::integer as staffing, "
+    "null::varchar as source where false",
 }
 
 _NULL_TEXT = {"", "null", "none"}
@@ -310,6 +312,13 @@ def _values(con, q: QueryInfo, params: dict[str, Any], listing: str) -> dict[str
                     f"({p.doc}); valid parameters: {listing}"
                 )
             v = p.default
+        if p.name == "agency" and v is not None:
+            names = agency_names(con)
+            if v not in names:
+                raise QueryError(
+                    f"query {q.name}: unknown agency {v!r}; agencies in the store: "
+                    f"{', '.join(names) or '(none)'}"
+                )
         if p.name.endswith("layer") and v is not None:
             layers = known_layers(con)
             if v not in layers:

@@ -5,41 +5,30 @@
 --   n (with the interval), nearest-rank p50 / p90 (da_nearest_rank), the 95% order-statistic CI
 --   of p90 (da_os_ci_ranks), compliance with $target_s and the flag (da_flag, min_n 30).
 -- params: metric (interval), start (local date), end (local date), layer (optional),
---   zone (optional), call_category (optional), target_s (optional)
+--   zone (optional), call_category (optional), target_s (optional),
+--   agency (optional: only this agency's calls; NULL = every agency)
 -- returns: n_calls, n, n_missing, p50_s, p90_s, ci_low_s, ci_high_s, compliance, flag
-with scoped as (
+with interval_rows as (
   select
-    case $metric
-      when 'alarm_answering' then i.alarm_answering_s
-      when 'call_processing' then i.call_processing_s
-      when 'turnout' then i.turnout_s
-      when 'travel' then i.travel_s
-      when 'total_response' then i.total_response_s
-    end as value_s
-  from incidents i
-  left join incident_zones z on z.incident_id = i.incident_id and z.layer = $layer
-  where cast(i.call_received_local_at as date) between cast($start as date) and cast($end as date)
+    true as grp,
+    v.value_s,
+    v.excluded_reason,
+    $target_s::double as target_s,
+    90.0 as pct
+  from incident_intervals v
+  left join incident_zones z
+    on z.agency = v.agency and z.incident_id = v.incident_id and z.layer = $layer
+  where v.metric = $metric
+    and cast(v.call_received_local_at as date) between cast($start as date) and cast($end as date)
+    and ($agency is null or v.agency = $agency)
     and ($layer is null or z.zone_id = $zone)
-    and ($call_category is null or i.call_category = $call_category)
-), grouped as (
-  select
-    count(*) as n_calls,
-    count(value_s) as n,
-    list_sort(list(value_s) filter (where value_s is not null)) as xs,
-    count(value_s) filter (where value_s <= $target_s) as n_on_target
-  from scoped
-), ci_ranks as (
-  select * from da_os_ci_ranks((select list({'n': n, 'pct': 90.0}) from grouped))
+    and ($call_category is null or v.call_category = $call_category)
+  union all
+  -- a placeholder row (value and reason NULL): a period without calls still gives its row
+  select true, null, null, $target_s::double, 90.0
 )
+-- the package's one fractile implementation (sql/_macros.sql)
 select
-  g.n_calls,
-  g.n,
-  g.n_calls - g.n as n_missing,
-  da_nearest_rank(g.xs, 50) as p50_s,
-  da_nearest_rank(g.xs, 90) as p90_s,
-  g.xs[c.ci_low_rank] as ci_low_s,
-  g.xs[c.ci_high_rank] as ci_high_s,
-  case when g.n > 0 and $target_s is not null then g.n_on_target / g.n end as compliance,
-  da_flag(g.n, 30, g.xs[c.ci_low_rank], g.xs[c.ci_high_rank]) as flag
-from grouped g
-left join ci_ranks c on c.n = g.n and c.pct = 90.0
+  n + n_missing as n_calls, n, n_missing, fractiles_s[1] as p50_s, fractiles_s[2] as p90_s,
+  ci_low_s, ci_high_s, compliance, flag
+from da_fractiles(interval_rows, percentiles := [50, 90], min_n := 30)

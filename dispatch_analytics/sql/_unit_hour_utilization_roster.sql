@@ -6,7 +6,8 @@
 --   (merged dispatched_at -> cleared_at intervals) inside staffed hours; busy time outside
 --   them is reported as committed_unstaffed_h (not in uhu). Units with responses but no roster
 --   line have window_h 0 and uhu NULL.
--- params: from_date (local date, inclusive), to_date (local date, exclusive)
+-- params: from_date (local date, inclusive), to_date (local date, exclusive),
+--   agency (optional: only this agency's units; NULL = every agency, unit ids then assumed unique across agencies)
 -- returns: unit_id, committed_h, window_h, uhu, responses, missing_cleared, missing_dispatched,
 --   committed_unstaffed_h
 with scoped as (
@@ -17,6 +18,7 @@ with scoped as (
     timezone(r.timezone, cast($to_date as date)::timestamp) as window_end
   from responses r
   where r.unit_id is not null and r.unit_id <> ''
+    and ($agency is null or r.agency = $agency)
 ), bounds as (
   select
     coalesce(min(window_start), timezone('UTC', cast($from_date as date)::timestamp)) as window_start,

@@ -14,20 +14,22 @@
 -- params: source (optional: LIKE pattern on responses.source, e.g. %sffd%),
 --   layer (optional: zone layer; needed for by zone and zone_hour),
 --   by (default hour; hour|zone|zone_hour),
---   from_date (optional: local date, inclusive), to_date (optional: local date, exclusive)
+--   from_date (optional: local date, inclusive), to_date (optional: local date, exclusive),
+--   agency (optional: only this agency's calls; NULL = every agency)
 -- returns: zone_id, hour, n_incidents, n_without_cleared, mean_concurrent, p50_concurrent,
 --   p90_concurrent, max_concurrent, share_with_concurrent, share_0, share_1, share_2,
 --   share_3_plus, mean_concurrent_in_zone, p90_concurrent_in_zone, share_with_concurrent_in_zone
 with scoped as (
   select
-    i.incident_id, i.call_received_at, i.last_cleared_at,
+    i.agency, i.incident_id, i.call_received_at, i.last_cleared_at,
     hour(i.call_received_local_at) as hour,
     cast(i.call_received_local_at as date) as local_date,
     z.zone_id
   from incidents i
-  left join incident_zones z on z.incident_id = i.incident_id and z.layer = $layer
-  where $source is null
-     or i.incident_id in (select incident_id from responses where source like $source)
+  left join incident_zones z on z.agency = i.agency and z.incident_id = i.incident_id and z.layer = $layer
+  where ($source is null
+     or i.incident_id in (select incident_id from responses where source like $source))
+    and ($agency is null or i.agency = $agency)
 ), received as (
   select *
   from scoped
@@ -35,6 +37,7 @@ with scoped as (
     and ($to_date is null or local_date < cast($to_date as date))
 ), incident_concurrency as (
   select
+    s.agency,
     s.incident_id,
     any_value(s.hour) as hour,
     any_value(s.zone_id) as zone_id,
@@ -45,8 +48,9 @@ with scoped as (
   left join scoped o
     on o.call_received_at <= s.call_received_at
    and o.last_cleared_at > s.call_received_at
+   and o.agency = s.agency  -- another call of the same agency
    and o.incident_id <> s.incident_id
-  group by s.incident_id
+  group by s.agency, s.incident_id
 ), grouped as (
   select
     case when $by in ('zone', 'zone_hour') then zone_id end as zone_id,

@@ -11,30 +11,32 @@
 --   have zone_id NULL. Optional window on the local date of the call: $from_date (inclusive)
 --   to $to_date (EXCLUSIVE).
 -- params: station_layer (zone layer of first-due station areas),
---   from_date (optional: local date, inclusive), to_date (optional: local date, exclusive)
+--   from_date (optional: local date, inclusive), to_date (optional: local date, exclusive),
+--   agency (optional: only this agency's calls; NULL = every agency)
 -- returns: zone_id, station_id, own_area, n_responses, n_incidents, n_first_arriving,
 --   share_of_area
 with incident_area as (
-  select i.incident_id, i.first_arriving_unit, z.zone_id
+  select i.agency, i.incident_id, i.first_arriving_unit, z.zone_id
   from incidents i
-  left join incident_zones z on z.incident_id = i.incident_id and z.layer = $station_layer
+  left join incident_zones z on z.agency = i.agency and z.incident_id = i.incident_id and z.layer = $station_layer
   where ($from_date is null or cast(i.call_received_local_at as date) >= cast($from_date as date))
     and ($to_date is null or cast(i.call_received_local_at as date) < cast($to_date as date))
+    and ($agency is null or i.agency = $agency)
 ), unit_responses as (
   select
     a.zone_id,
     coalesce(nullif(r.station_id, ''), '(unknown)') as station_id,
-    a.incident_id,
+    {'agency': a.agency, 'incident_id': a.incident_id} as incident_key,
     r.unit_id = a.first_arriving_unit as first_arriving
   from incident_area a
-  join responses r on r.incident_id = a.incident_id
+  join responses r on r.agency = a.agency and r.incident_id = a.incident_id
 ), per_pair as (
   select
     zone_id,
     station_id,
     count(*) as n_responses,
-    count(distinct incident_id) as n_incidents,
-    count(distinct incident_id) filter (where first_arriving) as n_first_arriving
+    count(distinct incident_key) as n_incidents,
+    count(distinct incident_key) filter (where first_arriving) as n_first_arriving
   from unit_responses
   group by zone_id, station_id
 )

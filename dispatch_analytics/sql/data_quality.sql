@@ -9,7 +9,8 @@
 --     two timestamps (so not counted in that metric; total = incidents of the source);
 --   outside_zone: per zone layer, incidents outside every zone (item outside) or not assigned a
 --     zone at all (item not_assigned; total = all incidents).
--- params:
+-- params: agency (optional: only this agency's calls, rejects and flags; the ingest section is
+--   per source file whatever the agency)
 -- returns: section, source, layer, item, n, total, share
 with ingest_totals as (
   select source, sum(rows_read) as rows_read, sum(rows_accepted) as rows_accepted,
@@ -33,6 +34,7 @@ with ingest_totals as (
     count(*) as n, any_value(t.rows_read) as total
   from rejects r
   left join ingest_totals t using (source)
+  where $agency is null or r.agency = $agency
   group by r.source, r.reason
 ), flagged as (
   select 'flagged_times' as section, source, null::varchar as layer, flag as item,
@@ -42,17 +44,19 @@ with ingest_totals as (
       count(*) over (partition by source) as rows_in_source
     from responses
     where time_flags is not null and time_flags <> ''
+      and ($agency is null or agency = $agency)
   )
   group by source, flag
 ), incident_source as (
-  select incident_id, min(source) as source
+  select agency, incident_id, min(source) as source
   from responses
-  group by incident_id
+  group by agency, incident_id
 ), missing_interval as (
   select 'missing_interval' as section, s.source, null::varchar as layer, v.metric as item,
     count(*) filter (where v.value_s is null) as n, count(*) as total
   from incident_intervals v
-  left join incident_source s using (incident_id)
+  left join incident_source s using (agency, incident_id)
+  where $agency is null or v.agency = $agency
   group by s.source, v.metric
 ), layers as (
   select distinct layer from incident_zones
@@ -62,8 +66,8 @@ with ingest_totals as (
                      or c.item = 'not_assigned' and z.incident_id is null) as n,
     count(*) as total
   from layers l
-  cross join incidents i
-  left join incident_zones z on z.incident_id = i.incident_id and z.layer = l.layer
+  cross join (select * from incidents where $agency is null or agency = $agency) i
+  left join incident_zones z on z.agency = i.agency and z.incident_id = i.incident_id and z.layer = l.layer
   cross join (values ('outside'), ('not_assigned')) c(item)
   group by l.layer, c.item
 ), all_rows as (

@@ -11,7 +11,8 @@
 --   period (optional: day|week|month|quarter|year; local period start),
 --   percentile (default 90), target_s (target in seconds),
 --   call_category (optional: only this call_category, e.g. ems),
---   min_n (default 30; smaller samples are flagged small_sample)
+--   min_n (default 30; smaller samples are flagged small_sample),
+--   agency (optional: only this agency's calls; NULL = every agency)
 -- returns: zone_id, period_start, n, n_missing, mean_s, p50_s, p90_s, p95_s, percentile, p_value_s,
 --   ci_low_s, ci_high_s, target_s, compliance, met, flag
 with interval_rows as (
@@ -27,8 +28,9 @@ with interval_rows as (
     $target_s::double as target_s,
     $percentile::double as pct
   from incident_intervals v
-  left join incident_zones z on z.incident_id = v.incident_id and z.layer = $layer
+  left join incident_zones z on z.agency = v.agency and z.incident_id = v.incident_id and z.layer = $layer
   where v.metric = $metric
+    and ($agency is null or v.agency = $agency)
     and ($call_category is null or v.call_category = $call_category)
 )
 -- the package's one fractile implementation (queries/_macros.sql)

@@ -7,7 +7,8 @@
 --   percentile (default 90), target_s (optional: target in seconds; NULL = no compliance),
 --   call_category (optional: only this call_category, e.g. ems),
 --   layer (optional: zone layer name, used with zone_id),
---   zone_id (optional: only incidents in this zone of $layer), min_n (default 30)
+--   zone_id (optional: only incidents in this zone of $layer), min_n (default 30),
+--   agency (optional: only this agency's calls; NULL = every agency)
 -- returns: weekday, weekday_name, hour, n, p50_s, percentile, p_value_s, ci_low_s, ci_high_s,
 --   target_s, compliance, flag, n_missing, excluded
 with interval_rows as (
@@ -19,8 +20,9 @@ with interval_rows as (
     v.value_s,
     v.excluded_reason
   from incident_intervals v
-  left join incident_zones z on z.incident_id = v.incident_id and z.layer = $layer
+  left join incident_zones z on z.agency = v.agency and z.incident_id = v.incident_id and z.layer = $layer
   where v.metric = $metric
+    and ($agency is null or v.agency = $agency)
     and v.call_received_local_at is not null
     and ($call_category is null or v.call_category = $call_category)
     and ($zone_id is null or z.zone_id = $zone_id)

@@ -6,7 +6,8 @@
 -- params: metric (incident interval: a stored incident-level interval of the registry),
 --   layer (optional: zone layer name; NULL = whole area), percentile (default 90),
 --   target_s (optional: target in seconds; NULL = no compliance),
---   call_category (optional: only this call_category, e.g. ems), min_n (default 30)
+--   call_category (optional: only this call_category, e.g. ems), min_n (default 30),
+--   agency (optional: only this agency's calls; NULL = every agency)
 -- returns: month_start, zone_id, n, mean_s, p50_s, percentile, p_value_s, ci_low_s, ci_high_s,
 --   target_s, compliance, change_s, flag, n_missing, excluded
 with interval_rows as (
@@ -16,8 +17,9 @@ with interval_rows as (
     v.value_s,
     v.excluded_reason
   from incident_intervals v
-  left join incident_zones z on z.incident_id = v.incident_id and z.layer = $layer
+  left join incident_zones z on z.agency = v.agency and z.incident_id = v.incident_id and z.layer = $layer
   where v.metric = $metric
+    and ($agency is null or v.agency = $agency)
     and ($call_category is null or v.call_category = $call_category)
     and v.call_received_at is not null
 ), months as (

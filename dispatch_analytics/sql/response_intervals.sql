@@ -2,8 +2,9 @@
 -- description: One row per incident with every response interval (seconds), the local time of
 --   the call (hour 0-23, ISO weekday 1 = Monday, in the agency time zone, DST-exact) and, when
 --   $layer is given, the incident's zone in that layer (NULL = outside every zone).
--- params: layer (optional: zone layer name; NULL = no zone columns filled)
--- returns: incident_id, call_category, call_type, priority, station_id, first_arriving_unit,
+-- params: layer (optional: zone layer name; NULL = no zone columns filled),
+--   agency (optional: only this agency's calls; NULL = every agency)
+-- returns: agency, incident_id, call_category, call_type, priority, station_id, first_arriving_unit,
 --   timezone, call_received_at, local_received_at, local_date, local_hour, local_weekday,
 --   alarm_answering_s, call_processing_s, turnout_s, travel_s, total_response_s,
 --   units_assigned, units_on_scene, time_flags, layer, zone_id
@@ -14,11 +15,12 @@ with incident_local as (
     i.call_received_local_at as local_received_at
   from incidents i
 ), incident_zone as (
-  select incident_id, layer, zone_id
+  select agency, incident_id, layer, zone_id
   from incident_zones
   where layer = $layer
 )
 select
+  l.agency,
   l.incident_id,
   l.call_category,
   l.call_type,
@@ -42,5 +44,6 @@ select
   $layer as layer,
   z.zone_id
 from incident_local l
-left join incident_zone z on z.incident_id = l.incident_id
-order by l.call_received_at, l.incident_id
+left join incident_zone z on z.agency = l.agency and z.incident_id = l.incident_id
+where $agency is null or l.agency = $agency
+order by l.call_received_at, l.agency, l.incident_id

@@ -11,7 +11,8 @@
 --   $to_date (EXCLUSIVE). Responses without a cleared time add nothing (see
 --   unit_hour_utilization for how many).
 -- params: from_date (local date, inclusive), to_date (local date, exclusive),
---   band_h (default 4; hours per band, dividing 24)
+--   band_h (default 4; hours per band, dividing 24),
+--   agency (optional: only this agency's units; NULL = every agency, unit ids then assumed unique across agencies)
 -- returns: station_id, band_start_hour, band_end_hour, n_units, committed_h, unit_window_h,
 --   busy_share
 with scoped as (
@@ -22,6 +23,7 @@ with scoped as (
     timezone(r.timezone, cast($to_date as date)::timestamp) as window_end
   from responses r
   where r.unit_id is not null and r.unit_id <> ''
+    and ($agency is null or r.agency = $agency)
 ), station_counts as (
   select unit_id, station_id, count(*) as n
   from scoped

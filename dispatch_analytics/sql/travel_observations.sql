@@ -4,11 +4,12 @@
 --   unit's home station (the `units` view) and that station's point (the `stations` view),
 --   the incident's point and local hour. `reason` says why a row cannot be used (NULL =
 --   usable); distances and the outlier rule are applied by the model.
--- params:
--- returns: incident_id, priority, call_category, local_hour, travel_s, first_arriving_unit, unit_type,
+-- params: agency (optional: only this agency's calls; NULL = every agency)
+-- returns: agency, incident_id, priority, call_category, local_hour, travel_s, first_arriving_unit, unit_type,
 --   home_station_id, station_latitude, station_longitude, latitude, longitude, reason
 with first_arrivals as (
   select
+    i.agency,
     i.incident_id,
     i.priority,
     i.call_category,
@@ -18,6 +19,7 @@ with first_arrivals as (
     i.latitude,
     i.longitude
   from incidents i
+  where $agency is null or i.agency = $agency
 ),
 
 with_home as (
@@ -30,11 +32,14 @@ with_home as (
     s.longitude as station_longitude,
     s.station_id is not null as station_known
   from first_arrivals f
-  left join units u on u.unit_id = f.first_arriving_unit
-  left join stations s on s.station_id = u.station_id
+  left join units u
+    on u.unit_id = f.first_arriving_unit and (u.agency is null or u.agency = f.agency)
+  left join stations s
+    on s.station_id = u.station_id and (s.agency is null or s.agency = f.agency)
 )
 
 select
+  agency,
   incident_id,
   priority,
   call_category,
@@ -55,4 +60,4 @@ select
     when latitude is null or longitude is null then 'no_coordinates'
   end as reason
 from with_home
-order by incident_id
+order by agency, incident_id

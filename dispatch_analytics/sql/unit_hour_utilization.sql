@@ -9,7 +9,8 @@
 --   without a dispatch time: neither adds committed time (never guessed). An interval with
 --   cleared_at not after dispatched_at adds nothing. Units with no response and no committed
 --   time in the window are not listed.
--- params: from_date (local date, inclusive), to_date (local date, exclusive)
+-- params: from_date (local date, inclusive), to_date (local date, exclusive),
+--   agency (optional: only this agency's units; NULL = every agency, unit ids then assumed unique across agencies)
 -- returns: unit_id, committed_h, window_h, uhu, responses, missing_cleared, missing_dispatched
 with scoped as (
   select
@@ -19,6 +20,7 @@ with scoped as (
     timezone(r.timezone, cast($to_date as date)::timestamp) as window_end
   from responses r
   where r.unit_id is not null and r.unit_id <> ''
+    and ($agency is null or r.agency = $agency)
 ), window_responses as (
   select
     unit_id,

@@ -6,7 +6,8 @@
 --   of unit_hour_utilization: local midnight of $from_date (inclusive) to local midnight of
 --   $to_date (EXCLUSIVE); responses without a cleared time add nothing. Every hour of every
 --   unit with a response or committed time in the window is listed (committed_h = 0 when idle).
--- params: from_date (local date, inclusive), to_date (local date, exclusive)
+-- params: from_date (local date, inclusive), to_date (local date, exclusive),
+--   agency (optional: only this agency's units; NULL = every agency, unit ids then assumed unique across agencies)
 -- returns: unit_id, hour, committed_h, window_h, uhu
 with scoped as (
   select
@@ -16,6 +17,7 @@ with scoped as (
     timezone(r.timezone, cast($to_date as date)::timestamp) as window_end
   from responses r
   where r.unit_id is not null and r.unit_id <> ''
+    and ($agency is null or r.agency = $agency)
 ), clipped as (
   select
     unit_id,

@@ -6,11 +6,13 @@
 --   unit and class; unit_type and station_id are the most frequent values on the unit's rows.
 --   Responses without both timestamps are n_missing (excluded says which was missing).
 -- params: ems_target_s (default 60), fire_target_s (default 80), percentile (default 90),
---   min_n (default 30)
--- returns: unit_id, turnout_class, unit_type, station_id, n, mean_s, p50_s, p90_s, percentile,
+--   min_n (default 30),
+--   agency (optional: only this agency's calls; NULL = every agency)
+-- returns: agency, unit_id, turnout_class, unit_type, station_id, n, mean_s, p50_s, p90_s, percentile,
 --   p_value_s, ci_low_s, ci_high_s, target_s, compliance, met, flag, n_missing, excluded
 with unit_turnouts as (
   select
+    r.agency,
     r.unit_id,
     r.unit_type,
     r.station_id,
@@ -20,9 +22,10 @@ with unit_turnouts as (
   from unit_intervals r
   where r.metric = 'turnout'
     and r.unit_id is not null
+    and ($agency is null or r.agency = $agency)
 ), targeted as (
   select
-    {'unit_id': unit_id, 'turnout_class': turnout_class} as grp,
+    {'agency': agency, 'unit_id': unit_id, 'turnout_class': turnout_class} as grp,
     value_s,
     excluded_reason,
     case turnout_class when 'ems' then $ems_target_s::double else $fire_target_s::double end
@@ -30,13 +33,15 @@ with unit_turnouts as (
     $percentile::double as pct
   from unit_turnouts
 ), unit_info as (
-  select unit_id, turnout_class, mode(unit_type) as unit_type, mode(station_id) as station_id
+  select agency, unit_id, turnout_class, mode(unit_type) as unit_type,
+    mode(station_id) as station_id
   from unit_turnouts
-  group by unit_id, turnout_class
+  group by agency, unit_id, turnout_class
 ), fractiles as (
   select * from da_fractiles(targeted, percentiles := [50, 90], min_n := $min_n)
 )
 select
+  f.grp.agency as agency,
   f.grp.unit_id as unit_id,
   f.grp.turnout_class as turnout_class,
   u.unit_type,
@@ -56,5 +61,7 @@ select
   f.n_missing,
   f.excluded
 from fractiles f
-join unit_info u on u.unit_id = f.grp.unit_id and u.turnout_class = f.grp.turnout_class
-order by unit_id, turnout_class
+join unit_info u
+  on u.agency = f.grp.agency and u.unit_id = f.grp.unit_id
+ and u.turnout_class = f.grp.turnout_class
+order by agency, unit_id, turnout_class
