@@ -24,6 +24,7 @@ from . import (
     hotspots,
     impact,
     ingest,
+    planning,
     queries,
     reliability,
     report,
@@ -87,6 +88,7 @@ for _module in (
     impact,
     units,
     coverage,
+    planning,
 ):
     _module.register(app)
 

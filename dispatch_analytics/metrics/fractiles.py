@@ -276,7 +276,8 @@ class Fractiles:
             std, entry_specs, target_s, percentile, staff
         )
         notes += spec_notes + density_notes(entries, std, metric, density_layer, layers)
-        staff_table, default_staff = {}, 0
+        staff_table: dict[str, Any] = {}
+        default_staff = 0
         if fam == "erf":
             staff_table, default_staff, erf_notes = erf_staffing(std, staffing, entries, metric)
             notes += erf_notes
@@ -332,12 +333,26 @@ def first_due_comparison(
     """First-due vs first-arriving travel, side by side, per group: ``n_first_arriving,
     first_arriving_p_s, n_first_due, first_due_p_s, difference_s`` (first-due minus
     first-arriving, at the same nearest-rank percentile; the two are separate distributions)."""
-    kw = dict(
-        by=by, percentiles=(), profile=None, percentile=percentile, min_n=min_n, filters=filters
-    )
-    fa = Fractiles.from_store(con, metric="travel", **kw).table
+    fa = Fractiles.from_store(
+        con,
+        metric="travel",
+        by=by,
+        percentiles=(),
+        profile=None,
+        percentile=percentile,
+        min_n=min_n,
+        filters=filters,
+    ).table
     fd = Fractiles.from_store(
-        con, metric="first_due_travel", station_layer=station_layer, **kw
+        con,
+        metric="first_due_travel",
+        station_layer=station_layer,
+        by=by,
+        percentiles=(),
+        profile=None,
+        percentile=percentile,
+        min_n=min_n,
+        filters=filters,
     ).table
     keys = [c for c in fa.columns if c not in _RESULT_COLS]
     a = fa.select(

@@ -115,7 +115,9 @@ class QueryInfo(NamedTuple):
 
 def _split_top(text: str) -> list[str]:
     """Split on commas outside parentheses."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

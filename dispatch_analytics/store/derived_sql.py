@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
+from ..errors import MetricError
 from ..schema.intervals import Interval, intervals
 
 __all__ = [
@@ -87,10 +88,16 @@ def interval_reason_sql(iv: Interval, alias: str = "") -> str:
     )
 
 
+def _stored_interval_sql(iv: Interval) -> str:
+    """:func:`interval_sql` of a stored interval, from its ``start_column`` / ``end_column``."""
+    if iv.start_column is None or iv.end_column is None:
+        raise MetricError(f"stored interval {iv.name!r} needs start_column and end_column")
+    return interval_sql(iv.end_column, iv.start_column)
+
+
 def _interval_columns(level: str) -> str:
     return "".join(
-        f"  {interval_sql(iv.end_column, iv.start_column)} as {iv.column},\n"
-        for iv in intervals(level, stored=True)
+        f"  {_stored_interval_sql(iv)} as {iv.column},\n" for iv in intervals(level, stored=True)
     )
 
 
@@ -100,8 +107,7 @@ def dedupe_sql(source: str) -> str:
     unit intervals."""
     key = "agency, incident_id, coalesce(unit_id, '')"
     cols = ", ".join(
-        f"{interval_sql(iv.end_column, iv.start_column)} as {iv.column}"
-        for iv in intervals("unit", stored=True)
+        f"{_stored_interval_sql(iv)} as {iv.column}" for iv in intervals("unit", stored=True)
     )
     return (
         f"select * exclude (_version), {cols} "
