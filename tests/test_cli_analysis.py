@@ -315,7 +315,7 @@ def test_query_to_stdout(store, capsys):
                 "percentile=ninety",
             ],
             1,
-            ["parameter percentile must be a number", "'ninety'"],
+            ["parameter `percentile` must be a percentile, e.g. 90", "'ninety'"],
         ),
         (
             [

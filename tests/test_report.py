@@ -25,7 +25,7 @@ def sample(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rep(sample):
-    return compliance_report(sample, profile="nfpa1710", layer="station_areas", period="quarter")
+    return compliance_report(sample, agency="all", profile="nfpa1710", layer="station_areas", period="quarter")
 
 
 def test_table_columns_and_entries(rep):
@@ -107,12 +107,12 @@ def test_quality_explains_exclusions(rep):
 
 
 def test_skipped_entries_are_listed(sample):
-    r = compliance_report(sample, profile="nfpa1720")
+    r = compliance_report(sample, agency="all", profile="nfpa1720")
     assert r.table.height == 0
     skipped = r.quality.filter(pl.col("section") == "skipped_metric")
     assert skipped["item"].to_list() == ["erf_assembly"]
     assert "pass density_layer" in skipped["detail"][0]
-    z = compliance_report(sample, profile="nfpa1720", density_layer="station_areas")
+    z = compliance_report(sample, agency="all", profile="nfpa1720", density_layer="station_areas")
     assert set(z.table["density_class"]) == {"urban", "suburban", "rural", "remote"}
     remote = z.table.filter(pl.col("density_class") == "remote").row(0, named=True)
     assert remote["target_s"] is None and remote["target_note"] == "target_distance_dependent"
@@ -121,24 +121,25 @@ def test_skipped_entries_are_listed(sample):
 def test_overrides_and_cfai_baselines(sample, tmp_path):
     cfg = tmp_path / "local.toml"
     cfg.write_text("[targets.call_processing]\ntarget_s = 90\n")
-    r = compliance_report(sample, profile="nfpa1710", overrides=cfg)
+    r = compliance_report(sample, agency="all", profile="nfpa1710", overrides=cfg)
     row = r.table.filter(pl.col("standard") == "call_processing").row(0, named=True)
     assert row["target_s"] == 90.0
     assert "targets.call_processing: target_s = 90" in r.overrides
-    assert "Local overrides: targets.call_processing: target_s = 90" in r.to_text()
-    c = compliance_report(sample, profile="cfai")
+    assert "Local overrides: targets.call_processing: target_s = 90" in r.to_text(verbose=True)
+    c = compliance_report(sample, agency="all", profile="cfai")
     tr = c.table.filter(pl.col("standard") == "total_response_fire").row(0, named=True)
     assert (tr["target_s"], tr["baseline_s"]) == (380.0, 500.0)
-    assert "DEFAULT figures" in c.to_text()
+    assert "DEFAULT figures" in c.to_text(verbose=True)
+    assert "holds default figures" in c.to_text()
 
 
 def test_text_names_profile_method_and_timestamps(rep):
-    text = rep.to_text()
+    text = rep.to_text(verbose=True)
     assert "profile nfpa1710" in text and "nearest-rank" in text
     assert "ceil(p/100 * n)" in text and "binomial" in text
     assert "turnout_ems: turnout (incident) dispatched_at -> enroute_at" in text
     assert "travel_als: travel (unit) enroute_at -> on_scene_at" in text
-    assert "Data quality" in text and "rows_rejected" in text
+    assert "Data quality" in text and "rows rejected" in text
 
 
 def test_csv_json_xlsx(rep, tmp_path):
@@ -171,8 +172,8 @@ def test_csv_json_xlsx(rep, tmp_path):
 
 def test_report_errors(sample):
     with pytest.raises(MetricError, match="unknown layer 'x'; valid layers: neighborhoods"):
-        compliance_report(sample, layer="x")
+        compliance_report(sample, agency="all", layer="x")
     with pytest.raises(MetricError, match="unknown period 'fortnight'; valid periods: day"):
-        compliance_report(sample, period="fortnight")
+        compliance_report(sample, agency="all", period="fortnight")
     with pytest.raises(MetricError, match="unknown standards profile 'nope'"):
-        compliance_report(sample, profile="nope")
+        compliance_report(sample, agency="all", profile="nope")

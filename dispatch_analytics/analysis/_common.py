@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 
 from ..errors import AnalysisError
+from ..metrics.agency_scope import agency_scope
 from ..metrics.queries import known_layers, prepare
 
 __all__ = [
@@ -45,13 +46,15 @@ INCIDENT_INTERVALS = (
 DEFAULT_TOTAL_RESPONSE_TARGET_S = 480.0
 
 
-def connection(con: Any) -> duckdb.DuckDBPyConnection:
+def connection(con: Any, agency: Any = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the catalog views (a Store is opened read-only), prepared
-    with the macros and zone-view placeholders."""
+    with the macros and zone-view placeholders; with ``agency``, scoped to that agency's rows
+    (:func:`~dispatch_analytics.metrics.agency_scope.agency_scope`; an unknown agency raises
+    :class:`AgencyError`)."""
     if isinstance(con, duckdb.DuckDBPyConnection):
-        return prepare(con)
+        return prepare(agency_scope(con, agency))
     if hasattr(con, "connect"):  # a Store
-        return prepare(con.connect(read_only=True))
+        return prepare(agency_scope(con.connect(read_only=True), agency))
     raise AnalysisError(f"expected a DuckDB connection or a Store, got {type(con).__name__}")
 
 
@@ -172,12 +175,15 @@ def utc_bounds(start: dt.date, end: dt.date, tz: str) -> tuple[dt.datetime, dt.d
 
 
 def check_agency(agency: Any, problems: list[str]) -> None:
-    """``agency`` is accepted as None only until incidents carry an ``agency`` column."""
-    if agency is not None:
-        problems.append(
-            f"`agency` {agency!r}: this store has no agency column yet; leave `agency` unset "
-            "(each store holds one agency)"
-        )
+    """``agency`` must be a name, a list of names, ``"all"`` or None (the connection is
+    scoped to it by :func:`connection`, which checks the names against the store)."""
+    ok = (
+        agency is None
+        or isinstance(agency, str)
+        or (isinstance(agency, list | tuple) and all(isinstance(a, str) for a in agency))
+    )
+    if not ok:
+        problems.append(f"`agency` {agency!r} must be an agency's name, a list of names or 'all'")
 
 
 def check_layer(

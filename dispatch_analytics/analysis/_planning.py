@@ -11,6 +11,7 @@ from ..errors import CoverageError
 __all__ = [
     "check_target",
     "check_agency",
+    "scoped_connect",
     "store_root",
     "date_range",
     "local_bounds",
@@ -34,11 +35,25 @@ def check_target(target_s: Any, arg: str = "target_s") -> float:
 
 
 def check_agency(agency: Any) -> None:
-    """Agencies are not stored yet: only ``None`` (every row) is accepted."""
-    if agency is not None:
+    """``agency`` must be a name, a list of names, ``"all"`` or None (the connection is then
+    scoped with :func:`scoped_connect`, which checks the names against the store)."""
+    ok = (
+        agency is None
+        or isinstance(agency, str)
+        or (isinstance(agency, list | tuple) and all(isinstance(a, str) for a in agency))
+    )
+    if not ok:
         raise CoverageError(
-            f"`agency` {agency!r}: this store has no agency column yet; leave it out"
+            f"`agency` {agency!r} must be an agency's name, a list of names or 'all'"
         )
+
+
+def scoped_connect(store: Any, agency: Any = None):
+    """A read-only catalog connection of ``store``, scoped to ``agency``'s rows (None: every
+    agency; an unknown agency raises :class:`AgencyError`)."""
+    from ..metrics.agency_scope import agency_scope
+
+    return agency_scope(store.connect(read_only=True), agency)
 
 
 def store_root(store: Any) -> Path:

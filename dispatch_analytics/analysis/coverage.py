@@ -27,7 +27,7 @@ import polars as pl
 
 from ..errors import CoverageError
 from ..spatial.distance import nearest
-from ._planning import check_agency, check_target, date_range, store_root
+from ._planning import check_agency, check_target, date_range, scoped_connect, store_root
 from .travel_model import TravelModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -178,7 +178,7 @@ class CoverageGrid:
             from ._planning import pick_layer
 
             layer = pick_layer(root, layer)
-        con = store.connect(read_only=True)
+        con = scoped_connect(store, agency)
         try:
             pts = con.execute(
                 "select latitude, longitude from incidents "
@@ -295,8 +295,8 @@ class Coverage:
         quantile : 50 or 90
         hour : int, optional
             A local hour: that band's travel (default all hours).
-        agency : None
-            Reserved.
+        agency : str, list of str or None
+            Only this agency's calls (several: taken together; None: every agency).
 
         Raises
         ------

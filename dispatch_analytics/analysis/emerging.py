@@ -260,7 +260,7 @@ class EmergingHotspots:
         AnalysisError
             Every invalid option at once, each with its fix.
         """
-        con = connection(con)
+        con = connection(con, agency)
         problems: list[str] = []
         check_options(problems, "volume", resolution, alpha, permutations, 1, k)
         if by not in PERIODS:

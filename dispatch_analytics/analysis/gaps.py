@@ -29,6 +29,7 @@ from ._planning import (
     date_range,
     local_bounds,
     pick_layer,
+    scoped_connect,
     store_root,
 )
 
@@ -158,8 +159,8 @@ class Gaps:
             As :meth:`Fractiles.from_store` (call_category, priority, since, until, ...).
         date_from, date_to : str or date, optional
             Local dates (YYYY-MM-DD, inclusive) in the agency time zone.
-        agency : None
-            Reserved for stores holding several agencies.
+        agency : str, list of str or None
+            Only this agency's calls (several: taken together; None: every agency).
 
         Returns
         -------
@@ -185,7 +186,7 @@ class Gaps:
                 f"layer {layer!r} has no zones; reload it with `dispatch zones load`"
             )
         target, pct, entry = _resolve_target(profile, metric, target_s, percentile)
-        con = store.connect(read_only=True)
+        con = scoped_connect(store, agency)
         try:
             try:
                 filters = {**(filters or {}), **local_bounds(con, date_from, date_to)}

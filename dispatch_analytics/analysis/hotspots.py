@@ -315,14 +315,15 @@ class Hotspots:
         study_area : a zone layer whose union bounds the study area (default: the hull)
         start, end : local dates, both inclusive (default: all)
         call_category : only these calls
-        agency : reserved (stores hold one agency for now): must be None
+        agency : str, list of str or None
+            Only this agency's calls (several: taken together; None: every agency).
 
         Raises
         ------
         AnalysisError
             Every invalid option at once, each with its fix.
         """
-        con = connection(con)
+        con = connection(con, agency)
         problems: list[str] = []
         check_options(problems, metric, resolution, alpha, permutations, min_n, k)
         check_agency(agency, problems)

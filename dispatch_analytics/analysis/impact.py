@@ -168,7 +168,8 @@ class Impact:
             the profile has none)
         n_boot, seed : bootstrap resamples and their seed
         mix_by : ``call_category`` or ``call_type``
-        agency : reserved (stores hold one agency for now): must be None
+        agency : str, list of str or None
+            Only this agency's calls (several: taken together; None: every agency).
 
         Raises
         ------
@@ -176,7 +177,7 @@ class Impact:
             Every invalid option at once: a bad or reversed period, overlapping periods, an
             unknown metric, layer or zone, a zone without its layer.
         """
-        con = connection(con)
+        con = connection(con, agency)
         problems: list[str] = []
         b = parse_period(before, "before", problems)
         a = parse_period(after, "after", problems)
@@ -314,7 +315,9 @@ class _Scope:
         p = self._params(start, end)
         row = (
             self.con.execute(
-                read_sql("_impact_period"), {**p, "metric": self.metric, "target_s": self.target}
+                read_sql("_impact_period"),
+                # agency: None, the connection is already scoped to it (see connection())
+                {**p, "metric": self.metric, "target_s": self.target, "agency": None},
             )
             .pl()
             .row(0, named=True)

@@ -168,7 +168,8 @@ class Reliability:
             data's first / last day
         roster : a roster file or frame (``unit_id, start, end``) for the utilisation window
         band_h : hours per band of the station busy share (divides 24)
-        agency : reserved (stores hold one agency for now): must be None
+        agency : str, list of str or None
+            Only this agency's calls (several: taken together; None: every agency).
 
         Raises
         ------
@@ -176,7 +177,7 @@ class Reliability:
             Every invalid option at once (unknown layer, bad dates, bad band), each with its
             fix; or an invalid roster.
         """
-        con = connection(con)
+        con = connection(con, agency)
         problems: list[str] = []
         check_agency(agency, problems)
         a, b = check_window(start, end, problems, ("start", "end"))

@@ -36,7 +36,7 @@ import polars as pl
 
 from ..errors import CoverageError
 from ..spatial.distance import haversine_m
-from ._planning import check_agency, date_range, store_root
+from ._planning import check_agency, date_range, scoped_connect, store_root
 from .travel_fit import check_fit_options, exclusion_reasons, quantile_fit
 
 __all__ = [
@@ -330,13 +330,13 @@ class TravelModel:
         network : path or RoadNetwork, optional
             A GraphML road network: distances by road (see :mod:`.network`); circuity is
             then measured (median road / straight-line distance over the calls).
-        agency : None
-            Reserved.
+        agency : str, list of str or None
+            Only this agency's calls (several: taken together; None: every agency).
         **options
             As :meth:`from_frame` (``seed``, ``test_share``, ``circuity``, ...).
         """
         check_agency(agency)
-        con = store.connect(read_only=True)
+        con = scoped_connect(store, agency)
         try:
             obs = travel_observations(con)
             dates = date_range(con)

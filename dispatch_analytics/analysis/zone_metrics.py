@@ -29,6 +29,7 @@ import dispatch_analytics.fmt as fmt  # `from .. import fmt` would import the fa
 
 from ..errors import MetricError, ZoneError
 from ..io.export import ColumnInfo, ExportMeta
+from ..metrics.agency_scope import agency_scope
 from ..metrics.fractiles import DEFAULT_MIN_N, Fractiles
 from ..spatial.layers import read_layer
 
@@ -262,8 +263,8 @@ class ZoneMetrics:
         date_from, date_to : str or date, optional
             Local dates, inclusive (calls received from ``date_from`` 00:00 to the end of
             ``date_to`` in the agency time zone).
-        agency : str, optional
-            Reserved for stores holding several agencies; only None is accepted for now.
+        agency : str, list of str or None
+            Only this agency's calls (several: taken together; None: every agency).
         min_n : int
             Zones with fewer values are flagged ``small_sample``.
         overrides : path or dict, optional
@@ -284,16 +285,12 @@ class ZoneMetrics:
         d_from, d_to = parse_date(date_from, "--from"), parse_date(date_to, "--to")
         if d_from and d_to and d_from > d_to:
             raise MetricError(f"`--from` {d_from} is after `--to` {d_to}; swap them")
-        if agency is not None:
-            raise MetricError(
-                f"`agency` {agency!r}: this store has no agency column yet; drop the filter"
-            )
         zones = read_layer(store.root, layer)
         if len(zones) == 0:
             raise ZoneError(
                 f"`--layer` {layer!r} has no zones; reload it with `dispatch zones load`"
             )
-        con = store.connect(read_only=True)
+        con = agency_scope(store.connect(read_only=True), agency)
         try:
             since, until, tz = _bounds(con, d_from, d_to)
             n_inc, first, last = _in_range(con, since, until)

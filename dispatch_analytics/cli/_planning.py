@@ -95,7 +95,12 @@ def print_json(obj: Any) -> None:
 
 
 def coverage_of(
-    store: Store, target_s: float | None, resolution: int, layer: str | None, quantile: int
+    store: Store,
+    target_s: float | None,
+    resolution: int,
+    layer: str | None,
+    quantile: int,
+    agency: Any = None,
 ) -> Coverage:
     """The modelled coverage the options ask for (target 240 s unless given)."""
     from ..analysis.coverage import Coverage
@@ -106,6 +111,7 @@ def coverage_of(
         resolution=resolution,
         layer=layer,
         quantile=quantile,
+        agency=agency,
     )
 
 

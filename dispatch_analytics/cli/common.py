@@ -26,6 +26,11 @@ __all__ = [
     "print_warnings",
     "print_people",
     "check_format",
+    "AgencyOpt",
+    "split_agencies",
+    "resolve_agency_option",
+    "open_catalog",
+    "agency_for",
 ]
 
 #: Exit codes scripts can rely on.
@@ -40,6 +45,15 @@ DataDir = Annotated[
         "--data-dir",
         envvar="DISPATCH_DATA_DIR",
         help="Data directory (default ./dispatch_data; env DISPATCH_DATA_DIR).",
+        show_default=False,
+    ),
+]
+AgencyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--agency",
+        help="Agency (repeat, or a comma list, for several taken together; `all` for every "
+        "agency together). Default: the store's only agency; a store of several needs one.",
         show_default=False,
     ),
 ]
@@ -112,3 +126,56 @@ def print_people(df: pl.DataFrame, title: str | None = None, shares: tuple[str, 
     out.print(table)
     if df.height == 0:
         out.print("(no rows)")
+
+
+def split_agencies(values: list[str] | None) -> list[str] | None:
+    """``--agency`` values (repeated and / or comma lists) as one list; None when not given."""
+    names = [a.strip() for v in values or [] for a in v.split(",") if a.strip()]
+    return names or None
+
+
+def resolve_agency_option(con, values: list[str] | None):
+    """The agency selection of ``--agency`` and how outputs name it.
+
+    Returns ``(agency, label)``: ``agency`` is a name, a list of names or None (every agency
+    together); ``label`` is e.g. ``"SFFD"`` or ``"all agencies (A, B) together"``. An unknown
+    agency, or none given for a store of several, raises ``AgencyError`` (exit 1 with its
+    message at the edge).
+    """
+    from ..metrics.agencies import agency_label, resolve_agency
+
+    agency = resolve_agency(con, split_agencies(values))
+    return agency, agency_label(agency, con)
+
+
+def open_catalog(data_dir):
+    """A read-only catalog connection for a command: DuckDB's own progress bar off (it would
+    leak into the command's output; ours shows on a terminal only)."""
+    from ..store import Store
+
+    con = Store(data_dir, create=False).connect(read_only=True)
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def agency_for(con_or_store, values: list[str] | None):
+    """The agency an analysis command works on (``--agency``), said on stderr when the store
+    holds several agencies or one was asked for ("Agency: all agencies (A, B) together").
+
+    Returns a name, a list of names or None (every agency together); raises ``AgencyError``
+    (exit 1) for an unknown agency or none given for a store of several.
+    """
+    from ..metrics.agencies import agency_names
+
+    con = con_or_store
+    own = not hasattr(con, "execute")
+    if own:  # a Store
+        con = con_or_store.connect(read_only=True)
+    try:
+        chosen, label = resolve_agency_option(con, values)
+        if values or len(agency_names(con)) > 1:
+            err.print(f"Agency: {label}", highlight=False)
+    finally:
+        if own:
+            con.close()
+    return chosen

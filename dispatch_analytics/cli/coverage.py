@@ -26,7 +26,7 @@ from ._planning import (
     print_json,
     summary_rows,
 )
-from .common import DataDir, Format, check_format, err, out, print_frame
+from .common import AgencyOpt, DataDir, Format, agency_for, check_format, err, out, print_frame
 
 if TYPE_CHECKING:
     from ..analysis.travel_model import TravelModel
@@ -71,6 +71,7 @@ def fit_cmd(
         ),
     ] = 300.0,
     fmt_name: Format = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Learn travel time vs distance from the first-arriving units' history, and store it.
@@ -92,6 +93,7 @@ def fit_cmd(
     with err.status("fitting the travel model"):
         model = TravelModel.from_store(
             store,
+            agency=agency_for(store, agency),
             network=net,
             priority=priority,
             call_category=call_category,
@@ -174,6 +176,7 @@ def coverage_cmd(
     fmt_name: Annotated[
         str, typer.Option("--format", "-f", help="table, json, or csv (the cells).")
     ] = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Modelled coverage: demand within the travel target of the nearest station.
@@ -184,7 +187,7 @@ def coverage_cmd(
         return
     f = check_format(fmt_name, ("table", "json", "csv"))
     store = Store(data_dir, create=False)
-    cov = coverage_of(store, target_s, resolution, layer, quantile)
+    cov = coverage_of(store, target_s, resolution, layer, quantile, agency_for(store, agency))
     if f == "csv":
         print_frame(cov.cells, "csv")
         return
@@ -224,6 +227,7 @@ def _coverage_kind(store: Store, o) -> tuple[Any, Any]:
         layer=o.layer,
         quantile=p.get("quantile", 50),
         hour=p.get("hour"),
+        agency=o.agency,
     )
     return cov.to_geodataframe(), cov.export_meta()
 

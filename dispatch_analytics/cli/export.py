@@ -31,7 +31,7 @@ import typer
 from ..errors import ExportError
 from ..io.export import EXTENSIONS, FORMATS, ExportMeta, check_output, write_export
 from ..store import Store
-from .common import DataDir, out, print_warnings
+from .common import AgencyOpt, DataDir, agency_for, out, print_warnings
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -66,9 +66,12 @@ class KindOptions:
         ``--min-n``: smaller groups are flagged ``small_sample``.
     params : dict
         ``-p key=value`` pairs for kind-specific settings.
+    agency : str, list of str or None
+        ``--agency``: the agency (resolved: None is every agency together).
     """
 
     layer: str | None = None
+    agency: Any = None
     metric: str = "total_response"
     profile: str | None = "nfpa1710"
     target_s: float | None = None
@@ -231,11 +234,13 @@ def _export_command(kind: ExportKind):
             str | None,
             typer.Option("--crs", help="Reproject, e.g. EPSG:2227 (default EPSG:4326)."),
         ] = None,
+        agency: AgencyOpt = None,
         data_dir: DataDir = None,
     ) -> None:
         check_output(out_file, file_format, crs)  # before the work: a wrong name fails at once
         store = Store(data_dir, create=False)
         opts = options(layer, metric, profile, target_s, date_from, date_to, min_n, param)
+        opts.agency = agency_for(store, agency)
         frame, meta, caught = build_layer(kind.name, store, opts)
         print_warnings(caught)
         res = write_export(frame, out_file, format=file_format, meta=meta, crs=crs)
@@ -324,6 +329,7 @@ def _map_command(kind: ExportKind):
             bool, typer.Option("--stations/--no-stations", help="Draw the loaded stations.")
         ] = True,
         dpi: Annotated[int, typer.Option("--dpi", help="PNG resolution.")] = 150,
+        agency: AgencyOpt = None,
         data_dir: DataDir = None,
     ) -> None:
         from ..io.maps import PointLayer, check_map_output, render_map
@@ -332,6 +338,7 @@ def _map_command(kind: ExportKind):
         check_map_output(out_file)  # before the work: a wrong name fails at once
         store = Store(data_dir, create=False)
         opts = options(layer, metric, profile, target_s, date_from, date_to, min_n, param)
+        opts.agency = agency_for(store, agency)
         frame, meta, caught = build_layer(kind.name, store, opts)
         print_warnings(caught)
         column = _by_column(kind, by, frame)
@@ -383,6 +390,7 @@ def _zones(store: Store, o: KindOptions) -> tuple[gpd.GeoDataFrame, ExportMeta]:
         date_from=o.date_from,
         date_to=o.date_to,
         min_n=o.min_n,
+        agency=o.agency,
     )
     for w in zm.warnings:
         warnings.warn(w, stacklevel=2)

@@ -11,7 +11,16 @@ import polars as pl
 import typer
 
 from ..store import Store
-from .common import DataDir, check_format, err, out, print_frame, print_people
+from .common import (
+    AgencyOpt,
+    DataDir,
+    agency_for,
+    check_format,
+    err,
+    out,
+    print_frame,
+    print_people,
+)
 from .export import ExportKind, KindOptions, register_kind
 
 __all__ = ["register"]
@@ -68,6 +77,7 @@ def hotspots_cmd(
         bool, typer.Option("--all", help="Table: every cell, not only hot and cold ones.")
     ] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Getis-Ord Gi* hot and cold spots of call volume or late-response rate on H3 cells,
@@ -82,10 +92,11 @@ def hotspots_cmd(
     if by is not None and metric != "volume":
         raise typer.BadParameter("`--by` (emerging hot spots) works on `--metric volume` only")
     con = Store(data_dir, create=False).connect(read_only=True)
+    chosen = agency_for(con, agency)
     common: dict[str, Any] = dict(
         resolution=resolution, alpha=alpha, fdr=fdr, permutations=permutations, seed=seed,
         k=rings, study_area=study_area, start=date_from, end=date_to,
-        call_category=call_category,
+        call_category=call_category, agency=chosen,
     )  # fmt: skip
     res: Hotspots | EmergingHotspots
     try:
@@ -187,7 +198,7 @@ def _hotspots_kind(store: Store, o: KindOptions):
         fdr=p.get("fdr", "true").lower() not in ("false", "no", "0"),
         permutations=num.get("permutations", 999), seed=num.get("seed", 0),
         k=num.get("rings", 1), study_area=o.layer, start=o.date_from, end=o.date_to,
-        call_category=p.get("call_category"),
+        call_category=p.get("call_category"), agency=o.agency,
     )  # fmt: skip
     con = store.connect(read_only=True)
     try:

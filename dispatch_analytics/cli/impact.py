@@ -10,7 +10,7 @@ import polars as pl
 import typer
 
 from ..store import Store
-from .common import DataDir, check_format, err, out, print_people
+from .common import AgencyOpt, DataDir, agency_for, check_format, err, out, print_people
 
 __all__ = ["register"]
 
@@ -75,6 +75,7 @@ def impact_cmd(
         str, typer.Option("--mix-by", help="Call mix by call_category or call_type.")
     ] = "call_category",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Before / after of one interval: n, p50, p90 (nearest-rank, 95% CI), compliance; the p90
@@ -88,9 +89,10 @@ def impact_cmd(
     fmt = check_format(fmt, ("table", "json"))
     con = Store(data_dir, create=False).connect(read_only=True)
     try:
+        chosen = agency_for(con, agency)
         with err.status("bootstrap ..."):
             imp = Impact.from_store(
-                con, before=before, after=after, metric=metric, layer=layer, zone=zone,
+                con, agency=chosen, before=before, after=after, metric=metric, layer=layer, zone=zone,
                 call_category=call_category, target_s=target_s, profile=profile,
                 n_boot=n_boot, seed=seed, mix_by=mix_by,
             )  # fmt: skip

@@ -26,7 +26,7 @@ from ._planning import (
     print_json,
     summary_rows,
 )
-from .common import DataDir, Format, check_format, err, out, print_frame
+from .common import AgencyOpt, DataDir, Format, agency_for, check_format, err, out, print_frame
 
 __all__ = ["register"]
 
@@ -52,6 +52,7 @@ def gaps_cmd(
     priority: PriorityOpt = None,
     call_category: CategoryOpt = None,
     fmt_name: Format = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Performance gaps per zone: n, 90th percentile with its 95% CI, compliance, status.
@@ -72,6 +73,7 @@ def gaps_cmd(
         filters["call_category"] = call_category
     g = Gaps.from_store(
         store,
+        agency=agency_for(store, agency),
         layer=layer,
         metric=metric,
         target_s=target_s,
@@ -148,6 +150,7 @@ def whatif_cmd(
     layer: LayerOpt = None,
     quantile: QuantileOpt = 50,
     fmt_name: Format = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Modelled coverage before and after adding, moving or closing stations.
@@ -166,7 +169,7 @@ def whatif_cmd(
             "--close-station ID"
         )
     store = Store(data_dir, create=False)
-    before = coverage_of(store, target_s, resolution, layer, quantile)
+    before = coverage_of(store, target_s, resolution, layer, quantile, agency_for(store, agency))
     wi = WhatIf.from_coverage(before, add=adds, move=moves, close=close_station or [])
     if f == "json":
         print_json({**wi.to_dict(), "metadata": wi.metadata})
@@ -205,6 +208,7 @@ def site_cmd(
     layer: LayerOpt = None,
     quantile: QuantileOpt = 50,
     fmt_name: Format = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """K new station sites that maximise newly covered demand (maximal covering, spopt).
@@ -217,7 +221,7 @@ def site_cmd(
 
     f = check_format(fmt_name, ("table", "csv", "json"))
     store = Store(data_dir, create=False)
-    cov = coverage_of(store, target_s, resolution, layer, quantile)
+    cov = coverage_of(store, target_s, resolution, layer, quantile, agency_for(store, agency))
     if candidates != "cells" and not Path(candidates).exists():
         from ..errors import CoverageError
 
@@ -276,6 +280,7 @@ def _gaps_kind(store: Store, o) -> tuple[Any, Any]:
         date_from=o.date_from,
         date_to=o.date_to,
         filters=p,
+        agency=o.agency,
     )
     return g.to_geodataframe(), g.export_meta()
 

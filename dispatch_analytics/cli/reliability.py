@@ -12,7 +12,16 @@ import polars as pl
 import typer
 
 from ..store import Store
-from .common import DataDir, check_format, err, out, print_frame, print_people
+from .common import (
+    AgencyOpt,
+    DataDir,
+    agency_for,
+    check_format,
+    err,
+    out,
+    print_frame,
+    print_people,
+)
 
 __all__ = ["register"]
 
@@ -86,6 +95,7 @@ def reliability_cmd(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Table format: units shown.")] = 20,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """How stretched each area, station and unit is: first-due reliability, cross-area
@@ -105,9 +115,16 @@ def reliability_cmd(
         )
     con = Store(data_dir, create=False).connect(read_only=True)
     try:
+        chosen = agency_for(con, agency)
         with err.status("reliability ..."):
             rel = Reliability.from_store(
-                con, layer=layer, start=date_from, end=date_to, roster=roster, band_h=band_h
+                con,
+                agency=chosen,
+                layer=layer,
+                start=date_from,
+                end=date_to,
+                roster=roster,
+                band_h=band_h,
             )
     finally:
         con.close()

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from ..store import Store
 from .common import (
+    AgencyOpt,
     DataDir,
+    open_catalog,
     out,
+    split_agencies,
 )
 
 __all__ = ["register"]
@@ -48,20 +50,26 @@ def report_cmd(
     out_file: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the report to this file.")
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also print the method, CIs, exclusions, quality."),
+    ] = False,
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Print the compliance table agencies publish: per interval n, percentile, target,
-    compliance, CI and flag, and a data-quality section.
+    """Print the compliance report agencies publish: one line per interval (target, 90th
+    percentile, compliance, met / not met / too few calls, n, the calls counted) and a short
+    footer; --verbose adds the method, CIs and data quality; CSV / JSON / XLSX hold it all.
 
-    Example:  dispatch report --profile nfpa1710 --layer neighborhoods --period month --format xlsx -o report.xlsx
+    Example:  dispatch report --agency SFFD --profile nfpa1710 --layer sf_neighborhoods --period month --format xlsx -o report.xlsx
     """
     from ..metrics.report import compliance_report
 
-    store = Store(data_dir, create=False)
-    con = store.connect(read_only=True)
+    con = open_catalog(data_dir)
     try:
         rep = compliance_report(
             con,
+            agency=split_agencies(agency),
             profile=profile,
             layer=layer,
             period=period,
@@ -86,7 +94,7 @@ def report_cmd(
         if json_text is not None:  # the text comes back when no file was written
             sys.stdout.write(json_text + "\n")
     elif fmt == "table":
-        text = rep.to_text()
+        text = rep.to_text(verbose=verbose)
         if out_file is not None:
             Path(out_file).write_text(text, encoding="utf-8")
         else:

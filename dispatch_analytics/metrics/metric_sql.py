@@ -172,12 +172,20 @@ def _entry_rows(entries: list[Entry]) -> str:
     for i, e in enumerate(entries):
         cats = list(e.call_category) if e.call_category else None
         types = list(e.unit_type) if e.unit_type else None
+        rule = dict(e.call_types or ())
+        default = rule.pop("default", None)
+        keys = [f"{a.lower()}|{t.lower()}" for a, ts in rule.items() for t in ts]
+        named = [a.lower() for a in rule]
+        dflt = [t.lower() for t in default] if default is not None else []
+        has_types = e.call_types is not None
         rows.append(
             f"({i}, {sql_literal(e.standard)}::varchar, {sql_literal(e.target_s)}::double, "
             f"{sql_literal(e.pct)}::double, {sql_literal(cats)}::varchar[], "
             f"{sql_literal(types)}::varchar[], {sql_literal(e.staff)}::integer, "
             f"{sql_literal(e.density_class)}::varchar, {sql_literal(e.target_note)}::varchar, "
-            f"{sql_literal(e.baseline_s)}::double)"
+            f"{sql_literal(e.baseline_s)}::double, {sql_literal(has_types)}::boolean, "
+            f"{sql_literal(keys)}::varchar[], {sql_literal(named)}::varchar[], "
+            f"{sql_literal(dflt)}::varchar[])"
         )
     return ",\n    ".join(rows)
 
@@ -212,7 +220,7 @@ def _dims_sql(q: MetricQuery) -> str:
     nl = "\n  "
     return (
         "select\n    b.agency, b.incident_id, b.call_category as _call_category, "
-        "upper(b.unit_type) as _unit_type,\n    "
+        "upper(b.unit_type) as _unit_type, lower(b.call_type) as _call_type,\n    "
         + ",\n    ".join(cols)
         + "\n  from base b"
         + "".join(nl + j for j in joins)
@@ -247,7 +255,11 @@ def _targeted_sql(q: MetricQuery) -> str:
   from dims d
   join entries e
     on (e.call_categories is null or list_contains(e.call_categories, d._call_category))
-   and (e.unit_types is null or list_contains(e.unit_types, d._unit_type)){density}"""
+   and (e.unit_types is null or list_contains(e.unit_types, d._unit_type))
+   and (not e.has_types
+        or list_contains(e.type_keys, lower(d.agency) || '|' || d._call_type)
+        or (not list_contains(e.type_agencies, lower(coalesce(d.agency, '')))
+            and list_contains(e.type_default, d._call_type))){density}"""
 
 
 def _bind_family(q: MetricQuery) -> None:
@@ -301,7 +313,7 @@ def build_sql(q: MetricQuery) -> str:
   select * from (values
     {_entry_rows(entries)}
   ) v(entry_id, standard, target_s, pct, call_categories, unit_types, staff, density_class,
-      target_note, baseline_s)
+      target_note, baseline_s, has_types, type_keys, type_agencies, type_default)
 ), targeted as (
   {_targeted_sql(q)}
 ), fractiles as (

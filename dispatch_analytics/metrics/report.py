@@ -24,6 +24,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from .agencies import agency_label, resolve_agency
+from .agency_scope import agency_scope
 from .fractiles import PERIODS, Fractiles, MetricError, _connection
 from .queries import known_layers, prepare, run_query
 from .report_output import Report
@@ -32,6 +34,7 @@ from .standards import Standard, StandardError, TargetSpec, load_standard
 __all__ = ["Report", "compliance_report", "TABLE_COLUMNS", "QUALITY_COLUMNS"]
 
 _TABLE_SCHEMA = {
+    "agency": pl.String,
     "profile": pl.String,
     "standard": pl.String,
     "metric": pl.String,
@@ -39,6 +42,7 @@ _TABLE_SCHEMA = {
     "start": pl.String,
     "end": pl.String,
     "zone_id": pl.String,
+    "zone_name": pl.String,
     "period_start": pl.Date,
     "density_class": pl.String,
     "n": pl.Int64,
@@ -55,6 +59,7 @@ _TABLE_SCHEMA = {
     "n_unmet": pl.Int64,
     "target_note": pl.String,
     "basis": pl.String,
+    "calls": pl.String,
 }
 # a Schema, not a dict: DataFrame.cast wants its keys typed as names or selectors
 _QUALITY_SCHEMA = pl.Schema(
@@ -71,6 +76,7 @@ _QUALITY_SCHEMA = pl.Schema(
 )
 _METRICS_SCHEMA = {
     "standard": pl.String,
+    "label": pl.String,
     "metric": pl.String,
     "level": pl.String,
     "start": pl.String,
@@ -81,6 +87,7 @@ _METRICS_SCHEMA = {
     "percentile": pl.Float64,
     "by_density_class": pl.Boolean,
     "filters": pl.String,
+    "calls": pl.String,
     "source": pl.String,
     "note": pl.String,
 }
@@ -123,14 +130,17 @@ def _filters_text(spec: TargetSpec) -> str:
         flt.append("call_category in (" + ", ".join(spec.call_category) + ")")
     if spec.unit_type:
         flt.append("unit_type in (" + ", ".join(spec.unit_type) + ")")
+    if spec.call_types:
+        flt.append("call types " + spec.calls_text())
     return " and ".join(flt)
 
 
-def _metrics_frame(std: Standard) -> pl.DataFrame:
+def _metrics_frame(std: Standard, agency: Any = None) -> pl.DataFrame:
     """``Report.metrics``: one row per entry, what it measures and its target."""
     rows = [
         {
             "standard": spec.key,
+            "label": spec.label or spec.definition.label or spec.key,
             "metric": spec.metric,
             "level": spec.level,
             "start": spec.start,
@@ -141,6 +151,7 @@ def _metrics_frame(std: Standard) -> pl.DataFrame:
             "percentile": spec.percentile,
             "by_density_class": spec.by_density_class,
             "filters": _filters_text(spec),
+            "calls": spec.calls_text(agency),
             "source": spec.source,
             "note": spec.note,
         }
@@ -182,7 +193,7 @@ def _entry_rows(
             percentiles=(),
             profile=std,
             level=spec.level,
-            **options,
+            **{k: v for k, v in options.items() if k != "agency"},
         )
     except MetricError as exc:
         return None, {"section": "skipped_metric", "item": spec.key, "detail": str(exc)}, []
@@ -194,6 +205,7 @@ def _entry_rows(
         pl.lit(spec.start).alias("start"),
         pl.lit(spec.end).alias("end"),
         pl.lit(spec.definition.basis).alias("basis"),
+        pl.lit(spec.calls_text(options.get("agency"))).alias("calls"),
     )
     return t, _in_scope_quality(spec, t), list(f.notes)
 
@@ -204,7 +216,8 @@ def _align(frames: list[pl.DataFrame], layer: str | None, period: str | None) ->
     cols = [
         c
         for c in TABLE_COLUMNS
-        if not (c == "zone_id" and not layer) and not (c == "period_start" and not period)
+        if not (c in ("zone_id", "zone_name") and not layer)
+        and not (c == "period_start" and not period)
     ]
     aligned = [
         t.select(
@@ -249,6 +262,9 @@ def _quality_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
 def _quality_section(con: duckdb.DuckDBPyConnection, entries: list[dict[str, Any]]) -> pl.DataFrame:
     """``Report.quality``: the store's data-quality summary, then the entries' rows."""
     dq = run_query(con, "data_quality")
+    # the ingest section is per source file: keep the files of the agencies in scope
+    sources = {r[0] for r in con.execute("select distinct source from responses_all").fetchall()}
+    dq = dq.filter((pl.col("section") != "ingest") | pl.col("source").is_in(list(sources)))
     dq_rows = dq.with_columns(pl.lit(None, pl.String).alias("detail")).select(QUALITY_COLUMNS)
     return pl.concat([dq_rows.cast(_QUALITY_SCHEMA), _quality_rows(entries)], how="vertical")
 
@@ -264,6 +280,20 @@ def _profile_notes(std: Standard, notes: list[str]) -> list[str]:
     ]
 
 
+def _zone_names(con: duckdb.DuckDBPyConnection, table: pl.DataFrame, layer: str) -> pl.DataFrame:
+    """The table with each zone's display name (``zones.name``, else its id)."""
+    names = con.execute(
+        "select zone_id, any_value(name) as name from zones where layer = $layer group by zone_id",
+        {"layer": layer},
+    ).pl()
+    lookup = dict(zip(names["zone_id"].to_list(), names["name"].to_list(), strict=True))
+    return table.with_columns(
+        pl.col("zone_id")
+        .map_elements(lambda z: lookup.get(z) or z, return_dtype=pl.String)
+        .alias("zone_name")
+    )
+
+
 # --------------------------------------------------------------------------------- report
 def compliance_report(
     con: Any,
@@ -276,6 +306,7 @@ def compliance_report(
     min_n: int = 30,
     conf: float = 0.95,
     filters: dict[str, Any] | None = None,
+    agency: str | list[str] | None = None,
 ) -> Report:
     """Compute every target of a standards profile.
 
@@ -290,6 +321,9 @@ def compliance_report(
     density_layer : layer whose zones carry density_class, for NFPA 1720 demand zones
     min_n, conf : small-sample threshold and CI confidence
     filters : extra filters for every entry (see ``Fractiles.from_store``)
+    agency : str, list of str or None
+        The agency (or agencies, taken together; ``"all"`` for every one). None: the store's
+        only agency; a store of several raises :class:`AgencyError` (never a silent sum).
 
     Returns
     -------
@@ -307,6 +341,9 @@ def compliance_report(
     """
     con = _connection(con)
     prepare(con)
+    chosen = resolve_agency(con, agency)
+    label = agency_label(chosen, con)
+    con = prepare(agency_scope(con, chosen))
     std, by = _resolve(con, profile, overrides, layer, period)
     options = {
         "min_n": min_n,
@@ -314,16 +351,26 @@ def compliance_report(
         "station_layer": station_layer,
         "density_layer": density_layer,
         "filters": filters,
+        "agency": chosen,
     }
     frames, entry_quality, notes = _compliance_table(con, std, by, options)
+    table = _align(frames, layer, period).with_columns(pl.lit(label).alias("agency"))
+    if layer:
+        table = _zone_names(con, table, layer)
+    first, last = con.execute(
+        "select min(call_received_local_at)::date, max(call_received_local_at)::date from incidents"
+    ).fetchone() or (None, None)
     return Report(
-        table=_align(frames, layer, period),
+        table=table,
+        agency=label,
+        first_date=first,
+        last_date=last,
         quality=_quality_section(con, entry_quality),
         profile=std.name,
         title=std.title,
         layer=layer,
         period=period,
-        metrics=_metrics_frame(std),
+        metrics=_metrics_frame(std, chosen),
         notes=_profile_notes(std, notes),
         overrides=list(std.overrides),
         conf=conf,

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from .. import fmt
 from .fractiles import CI_METHOD, METHOD, MetricError
 
 __all__ = ["Report"]
@@ -39,6 +40,9 @@ class Report:
     ci_method: str = CI_METHOD
     conf: float = 0.95
     min_n: int = 30
+    agency: str | None = None
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     # ------------------------------------------------------------------------------ metadata
@@ -46,8 +50,11 @@ class Report:
     def metadata(self) -> dict[str, Any]:
         """Profile, percentile and CI method, grouping, generation time, overrides, notes."""
         return {
+            "agency": self.agency,
             "profile": self.profile,
             "title": self.title,
+            "first_date": self.first_date.isoformat() if self.first_date else None,
+            "last_date": self.last_date.isoformat() if self.last_date else None,
             "percentile_method": self.method,
             "ci_method": self.ci_method,
             "ci_confidence": self.conf,
@@ -59,9 +66,12 @@ class Report:
             "notes": list(self.notes),
         }
 
-    def _header_lines(self) -> list[str]:
+    def header_lines(self) -> list[str]:
+        """The method lines of ``--verbose``: profile, percentile and CI method, flags,
+        grouping, overrides, each metric's timestamps and filters, the notes."""
         lines = [
-            f"Compliance report: profile {self.profile} ({self.title})",
+            f"Compliance report: {self.agency or 'all agencies'}, profile {self.profile} "
+            f"({self.title})",
             f"Percentile method: {self.method} (value at rank ceil(p/100 * n) of the sorted "
             "values; p-th percentile <= target exactly when compliance >= p%)",
             f"CI ({self.conf:.0%}): {self.ci_method}",
@@ -75,12 +85,13 @@ class Report:
             tgt = (
                 "by demand zone"
                 if r["target_s"] is None and r["by_density_class"]
-                else ("no target" if r["target_s"] is None else f"{r['target_s']:g} s")
+                else ("no target" if r["target_s"] is None else fmt.duration(r["target_s"]))
             )
             lines.append(
                 f"  {r['standard']}: {r['metric']} ({r['level']}) {r['start']} -> "
                 f"{r['end']} [{r['basis']}], {tgt} @ p{r['percentile']:g}"
                 + (f", {r['filters']}" if r["filters"] else "")
+                + (f"; calls counted: {r['calls']}" if r.get("calls") else "")
             )
         if self.notes:
             lines.append("Notes:")
@@ -88,24 +99,13 @@ class Report:
         return lines
 
     # ------------------------------------------------------------------------------- outputs
-    def to_text(self) -> str:
-        """Plain text: the metadata, the table and the quality table."""
-        with pl.Config(
-            tbl_rows=-1,
-            tbl_cols=-1,
-            tbl_width_chars=250,
-            fmt_str_lengths=60,
-            tbl_hide_dataframe_shape=True,
-            tbl_hide_column_data_types=True,
-        ):
-            show = [c for c in self.table.columns if c not in ("profile", "start", "end", "basis")]
-            parts = [
-                "\n".join(self._header_lines()),
-                str(self.table.select(show)),
-                "Data quality (what was excluded and why):",
-                str(self.quality),
-            ]
-        return "\n\n".join(parts) + "\n"
+    def to_text(self, verbose: bool = False, width: int = 120) -> str:
+        """Text for people: one line per interval (interval, target, percentile, compliance,
+        result, n, calls counted) and a compact footer; ``verbose`` adds the method, CIs,
+        exclusions and the data quality (:mod:`.report_text`). No line exceeds ``width``."""
+        from .report_text import report_text
+
+        return report_text(self, verbose=verbose, width=width)
 
     def to_csv(
         self, path: str | os.PathLike[str] | None = None, which: str = "table"

@@ -129,6 +129,48 @@ class TargetSpec:
     baseline_s: float | None = None
     source: str = ""
     note: str = ""
+    #: ``((agency, call types), ...)``: only these call types (case-insensitive), per agency;
+    #: agency ``default`` for the agencies not named. None: every call type.
+    call_types: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    #: how outputs name the entry (e.g. "Turnout, EMS"); empty: the interval's label
+    label: str = ""
+
+    def call_types_for(self, agency: str | None) -> tuple[str, ...] | None:
+        """The call types this entry counts for one agency (None: every call type; an empty
+        tuple: none of this agency's calls)."""
+        if not self.call_types:
+            return None
+        rules = dict(self.call_types)
+        if agency is not None and agency in rules:
+            return rules[agency]
+        return rules.get("default", ())
+
+    def calls_text(self, agency: str | None = None) -> str:
+        """Which calls the entry counts, in words: ``"all calls"``, ``"ems calls"``,
+        ``"Structure Fire"`` (the agency's call types when the entry restricts them)."""
+        parts = []
+        if self.call_types:
+            if agency is None or isinstance(agency, list | tuple):
+                rules = dict(self.call_types)
+                parts.append(
+                    "; ".join(
+                        f"{a}: {', '.join(t) or 'none'}" if a != "default" else ", ".join(t)
+                        for a, t in rules.items()
+                    )
+                )
+            else:
+                types = self.call_types_for(agency)
+                parts.append(", ".join(types or ()) or "no call type of this agency")
+        elif self.call_category:
+            parts.append(" and ".join(self.call_category) + " calls")
+        if self.unit_type:
+            parts.append("units " + "/".join(self.unit_type))
+        return "; ".join(parts) or "all calls"
+
+    @property
+    def display(self) -> str:
+        """How outputs name the entry: its ``label``, else the key in words."""
+        return self.label or self.key.replace("_", " ")
 
     @property
     def definition(self) -> MetricDef:
@@ -142,6 +184,8 @@ class TargetSpec:
             flt.append("call_category " + "/".join(self.call_category))
         if self.unit_type:
             flt.append("unit_type " + "/".join(self.unit_type))
+        if self.call_types:
+            flt.append("call types " + self.calls_text())
         tgt = (
             "by demand zone"
             if self.by_density_class
@@ -215,6 +259,7 @@ class Standard:
                         "target_s": z.target_s if z else t.target_s,
                         "percentile": z.percentile if z else t.percentile,
                         "call_category": ", ".join(t.call_category) if t.call_category else None,
+                        "call_types": t.calls_text() if t.call_types else None,
                         "unit_type": ", ".join(t.unit_type) if t.unit_type else None,
                         "staff": z.staff if z else t.staff,
                         "baseline_s": t.baseline_s,
@@ -234,6 +279,7 @@ class Standard:
             "target_s": pl.Float64,
             "percentile": pl.Float64,
             "call_category": pl.String,
+            "call_types": pl.String,
             "unit_type": pl.String,
             "staff": pl.Int64,
             "baseline_s": pl.Float64,

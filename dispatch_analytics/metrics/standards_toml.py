@@ -31,8 +31,10 @@ _ENTRY_KEYS = {
     "target_s",
     "percentile",
     "call_category",
+    "call_types",
     "unit_type",
     "staff",
+    "label",
     "by_density_class",
     "baseline_s",
     "source",
@@ -85,6 +87,31 @@ def _strs(v: Any, where: str, what: str) -> tuple[str, ...] | None:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or not v:
         raise StandardError(f"{where}: {what} must be a text or a list of texts, got {v!r}")
     return tuple(v)
+
+
+#: the key of ``call_types`` naming the call types of agencies the rule does not name
+DEFAULT_AGENCY = "default"
+
+
+def _call_types(v: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """``call_types``: a list (every agency) or a table ``{agency = [types], default = [...]}``
+    as ``((agency, types), ...)`` (``default`` for the agencies not named)."""
+    if v is None:
+        return None
+    if isinstance(v, str | list):
+        types = _strs(v, where, "call_types")
+        return ((DEFAULT_AGENCY, types),) if types else None
+    if not isinstance(v, dict) or not v:
+        raise StandardError(
+            f"{where}: call_types must be a list of call types, or a table of agency = [call "
+            f'types] (e.g. call_types = {{ SFFD = ["Structure Fire"], default = '
+            f'["Structure Fire"] }}), got {v!r}'
+        )
+    out = []
+    for agency, types in v.items():
+        t = _strs(types, where, f"call_types.{agency}")
+        out.append((str(agency), t or ()))
+    return tuple(out)
 
 
 def _check_keys(d: dict, valid: set[str], where: str) -> None:
@@ -147,12 +174,14 @@ def _entry(key: str, d: dict, where: str, model: ProfileModel) -> Any:
         target_s=_num(d.get("target_s"), w, "target_s"),
         percentile=_pct(d.get("percentile", 90), w),
         call_category=_strs(d.get("call_category"), w, "call_category"),
+        call_types=_call_types(d.get("call_types"), w),
         unit_type=tuple(u.upper() for u in _strs(d.get("unit_type"), w, "unit_type") or ()) or None,
         staff=staff,
         by_density_class=bool(d.get("by_density_class", False)),
         baseline_s=_num(d.get("baseline_s"), w, "baseline_s"),
         source=str(d.get("source", "")),
         note=str(d.get("note", "")),
+        label=str(d.get("label", "")),
     )
 
 
@@ -291,6 +320,8 @@ def _entry_values(t: Any) -> dict[str, Any]:
         "target_s": t.target_s,
         "percentile": t.percentile,
         "call_category": list(t.call_category) if t.call_category else None,
+        "call_types": {a: list(ts) for a, ts in t.call_types} if t.call_types else None,
+        "label": t.label or None,
         "unit_type": list(t.unit_type) if t.unit_type else None,
         "staff": t.staff,
         "by_density_class": t.by_density_class,

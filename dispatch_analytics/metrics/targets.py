@@ -27,6 +27,7 @@ class Entry:
     density_class: str | None = None
     target_note: str | None = None
     baseline_s: float | None = None
+    call_types: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
 
 def _layers_text(layers: list[str]) -> str:
@@ -73,6 +74,7 @@ def _spec_entries(std: Standard | None, s: TargetSpec, percentile, staff) -> lis
                 s.unit_type,
                 staff or s.staff,
                 baseline_s=s.baseline_s,
+                call_types=s.call_types,
             )
         ]
     assert std is not None
@@ -87,6 +89,7 @@ def _spec_entries(std: Standard | None, s: TargetSpec, percentile, staff) -> lis
             z.name,
             z.target_note,
             s.baseline_s,
+            s.call_types,
         )
         for z in std.demand_zones.values()
     ]
@@ -98,6 +101,8 @@ def _spec_note(std: Standard | None, s: TargetSpec) -> str:
         flt.append("call_category in (" + ", ".join(s.call_category) + ")")
     if s.unit_type:
         flt.append("unit_type in (" + ", ".join(s.unit_type) + ")")
+    if s.call_types:
+        flt.append("call types " + s.calls_text())
     if s.by_density_class:
         tgt = "target by demand zone"
     elif s.target_s is not None:
