@@ -34,9 +34,12 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
     _register_coverage(app, ds, cfg, geo)
 
 
-def _scope(search: str | None, cfg, targets_fn) -> tuple[Filters, dict]:
-    """The URL's filters and the targets of the standard they name."""
+def _scope(search: str | None, cfg, targets_fn, ds=None) -> tuple[Filters, dict]:
+    """The URL's filters (with the agency shown and its layer resolved) and the targets of
+    the standard they name."""
     f = parse_search(search, cfg.profile)
+    if ds is not None:
+        f = views.resolve_filters(ds, f)
     return f, targets_fn(f.profile)
 
 
@@ -45,6 +48,7 @@ def _register_frame(app, ds, cfg, saved_queries) -> None:
 
     @app.callback(
         Output("url", "search"),
+        Output("f-agency", "value"),
         Output("f-dates", "start_date"),
         Output("f-dates", "end_date"),
         Output("f-cat", "value"),
@@ -53,6 +57,7 @@ def _register_frame(app, ds, cfg, saved_queries) -> None:
         Output("f-layer", "value"),
         Output("f-profile", "value"),
         Input("url", "search"),
+        Input("f-agency", "value"),
         Input("f-dates", "start_date"),
         Input("f-dates", "end_date"),
         Input("f-cat", "value"),
@@ -62,22 +67,37 @@ def _register_frame(app, ds, cfg, saved_queries) -> None:
         Input("f-profile", "value"),
     )
     def sync_filters(search, *bar):
-        return views.sync_filters(ctx.triggered_id, search, bar, cfg.profile)
+        return views.sync_filters(ctx.triggered_id, search, bar, cfg.profile, ds)
 
     @app.callback(
         Output("data-version", "data"),
-        Output("status-line", "children"),
+        Input("refresh", "n_intervals"),
+        State("data-version", "data"),
+    )
+    def refresh(n, known):
+        return views.refresh_outputs(ds, n, known)
+
+    @app.callback(
+        Output("f-agency", "options"),
         Output("f-cat", "options"),
         Output("f-type", "options"),
         Output("f-pri", "options"),
         Output("f-layer", "options"),
         Output("f-dates", "min_date_allowed"),
         Output("f-dates", "max_date_allowed"),
-        Input("refresh", "n_intervals"),
-        State("data-version", "data"),
+        Input("url", "search"),
+        Input("data-version", "data"),
     )
-    def refresh(n, known):
-        return views.refresh_outputs(ds, n, known)
+    def options(search, _v):
+        return views.filter_options(ds, search, cfg.profile)
+
+    @app.callback(
+        Output("status-line", "children"),
+        Input("url", "search"),
+        Input("data-version", "data"),
+    )
+    def status(search, _v):
+        return views.status_text(ds, parse_search(search, cfg.profile))
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def render_page(path):
@@ -94,7 +114,7 @@ def _register_overview(app, ds, cfg, targets_fn) -> None:
     def overview(search, _v):
         return views.overview_view(
             ds,
-            *_scope(search, cfg, targets_fn),
+            *_scope(search, cfg, targets_fn, ds),
             cfg.alerts_log,
             cfg.alert_window_days,
             cfg.alert_min_n,
@@ -124,7 +144,7 @@ def _register_map(app, ds, cfg, targets_fn, geo) -> None:
     def map_page(search, _v, value, metric, hex_value, selected):
         return map_outputs(
             ds,
-            *_scope(search, cfg, targets_fn),
+            *_scope(search, cfg, targets_fn, ds),
             geo,
             cfg.tile_url,
             value,
@@ -144,7 +164,7 @@ def _register_trends(app, ds, cfg, targets_fn) -> None:
         Input("trend-freq", "value"),
     )
     def trends_page(search, _v, freq):
-        return views.trends_view(ds, *_scope(search, cfg, targets_fn), freq)
+        return views.trends_view(ds, *_scope(search, cfg, targets_fn, ds), freq)
 
 
 def _register_units(app, ds, cfg, targets_fn) -> None:
@@ -158,7 +178,7 @@ def _register_units(app, ds, cfg, targets_fn) -> None:
         Input("data-version", "data"),
     )
     def units_page(search, _v):
-        return views.units_view(ds, *_scope(search, cfg, targets_fn))
+        return views.units_view(ds, *_scope(search, cfg, targets_fn, ds))
 
 
 def _register_units_reliability(app, ds, cfg, targets_fn) -> None:
@@ -173,7 +193,7 @@ def _register_units_reliability(app, ds, cfg, targets_fn) -> None:
         Input("data-version", "data"),
     )
     def units_reliability(search, _v):
-        return reliability_view(ds, _scope(search, cfg, targets_fn)[0])
+        return reliability_view(ds, _scope(search, cfg, targets_fn, ds)[0])
 
 
 def _register_hotspots(app, ds, cfg, targets_fn) -> None:
@@ -191,7 +211,7 @@ def _register_hotspots(app, ds, cfg, targets_fn) -> None:
         Input("hs-by", "value"),
     )
     def hotspots_page(search, _v, metric, interval, by):
-        f = _scope(search, cfg, targets_fn)[0]
+        f = _scope(search, cfg, targets_fn, ds)[0]
         return hotspots_view(ds, f, metric, interval, by, cfg.tile_url)
 
 
@@ -212,11 +232,15 @@ def _register_impact(app, ds, cfg, targets_fn) -> None:
         State("imp-after", "end_date"),
     )
     def impact_defaults(_path, search, *current):
-        f = _scope(search, cfg, targets_fn)[0]
+        f = _scope(search, cfg, targets_fn, ds)[0]
         snap = ds.snapshot()
-        row = snap.query("select min(local_date) as lo, max(local_date) as hi from inc").row(0)
-        dates = current if all(current) else default_periods(*row)
-        return (*dates, zone_options(snap, f.layer))
+        row = snap.query(
+            "select min(local_date) as lo, max(local_date) as hi from inc where agency = $a",
+            {"a": f.agency},
+        ).row(0)
+        inside = all(current) and row[0] and str(row[0]) <= str(current[0])[:10] <= str(row[1])
+        dates = current if inside else default_periods(*row)
+        return (*dates, zone_options(snap, f.layer, f.agency))
 
     @app.callback(
         Output("imp-table", "data"),
@@ -234,7 +258,7 @@ def _register_impact(app, ds, cfg, targets_fn) -> None:
         Input("imp-metric", "value"),
     )
     def impact_page(search, _v, b0, b1, a0, a1, zone, metric):
-        f = _scope(search, cfg, targets_fn)[0]
+        f = _scope(search, cfg, targets_fn, ds)[0]
         return impact_view(ds, f, b0, b1, a0, a1, zone, metric)
 
 
@@ -247,9 +271,10 @@ def _register_quality(app, ds) -> None:
         Output("quality-outside", "columns"),
         Input("data-version", "data"),
         Input("url", "pathname"),
+        Input("url", "search"),
     )
-    def quality_page(_v, _p):
-        return views.quality_view(ds)
+    def quality_page(_v, _p, search):
+        return views.quality_view(ds, views.resolve_filters(ds, parse_search(search)))
 
 
 def _register_sql(app, ds, cfg, saved_queries) -> None:
@@ -326,7 +351,7 @@ def _register_coverage(app, ds, cfg, geo) -> None:
         Input("cov-quantile", "value"),
     )
     def coverage_view(search, _v, target, changes, quantile):
-        f = parse_search(search, cfg.profile)
+        f = views.resolve_filters(ds, parse_search(search, cfg.profile))
         return coverage_page.coverage_outputs(ds, f, geo, target, changes, quantile)
 
     @app.callback(
@@ -341,5 +366,5 @@ def _register_coverage(app, ds, cfg, geo) -> None:
     )
     def coverage_download(_g, _c, search, target, changes, quantile):
         kind = "csv" if ctx.triggered_id == "cov-dl-csv" else "geojson"
-        f = parse_search(search, cfg.profile)
+        f = views.resolve_filters(ds, parse_search(search, cfg.profile))
         return coverage_page.download_payload(ds, f, target, changes, kind, quantile)

@@ -88,7 +88,8 @@ def _choice(id_: str, options: list, placeholder: str = "all", **kw) -> dcc.Drop
 
 
 def filter_bar(profiles: list[str], ch: dict) -> html.Div:
-    """The filters shared by every page: dates, category, call type, priority, layer, standard.
+    """The filters shared by every page: agency, dates, category, call type, priority, zone
+    layer, standard (every option list is the chosen agency's).
 
     Parameters
     ----------
@@ -109,9 +110,21 @@ def filter_bar(profiles: list[str], ch: dict) -> html.Div:
         min_date_allowed=ch.get("date_min"),
         max_date_allowed=ch.get("date_max"),
     )
-    layer = _choice("f-layer", ch.get("layers", []), "none loaded", clearable=True)
+    layers = ch.get("layers", [])
+    layer = _choice(
+        "f-layer", layers, "choose a layer" if layers else "none loaded", clearable=True
+    )
+    agencies = ch.get("agencies", [])
+    agency = dcc.Dropdown(
+        id="f-agency",
+        options=agencies,
+        value=ch.get("agency"),
+        clearable=False,
+        placeholder="no calls yet",
+    )
     return html.Div(
         [
+            _labelled("Agency", agency, "180px"),
             _labelled("Dates (local)", dates),
             _labelled("Category", _choice("f-cat", ch.get("categories", []), multi=True), "180px"),
             _labelled(

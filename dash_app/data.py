@@ -9,7 +9,7 @@ changes (another process ingested), which the app checks every ``refresh_s`` sec
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -76,6 +76,8 @@ class Snapshot:
     con: duckdb.DuckDBPyConnection
     layers: list[str]
     has_cells: bool
+    #: the store's agencies, newest data first: ``[(agency, timezone), ...]``
+    agencies: list[tuple[str, str | None]] = field(default_factory=list)
 
     def __post_init__(self):
         self._memo: dict = {}
@@ -92,6 +94,33 @@ class Snapshot:
                 self._memo.clear()
             self._memo[key] = value
         return value
+
+    @property
+    def default_agency(self) -> str | None:
+        """The agency the dashboard opens on: the one with the newest call (or the only one)."""
+        return self.agencies[0][0] if self.agencies else None
+
+    def agency(self, name: str | None) -> str | None:
+        """``name`` when it is an agency of the snapshot, else the default agency."""
+        names = [a for a, _ in self.agencies]
+        return name if name in names else self.default_agency
+
+    def timezone(self, agency: str | None) -> str | None:
+        """The agency's time zone (its calls' most common one)."""
+        return dict(self.agencies).get(agency)
+
+    def layers_of(self, agency: str | None) -> list[str]:
+        """The zone layers holding some of ``agency``'s calls (every layer when None)."""
+        if agency is None:
+            return list(self.layers)
+        return self.memo(("layers_of", agency), lambda: self._layers_of(agency))
+
+    def _layers_of(self, agency: str) -> list[str]:
+        if not self.layers:
+            return []
+        counts = ", ".join(f'count("zone__{lyr}") as "{lyr}"' for lyr in self.layers)
+        row = self.query(f"select {counts} from inc where agency = $a", {"a": agency}).row(0)
+        return [lyr for lyr, n in zip(self.layers, row, strict=True) if n]
 
     def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
         """Run SQL on a cursor of the snapshot (safe to call from several threads)."""
@@ -142,7 +171,8 @@ class DataSource:
             ]
         zone_cols = ", ".join(f'z{k}.zone_id as "zone__{lyr}"' for k, lyr in enumerate(layers))
         zone_joins = " ".join(
-            f"left join (select incident_id, zone_id from incident_zones where layer = '{lyr}') "
+            f"left join (select agency, incident_id, zone_id from incident_zones "
+            f"where layer = '{lyr}') "
             f"z{k} using (agency, incident_id)"
             for k, lyr in enumerate(layers)
         )
@@ -153,7 +183,7 @@ class DataSource:
             with base as (
               select *, call_received_local_at as received_local from incidents
             )
-            select i.incident_id, i.call_type, coalesce(i.call_category, 'other') as call_category,
+            select i.agency, i.incident_id, i.call_type, coalesce(i.call_category, 'other') as call_category,
               i.priority, i.station_id, i.latitude, i.longitude,
               {_columns(intervals(dashboard=True), "i", _INC_KEEP)}, i.received_local,
               cast(i.received_local as date) as local_date,
@@ -180,7 +210,7 @@ class DataSource:
         con.execute(
             f"""
             create table units as
-            select r.incident_id, r.unit_id, r.unit_type, r.station_id,
+            select r.agency, r.incident_id, r.unit_id, r.unit_type, r.station_id,
               coalesce(r.call_category, 'other') as call_category, r.call_type, r.priority,
               {_columns(intervals("unit", stored=True), "r", ["cleared_at"])},
               cast(r.call_received_local_at as date) as local_date,
@@ -191,4 +221,13 @@ class DataSource:
         prepare(con)  # the statistics macros (da_fractiles) the dashboard's questions use
         con.execute("create table rejects_t as select * from rejects")
         con.execute("create table log_t as select * from ingest_log")
-        return Snapshot(version=version, con=con, layers=layers, has_cells=has_cells)
+        agencies = [
+            (r[0], r[1])
+            for r in con.execute(
+                "select agency, mode(timezone) from incidents where agency is not null "
+                "group by agency order by max(call_received_at) desc nulls last, agency"
+            ).fetchall()
+        ]
+        return Snapshot(
+            version=version, con=con, layers=layers, has_cells=has_cells, agencies=agencies
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import plotly.graph_objects as go
 import polars as pl
@@ -16,6 +17,10 @@ __all__ = [
     "hex_figure",
     "bar_figure",
     "empty_figure",
+    "frame",
+    "geojson_bounds",
+    "hex_resolution",
+    "colorbar",
     "METRIC_CHOICES",
 ]
 
@@ -131,7 +136,13 @@ def _map_layout(fig: go.Figure, center: dict, zoom: float, tile_url: str | None)
     )
 
 
-def _center_zoom(geojson: dict) -> tuple[dict, float]:
+#: the map's drawing area assumed when framing (px): the map card's smallest width, its height
+MAP_WIDTH_PX, MAP_HEIGHT_PX = 520, 520
+_TILE_PX = 512  # MapLibre's tile size: the world is 512 * 2**zoom px wide
+
+
+def geojson_bounds(geojson: dict) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of every coordinate of a FeatureCollection (None: empty)."""
     xs, ys = [], []
 
     def walk(c):
@@ -144,13 +155,69 @@ def _center_zoom(geojson: dict) -> tuple[dict, float]:
 
     for feat in geojson.get("features", []):
         walk(feat["geometry"]["coordinates"])
-    if not xs:
-        return {"lat": 0, "lon": 0}, 1
-    import math
+    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
 
-    span = max(max(xs) - min(xs), (max(ys) - min(ys)) * 1.5, 1e-4)
-    zoom = max(1.0, min(15.0, math.log2(900 / span)))  # span fills most of ~1000 px
-    return {"lat": (min(ys) + max(ys)) / 2, "lon": (min(xs) + max(xs)) / 2}, zoom
+
+def frame(
+    bounds: tuple[float, float, float, float] | None,
+    width_px: int = MAP_WIDTH_PX,
+    height_px: int = MAP_HEIGHT_PX,
+    margin: float = 0.08,
+) -> tuple[dict, float]:
+    """The map centre and zoom that show ``bounds`` (west, south, east, north) whole in a
+    ``width_px`` x ``height_px`` map, with ``margin`` (a share of the span) on every side.
+
+    Web Mercator: at zoom z the world is 512 * 2**z px wide; the latitude span is measured in
+    Mercator y, so a northern city is not clipped top and bottom.
+    """
+    if bounds is None:
+        return {"lat": 0.0, "lon": 0.0}, 1.0
+    w, s, e, n = bounds
+
+    def merc(lat: float) -> float:
+        lat = max(min(lat, 85.0), -85.0)
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    dlon = max(e - w, 1e-5) * (1 + 2 * margin)
+    dy = max(merc(n) - merc(s), 1e-7) * (1 + 2 * margin)
+    z_lon = math.log2(width_px * 360.0 / (_TILE_PX * dlon))
+    z_lat = math.log2(height_px * 2 * math.pi / (_TILE_PX * dy))
+    zoom = max(0.0, min(16.0, z_lon, z_lat))
+    y0 = (merc(n) + merc(s)) / 2
+    lat0 = math.degrees(2 * math.atan(math.exp(y0)) - math.pi / 2)
+    return {"lat": lat0, "lon": (w + e) / 2}, zoom
+
+
+def _center_zoom(geojson: dict) -> tuple[dict, float]:
+    """Centre and zoom framing every feature of ``geojson`` (see :func:`frame`)."""
+    return frame(geojson_bounds(geojson))
+
+
+def hex_resolution(
+    bounds: tuple[float, float, float, float] | None,
+    finest: int = 8,
+    coarsest: int = 5,
+    min_edge_px: float = 5.0,
+    width_px: int = MAP_WIDTH_PX,
+) -> int:
+    """The finest H3 resolution (at most ``finest``) whose hexagons are at least
+    ``min_edge_px`` on a side when the map frames ``bounds``: a city-wide map shows
+    resolution-8 cells; a region shows coarser ones instead of sub-pixel specks."""
+    import h3
+
+    if bounds is None:
+        return finest
+    center, zoom = frame(bounds, width_px)
+    m_per_px = 40_075_016.7 * math.cos(math.radians(center["lat"])) / (_TILE_PX * 2**zoom)
+    for res in range(finest, coarsest - 1, -1):
+        if h3.average_hexagon_edge_length(res, unit="m") / m_per_px >= min_edge_px:
+            return res
+    return coarsest
+
+
+def colorbar(title: str) -> dict:
+    """A colour bar whose title sits beside it, below the map's toolbar (top right)."""
+    return {"title": {"text": title, "side": "right"}, "len": 0.8, "y": 0.45, "thickness": 14}
 
 
 def choropleth_figure(
@@ -175,7 +242,7 @@ def choropleth_figure(
             colorscale=scale,
             marker_opacity=0.65,
             marker_line_width=1,
-            colorbar={"title": METRIC_CHOICES.get(value, value)},
+            colorbar=colorbar(METRIC_CHOICES.get(value, value)),
             customdata=df.select("volume", "n").rows(),
             hovertemplate="%{location}<br>" + value + ": %{z:.3g}<br>volume %{customdata[0]}"
             "<extra></extra>",
@@ -219,20 +286,29 @@ def choropleth_figure(
 def hex_figure(
     cells_geojson: dict, df: pl.DataFrame, value: str, tile_url: str | None = None
 ) -> go.Figure:
-    """H3 hexagons coloured by volume or late-response rate."""
+    """H3 hexagons coloured by volume or late-response rate, framed on the cells of ``df``
+    (the agency's data), not on every cell of ``cells_geojson``."""
+    wanted = set(df["h3_cell"].to_list())
+    shown = {
+        "type": "FeatureCollection",
+        "features": [
+            f for f in cells_geojson.get("features", []) if f["properties"]["h3_cell"] in wanted
+        ],
+    }
+    title = {"volume": "calls", "late_rate": "late-response rate"}.get(value, value)
     fig = go.Figure(
         go.Choroplethmap(
-            geojson=cells_geojson,
+            geojson=shown,
             featureidkey="properties.h3_cell",
             locations=df["h3_cell"].to_list(),
             z=df[value].to_list(),
             colorscale="YlOrRd",
             marker_opacity=0.7,
             marker_line_width=0.3,
-            colorbar={"title": value},
+            colorbar=colorbar(title),
         )
     )
-    center, zoom = _center_zoom(cells_geojson)
+    center, zoom = _center_zoom(shown)
     _map_layout(fig, center, zoom, tile_url)
     return fig
 

@@ -11,8 +11,9 @@ __all__ = ["Filters", "parse_search", "to_search", "where_sql"]
 
 @dataclass(frozen=True)
 class Filters:
-    """The dashboard's global filters."""
+    """The dashboard's global filters (``agency``: the one agency every figure shows)."""
 
+    agency: str | None = None
     date_from: date | None = None
     date_to: date | None = None
     categories: tuple[str, ...] = ()
@@ -38,12 +39,13 @@ def _list(v: str | None) -> tuple[str, ...]:
 
 
 def parse_search(search: str | None, default_profile: str = "nfpa1710") -> Filters:
-    """Filters from a URL query string such as ``?from=2024-01-01&cat=ems,fire&layer=x``.
+    """Filters from a URL query string such as ``?agency=SFFD&from=2024-01-01&cat=ems&layer=x``.
 
     Unknown keys are ignored and malformed dates dropped, so any bookmark opens.
     """
     q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
     return Filters(
+        agency=q.get("agency") or None,
         date_from=_date(q.get("from")),
         date_to=_date(q.get("to")),
         categories=_list(q.get("cat")),
@@ -57,6 +59,8 @@ def parse_search(search: str | None, default_profile: str = "nfpa1710") -> Filte
 def to_search(f: Filters) -> str:
     """The URL query string of filters (empty parts left out), with the leading ``?``."""
     q = {}
+    if f.agency:
+        q["agency"] = f.agency
     if f.date_from:
         q["from"] = f.date_from.isoformat()
     if f.date_to:
@@ -78,6 +82,9 @@ def where_sql(f: Filters, table_alias: str = "") -> tuple[str, dict]:
     """A SQL ``where`` clause (``'true'`` when empty) and its named parameters."""
     a = f"{table_alias}." if table_alias else ""
     parts, params = [], {}
+    if f.agency:
+        parts.append(f"{a}agency = $agency")
+        params["agency"] = f.agency
     if f.date_from:
         parts.append(f"{a}local_date >= $date_from")
         params["date_from"] = f.date_from

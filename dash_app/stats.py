@@ -37,6 +37,7 @@ __all__ = [
     "zone_stats",
     "zone_breakdown",
     "hex_stats",
+    "hex_bounds",
     "unit_turnout",
     "first_due_reliability",
     "unit_workload",
@@ -191,7 +192,7 @@ _TREND_COLUMNS = ("period_start", "n", "p_s", "compliance")
 
 def _window_rows(snap, f, tmap) -> list[tuple[str, dict[str, dict]]]:
     """(label, {metric: row}) for the last 24 h / 7 d / 30 d and the selected period."""
-    end = latest_date(snap)
+    end = latest_date(snap, f.agency)
     wins = []
     if end is not None:
         for label, days in _WINDOWS:
@@ -229,9 +230,14 @@ def _overview_stats(snap, f, targets, freq):
     }
 
 
-def latest_date(snap: Snapshot):
-    """Newest local date in the data (the 'now' of relative windows)."""
-    return snap.query("select max(local_date) as d from inc")["d"][0]
+def latest_date(snap: Snapshot, agency: str | None = None):
+    """Newest local date of the agency's calls (every call when None): the 'now' of relative
+    windows."""
+    if agency is None:
+        return snap.query("select max(local_date) as d from inc")["d"][0]
+    return snap.query("select max(local_date) as d from inc where agency = $a", {"a": agency})["d"][
+        0
+    ]
 
 
 def windows_summary(
@@ -336,16 +342,65 @@ def zone_breakdown(
     return pl.DataFrame(rows, schema=_BREAKDOWN_SCHEMA)
 
 
-def hex_stats(snap: Snapshot, f: Filters, metric: str, target_s: Target) -> pl.DataFrame:
-    """Per H3 cell: volume and late-response rate (share of the interval over target)."""
+def _parent_table(snap: Snapshot, resolution: int) -> str:
+    """A snapshot table ``h3_cell -> parent`` (the cell's parent at ``resolution``), built
+    once per data version; its name."""
+    name = f"hex_parent_{int(resolution)}"
+
+    def build():
+        import h3
+
+        cells = snap.query("select distinct h3_cell from inc where h3_cell is not null")
+        c = cells["h3_cell"].to_list()
+        parents = pl.DataFrame(
+            {"h3_cell": c, "parent": [h3.cell_to_parent(x, int(resolution)) for x in c]},
+            schema={"h3_cell": pl.String, "parent": pl.String},
+        )
+        cur = snap.con.cursor()
+        try:
+            cur.register("_parents", parents)
+            cur.execute(f"create or replace table {name} as select * from _parents")
+        finally:
+            cur.close()
+        return name
+
+    return snap.memo(("hex_parent", int(resolution)), build)
+
+
+def hex_bounds(snap: Snapshot, f: Filters) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of the filtered incidents' coordinates (None: none)."""
+    where, params = where_sql(f)
+    r = snap.query(
+        "select min(longitude) as w, min(latitude) as s, max(longitude) as e, "
+        f"max(latitude) as n from inc where latitude is not null and {where}",
+        params,
+    ).row(0)
+    return None if r[0] is None else tuple(float(x) for x in r)
+
+
+def hex_stats(
+    snap: Snapshot, f: Filters, metric: str, target_s: Target, resolution: int | None = None
+) -> pl.DataFrame:
+    """Per H3 cell: volume and late-response rate (share of the interval over target).
+
+    ``resolution`` coarser than the stored cells' groups them by their parent cell (a map of
+    a wide area); None keeps the stored resolution."""
     schema = {"h3_cell": pl.String, "volume": pl.Int64, "late_rate": pl.Float64}
     if not snap.has_cells:
         return pl.DataFrame(schema=schema)
+    key = "s.h3_cell"
+    if resolution is not None:
+        stored = snap.query("select any_value(h3_cell) as c from inc where h3_cell is not null")
+        import h3
+
+        if stored["c"][0] and resolution < h3.get_resolution(stored["c"][0]):
+            table = _parent_table(snap, resolution)
+            key = f"(select p.parent from {table} p where p.h3_cell = s.h3_cell)"
     df = interval_table(
         snap,
         f,
         {metric: (target_s, 90.0)},
-        keys={"h3_cell": "s.h3_cell"},
+        keys={"h3_cell": key},
         where="h3_cell is not null",
     )
     return df.select("h3_cell", "volume", (1 - pl.col("compliance")).alias("late_rate"))
@@ -384,7 +439,7 @@ def unit_turnout(
     rows = interval_rows_sql(
         "units",
         intervals("unit", stored=True),
-        ["incident_id", "unit_id", "unit_type", "station_id", "call_category"],
+        ["agency", "incident_id", "unit_id", "unit_type", "station_id", "call_category"],
         where=where,
     )
     df = _run_query(
@@ -423,11 +478,11 @@ def first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFram
         "first_due_reliability",
         {"station_layer": layer},
         sources={
-            "incidents": "select incident_id, first_arriving_unit, "
+            "incidents": "select agency, incident_id, first_arriving_unit, "
             f"received_local as call_received_local_at from inc where {where}",
-            "responses": "select incident_id, unit_id, station_id from units",
-            "incident_zones": f"select incident_id, $station_layer as layer, {zc} as zone_id "
-            "from inc",
+            "responses": "select agency, incident_id, unit_id, station_id from units",
+            "incident_zones": "select agency, incident_id, $station_layer as layer, "
+            f"{zc} as zone_id from inc",
         },
         source_params=params,
     )
@@ -451,23 +506,32 @@ def unit_workload(snap: Snapshot, f: Filters, top: int = 40) -> pl.DataFrame:
     )
 
 
-def rejects_over_time(snap: Snapshot) -> pl.DataFrame:
-    """Rejected rows per ingest day and reason."""
+def rejects_over_time(snap: Snapshot, agency: str | None = None) -> pl.DataFrame:
+    """Rejected rows per local date of their incident (the call's own day, not the day it
+    was ingested) and reason; ``local_date`` is null for a row whose incident is not in the
+    store (its whole call was rejected)."""
+    cond = "true" if agency is None else "r.agency = $a"
     return snap.query(
-        "select cast(l.started_at as date) as ingested_on, r.reason, count(*) as n "
-        "from rejects_t r join log_t l using (batch_id) group by 1, 2 order by 1, 2"
+        "select i.local_date, r.reason, count(*) as n "
+        "from rejects_t r left join inc i on i.agency = r.agency and i.incident_id = "
+        f"r.incident_id where {cond} group by 1, 2 order by 1 nulls last, 2",
+        {} if agency is None else {"a": agency},
     )
 
 
-def outside_zones(snap: Snapshot) -> pl.DataFrame:
-    """Per layer: incidents outside every zone, and incidents without coordinates."""
+def outside_zones(snap: Snapshot, agency: str | None = None) -> pl.DataFrame:
+    """Per layer of the agency: incidents outside every zone, and incidents without
+    coordinates."""
     rows = []
-    total = snap.query("select count(*) as n from inc")["n"][0]
-    for lyr in snap.layers:
+    cond = "true" if agency is None else "agency = $a"
+    p = {} if agency is None else {"a": agency}
+    total = snap.query(f"select count(*) as n from inc where {cond}", p)["n"][0]
+    for lyr in snap.layers_of(agency):
         r = snap.query(
             f'select count(*) filter (where "zone__{lyr}" is null and latitude is '
             f"not null) as outside, count(*) filter (where latitude is null) as "
-            f"no_coordinates from inc"
+            f"no_coordinates from inc where {cond}",
+            p,
         ).row(0, named=True)
         rows.append({"layer": lyr, "incidents": total, **r})
     return pl.DataFrame(
@@ -481,19 +545,31 @@ def outside_zones(snap: Snapshot) -> pl.DataFrame:
     )
 
 
-def filter_choices(snap: Snapshot) -> dict:
-    """Values offered by the filter controls."""
-    q = snap.query
+def filter_choices(snap: Snapshot, agency: str | None = None) -> dict:
+    """Values offered by the filter controls, for one agency (default: the snapshot's
+    default agency): its call categories, call types, priorities, dates and zone layers."""
+    agency = snap.agency(agency)
+    p = {"a": agency}
+    cond = "agency = $a" if agency is not None else "true"
+
+    def q(sql: str):
+        return snap.query(sql.replace("{cond}", cond), p if agency is not None else {})["v"]
+
     return {
-        "categories": q("select distinct call_category as v from inc order by 1")["v"].to_list(),
+        "agency": agency,
+        "agencies": [a for a, _ in snap.agencies],
+        "categories": q(
+            "select distinct call_category as v from inc where {cond} order by 1"
+        ).to_list(),
         "call_types": q(
-            "select call_type as v from inc where call_type is not null group by 1 "
+            "select call_type as v from inc where call_type is not null and {cond} group by 1 "
             "order by count(*) desc limit 200"
-        )["v"].to_list(),
+        ).to_list(),
         "priorities": q(
-            "select distinct priority as v from inc where priority is not null order by 1"
-        )["v"].to_list(),
-        "date_min": q("select min(local_date) as v from inc")["v"][0],
-        "date_max": q("select max(local_date) as v from inc")["v"][0],
-        "layers": list(snap.layers),
+            "select distinct priority as v from inc where priority is not null and {cond} "
+            "order by 1"
+        ).to_list(),
+        "date_min": q("select min(local_date) as v from inc where {cond}")[0],
+        "date_max": q("select max(local_date) as v from inc where {cond}")[0],
+        "layers": snap.layers_of(agency),
     }

@@ -12,7 +12,7 @@ from dash import no_update
 
 from .components import table_props
 from .data import DataSource
-from .filters import Filters, parse_search, to_search
+from .filters import Filters, parse_search, to_search, where_sql
 from .pages.map import map_view
 from .pages.overview import overview_view
 from .pages.quality import quality_view
@@ -31,23 +31,39 @@ __all__ = [
     "table_props",
     "status_text",
     "sync_filters",
+    "resolve_filters",
     "refresh_outputs",
+    "filter_options",
 ]
 
 
-def status_text(ds: DataSource) -> str:
-    """The status line: incident count, newest call, data version."""
+def status_text(ds: DataSource, f: Filters | None = None) -> str:
+    """The status line: the agency, the calls the filters select (of its total) and its
+    newest call in its own time zone. No internal ids or versions."""
+    from dispatch_analytics import fmt
+
     snap = ds.snapshot()
-    r = snap.query("select count(*) as n, max(call_received_at) as last from inc").row(
-        0, named=True
-    )
-    last = r["last"].strftime("%Y-%m-%d %H:%M UTC") if r["last"] else "none"
-    return f"{r['n']:,} incidents; newest received {last}; data version {snap.version}"
+    f = f or Filters()
+    agency = snap.agency(f.agency)
+    f = f.with_(agency=agency)
+    where, params = where_sql(f)
+    n = snap.query(f"select count(*) as n from inc where {where}", params)["n"][0]
+    r = snap.query(
+        "select count(*) as n, max(received_local) as last from inc where "
+        + ("agency = $a" if agency else "true"),
+        {"a": agency} if agency else {},
+    ).row(0, named=True)
+    last = r["last"].strftime("%Y-%m-%d %H:%M") if r["last"] else "none"
+    tz = snap.timezone(agency) or "local time"
+    who = agency or "no agency"
+    of = f" of {fmt.count(r['n'])}" if n != r["n"] else ""
+    return f"{who}: {fmt.count(n)}{of} calls selected; newest call received {last} ({tz})"
 
 
 def _control_values(f: Filters) -> tuple:
-    """The filter bar's values (dates, category, type, priority, layer, profile) for ``f``."""
+    """The filter bar's values (agency, dates, category, type, priority, layer, profile)."""
     return (
+        f.agency,
         f.date_from and f.date_from.isoformat(),
         f.date_to and f.date_to.isoformat(),
         list(f.categories),
@@ -60,8 +76,9 @@ def _control_values(f: Filters) -> tuple:
 
 def _filters_of_controls(values: tuple, default_profile: str) -> Filters:
     """The filters the filter bar's ``values`` (as in :func:`_control_values`) describe."""
-    d0, d1, cat, typ, pri, layer, profile = values
+    agency, d0, d1, cat, typ, pri, layer, profile = values
     return parse_search("", default_profile).with_(
+        agency=agency or None,
         date_from=date.fromisoformat(d0[:10]) if d0 else None,
         date_to=date.fromisoformat(d1[:10]) if d1 else None,
         categories=tuple(cat or ()),
@@ -72,44 +89,72 @@ def _filters_of_controls(values: tuple, default_profile: str) -> Filters:
     )
 
 
-def sync_filters(triggered_id, search: str | None, values: tuple, default_profile: str) -> tuple:
+def resolve_filters(ds: DataSource, f: Filters) -> Filters:
+    """``f`` with the agency the dashboard shows (the URL's, else the one with the newest
+    data) and a zone layer of that agency preselected when none is chosen."""
+    snap = ds.snapshot()
+    agency = snap.agency(f.agency)
+    layers = snap.layers_of(agency)
+    layer = f.layer if f.layer in layers else (layers[0] if layers else None)
+    return f.with_(agency=agency, layer=layer)
+
+
+def sync_filters(
+    triggered_id, search: str | None, values: tuple, default_profile: str, ds=None
+) -> tuple:
     """Keep the URL's query string and the filter bar in step.
 
     Parameters
     ----------
     triggered_id : str or None
-        What changed: ``"url"`` or None (page load) sets the bar from the URL; anything else
-        (a filter control) sets the URL from the bar.
+        What changed: ``"url"`` or None (page load) sets the bar from the URL; ``"f-agency"``
+        switches agency (its call types, priorities, dates and layers differ: those filters
+        are reset and one of its layers chosen); any other control sets the URL from the bar.
     search : str or None
         The URL's query string.
     values : tuple
-        The bar's (start date, end date, categories, call types, priorities, layer, profile).
+        The bar's (agency, start date, end date, categories, call types, priorities, layer,
+        profile).
     default_profile : str
         The standard when the URL names none.
+    ds : DataSource, optional
+        Resolves the default agency and layer (without it, the URL's values are kept).
 
     Returns
     -------
     tuple
-        (search, then the seven bar values), ``no_update`` where nothing changes.
+        (search, then the eight bar values), ``no_update`` where nothing changes.
     """
     if triggered_id in (None, "url"):
-        return (no_update, *_control_values(parse_search(search, default_profile)))
-    new = to_search(_filters_of_controls(values, default_profile))
-    return (new if new != (search or "") else no_update,) + (no_update,) * 7
+        f = parse_search(search, default_profile)
+        if ds is not None:
+            f = resolve_filters(ds, f)
+        return (no_update, *_control_values(f))
+    f = _filters_of_controls(values, default_profile)
+    if triggered_id == "f-agency":
+        f = Filters(agency=f.agency, profile=f.profile)
+        if ds is not None:
+            f = resolve_filters(ds, f)
+        new = to_search(f)
+        return (new if new != (search or "") else no_update, *_control_values(f))
+    new = to_search(f)
+    return (new if new != (search or "") else no_update,) + (no_update,) * 8
 
 
-def refresh_outputs(ds: DataSource, n_intervals: int | None, known_version) -> tuple:
-    """On the refresh timer: (data version, status line, then the filter options and date
-    range) when the data changed; otherwise only the status line, and only on page load."""
+def refresh_outputs(ds: DataSource, n_intervals: int | None, known_version):
+    """On the refresh timer: the new data version when the store changed (every view
+    listens to it), else ``no_update``."""
     v = ds.version()
-    if v == known_version:
-        # nothing new; on page load the layout already has the options, only the status
-        return (no_update, status_text(ds) if not n_intervals else no_update) + (no_update,) * 6
-    snap = ds.snapshot()
-    ch = filter_choices(snap)
+    return no_update if v == known_version else ds.snapshot().version
+
+
+def filter_options(ds: DataSource, search: str | None, default_profile: str) -> tuple:
+    """The filter bar's option lists for the URL's agency: (agencies, categories, call
+    types, priorities, layers, first date, last date)."""
+    f = resolve_filters(ds, parse_search(search, default_profile))
+    ch = filter_choices(ds.snapshot(), f.agency)
     return (
-        snap.version,
-        status_text(ds),
+        ch["agencies"],
         ch["categories"],
         ch["call_types"],
         ch["priorities"],

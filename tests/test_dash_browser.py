@@ -94,7 +94,7 @@ def test_filters_change_figures_and_url(dash_duo, city, tmp_path):
     card = "#card-total_response"
     before = _text(dash_duo, card)
     dash_duo.select_dcc_dropdown("#f-cat", value="fire")
-    dash_duo.wait_for_contains_text("#status-line", "incidents", timeout=20)
+    dash_duo.wait_for_contains_text("#status-line", "calls selected", timeout=20)
     t0 = time.time()
     while _text(dash_duo, card) == before and time.time() - t0 < 20:
         time.sleep(0.2)

@@ -197,8 +197,8 @@ def apply_close(changes: dict | None, station: str | None):
 
 
 # ------------------------------------------------------------------------------ computation
-def _base(ds: DataSource, layer: str | None):
-    """(grid, stations, model, note) for this data version and layer, memoised."""
+def _base(ds: DataSource, layer: str | None, agency: str | None = None):
+    """(grid, stations, model, note) for this data version, agency and layer, memoised."""
     from dispatch_analytics.analysis.coverage import CoverageGrid, read_station_frame
     from dispatch_analytics.analysis.travel_model import TravelModel
 
@@ -208,19 +208,20 @@ def _base(ds: DataSource, layer: str | None):
         try:
             model = TravelModel.load(root)
         except DispatchError:
-            model = TravelModel.from_store(ds.store)  # not saved: a view of the history
+            # not saved: a view of the agency's history
+            model = TravelModel.from_store(ds.store, agency=agency)
             note = "travel model fitted for this view (run `dispatch coverage fit` to store it)"
-        grid = CoverageGrid.from_store(ds.store, resolution=_RESOLUTION, layer=layer)
+        grid = CoverageGrid.from_store(ds.store, resolution=_RESOLUTION, layer=layer, agency=agency)
         return grid, read_station_frame(root), model, note
 
-    return ds.snapshot().memo(("coverage-base", layer), build)
+    return ds.snapshot().memo(("coverage-base", layer, agency), build)
 
 
-def _whatif(ds: DataSource, layer, target_s: float, changes: dict, quantile: int = 50):
+def _whatif(ds: DataSource, layer, target_s: float, changes: dict, quantile: int = 50, agency=None):
     from dispatch_analytics.analysis.coverage import Coverage
     from dispatch_analytics.analysis.whatif import WhatIf
 
-    grid, stations, model, note = _base(ds, layer)
+    grid, stations, model, note = _base(ds, layer, agency)
     before = Coverage.evaluate(grid, stations, model, target_s, quantile=quantile)
     wi = WhatIf.from_coverage(
         before,
@@ -252,9 +253,14 @@ def _gaps(ds: DataSource, f: Filters, layer, target_s: float):
 
     flt = _gap_filters(f)
     return ds.snapshot().memo(
-        ("coverage-gaps", layer, target_s, repr(sorted(flt.items()))),
+        ("coverage-gaps", f.agency, layer, target_s, repr(sorted(flt.items()))),
         lambda: Gaps.from_store(
-            ds.store, layer=layer, metric="travel", target_s=target_s, filters=flt
+            ds.store,
+            layer=layer,
+            metric="travel",
+            target_s=target_s,
+            filters=flt,
+            agency=f.agency,
         ),
     )
 
@@ -454,7 +460,7 @@ def coverage_outputs(
         return empty(msg), empty(msg), "", "", msg, []
     layer = f.layer
     try:
-        wi, note = _whatif(ds, layer, t, changes, 90 if quantile == 90 else 50)
+        wi, note = _whatif(ds, layer, t, changes, 90 if quantile == 90 else 50, f.agency)
     except DispatchError as exc:
         msg = str(exc)
         return empty("see the message above"), empty("see the message above"), "", "", msg, []
@@ -483,7 +489,7 @@ def download_payload(
     t = _target(target)
     if t is None:
         return no_update
-    wi, _note = _whatif(ds, f.layer, t, _copy(changes), 90 if quantile == 90 else 50)
+    wi, _note = _whatif(ds, f.layer, t, _copy(changes), 90 if quantile == 90 else 50, f.agency)
     gdf = wi.to_geodataframe()
     if kind == "csv":
         return {

@@ -117,7 +117,9 @@ def hotspot_figure(table: pl.DataFrame, column: str, tile_url: str | None = None
 def _compute(snap, f: Filters, metric: str, interval: str, by: str):
     cat = f.categories[0] if len(f.categories) == 1 else None
     layer = f.layer if f.layer in snap.layers else None
-    kw = dict(start=f.date_from, end=f.date_to, call_category=cat, study_area=layer)
+    kw = dict(
+        start=f.date_from, end=f.date_to, call_category=cat, study_area=layer, agency=f.agency
+    )
     cur = snap.con.cursor()
     try:
         if by != "none":

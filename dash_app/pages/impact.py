@@ -77,16 +77,22 @@ def default_periods(lo: dt.date | None, hi: dt.date | None) -> tuple:
     return lo, mid, mid + dt.timedelta(days=1), max(hi, mid + dt.timedelta(days=1))
 
 
-def zone_options(snap, layer: str | None) -> list[dict]:
-    """The zones of ``layer`` as dropdown options (none without a layer)."""
+def zone_options(snap, layer: str | None, agency: str | None = None) -> list[dict]:
+    """The zones of ``layer`` (holding the agency's calls) as dropdown options, labelled by
+    the zone's name (none without a layer)."""
     if not layer or layer not in snap.layers:
         return []
-    ids = snap.query(
-        "select distinct zone_id from incident_zones where layer = $l and zone_id is not null "
-        "order by 1",
-        {"l": layer},
-    )["zone_id"].to_list()
-    return [{"label": z, "value": z} for z in ids]
+    rows = snap.query(
+        "select z.zone_id, any_value(n.name) as name from incident_zones z "
+        "left join zones n on n.layer = z.layer and n.zone_id = z.zone_id "
+        "where z.layer = $l and z.zone_id is not null and ($a is null or z.agency = $a) "
+        "group by 1 order by coalesce(any_value(n.name), z.zone_id)",
+        {"l": layer, "a": agency},
+    )
+    return [
+        {"label": r["name"] or r["zone_id"], "value": r["zone_id"]}
+        for r in rows.iter_rows(named=True)
+    ]
 
 
 def impact_trend_figure(imp: Impact) -> go.Figure:
@@ -153,7 +159,7 @@ def impact_view(ds: DataSource, f: Filters, b0, b1, a0, a1, zone, metric):
         try:
             return Impact.from_store(
                 cur, before=(b0, b1), after=(a0, a1), metric=metric, layer=layer, zone=zone,
-                call_category=cat, profile=f.profile, seed=0,
+                call_category=cat, profile=f.profile, seed=0, agency=f.agency,
             )  # fmt: skip
         finally:
             cur.close()

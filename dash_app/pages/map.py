@@ -115,14 +115,21 @@ def _zones(snap, f: Filters, targets, value, metric, selected, layer_geojson, st
 
 
 def _hexagons(snap, f: Filters, targets, metric, hex_value, cells_geojson, tile_url):
-    """The H3 hexagon figure (or a note when no cells are computed yet)."""
+    """The H3 hexagon figure of the agency's calls, at a resolution its extent shows (or a
+    note when no cells are computed yet)."""
     if cells_geojson is None:
         return figures.empty_figure("No H3 cells yet (they are computed with zone assignment).")
+    from dispatch_analytics.analysis.hotspots import cells_geodataframe
+
     t, _pct = targets.get(metric, (None, 90.0))
-    hx = stats.hex_stats(snap, f, metric, t)
+    res = figures.hex_resolution(stats.hex_bounds(snap, f))
+    hx = stats.hex_stats(snap, f, metric, t, resolution=res)
     if not hx.height:
         return figures.empty_figure()
-    return figures.hex_figure(cells_geojson, hx, hex_value, tile_url)
+    gj = figures.geojson_of(cells_geodataframe(hx.select("h3_cell")))
+    fig = figures.hex_figure(gj, hx, hex_value, tile_url)
+    fig.update_layout(meta={"h3_resolution": res})
+    return fig
 
 
 def map_view(

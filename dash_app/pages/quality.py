@@ -1,4 +1,5 @@
-"""The data-quality page: rejected rows over time and by reason, incidents outside zones."""
+"""The data-quality page (per agency): rejected rows by the date of their call and by
+reason, incidents outside zones."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dash import dcc, html
 from .. import figures, stats
 from ..components import CARD, data_table, table_props
 from ..data import DataSource
+from ..filters import Filters
 
 __all__ = ["layout", "quality_view"]
 
@@ -28,32 +30,51 @@ def layout() -> html.Div:
 
 
 def _rejects_figure(ro: pl.DataFrame):
-    """Rejected rows per ingest day, stacked by reason."""
+    """Rejected rows per date of their call (local), stacked by reason; rows whose whole
+    call was rejected have no date and are counted in the title."""
     if not ro.height:
         return figures.empty_figure("No rejected rows.")
     import plotly.graph_objects as go
 
+    from dispatch_analytics import fmt
+
+    dated = ro.filter(pl.col("local_date").is_not_null())
+    undated = int(ro.filter(pl.col("local_date").is_null())["n"].sum())
     fig = go.Figure()
     for reason in sorted(set(ro["reason"].to_list())):
-        sub = ro.filter(pl.col("reason") == reason)
-        fig.add_trace(go.Bar(x=sub["ingested_on"].to_list(), y=sub["n"].to_list(), name=reason))
+        sub = dated.filter(pl.col("reason") == reason)
+        fig.add_trace(
+            go.Bar(
+                x=sub["local_date"].to_list(),
+                y=sub["n"].to_list(),
+                name=reason.replace("_", " "),
+            )
+        )
+    title = "Rejected rows by date of the call and reason"
+    if undated:
+        title += f" ({fmt.count(undated)} more whose call was rejected whole: date unknown)"
     fig.update_layout(
         barmode="stack",
-        title="Rejected rows by ingest day and reason",
-        height=360,
-        margin=dict(l=40, r=10, t=40, b=30),
+        title={"text": title, "y": 0.97, "x": 0.01, "xanchor": "left"},
+        height=380,
+        margin=dict(l=50, r=10, t=70, b=30),
+        yaxis_title="rows",
     )
     return fig
 
 
-def quality_view(ds: DataSource):
-    """(rejects figure, reasons data, reasons columns, outside data, outside columns)."""
+def quality_view(ds: DataSource, f: Filters | None = None):
+    """(rejects figure, reasons data, reasons columns, outside data, outside columns), for
+    the filters' agency."""
     snap = ds.snapshot()
-    fig = _rejects_figure(stats.rejects_over_time(snap))
+    agency = snap.agency(f.agency if f else None)
+    fig = _rejects_figure(stats.rejects_over_time(snap, agency))
     reasons = snap.query(
-        "select reason, count(*) as rows from rejects_t group by 1 order by 2 desc"
+        "select replace(reason, '_', ' ') as reason, count(*) as rows from rejects_t "
+        "where agency = $a group by 1 order by 2 desc",
+        {"a": agency},
     )
-    outside = stats.outside_zones(snap)
+    outside = stats.outside_zones(snap, agency)
     d1, c1 = table_props(reasons)
     d2, c2 = table_props(outside)
     return fig, d1, c1, d2, c2

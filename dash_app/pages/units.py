@@ -87,12 +87,14 @@ def reliability_view(ds: DataSource, f: Filters, top: int = 30):
     def build():
         cur = snap.con.cursor()
         try:
-            return Reliability.from_store(cur, layer=layer, start=f.date_from, end=f.date_to)
+            return Reliability.from_store(
+                cur, layer=layer, start=f.date_from, end=f.date_to, agency=f.agency
+            )
         finally:
             cur.close()
 
     try:
-        rel = snap.memo(("reliability", f.date_from, f.date_to, layer), build)
+        rel = snap.memo(("reliability", f.agency, f.date_from, f.date_to, layer), build)
     except DispatchError as exc:
         e = figures.empty_figure(str(exc))
         return e, e, e, str(exc)

@@ -22,6 +22,7 @@ then see the agency's rows).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -137,7 +138,8 @@ def agency_scope(con: Any, agency: str | Sequence[str] | None) -> duckdb.DuckDBP
                     f"create view {name} as select * from _all_{name} where {_where(name, names)}"
                 )
         return mem
-    # tables built by hand: temporary views of the same names shadow them at the top level
+    # tables (built by hand, or a dashboard snapshot): temporary views of the same names shadow
+    # them, and every other view is recreated as a temporary view over those
     tables |= set(views)
     db = con.execute("select current_database()").fetchone()[0]
     for name in scoped:
@@ -146,4 +148,19 @@ def agency_scope(con: Any, agency: str | Sequence[str] | None) -> duckdb.DuckDBP
                 f'create or replace temp view {name} as select * from "{db}".main.{name} '
                 f"where {_where(name, names)}"
             )
+    rest = [
+        (n, re.sub(r"^\s*create\s+view\s+", "create or replace temp view ", sql, flags=re.I))
+        for n, sql in views.items()
+        if n not in scoped
+    ]
+    for _ in range(len(rest) + 1):
+        left = []
+        for n, sql in rest:
+            try:
+                con.execute(sql)
+            except duckdb.Error:
+                left.append((n, sql))
+        if len(left) == len(rest):
+            break
+        rest = left
     return con
