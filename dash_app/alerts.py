@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from dispatch_analytics import fmt
+
 from .data import INTERVALS, Snapshot
 from .filters import Filters
 
@@ -24,18 +26,24 @@ class Alert:
     n: int
     compliance: float
     target_share: float
-    target: str  # e.g. "240 s" or "60 s ems · 80 s fire, other"
+    target: str  # e.g. "4:00" or "1:00 ems · 1:20 fire, other"
+    zone_name: str = ""  # the zone's display name (scope "<layer>:<zone_id>")
+    agency: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.metric}|{self.scope}|{self.window_end.isoformat()}"
+        return f"{self.agency}|{self.metric}|{self.scope}|{self.window_end.isoformat()}"
 
     def message(self) -> str:
-        where = "all incidents" if self.scope == "all" else f"zone {self.scope}"
+        if self.scope == "all":
+            where = f"all of {self.agency}'s calls" if self.agency else "all calls"
+        else:
+            layer = self.scope.split(":", 1)[0].replace("_", " ")
+            where = f"{self.zone_name or self.scope.split(':', 1)[-1]} ({layer})"
         return (
-            f"{INTERVALS[self.metric][0]}: {self.compliance:.1%} within {self.target} "
+            f"{INTERVALS[self.metric][0]}: {fmt.share(self.compliance)} within {self.target} "
             f"in {where}, {self.window_start} to {self.window_end} (target "
-            f"{self.target_share:.0%}, n = {self.n})"
+            f"{fmt.share(self.target_share, 0)}, {fmt.count(self.n)} calls)"
         )
 
 
@@ -48,9 +56,9 @@ def evaluate_alerts(
     :func:`dash_app.stats.target_sql`; the target share is percentile / 100. Compliance is the
     library's (``da_fractiles``, through :func:`dash_app.stats.interval_table`).
     """
-    from .stats import interval_table, target_label
+    from .stats import interval_table, latest_date, target_label
 
-    end = snap.query("select max(local_date) as d from inc")["d"][0]
+    end = latest_date(snap, f.agency)
     if end is None:
         return []
     start = end - timedelta(days=window_days - 1)
@@ -67,6 +75,7 @@ def evaluate_alerts(
     for scope_sql, where in scopes:
         df = interval_table(snap, ff, wanted, keys={"scope": scope_sql}, where=where)
         rows += sorted(df.iter_rows(named=True), key=lambda r: order[r["metric"]])
+    names = _zone_names(snap, f.layer) if f.layer in snap.layers else {}
     alerts = []
     for r in rows:
         target_s, pct = wanted[r["metric"]]
@@ -82,9 +91,19 @@ def evaluate_alerts(
                     float(r["compliance"]),
                     share,
                     target_label(target_s),
+                    names.get(r["scope"].split(":", 1)[-1], "") if r["scope"] != "all" else "",
+                    f.agency or "",
                 )
             )
     return sorted(alerts, key=lambda a: (a.scope != "all", a.compliance))
+
+
+def _zone_names(snap: Snapshot, layer: str) -> dict[str, str]:
+    df = snap.query(
+        "select zone_id, any_value(name) as name from zones where layer = $l group by 1",
+        {"l": layer},
+    )
+    return {z: n for z, n in zip(df["zone_id"].to_list(), df["name"].to_list(), strict=True) if n}
 
 
 def append_alerts(path: Path, alerts: list[Alert]) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import polars as pl
 from dash import dash_table, dcc, html
 
+from dispatch_analytics import fmt
+
 __all__ = [
     "CARD",
     "ROW",
@@ -13,6 +15,7 @@ __all__ = [
     "fmt_pct",
     "fmt_s",
     "table_props",
+    "people_table",
 ]
 
 CARD = {
@@ -30,17 +33,27 @@ ROW = {"display": "flex", "flexWrap": "wrap", "alignItems": "stretch"}
 
 
 def fmt_s(v) -> str:
-    """Seconds as ``"1,234 s"``, or a dash when missing."""
-    return "–" if v is None else f"{v:,.0f} s"
+    """Seconds as ``m:ss`` (``12:06``), or a dash when missing (:func:`fmt.duration`)."""
+    return fmt.duration(v)
 
 
 def fmt_pct(v) -> str:
-    """A share as ``"91.2%"``, or a dash when missing."""
-    return "–" if v is None else f"{v:.1%}"
+    """A share as ``"91.2%"``, or a dash when missing (:func:`fmt.share`)."""
+    return fmt.share(v)
+
+
+def people_table(df: pl.DataFrame) -> tuple[list[dict], list[dict]]:
+    """(data, columns) for a DataTable that people read: durations (``*_s``) as m:ss, shares
+    as %, counts with separators (:func:`fmt.padded`, so sorting still orders by size),
+    columns by their human labels (:func:`fmt.label`)."""
+    rows = [{c: fmt.padded(c, v) for c, v in r.items()} for r in df.iter_rows(named=True)]
+    cols = [{"name": fmt.label(c), "id": c} for c in df.columns]
+    return rows, cols
 
 
 def table_props(df: pl.DataFrame) -> tuple[list[dict], list[dict]]:
-    """(data, columns) for a DataTable, with floats rounded and dates as text."""
+    """(data, columns) for a DataTable of raw values (the SQL console), with floats rounded
+    and dates as text."""
     out = df.with_columns(
         [pl.col(c).round(3) for c, t in df.schema.items() if t in (pl.Float64, pl.Float32)]
         + [

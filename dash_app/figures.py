@@ -8,6 +8,8 @@ import math
 import plotly.graph_objects as go
 import polars as pl
 
+from dispatch_analytics import fmt
+
 __all__ = [
     "sparkline",
     "trend_figure",
@@ -17,6 +19,7 @@ __all__ = [
     "hex_figure",
     "bar_figure",
     "empty_figure",
+    "duration_axis",
     "frame",
     "geojson_bounds",
     "hex_resolution",
@@ -25,10 +28,10 @@ __all__ = [
 ]
 
 METRIC_CHOICES = {
-    "p": "percentile (s)",
+    "p": "90th percentile",
     "compliance": "compliance",
-    "volume": "volume",
-    "gap_s": "gap to target (s)",
+    "volume": "calls",
+    "gap_s": "gap to target",
 }
 _WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 _MARGIN = dict(l=40, r=10, t=30, b=30)
@@ -66,38 +69,67 @@ def sparkline(df: pl.DataFrame, target_s: float | None) -> go.Figure:
     return fig
 
 
+def duration_axis(fig: go.Figure, values, axis: str = "y") -> None:
+    """Label a seconds axis in m:ss (ticks every 10 s .. 2 h, whatever the range fits)."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    lo, hi = (min(vals + [0.0]), max(vals)) if vals else (0.0, 60.0)
+    tickvals, ticktext = fmt.duration_ticks(lo, hi)
+    fig.update_layout(
+        {f"{axis}axis": {"tickvals": tickvals, "ticktext": ticktext, "title": "m:ss"}}
+    )
+
+
+def _titled(fig: go.Figure, title: str | None) -> None:
+    """A chart title at the top left, clear of the toolbar (top right)."""
+    if title:
+        fig.update_layout(title={"text": title, "x": 0.01, "xanchor": "left", "y": 0.98})
+        fig.update_layout(margin={"t": 60})
+
+
 def trend_figure(
-    series: dict[str, pl.DataFrame], targets: dict[str, float | None], pct: float
+    series: dict[str, pl.DataFrame],
+    targets: dict[str, float | None],
+    pct: float,
+    labels: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Percentile per period for several intervals, each with its target as a dashed line."""
+    """Percentile per period for several intervals, each with its target as a dashed line;
+    the axis and the hover text in m:ss."""
+    labels = labels or {}
     fig = go.Figure()
+    values: list = []
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     for k, (name, df) in enumerate(series.items()):
         color = palette[k % len(palette)]
+        label = labels.get(name, name)
+        ys = df["p_s"].to_list()
+        values += ys
         fig.add_trace(
             go.Scatter(
                 x=df["period_start"].to_list(),
-                y=df["p_s"].to_list(),
+                y=ys,
                 mode="lines+markers",
-                name=f"{name} p{pct:g}",
+                name=f"{label}, {fmt.number(pct)}th pct",
                 line={"color": color},
+                customdata=[fmt.duration(v) for v in ys],
+                hovertemplate="%{x}<br>%{customdata}<extra>" + label + "</extra>",
             )
         )
         t = targets.get(name)
         if t is not None and df.height:
+            values.append(t)
             x = df["period_start"].to_list()
             fig.add_trace(
                 go.Scatter(
                     x=[x[0], x[-1]],
                     y=[t, t],
                     mode="lines",
-                    name=f"{name} target",
+                    name=f"{label} target {fmt.duration(t)}",
                     line={"color": color, "dash": "dash"},
+                    hoverinfo="skip",
                 )
             )
-    fig.update_layout(
-        margin=_MARGIN, height=380, yaxis_title="seconds", legend={"orientation": "h", "y": -0.15}
-    )
+    fig.update_layout(margin=_MARGIN, height=400, legend={"orientation": "h", "y": -0.15})
+    duration_axis(fig, values)
     return fig
 
 
@@ -108,7 +140,11 @@ def heatmap_figure(df: pl.DataFrame, value: str = "n") -> go.Figure:
         z[int(row["weekday"]) - 1][int(row["hour"])] = row[value]
     fig = go.Figure(
         go.Heatmap(
-            z=z, x=list(range(24)), y=_WEEKDAYS, colorscale="YlOrRd", colorbar={"title": value}
+            z=z,
+            x=list(range(24)),
+            y=_WEEKDAYS,
+            colorscale="YlOrRd",
+            colorbar=colorbar({"n": "calls"}.get(value, fmt.label(value))),
         )
     )
     fig.update_layout(margin=_MARGIN, height=320, xaxis_title="local hour")
@@ -121,7 +157,7 @@ def volume_figure(df: pl.DataFrame) -> go.Figure:
     for cat in sorted(set(df["call_category"].to_list())):
         sub = df.filter(pl.col("call_category") == cat)
         fig.add_trace(go.Bar(x=sub["period_start"].to_list(), y=sub["n"].to_list(), name=cat))
-    fig.update_layout(barmode="stack", margin=_MARGIN, height=320, yaxis_title="incidents")
+    fig.update_layout(barmode="stack", margin=_MARGIN, height=320, yaxis_title="calls")
     return fig
 
 
@@ -233,19 +269,34 @@ def choropleth_figure(
     Works with no tile server: the background is plain unless ``tile_url`` is given.
     """
     scale = "RdYlGn" if value == "compliance" else "YlOrRd"
+    zs = df[value].to_list()
+    column = {"p": "p_s"}.get(value, value)
+    bar = colorbar(METRIC_CHOICES.get(value, value))
+    if fmt.is_duration_column(column):
+        finite = [float(v) for v in zs if v is not None and math.isfinite(float(v))]
+        if finite:
+            bar["tickvals"], bar["ticktext"] = fmt.duration_ticks(min(finite), max(finite), 6)
+    elif value == "compliance":
+        bar["tickformat"] = ".0%"
+    names = df["name"].to_list() if "name" in df.columns else df["zone_id"].to_list()
+    custom = [
+        (names[i] or df["zone_id"][i], fmt.value(column, zs[i]), fmt.count(df["volume"][i]))
+        for i in range(df.height)
+    ]
     fig = go.Figure(
         go.Choroplethmap(
             geojson=geojson,
             featureidkey="properties.zone_id",
             locations=df["zone_id"].to_list(),
-            z=df[value].to_list(),
+            z=zs,
             colorscale=scale,
             marker_opacity=0.65,
             marker_line_width=1,
-            colorbar=colorbar(METRIC_CHOICES.get(value, value)),
-            customdata=df.select("volume", "n").rows(),
-            hovertemplate="%{location}<br>" + value + ": %{z:.3g}<br>volume %{customdata[0]}"
-            "<extra></extra>",
+            colorbar=bar,
+            customdata=custom,
+            hovertemplate="%{customdata[0]}<br>"
+            + METRIC_CHOICES.get(value, value)
+            + ": %{customdata[1]}<br>%{customdata[2]} calls<extra></extra>",
         )
     )
     if selected:
@@ -318,21 +369,42 @@ def bar_figure(
     x: str,
     y: str,
     title: str,
-    target: float | None = None,
+    target: float | dict[str, float] | None = None,
     horizontal: bool = False,
 ) -> go.Figure:
-    """A simple bar chart, optionally with a target line."""
+    """A simple bar chart, optionally with target lines (one number, or ``{label: seconds}``
+    for several, e.g. turnout 1:00 EMS and 1:20 fire). A ``*_s`` value axis reads m:ss."""
     if df.is_empty():
         return empty_figure()
+    vals = df[y].to_list()
+    text = [fmt.value(y, v) for v in vals]
     if horizontal:
-        fig = go.Figure(go.Bar(y=df[x].to_list(), x=df[y].to_list(), orientation="h"))
-        if target is not None:
-            fig.add_vline(x=target, line_dash="dash", line_color="#c0392b")
+        fig = go.Figure(
+            go.Bar(
+                y=df[x].to_list(), x=vals, orientation="h", customdata=text,
+                hovertemplate="%{y}: %{customdata}<extra></extra>",
+            )
+        )  # fmt: skip
     else:
-        fig = go.Figure(go.Bar(x=df[x].to_list(), y=df[y].to_list()))
-        if target is not None:
-            fig.add_hline(y=target, line_dash="dash", line_color="#c0392b")
-    fig.update_layout(title=title, margin=dict(l=60, r=10, t=40, b=40), height=420)
+        fig = go.Figure(
+            go.Bar(
+                x=df[x].to_list(), y=vals, customdata=text,
+                hovertemplate="%{x}: %{customdata}<extra></extra>",
+            )
+        )  # fmt: skip
+    lines = {"target": target} if isinstance(target, int | float) else dict(target or {})
+    colours = ["#c0392b", "#8e44ad", "#d35400"]
+    for k, (name, t) in enumerate(lines.items()):
+        label = f"{name} {fmt.value(y, t)}"
+        kw = {"line_dash": "dash", "line_color": colours[k % 3], "annotation_text": label}
+        if horizontal:
+            fig.add_vline(x=t, annotation_position="top", **kw)
+        else:
+            fig.add_hline(y=t, annotation_position="right", **kw)
+    fig.update_layout(margin=dict(l=60, r=10, t=60, b=40), height=440)
+    _titled(fig, title)
+    if fmt.is_duration_column(y):
+        duration_axis(fig, vals + list(lines.values()), "x" if horizontal else "y")
     return fig
 
 

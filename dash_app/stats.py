@@ -28,6 +28,7 @@ __all__ = [
     "overview_stats",
     "target_sql",
     "target_label",
+    "target_lines",
     "single_target",
     "interval_summary",
     "windows_summary",
@@ -80,16 +81,32 @@ def single_target(t: Target) -> float | None:
 
 
 def target_label(t: Target) -> str:
-    """'240 s', or '60 s ems · 80 s fire, other'."""
+    """'4:00', or '1:00 ems · 1:20 fire, other' (m:ss, :func:`fmt.duration`)."""
+    from dispatch_analytics import fmt
+
     if t is None:
         return "no target in profile"
     one = single_target(t)
     if one is not None:
-        return f"{one:g} s"
+        return fmt.duration(one)
     by: dict[float, list[str]] = {}
     for cat, sec in t:
         by.setdefault(float(sec), []).append(cat or "other calls")
-    return " · ".join(f"{sec:g} s {', '.join(cats)}" for sec, cats in by.items())
+    return " · ".join(f"{fmt.duration(sec)} {', '.join(cats)}" for sec, cats in by.items())
+
+
+def target_lines(t: Target) -> dict[str, float] | float | None:
+    """A chart's target lines: one number, or ``{"target ems": 60, "target fire, other":
+    80}`` when the target depends on the call category."""
+    if t is None:
+        return None
+    one = single_target(t)
+    if one is not None:
+        return one
+    by: dict[float, list[str]] = {}
+    for cat, sec in t:
+        by.setdefault(float(sec), []).append(cat or "other calls")
+    return {f"target {', '.join(cats)}": sec for sec, cats in by.items()}
 
 
 def _intervals(metrics) -> list:

@@ -26,6 +26,10 @@ __all__ = [
     "LABELS",
     "is_duration_column",
     "is_share_column",
+    "GLOSSARY",
+    "definition",
+    "duration_ticks",
+    "padded",
 ]
 
 #: What a missing value looks like to a person (never ``None``, ``null``, ``nan`` or ``inf``).
@@ -42,7 +46,7 @@ LABELS: dict[str, str] = {
     "p90_s": "90th pct",
     "p95_s": "95th pct",
     "p_value_s": "percentile value",
-    "p_s": "percentile value",
+    "p_s": "percentile",
     "ci_low_s": "CI low",
     "ci_high_s": "CI high",
     "target_s": "target",
@@ -69,6 +73,49 @@ LABELS: dict[str, str] = {
     "committed_h": "hours committed",
     "uhu": "unit-hour utilisation",
 }
+
+
+#: What each label means (shown as a tooltip or footnote next to the number): a glossary entry
+#: per column name of :data:`LABELS`, and the intervals' start and end timestamps.
+GLOSSARY: dict[str, str] = {
+    "n": "calls counted: those with both timestamps of the interval",
+    "n_missing": "calls in scope but not counted: a timestamp of the interval is missing or "
+    "out of order",
+    "n_excluded": "calls in scope but not counted: a timestamp of the interval is missing or "
+    "out of order",
+    "n_unmet": "calls whose units on scene never carried the effective response force",
+    "p90_s": "90th percentile (nearest rank): 9 in 10 calls took this long or less",
+    "p_value_s": "the interval at the profile's percentile (nearest rank)",
+    "p_s": "the interval at the profile's percentile (nearest rank)",
+    "p50_s": "median: half the calls took this long or less",
+    "p95_s": "95th percentile (nearest rank)",
+    "mean_s": "average (pulled up by a few long calls: prefer the percentiles)",
+    "ci_low_s": "lower bound of the 95% confidence interval of the percentile",
+    "ci_high_s": "upper bound of the 95% confidence interval of the percentile",
+    "target_s": "the standard's target for this interval",
+    "compliance": "share of calls at or under the target; the 90th percentile meets the target "
+    "exactly when compliance is at least 90%",
+    "volume": "calls in the group, counted or not",
+    "gap_s": "how far the percentile is over (+) or under (-) the target",
+    "first_due_share": "share of an area's calls whose first unit on scene came from the "
+    "area's own station",
+    "uhu": "unit-hour utilisation: time committed to calls / time staffed",
+    "call_processing_s": "call received (call_received_at) until the first unit is "
+    "dispatched (dispatched_at)",
+    "turnout_s": "unit dispatched (dispatched_at) until it is en route (enroute_at); "
+    "incident level: the first unit on scene",
+    "travel_s": "unit en route (enroute_at) until on scene (on_scene_at); incident level: the "
+    "first unit on scene",
+    "total_response_s": "call received (call_received_at) until the first unit is on scene "
+    "(on_scene_at)",
+    "alarm_answering_s": "call rings at the PSAP (call_arrived_at) until answered "
+    "(call_answered_at)",
+}
+
+
+def definition(column: str) -> str:
+    """The glossary entry of a column (empty when it has none)."""
+    return GLOSSARY.get(column, "")
 
 
 def _missing(v: Any) -> bool:
@@ -168,3 +215,27 @@ def label(column: str, labels: Mapping[str, str] | None = None) -> str:
         return table[column]
     text = column[:-2] if column.endswith("_s") else column
     return text.replace("_", " ")
+
+
+def duration_ticks(lo: float, hi: float, most: int = 8) -> tuple[list[float], list[str]]:
+    """Tick positions (seconds) and their m:ss labels for an axis from ``lo`` to ``hi``: a
+    step of 10 s, 15 s, 30 s, 1, 2, 5, 10, 15 or 30 min, 1 or 2 h, at most ``most`` ticks."""
+    if _missing(lo) or _missing(hi) or hi <= lo:
+        lo, hi = 0.0, max(float(hi or 0), 60.0)
+    span = hi - lo
+    for step in (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
+        if span / step <= most:
+            break
+    start = math.floor(lo / step) * step
+    vals = [float(start + k * step) for k in range(int((hi - start) // step) + 2)]
+    return vals, [duration(v) for v in vals]
+
+
+def padded(column: str, v: Any) -> str:
+    """:func:`value`, left-padded so that text sorting orders numbers >= 0 by size (a table
+    that sorts its cells as text: ``" 9:05"`` before ``"12:06"``); HTML does not show the
+    padding."""
+    text = value(column, v)
+    if text == MISSING or not isinstance(v, int | float) or isinstance(v, bool):
+        return text
+    return text if v < 0 else text.rjust(15)  # negatives (rare: a gap under target) unpadded

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dispatch_analytics import fmt
+
 from dash_app.data import DataSource
 from dash_app.filters import Filters
 from dash_app.pages import hotspots, impact, units
@@ -54,8 +56,11 @@ def test_impact_view_shows_the_library_result(sf):
         ds, Filters(), b0, b1, a0, a1, None, "total_response"
     )
     lib = Impact.from_store(Store(sf).connect(), before=(b0, b1), after=(a0, a1))
-    assert data[0]["p90_s"] == lib.before["p90_s"] and data[1]["n"] == lib.after["n"]
-    assert data[2]["p90_s"] == lib.difference["p90_diff_s"] and len(fig.data) == 1
+    # people's formats (m:ss, separators), padded so that the table sorts them by size
+    assert data[0]["p90_s"].strip() == fmt.duration(lib.before["p90_s"])
+    assert data[1]["n"].strip() == fmt.count(lib.after["n"])
+    assert data[2]["p90_s"].strip() == fmt.value("p90_s", lib.difference["p90_diff_s"])
+    assert len(fig.data) == 1
     assert "Mann-Whitney" in detail.children
     *_, warnings, fig = impact.impact_view(ds, Filters(), b0, a0, a0, a1, None, "travel")
     assert "the periods overlap" in warnings

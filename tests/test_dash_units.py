@@ -137,7 +137,8 @@ def test_category_dependent_target(city_store):
     ).to_pandas()
     lim = inc["call_category"].map({"ems": 60.0, "fire": 80.0, "other": 80.0})
     assert got == pytest.approx((inc["turnout_s"] <= lim).mean())
-    assert stats.target_label(t) == "60 s ems · 80 s fire, other"
+    assert stats.target_label(t) == "1:00 ems · 1:20 fire, other"
+    assert stats.target_lines(t) == {"target ems": 60.0, "target fire, other": 80.0}
     assert stats.single_target(((None, 240.0),)) == 240.0 and stats.single_target(t) is None
     from dash_app.targets import profile_targets
 

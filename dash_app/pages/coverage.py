@@ -329,10 +329,22 @@ def cells_figure(wi, cells_geojson: dict, target_s: float) -> go.Figure:
             reversescale=True,
             marker_opacity=0.6,
             marker_line_width=0.2,
-            colorbar={"title": "travel (s)"},
-            customdata=cells.select("demand", "station_id").rows(),
-            hovertemplate="%{location}<br>travel %{z} s from %{customdata[1]}<br>demand "
-            "%{customdata[0]}<extra></extra>",
+            colorbar={
+                **figures.colorbar("modelled travel"),
+                **dict(
+                    zip(
+                        ("tickvals", "ticktext"),
+                        fmt.duration_ticks(0, 2 * target_s, 6),
+                        strict=True,
+                    )
+                ),
+            },
+            customdata=[
+                (fmt.count(d), s, fmt.duration(t))
+                for d, s, t in cells.select("demand", "station_id", "travel_s").rows()
+            ],
+            hovertemplate="travel %{customdata[2]} from station %{customdata[1]}<br>"
+            "%{customdata[0]} calls<extra></extra>",
             name="cells",
         )
     )

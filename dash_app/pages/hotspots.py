@@ -13,7 +13,7 @@ from dispatch_analytics.analysis.hotspots import Hotspots, cells_geodataframe
 from dispatch_analytics.errors import DispatchError
 
 from .. import figures
-from ..components import CARD, ROW, data_table, table_props
+from ..components import CARD, ROW, data_table, people_table
 from ..data import INTERVALS, DataSource
 from ..filters import Filters
 
@@ -162,5 +162,5 @@ def hotspots_view(
         shown = res.table.filter(pl.col("class").is_in(["hot", "cold"]))
     notes = [html.Div(n, style={"color": "#666", "fontSize": "12px"}) for n in res.notes]
     summary = html.Div([html.Div(head, id="hs-headline"), *notes])
-    data, cols = table_props(shown.drop("latitude", "longitude"))
+    data, cols = people_table(shown.drop("latitude", "longitude"))
     return hotspot_figure(res.table, column, tile_url), summary, data, cols

@@ -10,11 +10,12 @@ import plotly.graph_objects as go
 import polars as pl
 from dash import dcc, html
 
+from dispatch_analytics import fmt
 from dispatch_analytics.analysis.impact import Impact
 from dispatch_analytics.errors import DispatchError
 
 from .. import figures
-from ..components import CARD, ROW, data_table, table_props
+from ..components import CARD, ROW, data_table, people_table
 from ..data import INTERVALS, DataSource
 from ..filters import Filters
 
@@ -110,8 +111,9 @@ def impact_trend_figure(imp: Impact) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
             x=xs, y=ys, mode="lines+markers", connectgaps=False,
-            name=f"p90 per {imp.trend_period}", customdata=ns,
-            hovertemplate="%{x}: %{y:.0f} s (n=%{customdata})<extra></extra>",
+            name=f"p90 per {imp.trend_period}",
+            customdata=[(fmt.duration(y), fmt.count(n)) for y, n in zip(ys, ns, strict=True)],
+            hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]} calls)<extra></extra>",
         )
     )  # fmt: skip
     for name, p, colour in (("before", imp.before, "#5d6d7e"), ("after", imp.after, "#c0392b")):
@@ -122,14 +124,16 @@ def impact_trend_figure(imp: Impact) -> go.Figure:
                 type="line", x0=p["start"], x1=end, y0=p["p90_s"], y1=p["p90_s"],
                 line={"color": colour, "dash": "dash"},
             )  # fmt: skip
-            fig.add_annotation(x=p["start"], y=p["p90_s"], text=f"{name} p90 {p['p90_s']:.0f} s",
+            fig.add_annotation(x=p["start"], y=p["p90_s"], text=f"{name}: 90th pct {fmt.duration(p['p90_s'])}",
                                showarrow=False, yshift=10, xanchor="left")  # fmt: skip
     if imp.target_s:
         fig.add_hline(y=imp.target_s, line_dash="dot", line_color="#27ae60")
     fig.update_layout(
-        title=f"{INTERVALS.get(imp.metric, (imp.metric,))[0]}: p90 per {imp.trend_period} (s)",
-        margin=dict(l=60, r=10, t=40, b=40), height=420, showlegend=False,
+        title=f"{INTERVALS.get(imp.metric, (imp.metric,))[0]}: 90th percentile per "
+        f"{imp.trend_period} (m:ss)",
+        margin=dict(l=60, r=10, t=60, b=40), height=420, showlegend=False,
     )  # fmt: skip
+    figures.duration_axis(fig, [*ys, imp.target_s or 0, imp.before["p90_s"], imp.after["p90_s"]])
     return fig
 
 
@@ -168,7 +172,7 @@ def impact_view(ds: DataSource, f: Filters, b0, b1, a0, a1, zone, metric):
         imp = snap.memo(key, build)
     except DispatchError as exc:
         return [], [], "", str(exc), figures.empty_figure(str(exc))
-    data, cols = table_props(_table(imp))
+    data, cols = people_table(_table(imp))
     d = imp.difference
     bits = []
     if d["mannwhitney_p"] is not None:

@@ -7,12 +7,12 @@ import polars as pl
 from dash import dcc, html, no_update
 
 from .. import figures, stats
-from ..components import CARD, ROW, data_table, table_props
+from ..components import CARD, ROW, data_table, people_table
 from ..data import INTERVALS, DataSource
 from ..figures import METRIC_CHOICES
 from ..filters import Filters
 
-__all__ = ["clicked_zone", "layout", "map_outputs", "map_view"]
+__all__ = ["clicked_zone", "layout", "map_outputs", "map_view", "zone_names"]
 
 _GRAPH_CONFIG = {"displaylogo": False}
 
@@ -106,12 +106,26 @@ def _zones(snap, f: Filters, targets, value, metric, selected, layer_geojson, st
     df = stats.zone_stats(snap, f, layer, metric, t, pct)
     col = {"p": "p_s", "compliance": "compliance", "volume": "volume", "gap_s": "gap_s"}[value]
     df = df.with_columns(pl.col(col).alias(value)) if col != value else df
+    names = zone_names(snap, layer)
+    df = df.with_columns(
+        pl.col("zone_id").replace_strict(names, default=None, return_dtype=pl.String).alias("name")
+    )
     zone_fig = figures.choropleth_figure(layer_geojson, df, value, stations, tile_url, selected)
     if not selected:
         return zone_fig, pl.DataFrame(), "Click a zone on the map."
     tmap = {m: v[0] for m, v in targets.items()}
     breakdown = stats.zone_breakdown(snap, f, layer, selected, tmap, pct)
-    return zone_fig, breakdown, f"{layer}: {selected}"
+    return zone_fig, breakdown, f"{names.get(selected) or selected} ({layer})"
+
+
+def zone_names(snap, layer: str) -> dict[str, str]:
+    """zone_id -> display name of a layer's zones (the id when the layer has no names)."""
+    df = snap.query(
+        "select zone_id, coalesce(any_value(name), zone_id) as name from zones "
+        "where layer = $l group by 1",
+        {"l": layer},
+    )
+    return dict(zip(df["zone_id"].to_list(), df["name"].to_list(), strict=True))
 
 
 def _hexagons(snap, f: Filters, targets, metric, hex_value, cells_geojson, tile_url):
@@ -157,7 +171,7 @@ def map_view(
         snap, f, targets, value, metric, selected, layer_geojson, stations, tile_url
     )
     hex_fig = _hexagons(snap, f, targets, metric, hex_value, cells_geojson, tile_url)
-    data, cols = table_props(breakdown)
+    data, cols = people_table(breakdown)
     return zone_fig, hex_fig, data, cols, title
 
 

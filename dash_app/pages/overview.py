@@ -7,6 +7,9 @@ from pathlib import Path
 
 from dash import dcc, html
 
+from dispatch_analytics import fmt
+from dispatch_analytics.schema.intervals import intervals
+
 from .. import figures, stats
 from ..alerts import append_alerts, evaluate_alerts
 from ..components import CARD, ROW, fmt_pct, fmt_s
@@ -14,6 +17,8 @@ from ..data import INTERVALS, DataSource
 from ..filters import Filters
 
 __all__ = ["layout", "overview_view"]
+
+_REGISTRY = {iv.name: iv for iv in intervals(dashboard=True)}
 
 
 def layout() -> html.Div:
@@ -44,7 +49,7 @@ def _windows_table(win, pct: float, has_target: bool) -> html.Table:
         html.Tr(
             [
                 html.Td(w["window"]),
-                html.Td(f"{w['n']:,}"),
+                html.Td(fmt.count(w["n"])),
                 html.Td(fmt_s(w["p_s"])),
                 html.Td(fmt_pct(w["compliance"]) if has_target else "–"),
             ]
@@ -53,7 +58,19 @@ def _windows_table(win, pct: float, has_target: bool) -> html.Table:
     ]
     return html.Table(
         [
-            html.Thead(html.Tr([html.Th(x) for x in ("window", "n", f"p{pct:g}", "compliance")])),
+            html.Thead(
+                html.Tr(
+                    [
+                        html.Th(x, title=fmt.definition(c))
+                        for x, c in (
+                            ("window", ""),
+                            ("calls", "n"),
+                            (f"{pct:g}th pct", "p_value_s"),
+                            ("compliance", "compliance"),
+                        )
+                    ]
+                )
+            ),
             html.Tbody(rows),
         ],
         style={"fontSize": "12px", "width": "100%"},
@@ -65,8 +82,9 @@ def _kpi(summary: dict, target_s, pct: float) -> html.Div:
     return html.Div(
         [
             html.Span(
-                f"p{pct:g} {fmt_s(summary['p_s'])}",
+                f"{pct:g}th pct {fmt_s(summary['p_s'])}",
                 className="kpi",
+                title=fmt.definition("p_value_s"),
                 style={"fontSize": "24px", "color": _colour(summary, target_s, pct)},
             ),
             html.Span(
@@ -81,17 +99,27 @@ def _kpi(summary: dict, target_s, pct: float) -> html.Div:
 def _card(metric: str, interval: tuple, parts: dict, target: tuple) -> html.Div:
     """One interval's card; ``parts`` is its entry of ``stats.overview_stats``."""
     label, start, end = interval
+    iv = _REGISTRY.get(metric)
     target_s, pct = target
     s, spark, win = (parts[k] for k in ("summary", "trend", "windows"))
     has_target = target_s is not None
+    # the definition in words; the timestamps on hover (transparency without clutter)
+    words = iv.description if iv is not None else ""
+    stamps = f"{iv.start} → {iv.end}; {iv.basis}" if iv is not None else f"{start} → {end}"
     return html.Div(
         [
-            html.Div(label, style={"fontWeight": "600"}),
-            html.Div(f"{start} → {end}", style={"fontSize": "11px", "color": "#777"}),
+            html.Div(label, style={"fontWeight": "600"}, title=stamps),
+            html.Div(
+                words,
+                title=stamps,
+                className="card-definition",
+                style={"fontSize": "11px", "color": "#777"},
+            ),
             _kpi(s, target_s, pct),
             html.Div(
                 f"compliance {fmt_pct(s['compliance']) if has_target else '–'}"
-                f" · n {s['n']:,} · volume {s['volume']:,}"
+                f" · {fmt.count(s['n'])} of {fmt.count(s['volume'])} calls counted",
+                title=f"{fmt.definition('compliance')}; {fmt.definition('n')}",
             ),
             dcc.Graph(
                 figure=figures.sparkline(spark, stats.single_target(target_s)),

@@ -7,7 +7,7 @@ import polars as pl
 from dash import dcc, html
 
 from .. import figures, stats
-from ..components import CARD, data_table, table_props
+from ..components import CARD, data_table, people_table
 from ..data import DataSource
 from ..filters import Filters
 
@@ -75,6 +75,6 @@ def quality_view(ds: DataSource, f: Filters | None = None):
         {"a": agency},
     )
     outside = stats.outside_zones(snap, agency)
-    d1, c1 = table_props(reasons)
-    d2, c2 = table_props(outside)
+    d1, c1 = people_table(reasons)
+    d2, c2 = people_table(outside)
     return fig, d1, c1, d2, c2

@@ -49,7 +49,7 @@ def trends_view(ds: DataSource, f: Filters, targets, freq: str):
         series[metric] = stats.trend(snap, f, metric, target_s, pct, freq)
         tmap[metric] = stats.single_target(target_s)
     trend_fig = (
-        figures.trend_figure(series, tmap, pct)
+        figures.trend_figure(series, tmap, pct, {m: v[0] for m, v in INTERVALS.items()})
         if any(d.height for d in series.values())
         else figures.empty_figure()
     )

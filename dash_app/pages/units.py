@@ -12,7 +12,7 @@ from dispatch_analytics.analysis.reliability import Reliability
 from dispatch_analytics.errors import DispatchError
 
 from .. import figures, stats
-from ..components import CARD, ROW, data_table, table_props
+from ..components import CARD, ROW, data_table, people_table
 from ..data import DataSource
 from ..filters import Filters
 
@@ -130,8 +130,8 @@ def units_view(ds: DataSource, f: Filters, targets):
         tu.sort("p_s"),
         "unit_id",
         "p_s",
-        f"Turnout p{pct:g} by unit (s); target {stats.target_label(target_s)}",
-        stats.single_target(target_s),
+        f"Turnout, {pct:g}th percentile by unit (m:ss); target {stats.target_label(target_s)}",
+        stats.target_lines(target_s),
         horizontal=True,
     )
     wl = stats.unit_workload(snap, f)
@@ -151,5 +151,5 @@ def units_view(ds: DataSource, f: Filters, targets):
         )
     else:
         fd, note = pl.DataFrame(), "Choose a station-area zone layer in the filters."
-    data, cols = table_props(fd)
+    data, cols = people_table(fd)
     return turn, work, data, cols, note
