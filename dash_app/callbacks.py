@@ -46,28 +46,28 @@ def _scope(search: str | None, cfg, targets_fn, ds=None) -> tuple[Filters, dict]
 def _register_frame(app, ds, cfg, saved_queries) -> None:
     """The URL <-> filter bar sync, the live refresh, and the page router."""
 
+    bar = ("f-agency", "f-dates", "f-dates", "f-cat", "f-type", "f-pri", "f-layer", "f-profile")
+    props = ("value", "start_date", "end_date", "value", "value", "value", "value", "value")
+    options = (
+        ("f-agency", "options"),
+        ("f-cat", "options"),
+        ("f-type", "options"),
+        ("f-pri", "options"),
+        ("f-layer", "options"),
+        ("f-dates", "min_date_allowed"),
+        ("f-dates", "max_date_allowed"),
+    )
+
     @app.callback(
         Output("url", "search"),
-        Output("f-agency", "value"),
-        Output("f-dates", "start_date"),
-        Output("f-dates", "end_date"),
-        Output("f-cat", "value"),
-        Output("f-type", "value"),
-        Output("f-pri", "value"),
-        Output("f-layer", "value"),
-        Output("f-profile", "value"),
+        *(Output(c, p) for c, p in zip(bar, props, strict=True)),
+        *(Output(c, p) for c, p in options),
         Input("url", "search"),
-        Input("f-agency", "value"),
-        Input("f-dates", "start_date"),
-        Input("f-dates", "end_date"),
-        Input("f-cat", "value"),
-        Input("f-type", "value"),
-        Input("f-pri", "value"),
-        Input("f-layer", "value"),
-        Input("f-profile", "value"),
+        Input("data-version", "data"),
+        *(Input(c, p) for c, p in zip(bar, props, strict=True)),
     )
-    def sync_filters(search, *bar):
-        return views.sync_filters(ctx.triggered_id, search, bar, cfg.profile, ds)
+    def sync_filters(search, _version, *values):
+        return views.sync_bar(ctx.triggered_id, search, values, cfg.profile, ds)
 
     @app.callback(
         Output("data-version", "data"),
@@ -76,20 +76,6 @@ def _register_frame(app, ds, cfg, saved_queries) -> None:
     )
     def refresh(n, known):
         return views.refresh_outputs(ds, n, known)
-
-    @app.callback(
-        Output("f-agency", "options"),
-        Output("f-cat", "options"),
-        Output("f-type", "options"),
-        Output("f-pri", "options"),
-        Output("f-layer", "options"),
-        Output("f-dates", "min_date_allowed"),
-        Output("f-dates", "max_date_allowed"),
-        Input("url", "search"),
-        Input("data-version", "data"),
-    )
-    def options(search, _v):
-        return views.filter_options(ds, search, cfg.profile)
 
     @app.callback(
         Output("status-line", "children"),

@@ -34,6 +34,7 @@ __all__ = [
     "resolve_filters",
     "refresh_outputs",
     "filter_options",
+    "sync_bar",
 ]
 
 
@@ -139,6 +140,27 @@ def sync_filters(
         return (new if new != (search or "") else no_update, *_control_values(f))
     new = to_search(f)
     return (new if new != (search or "") else no_update,) + (no_update,) * 8
+
+
+def sync_bar(
+    triggered_id, search: str | None, values: tuple, default_profile: str, ds: DataSource
+) -> tuple:
+    """:func:`sync_filters`, then the bar's option lists (:func:`filter_options`) whenever
+    the agency may have changed (page load, the URL, the agency selector, new data): values
+    and their options arrive together, so a value is never dropped for lack of its option."""
+    out = sync_filters(
+        None if triggered_id == "data-version" else triggered_id,
+        search,
+        values,
+        default_profile,
+        ds,
+    )
+    if triggered_id == "data-version":
+        out = (no_update,) * len(out)
+    if triggered_id in (None, "url", "f-agency", "data-version"):
+        new_search = out[0] if isinstance(out[0], str) else search
+        return (*out, *filter_options(ds, new_search, default_profile))
+    return (*out, *(no_update,) * 7)
 
 
 def refresh_outputs(ds: DataSource, n_intervals: int | None, known_version):

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dispatch_analytics import fmt
-
 from dash_app.data import DataSource
 from dash_app.filters import Filters
 from dash_app.pages import hotspots, impact, units
+from dispatch_analytics import fmt
 from dispatch_analytics.analysis.hotspots import Hotspots
 from dispatch_analytics.analysis.impact import Impact
 from dispatch_analytics.analysis.reliability import Reliability

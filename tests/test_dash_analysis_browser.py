@@ -92,8 +92,8 @@ def test_impact_page(dash_duo, city):
     first = _wait_text(dash_duo, "#imp-table", "after - before")
     assert "before 2024-" in first
     _wait_text(dash_duo, "#imp-detail", "Mann-Whitney")
-    _wait_text(dash_duo, "#imp-trend", "before p90")
-    dash_duo.select_dcc_dropdown("#imp-zone", value="S01")
+    _wait_text(dash_duo, "#imp-trend", "before: 90th pct")
+    dash_duo.select_dcc_dropdown("#imp-zone", value="Station 1 - Downtown")  # zones by name
     t0 = time.time()
     while dash_duo.find_element("#imp-table").text == first and time.time() - t0 < 30:
         time.sleep(0.3)

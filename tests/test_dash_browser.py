@@ -123,7 +123,8 @@ def test_clicking_a_zone_shows_its_breakdown(dash_duo, city, tmp_path):
         "gd.emit('plotly_click', {points: [{location: arguments[0], curveNumber: 0}]});",
         zone,
     )
-    dash_duo.wait_for_contains_text("#zone-title", f"station_areas: {zone}", timeout=20)
+    # the zone by its name, and its layer
+    dash_duo.wait_for_contains_text("#zone-title", "Station 1 - Downtown (station_areas)", 20)
     rows = dash_duo.find_elements("#zone-breakdown tbody tr")
     assert len(rows) >= 4
     assert "Total response" in _text(dash_duo, "#zone-breakdown")
@@ -155,12 +156,16 @@ def test_live_refresh_shows_incident_ingested_elsewhere(dash_duo, city, tmp_path
     store = _fresh(city, tmp_path)
     app = dash_app.create_app(store, refresh_s=1)
     dash_duo.start_server(app)
-    status = _text(dash_duo, "#status-line")
-    n0 = int(status.split(" incidents")[0].replace(",", ""))
+    dash_duo.wait_for_contains_text("#status-line", "calls selected", timeout=20)
+    status = _text(dash_duo, "#status-line")  # "Sample City FD: 496 calls selected; ..."
+    agency, rest = status.split(": ", 1)
+    n0 = int(rest.split(" calls")[0].replace(",", ""))
     from conftest import UNIT_HEADER, UNIT_TOML, unit_row, write_csv, write_toml
 
     csv = write_csv(tmp_path / "late.csv", UNIT_HEADER, [unit_row(inc="LIVE-7")])
-    toml = write_toml(tmp_path / "m.toml", UNIT_TOML)
+    # the late call is the same agency's (the status line shows one agency)
+    mapping = UNIT_TOML.replace("[source]", f'[source]\nagency = "{agency}"', 1)
+    toml = write_toml(tmp_path / "m.toml", mapping)
     subprocess.run(
         [
             sys.executable,
@@ -176,7 +181,7 @@ def test_live_refresh_shows_incident_ingested_elsewhere(dash_duo, city, tmp_path
         check=True,
         capture_output=True,
     )
-    dash_duo.wait_for_contains_text("#status-line", f"{n0 + 1:,} incidents", timeout=30)
+    dash_duo.wait_for_contains_text("#status-line", f"{n0 + 1:,} calls selected", timeout=30)
 
 
 def test_basic_auth_refuses_wrong_password(dash_duo, city, tmp_path):

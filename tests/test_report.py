@@ -25,7 +25,9 @@ def sample(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rep(sample):
-    return compliance_report(sample, agency="all", profile="nfpa1710", layer="station_areas", period="quarter")
+    return compliance_report(
+        sample, agency="all", profile="nfpa1710", layer="station_areas", period="quarter"
+    )
 
 
 def test_table_columns_and_entries(rep):
