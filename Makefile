@@ -21,19 +21,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-demo-data: install ## Build the sample city and ingest it and the real SF week into $(DEMO)/data
+CITY_AGENCY := Sample City FD
+SF_AGENCY := SFFD
+
+demo-data: install ## Build the sample city and the real SF week into $(DEMO)/data: two agencies
 	rm -rf $(DEMO)
 	$(DISPATCH) sample --out $(DEMO)/city --incidents 5000 --seed 42
 	$(DISPATCH) ingest $(DEMO)/city/sample_city.csv --mapping $(DEMO)/city/sample_city.toml --data-dir $(DEMO)/data
 	$(DISPATCH) ingest sample_data/sf_week/sffd_calls_2016-12-31_2017-01-07.csv --profile sffd --data-dir $(DEMO)/data
-	$(DISPATCH) zones load $(DEMO)/city/station_areas.geojson --layer station_areas --id-field station_id --name-field name --data-dir $(DEMO)/data
-	$(DISPATCH) zones load $(DEMO)/city/battalions.geojson --layer battalions --id-field battalion_id --name-field name --data-dir $(DEMO)/data
-	$(DISPATCH) zones load sample_data/sf_week/sf_analysis_neighborhoods.geojson --layer sf_neighborhoods --id-field nhood --data-dir $(DEMO)/data
-	$(DISPATCH) stations load $(DEMO)/city/stations.geojson --id-field station_id --name-field name --data-dir $(DEMO)/data
+	$(DISPATCH) zones load $(DEMO)/city/station_areas.geojson --layer station_areas --id-field station_id --name-field name --agency "$(CITY_AGENCY)" --data-dir $(DEMO)/data
+	$(DISPATCH) zones load $(DEMO)/city/battalions.geojson --layer battalions --id-field battalion_id --name-field name --agency "$(CITY_AGENCY)" --data-dir $(DEMO)/data
+	$(DISPATCH) zones load sample_data/sf_week/sf_analysis_neighborhoods.geojson --layer sf_neighborhoods --id-field nhood --name-field nhood --agency "$(SF_AGENCY)" --data-dir $(DEMO)/data
+	$(DISPATCH) stations load $(DEMO)/city/stations.geojson --id-field station_id --name-field name --agency "$(CITY_AGENCY)" --data-dir $(DEMO)/data
 
-run: demo-data ## Install, build the sample data into a fresh store, serve the dashboard
+run: demo-data ## Install, build the two agencies' sample data into a fresh store, serve the dashboard
 	$(DISPATCH) status --data-dir $(DEMO)/data
-	$(DISPATCH) report --profile nfpa1710 --data-dir $(DEMO)/data
+	$(DISPATCH) report --agency "$(CITY_AGENCY)" --profile nfpa1710 --data-dir $(DEMO)/data
+	$(DISPATCH) report --agency "$(SF_AGENCY)" --profile nfpa1710 --data-dir $(DEMO)/data
 	$(DISPATCH) serve --data-dir $(DEMO)/data --host 127.0.0.1 --port $(PORT)
 
 browser: ## Install Debian chromium + chromium-driver for the browser tests (if missing)

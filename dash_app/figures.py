@@ -20,6 +20,7 @@ __all__ = [
     "bar_figure",
     "empty_figure",
     "duration_axis",
+    "titled",
     "frame",
     "geojson_bounds",
     "hex_resolution",
@@ -79,11 +80,22 @@ def duration_axis(fig: go.Figure, values, axis: str = "y") -> None:
     )
 
 
-def _titled(fig: go.Figure, title: str | None) -> None:
-    """A chart title at the top left, clear of the toolbar (top right)."""
+def titled(fig: go.Figure, title: str | None, height: int = 440) -> None:
+    """A chart title at the top left, on its own line below the toolbar (which Plotly draws
+    in the top 30 px), so neither hides the other."""
     if title:
-        fig.update_layout(title={"text": title, "x": 0.01, "xanchor": "left", "y": 0.98})
-        fig.update_layout(margin={"t": 60})
+        fig.update_layout(
+            title={
+                "text": title,
+                "x": 0.01,
+                "xanchor": "left",
+                "yref": "container",
+                "y": 1 - 36 / height,
+                "yanchor": "top",
+                "font": {"size": 14},
+            },
+            margin={"t": 80},
+        )
 
 
 def trend_figure(
@@ -397,12 +409,12 @@ def bar_figure(
     for k, (name, t) in enumerate(lines.items()):
         label = f"{name} {fmt.value(y, t)}"
         kw = {"line_dash": "dash", "line_color": colours[k % 3], "annotation_text": label}
-        if horizontal:
-            fig.add_vline(x=t, annotation_position="top", **kw)
+        if horizontal:  # labels left of the first line, right of the next: never on top
+            fig.add_vline(x=t, annotation_position="top left" if k == 0 else "top right", **kw)
         else:
-            fig.add_hline(y=t, annotation_position="right", **kw)
-    fig.update_layout(margin=dict(l=60, r=10, t=60, b=40), height=440)
-    _titled(fig, title)
+            fig.add_hline(y=t, annotation_position="top right" if k == 0 else "bottom right", **kw)
+    fig.update_layout(margin=dict(l=60, r=10, t=80, b=40), height=440)
+    titled(fig, title, 440)
     if fmt.is_duration_column(y):
         duration_axis(fig, vals + list(lines.values()), "x" if horizontal else "y")
     return fig

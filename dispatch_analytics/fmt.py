@@ -189,6 +189,9 @@ def is_share_column(name: str) -> bool:
     )
 
 
+_COORDINATES = {"latitude", "longitude", "lat", "lon", "lng", "x", "y"}
+
+
 def value(column: str, v: Any) -> str:
     """Format ``v`` by its column name: durations as m:ss, shares as %, dates as ISO,
     booleans as yes / no, counts with separators."""
@@ -199,6 +202,8 @@ def value(column: str, v: Any) -> str:
     if isinstance(v, datetime | date):
         return v.isoformat(sep=" ") if isinstance(v, datetime) else v.isoformat()
     if isinstance(v, int | float):
+        if column in _COORDINATES:
+            return f"{float(v):.5f}"  # about a metre
         if is_duration_column(column):
             return duration(v)
         if is_share_column(column):

@@ -1,5 +1,9 @@
 """Screenshot every dashboard page (headless Chromium) into docs/screenshots/.
 
+The demo store holds two agencies (``make demo-data``): every page is shot for the sample
+city, and the overview and the map again for SFFD (``*_sffd.png``), to show the agency
+selector switching every figure and the maps framed on each agency's data.
+
 Usage:  make demo-data && .venv/bin/python docs/make_screenshots.py [--data-dir .demo/data]
 """
 
@@ -15,16 +19,23 @@ from werkzeug.serving import make_server
 
 from dash_app import create_app
 
+CITY = "agency=Sample+City+FD"
 PAGES = {
-    "overview": "/?layer=station_areas",
-    "map": "/map?layer=station_areas",
-    "trends": "/trends?from=2024-01-01&to=2024-12-31",
-    "units": "/units?layer=station_areas",
-    "hotspots": "/hotspots?layer=station_areas",
-    "impact": "/impact?layer=station_areas",
-    "quality": "/quality",
+    "overview": f"/?{CITY}&layer=station_areas",
+    "map": f"/map?{CITY}&layer=station_areas",
+    "trends": f"/trends?{CITY}&from=2024-01-01&to=2024-12-31",
+    "units": f"/units?{CITY}&layer=station_areas",
+    "hotspots": f"/hotspots?{CITY}&layer=station_areas",
+    "impact": f"/impact?{CITY}&layer=station_areas",
+    "quality": f"/quality?{CITY}",
+    "coverage": f"/coverage?{CITY}&layer=station_areas",
     "sql": "/sql",
+    "overview_sffd": "/?agency=SFFD&layer=sf_neighborhoods",
+    "map_sffd": "/map?agency=SFFD&layer=sf_neighborhoods",
+    "quality_sffd": "/quality?agency=SFFD",
 }
+#: the zone clicked on each map (its breakdown is shown)
+CLICK = {"map": "S03", "map_sffd": "Mission"}
 
 
 def main() -> None:
@@ -52,11 +63,12 @@ def main() -> None:
     try:
         for name, path in PAGES.items():
             drv.get("http://127.0.0.1:8765" + path)
-            time.sleep(20 if name in ("hotspots", "impact", "units") else 6)
-            if name == "map":
+            time.sleep(20 if name in ("hotspots", "impact", "units", "coverage") else 6)
+            if name in CLICK:
                 drv.execute_script(
                     "const gd = document.querySelector('#map-zones .js-plotly-plot');"
-                    "gd.emit('plotly_click', {points: [{location: 'S03', curveNumber: 0}]});"
+                    "gd.emit('plotly_click', {points: [{location: arguments[0], curveNumber: 0}]});",
+                    CLICK[name],
                 )
                 time.sleep(3)
             if name == "sql":

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from dispatch_analytics import Store
 from dispatch_analytics.analysis.zone_metrics import ZoneMetrics
 from dispatch_analytics.cli import main
-from dispatch_analytics.errors import ExportError, MetricError, ZoneError
+from dispatch_analytics.errors import AgencyError, ExportError, MetricError, ZoneError
 from dispatch_analytics.io import export as ex
 from dispatch_analytics.io.export import (
     ColumnInfo,
@@ -584,7 +584,7 @@ def test_zone_metrics_without_a_target(tiny_store):
         ({"date_from": "2025-01-01"}, MetricError, r"no incidents received from 2025-01-01 to the end; the store holds 2024-01-15 to 2024-01-16"),
         ({"metric": "turnout"}, MetricError, r"several targets for `--metric turnout` \(turnout_ems, turnout_fire\); choose one with `--metric turnout_ems`"),
         ({"metric": "nope"}, MetricError, r"unknown metric 'nope'"),
-        ({"agency": "SFFD"}, MetricError, r"`agency` 'SFFD': this store has no agency column yet"),
+        ({"agency": "Nowhere FD"}, AgencyError, r"`agency` 'Nowhere FD' is not in the store"),
     ],
 )  # fmt: skip
 def test_zone_metrics_errors(tiny_store, kwargs, error, match):
@@ -635,7 +635,8 @@ def test_cli_exports_sf_neighbourhoods_in_every_format(sf_store, tmp_path, capsy
         "nfpa1710",
     )
     assert doc["details"]["layer"] == "neighborhoods" and doc["details"]["method"] == "nearest-rank"
-    assert doc["details"]["timezone"] == "America/Los_Angeles" and doc["agency"] is None
+    # the store's only agency, named in the export's metadata
+    assert doc["details"]["timezone"] == "America/Los_Angeles" and doc["agency"] == "SFFD"
     assert doc["tool_version"] and doc["generated_at"].endswith("+00:00")
     defs = {c["name"]: c["definition"] for c in doc["columns"]}
     assert "enroute_at -> on_scene_at" in defs["p90_s"] and "nearest-rank" in defs["p90_s"]

@@ -128,11 +128,13 @@ def impact_trend_figure(imp: Impact) -> go.Figure:
                                showarrow=False, yshift=10, xanchor="left")  # fmt: skip
     if imp.target_s:
         fig.add_hline(y=imp.target_s, line_dash="dot", line_color="#27ae60")
-    fig.update_layout(
-        title=f"{INTERVALS.get(imp.metric, (imp.metric,))[0]}: 90th percentile per "
+    fig.update_layout(margin=dict(l=60, r=10, t=80, b=40), height=420, showlegend=False)
+    figures.titled(
+        fig,
+        f"{INTERVALS.get(imp.metric, (imp.metric,))[0]}: 90th percentile per "
         f"{imp.trend_period} (m:ss)",
-        margin=dict(l=60, r=10, t=60, b=40), height=420, showlegend=False,
-    )  # fmt: skip
+        420,
+    )
     figures.duration_axis(fig, [*ys, imp.target_s or 0, imp.before["p90_s"], imp.after["p90_s"]])
     return fig
 

@@ -53,13 +53,9 @@ def _rejects_figure(ro: pl.DataFrame):
     title = "Rejected rows by date of the call and reason"
     if undated:
         title += f" ({fmt.count(undated)} more whose call was rejected whole: date unknown)"
-    fig.update_layout(
-        barmode="stack",
-        title={"text": title, "y": 0.97, "x": 0.01, "xanchor": "left"},
-        height=380,
-        margin=dict(l=50, r=10, t=70, b=30),
-        yaxis_title="rows",
-    )
+    fig.update_layout(barmode="stack", height=380, margin=dict(l=50, r=10, t=80, b=30))
+    fig.update_layout(yaxis_title="rows")
+    figures.titled(fig, title, 380)
     return fig
 
 

@@ -70,12 +70,12 @@ def cross_area_figure(matrix: pl.DataFrame | None) -> go.Figure:
         )
     )
     fig.update_layout(
-        title="Cross-area responses: which station's units answer in which area",
         xaxis_title="responding station",
         yaxis_title="station area",
-        margin=dict(l=80, r=10, t=40, b=60),
+        margin=dict(l=80, r=10, t=80, b=60),
         height=460,
     )
+    figures.titled(fig, "Cross-area responses: which station's units answer in which area", 460)
     return fig
 
 

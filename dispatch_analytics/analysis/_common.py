@@ -174,9 +174,12 @@ def utc_bounds(start: dt.date, end: dt.date, tz: str) -> tuple[dt.datetime, dt.d
     return a, b
 
 
-def check_agency(agency: Any, problems: list[str]) -> None:
-    """``agency`` must be a name, a list of names, ``"all"`` or None (the connection is
-    scoped to it by :func:`connection`, which checks the names against the store)."""
+def check_agency(agency: Any, problems: list[str], con: Any = None) -> None:
+    """``agency`` must be None, ``"all"``, or the name (or a list of names) of agencies in the
+    store (checked on ``con`` when given); a problem is recorded, not raised."""
+    from ..errors import AgencyError
+    from ..metrics.agencies import resolve_agency
+
     ok = (
         agency is None
         or isinstance(agency, str)
@@ -184,6 +187,12 @@ def check_agency(agency: Any, problems: list[str]) -> None:
     )
     if not ok:
         problems.append(f"`agency` {agency!r} must be an agency's name, a list of names or 'all'")
+        return
+    if agency is not None and con is not None:
+        try:
+            resolve_agency(con, agency)
+        except AgencyError as exc:
+            problems.append(str(exc))
 
 
 def check_layer(

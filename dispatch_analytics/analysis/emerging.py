@@ -260,16 +260,17 @@ class EmergingHotspots:
         AnalysisError
             Every invalid option at once, each with its fix.
         """
-        con = connection(con, agency)
+        con = connection(con)
         problems: list[str] = []
         check_options(problems, "volume", resolution, alpha, permutations, 1, k)
         if by not in PERIODS:
             problems.append(f"`by` {by!r} must be one of {', '.join(PERIODS)}")
-        check_agency(agency, problems)
+        check_agency(agency, problems, con)
         a, b = check_window(start, end, problems)
         check_layer(con, study_area, "study_area", problems)
         if problems:
             raise AnalysisError(problems, "cannot compute emerging hotspots")
+        con = connection(con, agency)  # every relation below: the agency's rows only
         pts, counts = load_points(con, None, a, b, call_category, study_area)
         out = cls.from_frame(
             pts,

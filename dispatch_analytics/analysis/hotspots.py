@@ -323,10 +323,10 @@ class Hotspots:
         AnalysisError
             Every invalid option at once, each with its fix.
         """
-        con = connection(con, agency)
+        con = connection(con)
         problems: list[str] = []
         check_options(problems, metric, resolution, alpha, permutations, min_n, k)
-        check_agency(agency, problems)
+        check_agency(agency, problems, con)
         a, b = check_window(start, end, problems)
         check_layer(con, study_area, "study_area", problems)
         tgt = None
@@ -341,6 +341,7 @@ class Hotspots:
                     problems.append(f"no target for {interval}: pass `target_s`")
         if problems:
             raise AnalysisError(problems, "cannot compute hotspots")
+        con = connection(con, agency)  # every relation below: the agency's rows only
         pts, counts = load_points(
             con, interval if metric == "late_rate" else None, a, b, call_category, study_area
         )

@@ -177,7 +177,7 @@ class Impact:
             Every invalid option at once: a bad or reversed period, overlapping periods, an
             unknown metric, layer or zone, a zone without its layer.
         """
-        con = connection(con, agency)
+        con = connection(con)
         problems: list[str] = []
         b = parse_period(before, "before", problems)
         a = parse_period(after, "after", problems)
@@ -193,13 +193,14 @@ class Impact:
             problems.append(f"`mix_by` {mix_by!r} must be call_category or call_type")
         if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
             problems.append(f"`n_boot` must be a whole number >= 1, got {n_boot!r}")
-        check_agency(agency, problems)
+        check_agency(agency, problems, con)
         _check_zone(con, layer, zone, problems)
         tgt = None
         if metric in INCIDENT_INTERVALS:
             tgt = resolve_target(metric, target_s, profile, call_category, problems)
         if problems:
             raise AnalysisError(problems, "cannot compare the periods")
+        con = connection(con, agency)  # every relation below: the agency's rows only
         assert a and b
         scope = _Scope(con, metric, layer, zone, call_category, tgt, mix_by)
         pb, vb = scope.period(*b)

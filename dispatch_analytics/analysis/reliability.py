@@ -177,15 +177,16 @@ class Reliability:
             Every invalid option at once (unknown layer, bad dates, bad band), each with its
             fix; or an invalid roster.
         """
-        con = connection(con, agency)
+        con = connection(con)
         problems: list[str] = []
-        check_agency(agency, problems)
+        check_agency(agency, problems, con)
         a, b = check_window(start, end, problems, ("start", "end"))
         check_layer(con, layer, "layer", problems)
         if isinstance(band_h, bool) or not isinstance(band_h, int) or band_h < 1 or 24 % band_h:
             problems.append(f"`band_h` must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24), got {band_h!r}")
         if problems:
             raise AnalysisError(problems, "cannot compute reliability")
+        con = connection(con, agency)  # every relation below: the agency's rows only
         lo, hi = sql_window(con, a, b)
         win = {"from_date": lo, "to_date": hi}
         first_due = cross = None

@@ -72,7 +72,9 @@ def fmt_cell(v) -> str:
 
 
 def print_frame(df: pl.DataFrame, fmt: str = "table", title: str | None = None, file=None) -> None:
-    """Print a frame as a rich table, CSV or JSON (one object per row, in a list)."""
+    """Print a frame as a rich table for people (durations ``*_s`` as m:ss, shares as %,
+    counts with separators: :func:`dispatch_analytics.fmt.value`), or as CSV or JSON (one
+    object per row, in a list) with the raw values for scripts."""
     fmt = fmt.lower()
     if fmt == "csv":
         text = df.write_csv()
@@ -80,12 +82,14 @@ def print_frame(df: pl.DataFrame, fmt: str = "table", title: str | None = None, 
     elif fmt == "json":
         rows = df.to_dicts()
         (file or sys.stdout).write(json.dumps(rows, default=str, indent=1) + "\n")
-    elif fmt == "table":
+    elif fmt == "table":  # for people: m:ss, %, separators (fmt.value); CSV / JSON stay raw
+        from ..fmt import value as _value
+
         table = Table(title=title, show_lines=False, header_style="bold")
         for c, t in df.schema.items():
             table.add_column(c, justify="right" if t.is_numeric() else "left")
         for row in df.iter_rows():
-            table.add_row(*[fmt_cell(v) for v in row])
+            table.add_row(*[_value(c, v) for c, v in zip(df.columns, row, strict=True)])
         out.print(table)
         if df.height == 0:
             out.print("(no rows)")

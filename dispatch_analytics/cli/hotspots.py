@@ -17,6 +17,7 @@ from .common import (
     agency_for,
     check_format,
     err,
+    open_catalog,
     out,
     print_frame,
     print_people,
@@ -91,7 +92,7 @@ def hotspots_cmd(
     fmt = check_format(fmt)
     if by is not None and metric != "volume":
         raise typer.BadParameter("`--by` (emerging hot spots) works on `--metric volume` only")
-    con = Store(data_dir, create=False).connect(read_only=True)
+    con = open_catalog(data_dir)  # DuckDB's progress bar off
     chosen = agency_for(con, agency)
     common: dict[str, Any] = dict(
         resolution=resolution, alpha=alpha, fdr=fdr, permutations=permutations, seed=seed,

@@ -9,8 +9,16 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from ..store import Store
-from .common import AgencyOpt, DataDir, agency_for, check_format, err, out, print_people
+from .common import (
+    AgencyOpt,
+    DataDir,
+    agency_for,
+    check_format,
+    err,
+    open_catalog,
+    out,
+    print_people,
+)
 
 __all__ = ["register"]
 
@@ -87,7 +95,7 @@ def impact_cmd(
     from ..analysis.impact import Impact
 
     fmt = check_format(fmt, ("table", "json"))
-    con = Store(data_dir, create=False).connect(read_only=True)
+    con = open_catalog(data_dir)  # DuckDB's progress bar off
     try:
         chosen = agency_for(con, agency)
         with err.status("bootstrap ..."):

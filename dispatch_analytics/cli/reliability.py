@@ -11,13 +11,13 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from ..store import Store
 from .common import (
     AgencyOpt,
     DataDir,
     agency_for,
     check_format,
     err,
+    open_catalog,
     out,
     print_frame,
     print_people,
@@ -113,7 +113,7 @@ def reliability_cmd(
         raise typer.BadParameter(
             f"`--format csv` prints one table: add `--table NAME` ({', '.join(TABLES)})"
         )
-    con = Store(data_dir, create=False).connect(read_only=True)
+    con = open_catalog(data_dir)  # DuckDB's progress bar off
     try:
         chosen = agency_for(con, agency)
         with err.status("reliability ..."):

@@ -9,8 +9,10 @@ import typer
 
 from ..store import Store
 from .common import (
+    AgencyOpt,
     DataDir,
     Format,
+    agency_for,
     out,
     print_frame,
     print_warnings,
@@ -138,18 +140,21 @@ def zones_outside_cmd(
         Path | None, typer.Option("--out", "-o", help="Write them all to this CSV.")
     ] = None,
     fmt: Format = "table",
+    agency: AgencyOpt = None,
     data_dir: DataDir = None,
 ) -> None:
-    """List incidents outside every zone of a layer.
+    """List incidents outside every zone of a layer (the agency's incidents).
 
-    Example:  dispatch zones outside --layer demand_zones --out outside.csv
+    Example:  dispatch zones outside --layer demand_zones --agency SFFD --out outside.csv
     """
+    from ..metrics.agency_scope import agency_scope
     from ..spatial.zones import outside_incidents
 
     store = Store(data_dir, create=False)
     con = store.connect(read_only=True)
     try:
-        df = outside_incidents(con, layer, include_unlocated=include_unlocated)
+        scoped = agency_scope(con, agency_for(con, agency))
+        df = outside_incidents(scoped, layer, include_unlocated=include_unlocated)
     finally:
         con.close()
     if out_file is not None:
