@@ -263,9 +263,13 @@ def hex_resolution(
     return coarsest
 
 
-def colorbar(title: str) -> dict:
-    """A colour bar whose title sits beside it, below the map's toolbar (top right)."""
-    return {"title": {"text": title, "side": "right"}, "len": 0.8, "y": 0.45, "thickness": 14}
+def colorbar(title: str, seconds: tuple[float, float] | None = None) -> dict:
+    """A colour bar whose title sits beside it, below the map's toolbar (top right); with
+    ``seconds`` (low, high), its ticks in m:ss."""
+    bar = {"title": {"text": title, "side": "right"}, "len": 0.8, "y": 0.45, "thickness": 14}
+    if seconds is not None:
+        bar["tickvals"], bar["ticktext"] = fmt.duration_ticks(*seconds, 6)
+    return bar
 
 
 def choropleth_figure(

@@ -20,6 +20,7 @@ from dispatch_analytics.metrics.queries import run_query
 from dispatch_analytics.schema.intervals import intervals
 from dispatch_analytics.store.derived_sql import interval_rows_sql
 
+from .choices import filter_choices, outside_zones, rejects_over_time
 from .data import INTERVALS, Snapshot
 from .filters import Filters, where_sql
 
@@ -37,8 +38,6 @@ __all__ = [
     "volume_by_category",
     "zone_stats",
     "zone_breakdown",
-    "hex_stats",
-    "hex_bounds",
     "unit_turnout",
     "first_due_reliability",
     "unit_workload",
@@ -359,70 +358,6 @@ def zone_breakdown(
     return pl.DataFrame(rows, schema=_BREAKDOWN_SCHEMA)
 
 
-def _parent_table(snap: Snapshot, resolution: int) -> str:
-    """A snapshot table ``h3_cell -> parent`` (the cell's parent at ``resolution``), built
-    once per data version; its name."""
-    name = f"hex_parent_{int(resolution)}"
-
-    def build():
-        import h3
-
-        cells = snap.query("select distinct h3_cell from inc where h3_cell is not null")
-        c = cells["h3_cell"].to_list()
-        parents = pl.DataFrame(
-            {"h3_cell": c, "parent": [h3.cell_to_parent(x, int(resolution)) for x in c]},
-            schema={"h3_cell": pl.String, "parent": pl.String},
-        )
-        cur = snap.con.cursor()
-        try:
-            cur.register("_parents", parents)
-            cur.execute(f"create or replace table {name} as select * from _parents")
-        finally:
-            cur.close()
-        return name
-
-    return snap.memo(("hex_parent", int(resolution)), build)
-
-
-def hex_bounds(snap: Snapshot, f: Filters) -> tuple[float, float, float, float] | None:
-    """(west, south, east, north) of the filtered incidents' coordinates (None: none)."""
-    where, params = where_sql(f)
-    r = snap.query(
-        "select min(longitude) as w, min(latitude) as s, max(longitude) as e, "
-        f"max(latitude) as n from inc where latitude is not null and {where}",
-        params,
-    ).row(0)
-    return None if r[0] is None else tuple(float(x) for x in r)
-
-
-def hex_stats(
-    snap: Snapshot, f: Filters, metric: str, target_s: Target, resolution: int | None = None
-) -> pl.DataFrame:
-    """Per H3 cell: volume and late-response rate (share of the interval over target).
-
-    ``resolution`` coarser than the stored cells' groups them by their parent cell (a map of
-    a wide area); None keeps the stored resolution."""
-    schema = {"h3_cell": pl.String, "volume": pl.Int64, "late_rate": pl.Float64}
-    if not snap.has_cells:
-        return pl.DataFrame(schema=schema)
-    key = "s.h3_cell"
-    if resolution is not None:
-        stored = snap.query("select any_value(h3_cell) as c from inc where h3_cell is not null")
-        import h3
-
-        if stored["c"][0] and resolution < h3.get_resolution(stored["c"][0]):
-            table = _parent_table(snap, resolution)
-            key = f"(select p.parent from {table} p where p.h3_cell = s.h3_cell)"
-    df = interval_table(
-        snap,
-        f,
-        {metric: (target_s, 90.0)},
-        keys={"h3_cell": key},
-        where="h3_cell is not null",
-    )
-    return df.select("h3_cell", "volume", (1 - pl.col("compliance")).alias("late_rate"))
-
-
 def _run_query(snap: Snapshot, name: str, params: dict, **kw) -> pl.DataFrame:
     """A query of the library's SQL, on a cursor of the snapshot."""
     cur = snap.con.cursor()
@@ -521,72 +456,3 @@ def unit_workload(snap: Snapshot, f: Filters, top: int = 40) -> pl.DataFrame:
         f"from units where {where} group by 1 order by responses desc, unit_id limit {int(top)}",
         params,
     )
-
-
-def rejects_over_time(snap: Snapshot, agency: str | None = None) -> pl.DataFrame:
-    """Rejected rows per local date of their incident (the call's own day, not the day it
-    was ingested) and reason; ``local_date`` is null for a row whose incident is not in the
-    store (its whole call was rejected)."""
-    cond = "true" if agency is None else "r.agency = $a"
-    return snap.query(
-        "select i.local_date, r.reason, count(*) as n "
-        "from rejects_t r left join inc i on i.agency = r.agency and i.incident_id = "
-        f"r.incident_id where {cond} group by 1, 2 order by 1 nulls last, 2",
-        {} if agency is None else {"a": agency},
-    )
-
-
-def outside_zones(snap: Snapshot, agency: str | None = None) -> pl.DataFrame:
-    """Per layer of the agency: incidents outside every zone, and incidents without
-    coordinates."""
-    rows = []
-    cond = "true" if agency is None else "agency = $a"
-    p = {} if agency is None else {"a": agency}
-    total = snap.query(f"select count(*) as n from inc where {cond}", p)["n"][0]
-    for lyr in snap.layers_of(agency):
-        r = snap.query(
-            f'select count(*) filter (where "zone__{lyr}" is null and latitude is '
-            f"not null) as outside, count(*) filter (where latitude is null) as "
-            f"no_coordinates from inc where {cond}",
-            p,
-        ).row(0, named=True)
-        rows.append({"layer": lyr, "incidents": total, **r})
-    return pl.DataFrame(
-        rows,
-        schema={
-            "layer": pl.String,
-            "incidents": pl.Int64,
-            "outside": pl.Int64,
-            "no_coordinates": pl.Int64,
-        },
-    )
-
-
-def filter_choices(snap: Snapshot, agency: str | None = None) -> dict:
-    """Values offered by the filter controls, for one agency (default: the snapshot's
-    default agency): its call categories, call types, priorities, dates and zone layers."""
-    agency = snap.agency(agency)
-    p = {"a": agency}
-    cond = "agency = $a" if agency is not None else "true"
-
-    def q(sql: str):
-        return snap.query(sql.replace("{cond}", cond), p if agency is not None else {})["v"]
-
-    return {
-        "agency": agency,
-        "agencies": [a for a, _ in snap.agencies],
-        "categories": q(
-            "select distinct call_category as v from inc where {cond} order by 1"
-        ).to_list(),
-        "call_types": q(
-            "select call_type as v from inc where call_type is not null and {cond} group by 1 "
-            "order by count(*) desc limit 200"
-        ).to_list(),
-        "priorities": q(
-            "select distinct priority as v from inc where priority is not null and {cond} "
-            "order by 1"
-        ).to_list(),
-        "date_min": q("select min(local_date) as v from inc where {cond}")[0],
-        "date_max": q("select max(local_date) as v from inc where {cond}")[0],
-        "layers": snap.layers_of(agency),
-    }

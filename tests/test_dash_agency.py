@@ -12,7 +12,7 @@ import metrics_helpers as H  # noqa: E402
 import numpy as np
 import pytest
 
-from dash_app import figures, stats, views
+from dash_app import figures, stats, stats_map, views
 from dash_app.data import DataSource
 from dash_app.filters import Filters, parse_search, to_search, where_sql
 from dash_app.pages import quality
@@ -221,8 +221,8 @@ def test_hex_stats_group_by_parent_cells(two):
 
     snap = two.snapshot()
     f = views.resolve_filters(two, parse_search(f"?agency={CITY}"))
-    fine = stats.hex_stats(snap, f, "travel", 240.0)
-    coarse = stats.hex_stats(snap, f, "travel", 240.0, resolution=6)
+    fine = stats_map.hex_stats(snap, f, "travel", 240.0)
+    coarse = stats_map.hex_stats(snap, f, "travel", 240.0, resolution=6)
     assert {h3.get_resolution(c) for c in coarse["h3_cell"]} == {6}
     assert int(coarse["volume"].sum()) == int(fine["volume"].sum())
     parents = {h3.cell_to_parent(c, 6) for c in fine["h3_cell"]}

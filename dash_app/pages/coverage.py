@@ -210,8 +210,7 @@ def _base(ds: DataSource, layer: str | None, agency: str | None = None):
         try:
             model = TravelModel.load(root)
         except DispatchError:
-            # not saved: a view of the agency's history
-            model = TravelModel.from_store(ds.store, agency=agency)
+            model = TravelModel.from_store(ds.store, agency=agency)  # not saved: a view
             note = "travel model fitted for this view (run `dispatch coverage fit` to store it)"
         grid = CoverageGrid.from_store(ds.store, resolution=_RESOLUTION, layer=layer, agency=agency)
         return grid, read_station_frame(root), model, note
@@ -257,12 +256,7 @@ def _gaps(ds: DataSource, f: Filters, layer, target_s: float):
     return ds.snapshot().memo(
         ("coverage-gaps", f.agency, layer, target_s, repr(sorted(flt.items()))),
         lambda: Gaps.from_store(
-            ds.store,
-            layer=layer,
-            metric="travel",
-            target_s=target_s,
-            filters=flt,
-            agency=f.agency,
+            ds.store, layer=layer, metric="travel", target_s=target_s, filters=flt, agency=f.agency
         ),
     )
 
@@ -331,16 +325,7 @@ def cells_figure(wi, cells_geojson: dict, target_s: float) -> go.Figure:
             reversescale=True,
             marker_opacity=0.6,
             marker_line_width=0.2,
-            colorbar={
-                **figures.colorbar("modelled travel"),
-                **dict(
-                    zip(
-                        ("tickvals", "ticktext"),
-                        fmt.duration_ticks(0, 2 * target_s, 6),
-                        strict=True,
-                    )
-                ),
-            },
+            colorbar=figures.colorbar("modelled travel", (0, 2 * target_s)),
             customdata=[
                 (fmt.count(d), s, fmt.duration(t))
                 for d, s, t in cells.select("demand", "station_id", "travel_s").rows()

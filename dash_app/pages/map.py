@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 from dash import dcc, html, no_update
 
-from .. import figures, stats
+from .. import figures, stats, stats_map
 from ..components import CARD, ROW, data_table, people_table
 from ..data import INTERVALS, DataSource
 from ..figures import METRIC_CHOICES
@@ -136,8 +136,8 @@ def _hexagons(snap, f: Filters, targets, metric, hex_value, cells_geojson, tile_
     from dispatch_analytics.analysis.hotspots import cells_geodataframe
 
     t, _pct = targets.get(metric, (None, 90.0))
-    res = figures.hex_resolution(stats.hex_bounds(snap, f))
-    hx = stats.hex_stats(snap, f, metric, t, resolution=res)
+    res = figures.hex_resolution(stats_map.hex_bounds(snap, f))
+    hx = stats_map.hex_stats(snap, f, metric, t, resolution=res)
     if not hx.height:
         return figures.empty_figure()
     gj = figures.geojson_of(cells_geodataframe(hx.select("h3_cell")))

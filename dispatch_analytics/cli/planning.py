@@ -172,7 +172,9 @@ def whatif_cmd(
             "--close-station ID"
         )
     store = Store(data_dir, create=False)
-    before = coverage_of(store, target_s, resolution, layer, quantile, busy, agency_for(store, agency))
+    before = coverage_of(
+        store, target_s, resolution, layer, quantile, busy, agency_for(store, agency)
+    )
     wi = WhatIf.from_coverage(before, add=adds, move=moves, close=close_station or [])
     if f == "json":
         print_json({**wi.to_dict(), "metadata": wi.metadata})
