@@ -115,6 +115,23 @@ class Snapshot:
             return list(self.layers)
         return self.memo(("layers_of", agency), lambda: self._layers_of(agency))
 
+    def default_layer(self, agency: str | None) -> str | None:
+        """The agency's layer preselected in the filter bar: the one of the most zones (the
+        finest: station areas before battalions)."""
+        layers = self.layers_of(agency)
+        if len(layers) <= 1:
+            return layers[0] if layers else None
+
+        def build():
+            counts = ", ".join(f'count(distinct "zone__{lyr}")' for lyr in layers)
+            cond = "agency = $a" if agency is not None else "true"
+            row = self.query(
+                f"select {counts} from inc where {cond}", {"a": agency} if agency else {}
+            )
+            return max(zip(layers, row.row(0), strict=True), key=lambda t: (t[1], t[0]))[0]
+
+        return self.memo(("default_layer", agency), build)
+
     def _layers_of(self, agency: str) -> list[str]:
         if not self.layers:
             return []

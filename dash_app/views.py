@@ -96,7 +96,7 @@ def resolve_filters(ds: DataSource, f: Filters) -> Filters:
     snap = ds.snapshot()
     agency = snap.agency(f.agency)
     layers = snap.layers_of(agency)
-    layer = f.layer if f.layer in layers else (layers[0] if layers else None)
+    layer = f.layer if f.layer in layers else snap.default_layer(agency)
     return f.with_(agency=agency, layer=layer)
 
 

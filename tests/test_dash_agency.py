@@ -31,6 +31,8 @@ def two(tmp_path_factory):
     H.sample_store(root)
     load_zones(root, H.CITY_AREAS, "station_areas", "station_id", name_field="name", agency=CITY)
     load_zones(root, NHOODS, "sf_neighborhoods", "nhood", name_field="nhood", agency="SFFD")
+    bat = H.CITY_AREAS.parent / "battalions.geojson"
+    load_zones(root, bat, "battalions", "battalion_id", name_field="name", agency=CITY)
     return DataSource(root)
 
 
@@ -41,7 +43,11 @@ def test_default_agency_is_the_newest(two):
     assert snap.agency("SFFD") == "SFFD" and snap.agency("nowhere") == CITY
     assert snap.timezone("SFFD") == "America/Los_Angeles"
     assert snap.layers_of("SFFD") == ["sf_neighborhoods"]
-    assert snap.layers_of(CITY) == ["station_areas"]
+    assert snap.layers_of(CITY) == ["battalions", "station_areas"]
+    # the preselected layer is the finest (12 station areas before 3 battalions)
+    assert snap.default_layer(CITY) == "station_areas" and snap.default_layer("SFFD") == (
+        "sf_neighborhoods"
+    )
 
 
 def test_filters_keep_the_agency_in_the_url():
