@@ -53,7 +53,9 @@ def scoped_connect(store: Any, agency: Any = None):
     agency; an unknown agency raises :class:`AgencyError`)."""
     from ..metrics.agency_scope import agency_scope
 
-    return agency_scope(store.connect(read_only=True), agency)
+    con = store.connect(read_only=True)
+    con.execute("set enable_progress_bar = false")  # DuckDB's own bar would print to stdout
+    return agency_scope(con, agency)
 
 
 def store_root(store: Any) -> Path:

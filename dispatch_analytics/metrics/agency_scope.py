@@ -77,6 +77,7 @@ def _copy_views(views: dict[str, str]) -> duckdb.DuckDBPyConnection:
     """An in-memory database with ``views`` (created in dependency order)."""
     mem = duckdb.connect()
     mem.execute("set TimeZone = 'UTC'")
+    mem.execute("set enable_progress_bar = false")  # DuckDB's own bar would print to stdout
     todo = list(views.items())
     while todo:
         left = []
