@@ -32,7 +32,14 @@ class DashConfig:
     alert_min_n : int
         Groups with fewer incidents than this raise no alert.
     sql_row_limit, sql_timeout_s
-        Limits of the SQL console.
+        Limits of the SQL console: rows shown, seconds per query.
+    sql_max_bytes : int
+        The console cuts a result at about this many bytes (Arrow size) as well as at
+        ``sql_row_limit`` rows.
+    sql_memory_limit : str
+        DuckDB ``memory_limit`` of the console (all its queries together), e.g. ``"1GB"``.
+    sql_threads : int
+        DuckDB ``threads`` of the console.
     profile : str
         Default standards profile.
     h3_resolution : int
@@ -47,6 +54,9 @@ class DashConfig:
     alert_min_n: int = 20
     sql_row_limit: int = 5000
     sql_timeout_s: float = 10.0
+    sql_max_bytes: int = 50_000_000
+    sql_memory_limit: str = "1GB"
+    sql_threads: int = 2
     profile: str = "nfpa1710"
     h3_resolution: int = 8
 
