@@ -19,6 +19,7 @@ import typer
 from .._version import __version__
 from ..errors import DispatchError
 from . import (
+    batches,
     coverage,
     export,
     hotspots,
@@ -89,6 +90,7 @@ for _module in (
     units,
     coverage,
     planning,
+    batches,
 ):
     _module.register(app)
 

@@ -42,7 +42,17 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "Store",
     "resolve_data_dir",
+    "glob_escape",
+    "REMOVE_SCHEMA",
 ]
+
+#: Rows of a batch folder's ``removes.parquet``: the batches it removes, and their incidents
+#: (one row per removed batch and incident; ``incident_id`` null for a batch without rows).
+REMOVE_SCHEMA: dict[str, pl.DataType] = {
+    "batch_id": pl.String(),
+    "agency": pl.String(),
+    "incident_id": pl.String(),
+}
 
 SCHEMA_VERSION = "8"
 DEFAULT_DATA_DIR = "dispatch_data"
@@ -61,6 +71,12 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
+
+
+def glob_escape(path: str | os.PathLike) -> str:
+    """``path`` with DuckDB's glob characters (``[``, ``*``, ``?``) matched literally
+    (``[[]``, ``[*]``, ``[?]``), so a data directory named ``runs[2024]*`` still reads."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in str(path))
 
 
 def _digest(statements: list[str]) -> str:
@@ -118,14 +134,25 @@ class Store:
             pl.DataFrame(schema=LOG_SCHEMA).write_parquet(stage / "ingest_log.parquet")
             os.rename(stage, init)
 
+    _PATTERNS = {
+        "responses": "responses-*.parquet",
+        "rejects": "rejects-*.parquet",
+        "ingest_log": "ingest_log.parquet",
+        "removes": "removes.parquet",
+    }
+
     def glob(self, kind: str) -> str:
-        """The Parquet glob of one table kind: responses, rejects or ingest_log."""
-        pattern = {
-            "responses": "responses-*.parquet",
-            "rejects": "rejects-*.parquet",
-            "ingest_log": "ingest_log.parquet",
-        }[kind]
-        return str(self.batches_dir / "*" / pattern)
+        """The DuckDB glob of one table kind (responses, rejects, ingest_log, removes); the
+        data directory's own path is escaped (:func:`glob_escape`)."""
+        return glob_escape(self.batches_dir) + "/*/" + self._PATTERNS[kind]
+
+    def files(self, kind: str, batches: set[str] | None = None) -> list[str]:
+        """The files of one table kind (only of ``batches`` when given), for Python readers."""
+        out = []
+        for f in sorted(self.batches_dir.glob("*/" + self._PATTERNS[kind])):
+            if batches is None or f.parent.name in batches:
+                out.append(str(f))
+        return out
 
     def schema_file(self, kind: str) -> Path:
         """A zero-row file with the current columns of one table kind, read beside the
@@ -134,7 +161,8 @@ class Store:
 
     def read_sql(self, kind: str) -> str:
         """``read_parquet(...)`` of one table kind: every batch plus its schema file."""
-        files = f"[{_sql_str(self.glob(kind))}, {_sql_str(str(self.schema_file(kind)))}]"
+        schema = glob_escape(self.schema_file(kind))
+        files = f"[{_sql_str(self.glob(kind))}, {_sql_str(schema)}]"
         return f"read_parquet({files}, union_by_name = true)"
 
     def _ensure_schema_files(self) -> None:
@@ -142,7 +170,14 @@ class Store:
             ("responses", RESPONSE_SCHEMA),
             ("rejects", REJECT_SCHEMA),
             ("ingest_log", LOG_SCHEMA),
+            ("removes", REMOVE_SCHEMA),
         ):
+            # the _init batch holds a zero-row file of every kind, so every glob matches
+            init = self.batches_dir / "_init" / self._PATTERNS[kind].replace("*", "00000")
+            if init.parent.is_dir() and not init.exists():
+                tmp = init.with_name(f".{init.name}.{os.getpid()}.tmp")
+                pl.DataFrame(schema=schema).write_parquet(tmp)
+                os.replace(tmp, init)
             path = self.schema_file(kind)
             empty = pl.DataFrame(schema=schema)
             if path.exists() and pl.read_parquet_schema(path) == empty.schema:
@@ -168,21 +203,32 @@ class Store:
         ]
 
     def _catalog_body(self) -> list[str]:
+        live = "anti join _removed_batches x on x.batch_id = b.batch_id"
         return [
+            # batches removed (`dispatch batches remove`, `ingest --replace`): a batch folder's
+            # removes.parquet hides them from every view in the same rename that publishes it
+            f"create or replace view _removed as select * from {self.read_sql('removes')}",
+            "create or replace view _removed_batches as select distinct batch_id "
+            "from _removed where batch_id is not null",
             # batches written before rows carried an agency take their profile's name
-            "create or replace view responses_all as select * replace "
-            f"(coalesce(agency, profile) as agency) from {self.read_sql('responses')}",
+            "create or replace view responses_all as select b.* replace "
+            f"(coalesce(b.agency, b.profile) as agency) from {self.read_sql('responses')} b "
+            + live,
             # newest record of each incident/unit wins: most stages, latest last stage, latest
             # batch; within one batch the content decides (row_hash), never the row order
             f"create or replace view responses as {_dedupe_sql('responses_all')}",
             # incidents not yet in the derived table, computed live from their unit rows
             "create or replace view _derived_incidents as select * from read_parquet("
-            f"{_sql_str(str(self.derived_current / 'incidents.parquet'))})",
+            f"{_sql_str(glob_escape(self.derived_current / 'incidents.parquet'))})",
             "create or replace view _derived_coverage as select batch_id from read_parquet("
-            f"{_sql_str(str(self.derived_current / 'coverage.parquet'))})",
+            f"{_sql_str(glob_escape(self.derived_current / 'coverage.parquet'))})",
+            # incidents of batches the derived table does not cover, and of removed batches
+            # it still covers (recomputed live from their remaining rows, or gone)
             "create or replace view _fresh_incidents as select distinct r.agency, "
             "r.incident_id from responses_all r anti join _derived_coverage c "
-            "on c.batch_id = r.batch_id",
+            "on c.batch_id = r.batch_id union select x.agency, x.incident_id from _removed x "
+            "semi join _derived_coverage c on c.batch_id = x.batch_id "
+            "where x.incident_id is not null",
             "create or replace view _fresh_responses as "
             + _dedupe_sql(
                 "(select * from responses_all r semi join _fresh_incidents f "
@@ -195,9 +241,10 @@ class Store:
             f"union all by name ({_incidents_sql('_fresh_responses')})",
             # long format: one row per incident (unit response) and interval of the registry
             *interval_view_sql(),
-            f"create or replace view rejects as select * from {self.read_sql('rejects')}",
-            "create or replace view ingest_log as select * from "
-            f"{self.read_sql('ingest_log')} order by batch_id",
+            "create or replace view rejects as select b.* from "
+            f"{self.read_sql('rejects')} b {live}",
+            "create or replace view ingest_log as select b.* from "
+            f"{self.read_sql('ingest_log')} b {live} order by b.batch_id",
             *spatial_view_sql(self.root),  # zones, stations, incident_zones, incident_cells
             *_macros(),  # nearest-rank percentile and CI macros shared with queries/
         ]
@@ -417,10 +464,27 @@ class Store:
         return dest
 
     # ----------------------------------------------------------------- reading
+    def removed_batches(self) -> set[str]:
+        """Ids of the batches removed (hidden from every view; their folders may linger until
+        the next writer deletes them)."""
+        files = self.files("removes")
+        if not files:
+            return set()
+        ids = pl.scan_parquet(files, schema=REMOVE_SCHEMA, missing_columns="insert")
+        return set(ids.select("batch_id").drop_nulls().collect()["batch_id"].to_list())
+
+    def live_batches(self) -> set[str]:
+        """Ids of the batch folders visible to the views (ingested, not removed)."""
+        folders = {d.name for d in self.batches_dir.iterdir() if d.is_dir()}
+        return folders - self.removed_batches()
+
     def ingest_log(self) -> pl.DataFrame:
-        """Every batch ingested so far (oldest first)."""
+        """Every batch ingested and not removed (oldest first)."""
+        files = self.files("ingest_log", self.live_batches())
+        if not files:
+            return pl.DataFrame(schema=LOG_SCHEMA)
         return (
-            pl.scan_parquet(self.glob("ingest_log"), schema=LOG_SCHEMA, missing_columns="insert")
+            pl.scan_parquet(files, schema=LOG_SCHEMA, missing_columns="insert")
             .collect()
             .sort("batch_id")
         )
@@ -430,13 +494,20 @@ class Store:
         log = self.ingest_log().filter(pl.col("file_sha256") == sha256)
         return None if log.is_empty() else log["batch_id"][0]
 
-    def seen_rows(self) -> pl.DataFrame:
-        """Row hashes already stored (accepted or rejected): ``row_hash, source, source_row``."""
+    def seen_rows(self, exclude: set[str] | None = None) -> pl.DataFrame:
+        """Row hashes already stored (accepted or rejected): ``row_hash, source, source_row``;
+        rows of removed batches and of the batches in ``exclude`` do not count."""
         cols = ["row_hash", "source", "source_row"]
+        keep = self.live_batches() - (exclude or set())
         frames = [
-            pl.scan_parquet(self.glob("responses")).select(cols),
-            pl.scan_parquet(self.glob("rejects")).select(cols),
+            pl.scan_parquet(files).select(cols)
+            for files in (self.files("responses", keep), self.files("rejects", keep))
+            if files
         ]
+        if not frames:
+            return pl.DataFrame(
+                schema={"row_hash": pl.UInt64, "source": pl.String, "source_row": pl.Int64}
+            )
         return (
             pl.concat(frames)
             .group_by("row_hash")
