@@ -280,7 +280,14 @@ def _register_sql(app, ds, cfg, saved_queries) -> None:
     )
     def run_sql(_n, text, saved, values, ids):
         return run_outputs(
-            ds, by_name, text, saved, values, ids, cfg.sql_row_limit, cfg.sql_timeout_s,
+            ds,
+            by_name,
+            text,
+            saved,
+            values,
+            ids,
+            cfg.sql_row_limit,
+            cfg.sql_timeout_s,
             console_limits(cfg),
         )
 
@@ -291,9 +298,7 @@ def _register_sql(app, ds, cfg, saved_queries) -> None:
         prevent_initial_call=True,
     )
     def download(_n, text):
-        return csv_download(
-            ds, text, cfg.sql_row_limit, cfg.sql_timeout_s, console_limits(cfg)
-        )
+        return csv_download(ds, text, cfg.sql_row_limit, cfg.sql_timeout_s, console_limits(cfg))
 
 
 def _register_coverage(app, ds, cfg, geo) -> None:

@@ -91,9 +91,7 @@ def ingest(
             store = None
         scratch = Path(tempfile.mkdtemp(prefix="dispatch-dry-"))
         try:
-            return ingest_files(
-                files, profile, store, scratch, True, chunk_rows, progress, replace
-            )
+            return ingest_files(files, profile, store, scratch, True, chunk_rows, progress, replace)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     store = Store(data_dir)

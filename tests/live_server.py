@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 
+
 #: The body of the SQL page's Run callback (one POST to /_dash-update-component).
 def sql_run_body(sql: str) -> dict:
     """The JSON Dash's browser code posts when the SQL page's Run button is clicked."""

@@ -71,7 +71,9 @@ def test_profile_digest_ignores_path_and_description(city):
     assert profile_digest(p) != profile_digest(load_profile(bad))
     import dataclasses
 
-    assert profile_digest(dataclasses.replace(p, path="/else", description="x")) == profile_digest(p)
+    assert profile_digest(dataclasses.replace(p, path="/else", description="x")) == profile_digest(
+        p
+    )
 
 
 def test_replace_a_file_ingested_with_a_wrong_mapping(city, tmp_path):
@@ -115,7 +117,10 @@ def test_replace_a_file_ingested_with_a_wrong_mapping(city, tmp_path):
 def test_replace_via_the_cli(city, tmp_path):
     _c, a, _b, good, bad = city
     store = str(tmp_path / "store")
-    assert runner.invoke(cli_app, ["ingest", str(a), "-m", str(bad), "--data-dir", store]).exit_code == 0
+    assert (
+        runner.invoke(cli_app, ["ingest", str(a), "-m", str(bad), "--data-dir", store]).exit_code
+        == 0
+    )
     res = runner.invoke(cli_app, ["ingest", str(a), "-m", str(good), "--data-dir", store])
     assert res.exit_code == 1 and "--replace" in str(res.exception)
     assert "sample_city" in str(res.exception)
@@ -192,7 +197,9 @@ def test_batches_cli_list_and_remove(city, tmp_path):
     assert table.exit_code == 0 and bid[:20] in table.output
     csv = runner.invoke(cli_app, ["batches", "list", "-f", "csv", "--data-dir", store])
     assert csv.output.splitlines()[0].startswith("batch_id,source,profile,profile_sha256")
-    assert runner.invoke(cli_app, ["batches", "list", "-f", "xml", "--data-dir", store]).exit_code == 2
+    assert (
+        runner.invoke(cli_app, ["batches", "list", "-f", "xml", "--data-dir", store]).exit_code == 2
+    )
     ask = runner.invoke(cli_app, ["batches", "remove", bid, "--data-dir", store], input="n\n")
     assert ask.exit_code in (1, 2)
     assert Store(store).ingest_log().height == 1
@@ -202,6 +209,10 @@ def test_batches_cli_list_and_remove(city, tmp_path):
     assert ok.exit_code == 0, ok.output
     assert "removed 1 batch" in ok.output
     assert Store(store).ingest_log().height == 0
-    for cmd in (["batches", "--help"], ["batches", "list", "--help"], ["batches", "remove", "--help"]):
+    for cmd in (
+        ["batches", "--help"],
+        ["batches", "list", "--help"],
+        ["batches", "remove", "--help"],
+    ):
         h = runner.invoke(cli_app, cmd)
         assert h.exit_code == 0 and "Example" in h.output

@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 import pytest
 import requests
+from live_server import live_server, sql_run_body
 from typer.testing import CliRunner
 
 from dash_app.sql_console import run_console_sql
@@ -22,7 +23,6 @@ from dispatch_analytics.errors import QueryError
 from dispatch_analytics.metrics.queries import list_queries
 from dispatch_analytics.sample.city import generate_city
 from dispatch_analytics.store.console import SqlSandbox, check_read_only, read_only_query
-from live_server import live_server, sql_run_body
 
 runner = CliRunner()
 
@@ -89,9 +89,11 @@ def test_select_star_from_incidents_shows_local_time_with_offset(city):
     assert res.error is None, res.error
     tz = load_profile(c.mapping_toml).timezone
     assert res.timezone == tz
-    raw = Store(store).sql(
-        "select incident_id, call_received_at from incidents order by 1 limit 3"
-    ).to_pandas()
+    raw = (
+        Store(store)
+        .sql("select incident_id, call_received_at from incidents order by 1 limit 3")
+        .to_pandas()
+    )
     want = [
         t.tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S%z")[:-2]
         + ":"
@@ -187,9 +189,14 @@ def test_row_byte_memory_and_time_limits(city):
 
 def test_console_reads_the_store_files_and_nothing_else(city, tmp_path):
     store, _ = city
-    lake = _run(store, f"select count(*) as n from read_parquet('{store}/lake/batches/*/ingest_log.parquet')")
+    lake = _run(
+        store,
+        f"select count(*) as n from read_parquet('{store}/lake/batches/*/ingest_log.parquet')",
+    )
     assert lake.error is None and lake.frame["n"][0] >= 1
-    zones = _run(store, f"select count(*) as n from read_parquet('{store}/spatial/zones/*.parquet')")
+    zones = _run(
+        store, f"select count(*) as n from read_parquet('{store}/spatial/zones/*.parquet')"
+    )
     assert zones.error is None
     secret = tmp_path / "secret.csv"
     secret.write_text("a\n1\n")
@@ -262,10 +269,12 @@ def test_dispatch_sql_csv_and_json_with_nested_columns(city):
     sql = "select [1, 2] as l, {'a': 1} as s, interval 1 day as i, 2 as n"
     csv = runner.invoke(cli_app, ["sql", sql, "-f", "csv", "--data-dir", str(store)])
     assert csv.exit_code == 0, csv.output
-    assert csv.output.splitlines() == ["l,s,i,n", '"[1, 2]",{\'a\': 1},1 day,2']
+    assert csv.output.splitlines() == ["l,s,i,n", "\"[1, 2]\",{'a': 1},1 day,2"]
     js = runner.invoke(cli_app, ["sql", sql, "-f", "json", "--data-dir", str(store)])
     assert json.loads(js.output) == [{"l": [1, 2], "s": {"a": 1}, "i": "1 day", "n": 2}]
-    table = runner.invoke(cli_app, ["sql", "select * from incidents limit 3", "--data-dir", str(store)])
+    table = runner.invoke(
+        cli_app, ["sql", "select * from incidents limit 3", "--data-dir", str(store)]
+    )
     assert table.exit_code == 0, table.output
     bad = runner.invoke(cli_app, ["sql", "select 1", "-f", "xml", "--data-dir", str(store)])
     assert bad.exit_code == 2
@@ -283,7 +292,9 @@ def test_sandbox_connections_are_independent(city):
     store, _ = city
     box = SqlSandbox.from_store(Store(store), memory_limit="256MB", threads=1)
     with ThreadPoolExecutor(8) as pool:
-        frames = list(pool.map(lambda i: box.run(f"select {i} as i, count(*) as n from incidents"), range(32)))
+        frames = list(
+            pool.map(lambda i: box.run(f"select {i} as i, count(*) as n from incidents"), range(32))
+        )
     assert [f.frame["i"][0] for f in frames] == list(range(32))
     assert len({f.frame["n"][0] for f in frames}) == 1
 

@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     from rich.text import Text
 
+    from ..store.permissions import apply_file_mode
+
     try:
+        apply_file_mode()  # the store's files and exports: 0600 / folders 0700 by default
         app(args=argv)
     except SystemExit as exc:  # click ends every run this way
         code = exc.code

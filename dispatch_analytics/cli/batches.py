@@ -50,7 +50,9 @@ def list_cmd(fmt: Format = "table", data_dir: DataDir = None) -> None:
 
 @batches_app.command("remove")
 def remove_cmd(
-    batch_ids: Annotated[list[str], typer.Argument(help="Batch ids (see `dispatch batches list`).")],
+    batch_ids: Annotated[
+        list[str], typer.Argument(help="Batch ids (see `dispatch batches list`).")
+    ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     h3_resolution: Annotated[
         int, typer.Option("--h3-resolution", help="H3 resolution of the re-assigned cells.")

@@ -13,8 +13,8 @@ from ..ingest.results import REJECT_REASONS
 from ..store import Store, resolve_data_dir
 from .common import (
     DataDir,
-    check_format,
     Format,
+    check_format,
     fmt_cell,
     out,
     print_frame,

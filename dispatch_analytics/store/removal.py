@@ -62,7 +62,9 @@ class RemovalReport:
 def check_batch_ids(store: Store, batch_ids: list[str]) -> pl.DataFrame:
     """The ingest-log rows of ``batch_ids``; :class:`StoreError` naming every unknown id."""
     if not batch_ids:
-        raise StoreError("name at least one `BATCH_ID` to remove; list them with `dispatch batches list`")
+        raise StoreError(
+            "name at least one `BATCH_ID` to remove; list them with `dispatch batches list`"
+        )
     log = store.ingest_log()
     known = set(log["batch_id"].to_list())
     unknown = [b for b in dict.fromkeys(batch_ids) if b not in known]
@@ -73,7 +75,9 @@ def check_batch_ids(store: Store, batch_ids: list[str]) -> pl.DataFrame:
             for b in unknown
         ]
         raise StoreError(
-            "cannot remove: " + "; ".join(problems) + " (list the batches with `dispatch batches list`)"
+            "cannot remove: "
+            + "; ".join(problems)
+            + " (list the batches with `dispatch batches list`)"
         )
     return log.filter(pl.col("batch_id").is_in(list(dict.fromkeys(batch_ids))))
 
@@ -82,13 +86,15 @@ def removal_frame(store: Store, batch_ids: list[str]) -> pl.DataFrame:
     """The ``removes.parquet`` rows removing ``batch_ids``: each batch's incidents (with the
     agency the views give them), one row per batch, and the removals they made."""
     ids = list(dict.fromkeys(batch_ids))
-    frames = [pl.DataFrame({"batch_id": ids}, schema={"batch_id": pl.String}).with_columns(
-        pl.lit(None, pl.String).alias("agency"), pl.lit(None, pl.String).alias("incident_id")
-    )]
+    frames = [
+        pl.DataFrame({"batch_id": ids}, schema={"batch_id": pl.String}).with_columns(
+            pl.lit(None, pl.String).alias("agency"), pl.lit(None, pl.String).alias("incident_id")
+        )
+    ]
     resp = store.files("responses", set(ids))
     if resp:
         frames.append(
-            pl.scan_parquet(resp)
+            pl.scan_parquet(resp, glob=False)
             .select(
                 "batch_id",
                 pl.coalesce("agency", "profile").alias("agency"),
@@ -99,7 +105,9 @@ def removal_frame(store: Store, batch_ids: list[str]) -> pl.DataFrame:
         )
     own = store.files("removes", set(ids))
     if own:
-        frames.append(pl.scan_parquet(own, schema=REMOVE_SCHEMA, missing_columns="insert").collect())
+        frames.append(
+            pl.scan_parquet(own, schema=REMOVE_SCHEMA, missing_columns="insert", glob=False).collect()
+        )
     return pl.concat([f.select(list(REMOVE_SCHEMA)).cast(REMOVE_SCHEMA) for f in frames]).unique(
         maintain_order=True
     )

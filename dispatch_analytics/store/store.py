@@ -35,7 +35,9 @@ from ..sql import macro_statements
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
 from .derived_sql import interval_view_sql
-from .spatial_tables import SPATIAL_VIEWS, init_spatial, spatial_view_sql
+from .permissions import private_files
+from .reading import REMOVE_SCHEMA, StoreReading
+from .spatial_tables import SPATIAL_VIEWS, glob_escape, init_spatial, spatial_view_sql
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -46,13 +48,6 @@ __all__ = [
     "REMOVE_SCHEMA",
 ]
 
-#: Rows of a batch folder's ``removes.parquet``: the batches it removes, and their incidents
-#: (one row per removed batch and incident; ``incident_id`` null for a batch without rows).
-REMOVE_SCHEMA: dict[str, pl.DataType] = {
-    "batch_id": pl.String(),
-    "agency": pl.String(),
-    "incident_id": pl.String(),
-}
 
 SCHEMA_VERSION = "8"
 DEFAULT_DATA_DIR = "dispatch_data"
@@ -73,17 +68,11 @@ def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def glob_escape(path: str | os.PathLike) -> str:
-    """``path`` with DuckDB's glob characters (``[``, ``*``, ``?``) matched literally
-    (``[[]``, ``[*]``, ``[?]``), so a data directory named ``runs[2024]*`` still reads."""
-    return "".join(f"[{c}]" if c in "[*?" else c for c in str(path))
-
-
 def _digest(statements: list[str]) -> str:
     return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
 
 
-class Store:
+class Store(StoreReading):
     """A data directory holding the lake and the catalog.
 
     Parameters
@@ -104,6 +93,36 @@ class Store:
         self.lock_path = self.root / ".write.lock"
         self.derived_dir = self.lake / "derived"
         self.derived_current = self.derived_dir / "current"
+        if "?" in str(self.root):
+            # DuckDB reads `?` in a database file's path as the start of URL parameters
+            raise StoreError(
+                f"the data directory {self.root} has a `?` in its path, which DuckDB cannot "
+                "open as a database file; use a `--data-dir` without `?`"
+            )
+        if not create and not self.batches_dir.exists():
+            self._open(create)  # raises: no store here
+        with private_files(), self._setup_lock():
+            self._open(create)
+
+    @contextmanager
+    def _setup_lock(self) -> Iterator[None]:
+        """Serialise store set-up (layout, placeholders, derived table, catalog) between
+        processes: two first ingests into a fresh data dir never race. Short, blocking, and
+        separate from the writer lock, so opening a store never waits for an ingest."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.root / ".setup.lock", "a+")
+        except OSError:  # a read-only store: nothing to set up (or a clear error below)
+            yield
+            return
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            yield
+        finally:
+            fh.close()
+
+    def _open(self, create: bool) -> None:
+        """Create what is missing (layout, placeholders, derived table, catalog)."""
         if not self.batches_dir.exists():
             if not create:
                 raise StoreError(
@@ -126,7 +145,7 @@ class Store:
             raise StoreError(f"cannot create data directory {self.root}: {exc}") from exc
         init = self.batches_dir / "_init"
         if not init.exists():
-            stage = self.tmp_dir / "_init"
+            stage = self.tmp_dir / f"_init-{os.getpid()}"
             shutil.rmtree(stage, ignore_errors=True)
             stage.mkdir(parents=True)
             pl.DataFrame(schema=RESPONSE_SCHEMA).write_parquet(stage / "responses-00000.parquet")
@@ -145,14 +164,6 @@ class Store:
         """The DuckDB glob of one table kind (responses, rejects, ingest_log, removes); the
         data directory's own path is escaped (:func:`glob_escape`)."""
         return glob_escape(self.batches_dir) + "/*/" + self._PATTERNS[kind]
-
-    def files(self, kind: str, batches: set[str] | None = None) -> list[str]:
-        """The files of one table kind (only of ``batches`` when given), for Python readers."""
-        out = []
-        for f in sorted(self.batches_dir.glob("*/" + self._PATTERNS[kind])):
-            if batches is None or f.parent.name in batches:
-                out.append(str(f))
-        return out
 
     def schema_file(self, kind: str) -> Path:
         """A zero-row file with the current columns of one table kind, read beside the
@@ -180,7 +191,7 @@ class Store:
                 os.replace(tmp, init)
             path = self.schema_file(kind)
             empty = pl.DataFrame(schema=schema)
-            if path.exists() and pl.read_parquet_schema(path) == empty.schema:
+            if path.exists() and pl.scan_parquet(path, glob=False).collect_schema() == empty.schema:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -299,7 +310,7 @@ class Store:
             return False
         # a stored interval added to the registry since: the table lacks its column
         try:
-            have = set(pl.read_parquet_schema(path))
+            have = set(pl.scan_parquet(path, glob=False).collect_schema())
         except (OSError, pl.exceptions.PolarsError):
             return False
         return all(iv.column in have for iv in intervals("incident", stored=True))
@@ -422,8 +433,9 @@ class Store:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the store's writer lock; raise :class:`StoreError` if another writer has it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.lock_path, "a+")
+        with private_files():
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.lock_path, "a+")
         try:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -432,8 +444,9 @@ class Store:
                     f"another process is writing to {self.root} (lock {self.lock_path}); "
                     "wait for it to finish"
                 ) from exc
-            self._clean_tmp()
-            yield
+            with private_files():
+                self._clean_tmp()
+                yield
         finally:
             fh.close()
 
@@ -462,55 +475,3 @@ class Store:
         finally:
             os.close(dfd)
         return dest
-
-    # ----------------------------------------------------------------- reading
-    def removed_batches(self) -> set[str]:
-        """Ids of the batches removed (hidden from every view; their folders may linger until
-        the next writer deletes them)."""
-        files = self.files("removes")
-        if not files:
-            return set()
-        ids = pl.scan_parquet(files, schema=REMOVE_SCHEMA, missing_columns="insert")
-        return set(ids.select("batch_id").drop_nulls().collect()["batch_id"].to_list())
-
-    def live_batches(self) -> set[str]:
-        """Ids of the batch folders visible to the views (ingested, not removed)."""
-        folders = {d.name for d in self.batches_dir.iterdir() if d.is_dir()}
-        return folders - self.removed_batches()
-
-    def ingest_log(self) -> pl.DataFrame:
-        """Every batch ingested and not removed (oldest first)."""
-        files = self.files("ingest_log", self.live_batches())
-        if not files:
-            return pl.DataFrame(schema=LOG_SCHEMA)
-        return (
-            pl.scan_parquet(files, schema=LOG_SCHEMA, missing_columns="insert")
-            .collect()
-            .sort("batch_id")
-        )
-
-    def has_file(self, sha256: str) -> str | None:
-        """The batch id that already ingested a file with this content hash, if any."""
-        log = self.ingest_log().filter(pl.col("file_sha256") == sha256)
-        return None if log.is_empty() else log["batch_id"][0]
-
-    def seen_rows(self, exclude: set[str] | None = None) -> pl.DataFrame:
-        """Row hashes already stored (accepted or rejected): ``row_hash, source, source_row``;
-        rows of removed batches and of the batches in ``exclude`` do not count."""
-        cols = ["row_hash", "source", "source_row"]
-        keep = self.live_batches() - (exclude or set())
-        frames = [
-            pl.scan_parquet(files).select(cols)
-            for files in (self.files("responses", keep), self.files("rejects", keep))
-            if files
-        ]
-        if not frames:
-            return pl.DataFrame(
-                schema={"row_hash": pl.UInt64, "source": pl.String, "source_row": pl.Int64}
-            )
-        return (
-            pl.concat(frames)
-            .group_by("row_hash")
-            .agg(pl.col("source").first(), pl.col("source_row").first())
-            .collect()
-        )
