@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ..io.sources import ROW_COL
+from ..io.sources import READ_COLUMNS, READ_RAW, ROW_COL
 from ..schema.fields import STAGE_ORDER
 from ..schema.tables import REJECT_SCHEMA, RESPONSE_SCHEMA
 from .columns import map_text, null_series
@@ -23,6 +23,7 @@ from .rules import (
     duplicate_checks,
     id_checks,
     interval_checks,
+    read_checks,
     stage_order_checks,
     time_checks,
 )
@@ -72,17 +73,14 @@ def normalize_chunk(
         Frames with :data:`RESPONSE_SCHEMA` and :data:`REJECT_SCHEMA` columns; every input
         row is in exactly one of them.
     """
-    raw_columns = raw_columns or [c for c in df.columns if c != ROW_COL]
-    row_hash = (
-        df.select(pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).hash(0))
-        .to_series()
-        .alias("row_hash")
-    )
+    raw_columns = raw_columns or [c for c in df.columns if c != ROW_COL and c not in READ_COLUMNS]
+    row_hash = _row_hash(df, raw_columns)
     lineage = _Lineage(profile, source, batch_id, df[ROW_COL], row_hash)
     text = map_text(df, profile)
     times = read_times(df, profile)
     coords = parse_coordinates(df, profile)
     order, late_order = stage_order_checks(times, profile)
+    unread = read_checks(df)
     checks = [
         *duplicate_checks(row_hash, lineage.rows, seen),
         *id_checks(text, profile),
@@ -91,12 +89,41 @@ def normalize_chunk(
         *interval_checks(times, profile),
         *coordinate_checks(coords, profile),
     ]
+    checks = [*unread, *_unless_unread(checks, unread)]
     accepted = _accepted_rows(text, times, coords, late_order, lineage)
     if not checks:
         return _conform(accepted, RESPONSE_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
     first = _first_failure(checks)
-    rejects = _rejected_rows(df[raw_columns], text, checks, first, lineage)
+    keep = [*raw_columns, *(c for c in READ_COLUMNS if c in df.columns)]
+    rejects = _rejected_rows(df[keep], text, checks, first, lineage)
     return _conform(accepted.filter(first.is_null()), RESPONSE_SCHEMA), rejects
+
+
+def _unless_unread(checks: list[Check], unread: list[Check]) -> list[Check]:
+    """The checks with the rows the reader could not read taken out (their blank fields are
+    not further problems)."""
+    if not unread:
+        return checks
+    bad = unread[0].mask
+    for c in unread[1:]:
+        bad = bad | c.mask
+    out = []
+    for c in checks:
+        mask = c.mask & ~bad
+        if mask.any():
+            out.append(Check(mask, c.reason, c.field, c.value, c.detail))
+    return out
+
+
+def _row_hash(df: pl.DataFrame, raw_columns: list[str]) -> pl.Series:
+    """The hash of each row's raw values; a row the reader could not split into fields
+    (``malformed_row``, ``bad_encoding``) is hashed by its raw text."""
+    fields = pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).hash(0)
+    if READ_RAW in df.columns:
+        fields = pl.when(pl.col(READ_RAW).is_not_null()).then(pl.col(READ_RAW).hash(1)).otherwise(
+            fields
+        )
+    return df.select(fields).to_series().alias("row_hash")
 
 
 def _conform(df: pl.DataFrame, schema: dict) -> pl.DataFrame:
@@ -219,11 +246,15 @@ def _rejected_rows(
     """The rejected rows: lineage, first problem, every problem, and the raw row as JSON."""
     rej_idx = first.is_not_null().arg_true()
     info = _first_problem(checks, first, rej_idx)
-    raw_json = (
-        raw[rej_idx]
-        .select(pl.struct([pl.col(c).cast(pl.String) for c in raw.columns]).struct.json_encode())
-        .to_series()
-    )
+    sub = raw[rej_idx]
+    raw_json = sub.select(
+        pl.struct([pl.col(c).cast(pl.String) for c in raw.columns if c not in READ_COLUMNS])
+        .struct.json_encode()
+        .alias("raw_row")
+    ).to_series()
+    if READ_RAW in sub.columns:
+        text_json = sub.select(pl.struct(pl.col(READ_RAW).alias("raw_text")).struct.json_encode())
+        raw_json = raw_json.zip_with(sub[READ_RAW].is_null(), text_json.to_series())
     k = len(rej_idx)
     rejects = pl.DataFrame(
         {

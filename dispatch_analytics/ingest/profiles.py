@@ -13,6 +13,7 @@ import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -41,9 +42,13 @@ __all__ = [
     "load_profile",
     "parse_profile",
     "builtin_profiles",
+    "format_problem",
+    "EXCEL_SERIAL",
 ]
 
 _DEFAULT_NULLS = ("", "NULL", "null", "NA", "N/A", "None")
+#: the timestamp format of Excel serial day numbers (days since 1899-12-30, fraction = time)
+EXCEL_SERIAL = "excel"
 _CRS_RE = re.compile(r"^(EPSG|ESRI):\d+$", re.IGNORECASE)
 
 
@@ -85,6 +90,7 @@ class SourceProfile:
     crs: str = "EPSG:4326"
     delimiter: str | None = None
     encoding: str = "auto"
+    sheet: str | None = None
     location_order: str = "lat,lon"
     null_values: tuple[str, ...] = _DEFAULT_NULLS
     columns: dict[str, str] = field(default_factory=dict)
@@ -207,6 +213,7 @@ _KNOWN_SOURCE = {
     "crs",
     "delimiter",
     "encoding",
+    "sheet",
     "location_order",
     "null_values",
 }
@@ -315,14 +322,50 @@ def _source_table(src: dict, name: str, problems: list[str]) -> dict:
     }
 
 
+def format_problem(fmt: object) -> str | None:
+    """Why ``fmt`` is not a usable timestamp format (None when it is).
+
+    A probe time is formatted with it and parsed back through Polars (chrono): an unknown
+    directive such as ``%Q`` fails the formatting, a format that cannot read back what it
+    writes fails the parse. ``"excel"`` (Excel serial day numbers) is accepted as is.
+    """
+    if fmt == EXCEL_SERIAL:
+        return None
+    if not isinstance(fmt, str) or "%" not in fmt:
+        return "is not a strftime format like '%m/%d/%Y %H:%M:%S'"
+    import polars as pl
+
+    probe = pl.Series([datetime(2021, 11, 7, 13, 4, 5, 123456, tzinfo=UTC)])
+    try:
+        text = probe.dt.strftime(fmt)
+        back = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
+    except pl.exceptions.PolarsError:
+        bad = [d for d in re.findall(r"%[-_0#^]?[.:]*[0-9]*[A-Za-z%+]", fmt) if d[-1] not in _DIRECTIVES]
+        which = f" (unknown directive {', '.join(bad)})" if bad else ""
+        return (
+            f"is not a valid strftime format{which}; see the chrono directives: %Y %m %d "
+            "%H %M %S %I %p %.f %z ..."
+        )
+    if back.null_count():
+        return (
+            f"cannot read back what it writes ({text[0]!r}); use a format with a full date "
+            "and time, e.g. '%m/%d/%Y %H:%M:%S'"
+        )
+    return None
+
+
+#: chrono's strftime conversion letters
+_DIRECTIVES = set("YCyqmbBhdeaAwuUWGgVjDxFvHkIlPpMSfTXrRtnzZcs%+")
+
+
 def _formats_tables(src: dict, fmts: dict, problems: list[str]) -> dict:
-    """``[source] timestamp_format`` and the per-field ``[formats]``."""
+    """``[source] timestamp_format`` and the per-field ``[formats]``: every format is checked
+    by :func:`format_problem`."""
     formats = _as_list(src.get("timestamp_format", "%Y-%m-%d %H:%M:%S"))
     for f in formats:
-        if not isinstance(f, str) or "%" not in f:
-            problems.append(
-                f"`timestamp_format` {f!r} is not a strftime format like '%m/%d/%Y %H:%M:%S'"
-            )
+        why = format_problem(f)
+        if why:
+            problems.append(f"`timestamp_format` {f!r} {why}")
     field_formats: dict[str, tuple[str, ...]] = {}
     for fld, f in fmts.items():
         if fld not in TIME_FIELDS:
@@ -330,8 +373,9 @@ def _formats_tables(src: dict, fmts: dict, problems: list[str]) -> dict:
             continue
         flist = _as_list(f)
         for one in flist:
-            if not isinstance(one, str) or "%" not in one:
-                problems.append(f"`formats.{fld}` {one!r} is not a strftime format")
+            why = format_problem(one)
+            if why:
+                problems.append(f"`formats.{fld}` {one!r} {why}")
         field_formats[fld] = tuple(flist)
     return {"timestamp_formats": tuple(formats), "field_formats": field_formats}
 
@@ -366,7 +410,12 @@ def _reading_options(src: dict, problems: list[str]) -> dict:
         problems.append(f"`location_order` {order!r} must be 'lat,lon' or 'lon,lat'")
 
     nulls = tuple(str(v) for v in _as_list(src.get("null_values", list(_DEFAULT_NULLS))))
+    sheet = src.get("sheet")
+    if sheet is not None and (not isinstance(sheet, str) or not sheet):
+        problems.append(f"`sheet` {sheet!r} must be the name of an Excel sheet, e.g. sheet = 'Calls'")
+        sheet = None
     return {
+        "sheet": sheet,
         "crs": crs.upper(),
         "delimiter": delimiter,
         "encoding": encoding,
@@ -428,10 +477,29 @@ def _categories_table(
         if not all(isinstance(p, str) for p in plist):
             problems.append(f"`categories.{cat}` must be a list of text patterns")
             continue
+        for pat in plist:
+            why = _glob_problem(pat)
+            if why:
+                problems.append(f"`categories.{cat}` pattern {pat!r} {why}")
         categories[cat] = tuple(plist)
     if categories and "call_type" not in mapped:
         problems.append("[categories] needs `call_type` to be mapped")
     return categories
+
+
+def _glob_problem(pat: str) -> str | None:
+    """Why a ``[categories]`` pattern is not a usable glob (None when it is): only ``*`` and
+    ``?`` are wildcards, so brackets (a character class elsewhere) are refused, not guessed."""
+    if not pat.strip():
+        return "is blank; give a call type or a glob like 'Medical*'"
+    if "[" in pat or "]" in pat:
+        return (
+            "uses brackets; only * (any text) and ? (one character) are wildcards here: "
+            "list the alternatives as separate patterns"
+        )
+    if pat != pat.strip():
+        return "has leading or trailing spaces (call types are compared stripped); remove them"
+    return None
 
 
 def _validation_table(val: dict, problems: list[str]) -> dict:

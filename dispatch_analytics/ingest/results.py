@@ -12,6 +12,10 @@ __all__ = ["REJECT_REASONS", "FileResult", "IngestReport", "ProgressFn"]
 
 #: Every reason a source row can be rejected for, with what it means.
 REJECT_REASONS: dict[str, str] = {
+    "malformed_row": "a row with more or fewer fields than the header (a truncated or "
+    "shifted row); the raw text is kept",
+    "bad_encoding": "a row holding bytes that are not valid UTF-8 in an otherwise UTF-8 file "
+    "(the byte offset is in the detail)",
     "duplicate_row": "an exact copy of an earlier row (in this file or already stored)",
     "missing_id": "incident_id (or unit_id, for unit-grain sources, or a mapped agency "
     "column without a default) is blank",
@@ -49,6 +53,10 @@ class FileResult:
     first_received_at: datetime | None = None
     last_received_at: datetime | None = None
     encoding: str | None = None
+    #: why the encoding was chosen, when that needs saying (8-bit fallback, invalid bytes)
+    encoding_note: str | None = None
+    #: the kind of file found from its content (csv, excel, parquet, ndjson) and any unpacking
+    kind: str | None = None
     delimiter: str | None = None
     seconds: float = 0.0
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ..io.sources import ROW_COL
+from ..io.sources import READ_DETAIL, READ_RAW, READ_REASON, ROW_COL
 from ..schema.fields import RESPONSE_STAGES
 from .coordinates import Coordinates
 from .profiles import SourceProfile
@@ -18,6 +18,7 @@ from .times import ChunkTimes
 
 __all__ = [
     "Check",
+    "read_checks",
     "duplicate_checks",
     "id_checks",
     "time_checks",
@@ -55,6 +56,29 @@ def _q(s: pl.Series) -> pl.Series:
 
 def _const(text: str) -> Detail:
     return lambda idx: pl.repeat(text, len(idx), dtype=pl.String, eager=True)
+
+
+# ============================================================================ reading
+def read_checks(df: pl.DataFrame) -> list[Check]:
+    """``malformed_row`` and ``bad_encoding``: records the reader could not split into the
+    header's fields, or that hold invalid UTF-8 bytes (:mod:`dispatch_analytics.io.csv_rows`).
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Raw rows; the check applies only when the reader added its ``_read_*`` columns.
+
+    Returns
+    -------
+    list of Check
+    """
+    out: list[Check] = []
+    if READ_REASON not in df.columns:
+        return out
+    reason, detail, raw = df[READ_REASON], df[READ_DETAIL], df[READ_RAW]
+    for name in ("malformed_row", "bad_encoding"):
+        _add(out, reason == name, name, "", raw, lambda idx, d=detail: d.gather(idx))
+    return out
 
 
 # ============================================================================ duplicates

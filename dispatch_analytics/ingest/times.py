@@ -18,7 +18,7 @@ from ..errors import IngestError
 from ..schema.fields import RESPONSE_STAGES, STAGE_ORDER
 from .columns import null_series, raw_text
 from .localtime import localize
-from .profiles import SourceProfile
+from .profiles import EXCEL_SERIAL, SourceProfile
 
 __all__ = ["UTC_TS", "ParsedTime", "ChunkTimes", "parse_times", "resolve_fall_back", "read_times"]
 
@@ -158,6 +158,9 @@ def _parse_text_times(
         exprs = []
         for f, fmts in todo.items():
             fmt = fmts[0]
+            if fmt == EXCEL_SERIAL:
+                exprs.append(_excel_serial(pl.col(f)).alias(f))
+                continue
             dtype = UTC_TS if any(z in fmt for z in _AWARE) else pl.Datetime("us")
             exprs.append(pl.col(f).str.strptime(dtype, fmt, strict=False, exact=True).alias(f))
         parsed = raw.select(exprs)
@@ -176,6 +179,16 @@ def _parse_text_times(
             if len(fmts) > 1 and (raw[f].is_not_null() & ~done).any():
                 nxt[f] = fmts[1:]
         todo = nxt
+
+
+def _excel_serial(text: pl.Expr) -> pl.Expr:
+    """Excel serial day numbers (days since 1899-12-30; the fraction is the time of day) as
+    local datetimes, to the nearest millisecond (Excel keeps times as binary fractions)."""
+    days = text.str.strip_chars().cast(pl.Float64, strict=False)
+    ok = days.is_finite() & (days >= 1) & (days < 2_958_466)  # 1900-01-01 .. 9999-12-31
+    ms = (days * 86_400_000).round(0).cast(pl.Int64, strict=False)
+    epoch = pl.lit(datetime(1899, 12, 30), pl.Datetime("us"))
+    return pl.when(ok).then(epoch + pl.duration(milliseconds=ms)).otherwise(None)
 
 
 def _to_utc(raw: pl.Series, nv: pl.Series | None, av: pl.Series | None, zone: str) -> ParsedTime:

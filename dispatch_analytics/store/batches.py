@@ -161,9 +161,16 @@ def _ingest_file(run: _Run, path: Path) -> FileResult:
             delimiter=profile.delimiter,
             encoding=profile.encoding,
             null_values=profile.null_values,
+            sheet=profile.sheet,
         )
         check_columns(profile, src.columns, path)
-        res = FileResult(source=str(path), encoding=src.encoding_used, delimiter=src.delimiter)
+        res = FileResult(
+            source=str(path),
+            encoding=src.encoding_used if src.kind == "csv" else None,
+            encoding_note=src.encoding_note,
+            kind=" in ".join([src.kind, *reversed(src.unpacked)]),
+            delimiter=src.delimiter,
+        )
         prior = run.done_shas.get(src.sha256) or (
             store.has_file(src.sha256) if store is not None else None
         )
