@@ -73,8 +73,10 @@ def test_short_row_in_a_big_file_mid_block(tmp_path, data_dir, unit_toml):
 def test_one_cp1252_byte_in_utf8_keeps_utf8(tmp_path, data_dir, unit_toml):
     rows = [unit_row(inc=str(i), nature="CAFÉ") for i in range(4)]
     data = bytearray(_csv_bytes(rows))
-    bad_row = _csv_bytes([unit_row(inc="Z", nature="CAFÉ")]).split(b"\n")[1].replace(
-        "É".encode(), b"\xc9"
+    bad_row = (
+        _csv_bytes([unit_row(inc="Z", nature="CAFÉ")])
+        .split(b"\n")[1]
+        .replace("É".encode(), b"\xc9")
     )
     data += bad_row + b"\n"
     path = tmp_path / "x.csv"
@@ -101,7 +103,9 @@ def test_wholly_8bit_file_is_read_as_cp1252_and_says_so(tmp_path, data_dir, unit
 
 
 def test_profile_encoding_cp1252_wins(tmp_path, data_dir, unit_toml):
-    text = unit_toml.read_text().replace('crs = "EPSG:4326"', 'crs = "EPSG:4326"\nencoding = "cp1252"')
+    text = unit_toml.read_text().replace(
+        'crs = "EPSG:4326"', 'crs = "EPSG:4326"\nencoding = "cp1252"'
+    )
     unit_toml.write_text(text)
     data = _csv_bytes([unit_row(nature="CAFÉ")]).replace(b"\xc3\x89", b"\xc9") + "é".encode()
     path = tmp_path / "x.csv"
@@ -204,7 +208,9 @@ BASE = {
 
 def test_unknown_strftime_directive_is_caught():
     data = {**BASE, "source": {"timezone": "UTC", "timestamp_format": "%Y-%m-%d %Q"}}
-    with pytest.raises(ProfileError, match=r"`timestamp_format` '%Y-%m-%d %Q'.*unknown directive %Q"):
+    with pytest.raises(
+        ProfileError, match=r"`timestamp_format` '%Y-%m-%d %Q'.*unknown directive %Q"
+    ):
         parse_profile(data)
     data = {**BASE, "formats": {"dispatched_at": ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %E"]}}
     with pytest.raises(ProfileError, match=r"`formats.dispatched_at` '%d/%m/%Y %E'"):
@@ -212,11 +218,41 @@ def test_unknown_strftime_directive_is_caught():
 
 
 def test_bad_category_globs_are_caught():
-    data = {**BASE, "categories": {"ems": ["Medical*", "[Cc]ardiac", " "]}}
+    data = {**BASE, "categories": {"ems": ["Medical*", "[Cc]ardiac", "[Ff", " ", "Fall "]}}
     with pytest.raises(ProfileError) as exc:
         parse_profile(data)
-    assert "`categories.ems` pattern '[Cc]ardiac' uses brackets" in str(exc.value)
-    assert "`categories.ems` pattern ' ' is blank" in str(exc.value)
+    msg = str(exc.value)
+    assert "`categories.ems` pattern '[Ff' is not a valid glob (unclosed '['" in msg
+    assert "`categories.ems` pattern ' ' is blank" in msg
+    assert "`categories.ems` pattern 'Fall ' has leading or trailing spaces" in msg
+    assert "[Cc]ardiac" not in msg  # a character class is a valid glob
+
+
+def test_category_globs_match_like_fnmatch(tmp_path):
+    """The ingest's vectorised glob and fnmatch agree (classes, negation, literal brackets)."""
+    import fnmatch
+
+    from dispatch_analytics.ingest.globs import glob_to_regex
+
+    pats = ["Med*", "[Cc]ardiac*", "[!F]all", "Alarm [[]commercial[]]", "x?y", "a-b", "[a-c]z"]
+    values = [
+        "Medical",
+        "cardiac arrest",
+        "Cardiac",
+        "Ball",
+        "Fall",
+        "Alarm [commercial]",
+        "xzy",
+        "xy",
+        "a-b",
+        "bz",
+        "dz",
+        "Med",
+    ]
+    for p in pats:
+        rx = glob_to_regex(p)
+        got = pl.Series(values).str.contains(rx).to_list()
+        assert got == [fnmatch.fnmatchcase(v, p) for v in values], p
 
 
 # ---------------------------------------------------------------- fuzz

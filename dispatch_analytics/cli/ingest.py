@@ -83,7 +83,10 @@ def _ingest_summary(report: IngestReport) -> None:
             continue
         how = f.kind + (f", {f.encoding}" if f.encoding else "")
         how += f", delimiter {f.delimiter!r}" if f.delimiter and f.kind.startswith("csv") else ""
-        out.print(f"{Path(f.source).name}: read as {how}" + (f"; {f.encoding_note}" if f.encoding_note else ""))
+        out.print(
+            f"{Path(f.source).name}: read as {how}"
+            + (f"; {f.encoding_note}" if f.encoding_note else "")
+        )
     reasons = report.rejects_by_reason
     if reasons:
         rt = Table(title="Rejected rows by reason")

@@ -4,7 +4,6 @@ the canonical text fields (ids, call type, category, ...) of a chunk."""
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ import polars as pl
 
 from ..errors import IngestError
 from ..schema.fields import TEXT_FIELDS
+from .globs import glob_to_regex
 from .profiles import SourceProfile
 
 if TYPE_CHECKING:
@@ -111,11 +111,7 @@ def text_expr(profile: SourceProfile, fld: str) -> pl.Expr:
 
 
 def _glob_regex(patterns: Iterable[str]) -> str:
-    parts = []
-    for pat in patterns:
-        rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pat)
-        parts.append(f"^{rx}$")
-    return "(?i)(?:" + "|".join(parts) + ")"
+    return "(?i)(?:" + "|".join(glob_to_regex(p) for p in patterns) + ")"
 
 
 def category_expr(profile: SourceProfile) -> pl.Expr:

@@ -27,6 +27,7 @@ from .rules import (
     stage_order_checks,
     time_checks,
 )
+from .stages import StageExclusion, exclude_stages
 from .times import UTC_TS, ChunkTimes, read_times
 
 __all__ = ["normalize_chunk"]
@@ -79,18 +80,22 @@ def normalize_chunk(
     text = map_text(df, profile)
     times = read_times(df, profile)
     coords = parse_coordinates(df, profile)
-    order, late_order = stage_order_checks(times, profile)
     unread = read_checks(df)
     checks = [
         *duplicate_checks(row_hash, lineage.rows, seen),
         *id_checks(text, profile),
-        *time_checks(times, profile),
-        *order,
-        *interval_checks(times, profile),
-        *coordinate_checks(coords, profile),
     ]
+    if profile.on_stage_error == "exclude":
+        excluded = exclude_stages(times, profile)
+        late_order = pl.repeat(False, df.height, eager=True)
+        checks += time_checks(times, profile, only=("call_received_at",))
+    else:
+        excluded = None
+        order, late_order = stage_order_checks(times, profile)
+        checks += [*time_checks(times, profile), *order, *interval_checks(times, profile)]
+    checks += coordinate_checks(coords, profile)
     checks = [*unread, *_unless_unread(checks, unread)]
-    accepted = _accepted_rows(text, times, coords, late_order, lineage)
+    accepted = _accepted_rows(text, times, coords, late_order, lineage, excluded)
     if not checks:
         return _conform(accepted, RESPONSE_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
     first = _first_failure(checks)
@@ -120,8 +125,8 @@ def _row_hash(df: pl.DataFrame, raw_columns: list[str]) -> pl.Series:
     (``malformed_row``, ``bad_encoding``) is hashed by its raw text."""
     fields = pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).hash(0)
     if READ_RAW in df.columns:
-        fields = pl.when(pl.col(READ_RAW).is_not_null()).then(pl.col(READ_RAW).hash(1)).otherwise(
-            fields
+        fields = (
+            pl.when(pl.col(READ_RAW).is_not_null()).then(pl.col(READ_RAW).hash(1)).otherwise(fields)
         )
     return df.select(fields).to_series().alias("row_hash")
 
@@ -136,11 +141,20 @@ def _accepted_rows(
     coords: Coordinates,
     late_order: pl.Series,
     lineage: _Lineage,
+    excluded: StageExclusion | None,
 ) -> pl.DataFrame:
     """Every row of the chunk as a canonical row (the caller drops the rejected ones)."""
     profile, n = lineage.profile, text.height
+    stages = excluded.kept if excluded is not None else times.chosen
     stage_frame = pl.DataFrame(
-        [times.chosen[f] if f in times.chosen else null_series(n, UTC_TS, f) for f in STAGE_ORDER]
+        [stages[f].alias(f) if f in stages else null_series(n, UTC_TS, f) for f in STAGE_ORDER]
+    )
+    nulls = null_series(n, pl.String())
+    flag_frame = pl.DataFrame(
+        {
+            "stage_flags": excluded.flags if excluded is not None else nulls,
+            "stage_raw": excluded.raw if excluded is not None else nulls,
+        }
     )
     time_flags = (
         pl.select(
@@ -154,7 +168,7 @@ def _accepted_rows(
         .replace("", None)
     )
     coord_frame = pl.DataFrame({"latitude": coords.lat, "longitude": coords.lon})
-    return pl.concat([text, stage_frame, coord_frame], how="horizontal").with_columns(
+    return pl.concat([text, stage_frame, coord_frame, flag_frame], how="horizontal").with_columns(
         timezone=pl.lit(profile.timezone),
         call_received_local_at=pl.col("call_received_at")
         .dt.convert_time_zone(profile.timezone)

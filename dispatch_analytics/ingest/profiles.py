@@ -99,6 +99,7 @@ class SourceProfile:
     max_interval_s: float = 21600.0
     max_span_s: float = 172800.0
     stage_order: str = "all"
+    on_stage_error: str = "exclude"
     require_coordinates: bool | None = None
     bbox: tuple[float, float, float, float] | None = None
     description: str = ""
@@ -217,7 +218,14 @@ _KNOWN_SOURCE = {
     "location_order",
     "null_values",
 }
-_KNOWN_VALIDATION = {"max_interval_s", "max_span_s", "require_coordinates", "bbox", "stage_order"}
+_KNOWN_VALIDATION = {
+    "max_interval_s",
+    "max_span_s",
+    "require_coordinates",
+    "bbox",
+    "stage_order",
+    "on_stage_error",
+}
 _GEOGRAPHIC = ("EPSG:4326", "OGC:CRS84", "CRS84")
 
 
@@ -337,10 +345,15 @@ def format_problem(fmt: object) -> str | None:
 
     probe = pl.Series([datetime(2021, 11, 7, 13, 4, 5, 123456, tzinfo=UTC)])
     try:
-        text = probe.dt.strftime(fmt)
+        # %#z (any offset form) is for parsing only: write the probe with %:z
+        text = probe.dt.strftime(fmt.replace("%#z", "%:z"))
         back = text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
     except pl.exceptions.PolarsError:
-        bad = [d for d in re.findall(r"%[-_0#^]?[.:]*[0-9]*[A-Za-z%+]", fmt) if d[-1] not in _DIRECTIVES]
+        bad = [
+            d
+            for d in re.findall(r"%[-_0#^]?[.:]*[0-9]*[A-Za-z%+]", fmt)
+            if d[-1] not in _DIRECTIVES
+        ]
         which = f" (unknown directive {', '.join(bad)})" if bad else ""
         return (
             f"is not a valid strftime format{which}; see the chrono directives: %Y %m %d "
@@ -412,7 +425,9 @@ def _reading_options(src: dict, problems: list[str]) -> dict:
     nulls = tuple(str(v) for v in _as_list(src.get("null_values", list(_DEFAULT_NULLS))))
     sheet = src.get("sheet")
     if sheet is not None and (not isinstance(sheet, str) or not sheet):
-        problems.append(f"`sheet` {sheet!r} must be the name of an Excel sheet, e.g. sheet = 'Calls'")
+        problems.append(
+            f"`sheet` {sheet!r} must be the name of an Excel sheet, e.g. sheet = 'Calls'"
+        )
         sheet = None
     return {
         "sheet": sheet,
@@ -488,17 +503,24 @@ def _categories_table(
 
 
 def _glob_problem(pat: str) -> str | None:
-    """Why a ``[categories]`` pattern is not a usable glob (None when it is): only ``*`` and
-    ``?`` are wildcards, so brackets (a character class elsewhere) are refused, not guessed."""
+    """Why a ``[categories]`` pattern is not a usable glob (None when it is): blank, stray
+    spaces (call types are compared stripped) or an unclosed ``[``; ``*``, ``?``, ``[abc]``,
+    ``[!abc]`` and ``[[]`` (a literal bracket) are the wildcards, as in :mod:`fnmatch`."""
     if not pat.strip():
         return "is blank; give a call type or a glob like 'Medical*'"
-    if "[" in pat or "]" in pat:
-        return (
-            "uses brackets; only * (any text) and ? (one character) are wildcards here: "
-            "list the alternatives as separate patterns"
-        )
     if pat != pat.strip():
         return "has leading or trailing spaces (call types are compared stripped); remove them"
+    import polars as pl
+
+    from .globs import glob_to_regex
+
+    try:
+        pl.Series(["x"]).str.contains(glob_to_regex(pat))
+    except (ValueError, pl.exceptions.PolarsError) as exc:
+        return (
+            f"is not a valid glob ({exc}); * is any text, ? one character, [abc] one of "
+            "a, b, c; write [[] for a literal ["
+        )
     return None
 
 
@@ -516,6 +538,15 @@ def _validation_table(val: dict, problems: list[str]) -> dict:
             f"`stage_order` {stage_order!r} must be 'all' (reject any stage out of "
             "order) or 'response' (reject only up to on-scene; flag later stages)"
         )
+    # `stage_order` predates per-interval exclusion: a profile that sets it and not
+    # `on_stage_error` keeps the strict behaviour it was written for
+    on_error = val.get("on_stage_error", "reject" if "stage_order" in val else "exclude")
+    if on_error not in ("exclude", "reject"):
+        problems.append(
+            f"`on_stage_error` {on_error!r} must be 'exclude' (a bad stage excludes the "
+            "intervals that use it, the row is kept and flagged) or 'reject' (the row is "
+            "rejected)"
+        )
     for key, v in limits.items():
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             problems.append(f"`{key}` must be a positive number of seconds, got {v!r}")
@@ -527,6 +558,7 @@ def _validation_table(val: dict, problems: list[str]) -> dict:
     return {
         **limits,
         "stage_order": stage_order,
+        "on_stage_error": on_error,
         "require_coordinates": require,
         "bbox": _bbox(val.get("bbox"), problems),
     }

@@ -19,12 +19,15 @@ REJECT_REASONS: dict[str, str] = {
     "duplicate_row": "an exact copy of an earlier row (in this file or already stored)",
     "missing_id": "incident_id (or unit_id, for unit-grain sources, or a mapped agency "
     "column without a default) is blank",
-    "unparseable_time": "a time value matches none of the profile's timestamp formats",
-    "nonexistent_local_time": "a local time that does not exist (inside a spring-forward gap)",
+    "unparseable_time": "call_received_at (any stage with on_stage_error = 'reject') matches "
+    "none of the profile's timestamp formats",
+    "nonexistent_local_time": "call_received_at (any stage with on_stage_error = 'reject') is a "
+    "local time inside a spring-forward gap",
     "missing_time": "call_received_at is blank",
-    "stage_order": "a stage is earlier than a stage that must precede it",
-    "interval_too_long": "a gap between response stages exceeds max_interval_s, or the "
-    "record spans more than max_span_s",
+    "stage_order": "on_stage_error = 'reject' only: a stage is earlier than a stage that must "
+    "precede it",
+    "interval_too_long": "on_stage_error = 'reject' only: a gap between response stages "
+    "exceeds max_interval_s, or the record spans more than max_span_s",
     "missing_coordinates": "latitude / longitude (or location) is blank",
     "unparseable_coordinates": "a coordinate is not a number / the location text is not "
     "'(lat, lon)' or 'POINT (lon lat)'",

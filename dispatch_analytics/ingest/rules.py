@@ -189,7 +189,9 @@ def id_checks(text: pl.DataFrame, profile: SourceProfile) -> list[Check]:
 
 
 # ============================================================================ times
-def time_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
+def time_checks(
+    times: ChunkTimes, profile: SourceProfile, only: tuple[str, ...] | None = None
+) -> list[Check]:
     """``unparseable_time`` (per field), ``nonexistent_local_time`` (per field) and
     ``missing_time`` (a blank ``call_received_at``), in that order.
 
@@ -197,6 +199,9 @@ def time_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
     ----------
     times : ChunkTimes
     profile : SourceProfile
+    only : tuple of str, optional
+        Check only these fields (per-interval exclusion rejects a row only for its
+        ``call_received_at``; the other stages are excluded by :mod:`.stages`).
 
     Returns
     -------
@@ -204,6 +209,8 @@ def time_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
     """
     out: list[Check] = []
     for f, t in times.parsed.items():
+        if only is not None and f not in only:
+            continue
         fmts = " or ".join(repr(x) for x in profile.formats_for(f))
         _add(
             out,
@@ -216,6 +223,8 @@ def time_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
             ),
         )
     for f, t in times.parsed.items():
+        if only is not None and f not in only:
+            continue
         _add(
             out,
             t.nonexistent,

@@ -73,9 +73,9 @@ def parse_block(
     detail = np.full(n, None, dtype=object)
     width = len(columns)
     bad_fields = ~recs.blank & (recs.fields != width)
-    for i in np.flatnonzero(bad_fields):
-        reason[i] = "malformed_row"
-        detail[i] = f"row has {recs.fields[i]} fields, the header has {width}"
+    for k in np.flatnonzero(bad_fields):
+        reason[k] = "malformed_row"
+        detail[k] = f"row has {recs.fields[k]} fields, the header has {width}"
     if check_utf8:
         for pos in invalid_utf8_offsets(block):
             i = int(np.searchsorted(recs.starts, pos, side="right")) - 1
@@ -117,7 +117,9 @@ def _good_rows(
     if good.all():
         data = block
     else:
-        data = b"\n".join(block[s:e] for s, e in zip(recs.starts[good], recs.ends[good], strict=True))
+        data = b"\n".join(
+            block[s:e] for s, e in zip(recs.starts[good], recs.ends[good], strict=True)
+        )
     schema = {c: pl.String for c in columns}
     try:
         df = pl.read_csv(
@@ -161,14 +163,15 @@ def _csv_module_rows(
     for s, e in zip(recs.starts[good], recs.ends[good], strict=True):
         text = block[s:e].decode("utf-8", errors="replace")
         try:
-            fields = next(csv.reader([text], delimiter=delimiter, strict=False), [])
+            fields: list[str] = next(csv.reader([text], delimiter=delimiter, strict=False), [])
         except csv.Error:
             fields = []
         counts.append(len(fields))
-        if len(fields) != width:
-            fields = [None] * width
-        for j, v in enumerate(fields):
-            out[j].append(None if v is None or v in nulls else v)
+        values: list[str | None] = (
+            [None if v in nulls else v for v in fields] if len(fields) == width else [None] * width
+        )
+        for j, v in enumerate(values):
+            out[j].append(v)
     df = pl.DataFrame({c: pl.Series(c, out[j], dtype=pl.String) for j, c in enumerate(columns)})
     return df.with_columns(pl.Series("_fields", counts, dtype=pl.Int64))
 

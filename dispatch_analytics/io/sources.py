@@ -151,7 +151,8 @@ class SourceFile:
         self._check_utf8 = enc == "utf-8" and not scan.utf8_valid
         if scan.cr_only:
             self.encoding_note = " ".join(
-                x for x in (self.encoding_note, "line ends are CR only (old Mac): read as lines")
+                x
+                for x in (self.encoding_note, "line ends are CR only (old Mac): read as lines")
                 if x
             )
         if enc == "utf-8" and not scan.cr_only:

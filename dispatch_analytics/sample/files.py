@@ -202,4 +202,7 @@ fire = {_toml_list(FIRE_TYPES)}
 
 [validation]
 max_interval_s = {_MAX_INTERVAL_S}
+# the sample plants rows for every reject reason: the strict mode shows each as a reject (the
+# default, "exclude", would keep the bad-stage rows and exclude only their bad intervals)
+on_stage_error = "reject"
 """

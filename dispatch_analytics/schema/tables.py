@@ -28,6 +28,8 @@ RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     "timezone": pl.String(),
     "call_received_local_at": pl.Datetime("us"),
     "time_flags": pl.String(),
+    "stage_flags": pl.String(),
+    "stage_raw": pl.String(),
     "stages_recorded": pl.Int16(),
     "last_stage_at": _TS,
     "grain": pl.String(),

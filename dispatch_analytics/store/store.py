@@ -44,7 +44,7 @@ __all__ = [
     "resolve_data_dir",
 ]
 
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"
 DEFAULT_DATA_DIR = "dispatch_data"
 
 

@@ -167,6 +167,8 @@ def _source_lines(src: Path, sample: _Sample, guess: _Guess, timezone: str | Non
     out.append(_line("crs", _toml_str(coords.crs), coords.crs_note))
     if coords.order is not None:
         out.append(_line("location_order", _toml_str(coords.order), coords.order_note))
+    if sample.kind == "excel" and sample.sheet:
+        out.append(_line("sheet", _toml_str(sample.sheet), "the first sheet (sampled)"))
     if sample.kind == "csv":
         out.append(_line("delimiter", _toml_str(sample.delimiter or ",")))
         if sample.encoding != "utf-8":
