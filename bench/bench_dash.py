@@ -64,7 +64,7 @@ def bench_store(n: int, repeat: int) -> dict:
     t = time.perf_counter()
     ds.snapshot()
     build = time.perf_counter() - t
-    from dash_app import GeoCache
+    from dash_app.app import GeoCache
 
     geo = GeoCache(ds)
     gj = geo.layer(layer) if layer else None

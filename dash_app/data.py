@@ -142,7 +142,7 @@ class DataSource:
             ]
         zone_cols = ", ".join(f'z{k}.zone_id as "zone__{lyr}"' for k, lyr in enumerate(layers))
         zone_joins = " ".join(
-            f"left join (select incident_id, zone_id from incident_zones where layer = '{lyr}') "
+            f"left join (select agency, incident_id, zone_id from incident_zones where layer = '{lyr}') "
             f"z{k} using (agency, incident_id)"
             for k, lyr in enumerate(layers)
         )
@@ -153,7 +153,7 @@ class DataSource:
             with base as (
               select *, call_received_local_at as received_local from incidents
             )
-            select i.incident_id, i.call_type, coalesce(i.call_category, 'other') as call_category,
+            select i.agency, i.incident_id, i.call_type, coalesce(i.call_category, 'other') as call_category,
               i.priority, i.station_id, i.latitude, i.longitude,
               {_columns(intervals(dashboard=True), "i", _INC_KEEP)}, i.received_local,
               cast(i.received_local as date) as local_date,
@@ -180,7 +180,7 @@ class DataSource:
         con.execute(
             f"""
             create table units as
-            select r.incident_id, r.unit_id, r.unit_type, r.station_id,
+            select r.agency, r.incident_id, r.unit_id, r.unit_type, r.station_id,
               coalesce(r.call_category, 'other') as call_category, r.call_type, r.priority,
               {_columns(intervals("unit", stored=True), "r", ["cleared_at"])},
               cast(r.call_received_local_at as date) as local_date,

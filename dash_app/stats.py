@@ -384,7 +384,7 @@ def unit_turnout(
     rows = interval_rows_sql(
         "units",
         intervals("unit", stored=True),
-        ["incident_id", "unit_id", "unit_type", "station_id", "call_category"],
+        ["agency", "incident_id", "unit_id", "unit_type", "station_id", "call_category"],
         where=where,
     )
     df = _run_query(
@@ -423,10 +423,10 @@ def first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFram
         "first_due_reliability",
         {"station_layer": layer},
         sources={
-            "incidents": "select incident_id, first_arriving_unit, "
+            "incidents": "select agency, incident_id, first_arriving_unit, "
             f"received_local as call_received_local_at from inc where {where}",
-            "responses": "select incident_id, unit_id, station_id from units",
-            "incident_zones": f"select incident_id, $station_layer as layer, {zc} as zone_id "
+            "responses": "select agency, incident_id, unit_id, station_id from units",
+            "incident_zones": f"select agency, incident_id, $station_layer as layer, {zc} as zone_id "
             "from inc",
         },
         source_params=params,

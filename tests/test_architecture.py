@@ -209,3 +209,46 @@ def test_subpackages_declare_all(module):
         if defines and not has_all:
             missing.append(str(p.relative_to(ROOT)))
     assert not missing, f"modules without __all__: {missing}"
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def _long_comment_above(lines: list[str], first: int) -> bool:
+    """Whether the comment block right above line ``first`` (1-based) holds ``# Long:``."""
+    i = first - 2
+    while i >= 0 and lines[i].strip().startswith("#"):
+        if lines[i].strip().startswith("# Long:"):
+            return True
+        i -= 1
+    return False
+
+
+@pytest.mark.parametrize("module", ["dispatch_analytics", "dash_app"])
+def test_modules_and_functions_stay_readable(module):
+    """No module above ~500 lines; no function above ~80 lines (its docstring not counted)
+    unless a ``# Long:`` comment above it says why."""
+    big_modules, big_functions = [], []
+    for p in sorted((ROOT / module).rglob("*.py")):
+        text = p.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        rel = str(p.relative_to(ROOT))
+        if len(lines) > MAX_MODULE_LINES:
+            big_modules.append(f"{rel}: {len(lines)} lines")
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            n = node.end_lineno - node.lineno + 1
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(
+                getattr(first, "value", None), ast.Constant
+            ):
+                n -= first.end_lineno - first.lineno + 1
+            top = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            if n > MAX_FUNCTION_LINES and not _long_comment_above(lines, top):
+                big_functions.append(f"{rel}:{node.lineno} {node.name}: {n} lines")
+    assert not big_modules, f"modules over {MAX_MODULE_LINES} lines: {big_modules}"
+    assert not big_functions, (
+        f"functions over {MAX_FUNCTION_LINES} lines without a `# Long:` comment: {big_functions}"
+    )

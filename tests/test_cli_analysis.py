@@ -157,7 +157,7 @@ def test_zones_outside_csv(store, capsys, tmp_path):
     assert code == 0, err
     assert "wrote 0 incidents" in flat(out)
     df = pl.read_csv(target)
-    assert df.columns == ["incident_id", "latitude", "longitude"] and df.height == 0
+    assert df.columns == ["agency", "incident_id", "latitude", "longitude"] and df.height == 0
     code, _, err = run(capsys, "zones", "outside", "--layer", "nope", "--data-dir", d)
     assert code == 1 and "'nope' is not loaded" in err and "neighborhoods" in err
 

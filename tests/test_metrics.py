@@ -356,14 +356,14 @@ def fd_con(tmp_path_factory):
     H.replace_table(
         con,
         "incident_zones",
-        "select * from (values "
+        "select (select any_value(agency) from incidents) as agency, * from (values "
         "('F1', 'areas', 'S01'), ('F2', 'areas', 'S01'), ('F3', 'areas', 'S01'), "
         "('F4', 'areas', 'S02')) v(incident_id, layer, zone_id)",
     )
     H.replace_table(
         con,
         "zones",
-        "select * from (values "
+        "select (select any_value(agency) from incidents) as agency, * from (values "
         "('areas', 'S01', 'one', 'urban', 1.0, null::blob), "
         "('areas', 'S02', 'two', 'suburban', 1.0, null::blob)) "
         "v(layer, zone_id, name, density_class, area_km2, geometry)",
@@ -592,7 +592,7 @@ def test_filters_since_until_and_store_argument(sample):
         ({"by": ("fortnight",)}, "unknown grouping 'fortnight'; valid: layer:<name>"),
         ({"by": ("month", "week")}, "only one period"),
         ({"by": ("hour", "hour")}, "duplicate grouping"),
-        ({"filters": {"zone": "A"}}, "unknown filter 'zone'; valid filters: call_category"),
+        ({"filters": {"zone": "A"}}, "unknown filter 'zone'; valid filters: agency, call_category"),
         ({"percentiles": (0,)}, "percentile must be a number"),
         ({"metric": "first_due_travel"}, "needs station_layer"),
         ({"metric": "first_due_travel", "station_layer": "x"}, "unknown station_layer 'x'"),

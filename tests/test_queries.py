@@ -104,6 +104,7 @@ def test_list_queries_parses_headers():
         "target_s",
         "call_category",
         "min_n",
+        "agency",
     ]
     p = {x.name: x for x in fc.params}
     assert p["percentile"].default == 90 and p["min_n"].default == 30
@@ -297,8 +298,10 @@ def test_run_query_errors(sample):
         QueryError, match="unknown layer 'x' for layer; valid layers: neighborhoods, station_areas"
     ):
         run_query(sample, "response_intervals", {"layer": "x"})
-    with pytest.raises(QueryError, match="unknown parameter 'x'; valid parameters: \\(none\\)"):
+    with pytest.raises(QueryError, match="unknown parameter 'x'; valid parameters: agency"):
         run_query(sample, "data_quality", {"x": "1"})
+    with pytest.raises(QueryError, match="unknown agency 'Nowhere FD'; agencies in the store: "):
+        run_query(sample, "data_quality", {"agency": "Nowhere FD"})
 
 
 def test_param_coercion_and_nulls(sample):
@@ -443,7 +446,7 @@ def test_a_plain_client_on_the_catalog_has_the_macros_and_interval_views(tmp_pat
     assert {"da_fractiles", "da_nearest_rank", "da_os_ci_ranks", "da_flag"} <= names
     assert con.execute("select da_nearest_rank([1.0, 2.0, 3.0], 50)").fetchone() == (2.0,)
     params = {"metric": "total_response", "layer": None, "period": "month", "percentile": 90.0}
-    params |= {"target_s": 480.0, "call_category": None, "min_n": 30}
+    params |= {"target_s": 480.0, "call_category": None, "min_n": 30, "agency": None}
     plain = con.execute(get_query("fractile_compliance").sql, params).pl()
     assert plain.equals(run_query(store, "fractile_compliance", params))
     metrics = con.execute("select distinct metric from incident_intervals order by 1").fetchall()

@@ -49,14 +49,18 @@ def hand_con(rows, tz="UTC") -> duckdb.DuckDBPyConnection:
             "cleared_at": tzt,
         },
         orient="row",
-    ).with_columns(pl.lit(tz).alias("timezone"), pl.lit("hand").alias("source"))
+    ).with_columns(
+        pl.lit(tz).alias("timezone"),
+        pl.lit("hand").alias("source"),
+        pl.lit("Hand FD").alias("agency"),
+    )
     con.register("_r", df)
     con.execute("create table responses as select * from _r")
     con.execute(
-        "create table incidents as select incident_id, min(call_received_at) as "
+        "create table incidents as select agency, incident_id, min(call_received_at) as "
         "call_received_at, max(cleared_at) as last_cleared_at, any_value(timezone) as timezone, "
         "timezone(any_value(timezone), min(call_received_at)) as call_received_local_at, "
-        "null::varchar as first_arriving_unit from _r group by incident_id"
+        "null::varchar as first_arriving_unit from _r group by agency, incident_id"
     )
     return con
 
@@ -256,10 +260,10 @@ def test_concurrency_per_zone_by_hand():
     ]
     con = hand_con(rows)
     con.execute(
-        "create table incident_zones as select * from (values ('A', 'L', 'Z1'), ('B', 'L', 'Z1'), "
-        "('C', 'L', 'Z2')) v(incident_id, layer, zone_id)"
+        "create table incident_zones as select 'Hand FD' as agency, * from (values ('A', 'L', 'Z1'), "
+        "('B', 'L', 'Z1'), ('C', 'L', 'Z2')) v(incident_id, layer, zone_id)"
     )
-    con.execute("create table zones as select 'L' as layer, 'Z1' as zone_id")
+    con.execute("create table zones as select 'Hand FD' as agency, 'L' as layer, 'Z1' as zone_id")
     q = run_query(con, "call_concurrency", {"layer": "L", "by": "zone"})
     z = {r["zone_id"]: r for r in q.iter_rows(named=True)}
     assert z["Z1"]["n_incidents"] == 2 and z["Z1"]["mean_concurrent"] == 0.5  # B sees A

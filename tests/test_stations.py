@@ -43,7 +43,14 @@ def test_sf_stations_with_id_regex_and_zero_pad(root):
     expected = {f"{n:02d}" for n in [*range(1, 27), 28, 29, *range(31, 35), *range(36, 45), 48]}
     assert set(rep.station_ids) == expected
     got = read_stations(root)
-    assert list(got.columns) == ["station_id", "name", "latitude", "longitude", "geometry"]
+    assert list(got.columns) == [
+        "agency",
+        "station_id",
+        "name",
+        "latitude",
+        "longitude",
+        "geometry",
+    ]
     assert got.crs.to_epsg() == 4326
     row = got[got["station_id"] == "15"].iloc[0]
     assert row["name"] == "Fire Station #15"
@@ -231,6 +238,7 @@ def test_read_stations_before_any_load(root):
     init_spatial(root)
     empty = read_stations(root)
     assert len(empty) == 0 and list(empty.columns) == [
+        "agency",
         "station_id",
         "name",
         "latitude",

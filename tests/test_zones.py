@@ -140,6 +140,7 @@ def test_load_each_format(tmp_path, root, fmt):
     assert got.crs.to_epsg() == 4326
     assert list(got.columns) == [
         "layer",
+        "agency",
         "zone_id",
         "name",
         "density_class",
@@ -479,6 +480,7 @@ def test_init_spatial_placeholders(root):
     expect = {
         sp / "zones/_empty.parquet": {
             "layer": "string",
+            "agency": "string",
             "zone_id": "string",
             "name": "string",
             "density_class": "string",
@@ -486,11 +488,13 @@ def test_init_spatial_placeholders(root):
             "geometry": "binary",
         },
         sp / "incident_zones/_empty.parquet": {
+            "agency": "string",
             "incident_id": "string",
             "layer": "string",
             "zone_id": "string",
         },
         sp / "stations.parquet": {
+            "agency": "string",
             "station_id": "string",
             "name": "string",
             "latitude": "double",
@@ -498,6 +502,7 @@ def test_init_spatial_placeholders(root):
             "geometry": "binary",
         },
         sp / "incident_cells.parquet": {
+            "agency": "string",
             "incident_id": "string",
             "resolution": "int8",
             "h3_cell": "string",
@@ -777,7 +782,7 @@ def test_incidents_assigned_end_to_end(sf_store, layer):
     out = outside_incidents(con, layer)
     exp_out = sorted(k for k, v in expected.items() if v is None)
     assert out["incident_id"].to_list() == exp_out
-    assert out.columns == ["incident_id", "latitude", "longitude"]
+    assert out.columns == ["agency", "incident_id", "latitude", "longitude"]
     assert out["latitude"].null_count() == 0
     assert rep.incidents_outside == len(exp_out)
 
@@ -811,7 +816,12 @@ def test_assign_incidents_cells_and_layers(sf_store, tmp_path):
     types = dict(
         con.execute("select column_name, column_type from (describe incident_cells)").fetchall()
     )
-    assert types == {"incident_id": "VARCHAR", "resolution": "TINYINT", "h3_cell": "VARCHAR"}
+    assert types == {
+        "agency": "VARCHAR",
+        "incident_id": "VARCHAR",
+        "resolution": "TINYINT",
+        "h3_cell": "VARCHAR",
+    }
     # a removed layer loses its assignments on the next full run
     (store.root / "spatial/zones/north_east.parquet").unlink()
     counts = assign_incidents(store.root, con)
@@ -863,6 +873,7 @@ def test_views_on_an_empty_spatial_folder(root):
     types = dict(con.execute("select column_name, column_type from (describe zones)").fetchall())
     assert types == {
         "layer": "VARCHAR",
+        "agency": "VARCHAR",
         "zone_id": "VARCHAR",
         "name": "VARCHAR",
         "density_class": "VARCHAR",
@@ -951,7 +962,7 @@ def test_without_the_spatial_extension(sf_store, monkeypatch):
     )
     assert con.execute("select typeof(geometry) from zones limit 1").fetchone()[0] == "BLOB"
     out = outside_incidents(con, "neighborhoods")
-    assert out.columns == ["incident_id", "latitude", "longitude"]
+    assert out.columns == ["agency", "incident_id", "latitude", "longitude"]
     counts = assign_incidents(store.root, con, layers=["neighborhoods"])
     assert counts["neighborhoods"]["assigned"] > 0
 

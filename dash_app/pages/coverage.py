@@ -46,6 +46,8 @@ _GRAPH = {"displaylogo": False}
 _RESOLUTION = 9
 
 
+# Long: a declarative tree of the page's controls and outputs; splitting it would scatter one
+# screen over several functions without making any part easier to read.
 def layout() -> html.Div:
     """The coverage page's structure (filled by callbacks)."""
     controls = html.Div(

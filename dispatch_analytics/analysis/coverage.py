@@ -28,6 +28,7 @@ import polars as pl
 from ..errors import CoverageError
 from ..spatial.distance import nearest
 from ._planning import check_agency, check_target, date_range, store_root
+from .busy import BusyShares, add_expected_cover, travel_matrix
 from .travel_model import TravelModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -266,6 +267,7 @@ class Coverage:
     hour: int | None = None
     metadata: dict = field(default_factory=dict)
     network: Any = None
+    busy: BusyShares | None = None
 
     @classmethod
     def from_store(
@@ -278,6 +280,7 @@ class Coverage:
         quantile: int = 50,
         hour: int | None = None,
         agency: str | None = None,
+        busy: bool | BusyShares = False,
     ) -> Coverage:
         """Coverage of the store's service area by its loaded stations.
 
@@ -297,6 +300,10 @@ class Coverage:
             A local hour: that band's travel (default all hours).
         agency : None
             Reserved.
+        busy : bool or BusyShares
+            True: expected coverage with each station's busy share measured from the store's
+            history (:class:`~dispatch_analytics.analysis.busy.BusyShares`, the band of
+            ``hour`` when given); or given shares.
 
         Raises
         ------
@@ -308,8 +315,13 @@ class Coverage:
         model = model if model is not None else TravelModel.load(root)
         grid = CoverageGrid.from_store(store, resolution=resolution, layer=layer, agency=agency)
         network = model.load_network() if model.distance == "network" else None
+        shares = None
+        if busy is True:
+            shares = BusyShares.from_store(store, hour=hour, agency=agency)
+        elif isinstance(busy, BusyShares):
+            shares = busy
         return cls.evaluate(
-            grid, read_station_frame(root), model, target_s, quantile, hour, network=network
+            grid, read_station_frame(root), model, target_s, quantile, hour, network, shares
         )
 
     @classmethod
@@ -322,10 +334,13 @@ class Coverage:
         quantile: int = 50,
         hour: int | None = None,
         network: Any = None,
+        busy: BusyShares | None = None,
     ) -> Coverage:
         """Travel from the nearest of ``stations`` to every cell of ``grid`` (by road when the
         model was fitted on a network: ``network`` is then that
-        :class:`~dispatch_analytics.analysis.network.RoadNetwork`, loaded when not given)."""
+        :class:`~dispatch_analytics.analysis.network.RoadNetwork`, loaded when not given).
+        With ``busy``, also the expected coverage of :mod:`~dispatch_analytics.analysis.busy`
+        (``n_covering``, ``expected_covered``; summary ``expected_covered_share``)."""
         target_s = check_target(target_s)
         if stations.height == 0:
             raise CoverageError("no stations to evaluate: at least one station must remain")
@@ -349,7 +364,14 @@ class Coverage:
         )
         summary = _summary(cells, grid, target_s, stations.height)
         meta = _metadata(grid, model, target_s, quantile, hour)
-        return cls(cells, stations, summary, grid, model, target_s, quantile, hour, meta, network)
+        if busy is not None:
+            all_travel = travel_matrix(model, network, hour, quantile, lat, lon, slat, slon)
+            cells, stations = add_expected_cover(
+                cells, stations, all_travel, target_s, busy, summary, meta, CELL_COLUMNS
+            )
+        return cls(
+            cells, stations, summary, grid, model, target_s, quantile, hour, meta, network, busy
+        )
 
     # ------------------------------------------------------------------ outputs
     def to_geodataframe(self) -> gpd.GeoDataFrame:

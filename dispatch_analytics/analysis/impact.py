@@ -200,7 +200,7 @@ class Impact:
         if problems:
             raise AnalysisError(problems, "cannot compare the periods")
         assert a and b
-        scope = _Scope(con, metric, layer, zone, call_category, tgt, mix_by)
+        scope = _Scope(con, metric, layer, zone, call_category, tgt, mix_by, agency)
         pb, vb = scope.period(*b)
         pa, va = scope.period(*a)
         out = cls(
@@ -295,8 +295,9 @@ class _Scope:
     their local date of receipt (``call_received_local_at``), so a store holding agencies in
     several time zones needs no conversion."""
 
-    def __init__(self, con, metric, layer, zone, cat, target, mix_by):
+    def __init__(self, con, metric, layer, zone, cat, target, mix_by, agency=None):
         self.con, self.metric, self.layer, self.zone = con, metric, layer, zone
+        self.agency = agency
         self.cat, self.target, self.mix_by = cat, target, mix_by
         self.trend_period = "month"
 
@@ -307,6 +308,7 @@ class _Scope:
             "layer": self.layer,
             "zone": self.zone,
             "call_category": self.cat,
+            "agency": self.agency,
         }
 
     def period(self, start: dt.date, end: dt.date) -> tuple[dict[str, Any], pl.DataFrame]:
@@ -349,6 +351,7 @@ class _Scope:
             where cast(i.call_received_local_at as date) between $start and $end
               and ($layer is null or z.zone_id = $zone)
               and ($call_category is null or i.call_category = $call_category)
+              and ($agency is null or i.agency = $agency)
             """,
             p,
         ).pl()

@@ -71,7 +71,8 @@ def unit_hour_utilization(
     con.register("roster", ros)
     try:
         return con.execute(
-            read_sql("_unit_hour_utilization_roster"), {"from_date": lo, "to_date": hi}
+            read_sql("_unit_hour_utilization_roster"),
+            {"from_date": lo, "to_date": hi, "agency": None},
         ).pl()
     finally:
         con.unregister("roster")

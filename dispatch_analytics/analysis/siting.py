@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import CoverageError
-from ..spatial.distance import haversine_m
+from .busy import travel_matrix
 from .coverage import Coverage
 from .whatif import WhatIf
 
@@ -159,11 +159,7 @@ def _travel(*args: Any) -> np.ndarray:
     demand lon, facility lat, facility lon)`` -> (n_demand, n_facilities); by road when the
     coverage's model uses a network."""
     cov, dlat, dlon, flat, flon = args
-    if cov.network is not None:
-        d = cov.network.distance(flat, flon, dlat, dlon).T
-    else:
-        d = haversine_m(dlat[:, None], dlon[:, None], flat[None, :], flon[None, :])
-    return cov.model.predict(d, hour=cov.hour, quantile=cov.quantile)
+    return travel_matrix(cov.model, cov.network, cov.hour, cov.quantile, dlat, dlon, flat, flon)
 
 
 @dataclass

@@ -21,6 +21,8 @@ from .coverage import SUMMARY_FIELDS, Coverage
 __all__ = ["WhatIf", "parse_lonlat", "changed_stations"]
 
 _DELTA_FIELDS = tuple(f for f in SUMMARY_FIELDS if f not in ("target_s", "demand_outside_area"))
+#: Summary fields of a busy-aware coverage (``--busy``).
+_BUSY_FIELDS = ("expected_covered_share", "expected_covered_demand")
 
 
 def parse_lonlat(text: str, arg: str = "--add-station") -> tuple[float, float]:
@@ -182,7 +184,8 @@ class WhatIf:
             See :func:`changed_stations`.
         """
         close = list(close)
-        stations = changed_stations(before.stations, add, move, close, before.grid.area)
+        plain = before.stations.drop("busy_share", strict=False)  # re-derived by evaluate
+        stations = changed_stations(plain, add, move, close, before.grid.area)
         after = Coverage.evaluate(
             before.grid,
             stations,
@@ -191,12 +194,14 @@ class WhatIf:
             before.quantile,
             before.hour,
             network=before.network,
+            busy=before.busy,
         )
         delta = {
             k: (after.summary[k] - before.summary[k])
             if before.summary[k] is not None and after.summary[k] is not None
             else None
-            for k in _DELTA_FIELDS
+            for k in _DELTA_FIELDS + _BUSY_FIELDS
+            if k in before.summary and k in after.summary
         }
         changes = {
             "add": [list(p) for p in add],

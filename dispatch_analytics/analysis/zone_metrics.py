@@ -298,17 +298,7 @@ class ZoneMetrics:
             since, until, tz = _bounds(con, d_from, d_to)
             n_inc, first, last = _in_range(con, since, until)
             if n_inc == 0:
-                n_all, a, b = _in_range(con, None, None)
-                held = (
-                    f"the store holds {a:%Y-%m-%d} to {b:%Y-%m-%d}"
-                    if n_all
-                    else "the store holds no incidents"
-                )
-                raise MetricError(
-                    f"no incidents received from {d_from or 'the start'} to {d_to or 'the end'}; "
-                    f"{held}; change `--from` / `--to`"
-                    + ("" if n_all else " or ingest data first (`dispatch ingest`)")
-                )
+                raise _no_incidents(con, d_from, d_to)
             filters = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
             fr = Fractiles.from_store(
                 con,
@@ -356,6 +346,19 @@ class ZoneMetrics:
             f"ZoneMetrics(layer={self.layer!r}, metric={self.metric!r}, zones={len(self.frame)}, "
             f"{self.date_from} to {self.date_to}, incidents={self.n_incidents})"
         )
+
+
+def _no_incidents(con, d_from, d_to) -> MetricError:
+    """The error for a period without incidents: what the store does hold, and the fix."""
+    n_all, a, b = _in_range(con, None, None)
+    held = (
+        f"the store holds {a:%Y-%m-%d} to {b:%Y-%m-%d}" if n_all else "the store holds no incidents"
+    )
+    return MetricError(
+        f"no incidents received from {d_from or 'the start'} to {d_to or 'the end'}; "
+        f"{held}; change `--from` / `--to`"
+        + ("" if n_all else " or ingest data first (`dispatch ingest`)")
+    )
 
 
 def _zone_meta(fr, frame, layer, agency, warnings, period, tz, calls, n_inc, n_outside):

@@ -31,6 +31,8 @@ __all__ = [
     "print_json",
     "coverage_of",
     "kind_params",
+    "BusyOpt",
+    "summary_fields",
 ]
 
 TargetOpt = Annotated[
@@ -54,6 +56,14 @@ PriorityOpt = Annotated[
 CategoryOpt = Annotated[
     list[str] | None,
     typer.Option("--call-category", help="Only calls of this category (repeatable): ems, fire."),
+]
+BusyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--busy",
+        help="Expected coverage (MEXCLP): each station counts only while its units are free, "
+        "as often as the agency's history says (its busy share).",
+    ),
 ]
 QuantileOpt = Annotated[
     int, typer.Option("--quantile", help="Modelled travel: 50 (median) or 90 (90th pct).")
@@ -95,9 +105,15 @@ def print_json(obj: Any) -> None:
 
 
 def coverage_of(
-    store: Store, target_s: float | None, resolution: int, layer: str | None, quantile: int
+    store: Store,
+    target_s: float | None,
+    resolution: int,
+    layer: str | None,
+    quantile: int,
+    busy: bool = False,
 ) -> Coverage:
-    """The modelled coverage the options ask for (target 240 s unless given)."""
+    """The modelled coverage the options ask for (target 240 s unless given; with ``busy``
+    the expected coverage from the stations' measured busy shares)."""
     from ..analysis.coverage import Coverage
 
     return Coverage.from_store(
@@ -106,7 +122,17 @@ def coverage_of(
         resolution=resolution,
         layer=layer,
         quantile=quantile,
+        busy=busy,
     )
+
+
+def summary_fields(summary: dict) -> tuple[str, ...]:
+    """The coverage summary fields to show: the plain ones, then the expected coverage of
+    ``--busy`` when it was computed."""
+    from ..analysis.coverage import SUMMARY_FIELDS
+
+    extra = ("expected_covered_share", "expected_covered_demand")
+    return SUMMARY_FIELDS + tuple(k for k in extra if k in summary)
 
 
 def kind_params(kind: str, params: dict[str, str], allowed: tuple[str, ...]) -> dict[str, Any]:

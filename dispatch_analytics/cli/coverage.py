@@ -14,6 +14,7 @@ import dispatch_analytics.fmt as fmt
 
 from ..store import Store
 from ._planning import (
+    BusyOpt,
     CategoryOpt,
     LayerOpt,
     PriorityOpt,
@@ -24,6 +25,7 @@ from ._planning import (
     kind_params,
     people_table,
     print_json,
+    summary_fields,
     summary_rows,
 )
 from .common import DataDir, Format, check_format, err, out, print_frame
@@ -151,7 +153,12 @@ def _band_rows(model: TravelModel) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------- coverage
 def _by_station(cov) -> pl.DataFrame:
-    return (
+    busy = (
+        cov.stations.select("station_id", "busy_share")
+        if "busy_share" in cov.stations.columns
+        else None
+    )
+    df = (
         cov.cells.group_by("station_id")
         .agg(
             pl.len().alias("cells"),
@@ -162,6 +169,7 @@ def _by_station(cov) -> pl.DataFrame:
         .with_columns((pl.col("covered_demand") / pl.col("demand")).alias("covered_share"))
         .sort("demand", descending=True)
     )
+    return df if busy is None else df.join(busy, on="station_id", how="left")
 
 
 @coverage_app.callback()
@@ -171,6 +179,7 @@ def coverage_cmd(
     resolution: ResolutionOpt = 9,
     layer: LayerOpt = None,
     quantile: QuantileOpt = 50,
+    busy: BusyOpt = False,
     fmt_name: Annotated[
         str, typer.Option("--format", "-f", help="table, json, or csv (the cells).")
     ] = "table",
@@ -178,31 +187,34 @@ def coverage_cmd(
 ) -> None:
     """Modelled coverage: demand within the travel target of the nearest station.
 
-    Example:  dispatch coverage --target-s 240 --resolution 9 --layer sf_neighborhoods
+    With --busy, also the expected coverage when stations are busy as often as their history
+    says (MEXCLP).
+
+    Example:  dispatch coverage --target-s 240 --resolution 9 --layer sf_neighborhoods --busy
     """
     if ctx.invoked_subcommand is not None:
         return
     f = check_format(fmt_name, ("table", "json", "csv"))
     store = Store(data_dir, create=False)
-    cov = coverage_of(store, target_s, resolution, layer, quantile)
+    cov = coverage_of(store, target_s, resolution, layer, quantile, busy)
     if f == "csv":
         print_frame(cov.cells, "csv")
         return
     areas = cov.uncovered_area().drop(columns="geometry")
     if f == "json":
+        extra = {"busy_share": cov.metadata["busy"]["busy_share"]} if busy else {}
         print_json(
             {
                 **cov.summary,
+                **extra,
                 "uncovered_areas": areas.to_dict(orient="records"),
                 "by_station": _by_station(cov).to_dicts(),
                 "metadata": cov.metadata,
             }
         )
         return
-    from ..analysis.coverage import SUMMARY_FIELDS
-
     people_table(
-        summary_rows({"value": cov.summary}, SUMMARY_FIELDS),
+        summary_rows({"value": cov.summary}, summary_fields(cov.summary)),
         title=f"modelled coverage at {fmt.duration(cov.target_s)} "
         f"({cov.metadata['service_area']}, H3 res {resolution})",
     )
@@ -210,6 +222,15 @@ def coverage_cmd(
     people_table(top, title="largest uncovered areas (by demand)")
     people_table(_by_station(cov), title="by nearest station")
     out.print(f"note: {cov.metadata['covered']}", highlight=False)
+    if busy:
+        b = cov.metadata["busy"]
+        assumed = ", ".join(b["busy_assumed"])
+        out.print(
+            f"expected coverage: stations busy {b['window'][0]} to {b['window'][1]}"
+            + (f", local hours {b['band'][0]:02d}-{b['band'][1]:02d}" if b["band"] else "")
+            + (f"; no history for {assumed}: the mean share" if assumed else ""),
+            highlight=False,
+        )
 
 
 # ------------------------------------------------------------------ export / map kinds

@@ -14,6 +14,7 @@ import dispatch_analytics.fmt as fmt
 
 from ..store import Store
 from ._planning import (
+    BusyOpt,
     CategoryOpt,
     LayerOpt,
     PriorityOpt,
@@ -24,6 +25,7 @@ from ._planning import (
     kind_params,
     people_table,
     print_json,
+    summary_fields,
     summary_rows,
 )
 from .common import DataDir, Format, check_format, err, out, print_frame
@@ -147,14 +149,15 @@ def whatif_cmd(
     resolution: ResolutionOpt = 9,
     layer: LayerOpt = None,
     quantile: QuantileOpt = 50,
+    busy: BusyOpt = False,
     fmt_name: Format = "table",
     data_dir: DataDir = None,
 ) -> None:
-    """Modelled coverage before and after adding, moving or closing stations.
+    """Modelled coverage before and after adding, moving or closing stations (with --busy,
+    expected coverage too: a new station takes the mean busy share).
 
     Example:  dispatch whatif --add-station -122.39,37.72 --close-station 12 --layer sf_neighborhoods
     """
-    from ..analysis.coverage import SUMMARY_FIELDS
     from ..analysis.whatif import WhatIf, parse_lonlat
 
     f = check_format(fmt_name, ("table", "csv", "json"))
@@ -166,7 +169,7 @@ def whatif_cmd(
             "--close-station ID"
         )
     store = Store(data_dir, create=False)
-    before = coverage_of(store, target_s, resolution, layer, quantile)
+    before = coverage_of(store, target_s, resolution, layer, quantile, busy)
     wi = WhatIf.from_coverage(before, add=adds, move=moves, close=close_station or [])
     if f == "json":
         print_json({**wi.to_dict(), "metadata": wi.metadata})
@@ -174,12 +177,13 @@ def whatif_cmd(
     if f == "csv":
         print_frame(wi.changed_cells, "csv")
         return
-    rows = summary_rows({"before": wi.before.summary, "after": wi.after.summary}, SUMMARY_FIELDS)
+    fields = summary_fields(wi.before.summary)
+    rows = summary_rows({"before": wi.before.summary, "after": wi.after.summary}, fields)
     delta = [
         ""
         if wi.delta.get(k) is None
-        else (f"{wi.delta[k] * 100:+.1f} pts" if k == "covered_share" else fmt.number(wi.delta[k]))
-        for k in SUMMARY_FIELDS
+        else (f"{wi.delta[k] * 100:+.1f} pts" if k.endswith("_share") else fmt.number(wi.delta[k]))
+        for k in fields
     ]
     people_table(
         rows.with_columns(pl.Series("change", delta)),
@@ -204,12 +208,14 @@ def site_cmd(
     resolution: ResolutionOpt = 9,
     layer: LayerOpt = None,
     quantile: QuantileOpt = 50,
+    busy: BusyOpt = False,
     fmt_name: Format = "table",
     data_dir: DataDir = None,
 ) -> None:
     """K new station sites that maximise newly covered demand (maximal covering, spopt).
 
-    Existing stations stay fixed.
+    Existing stations stay fixed. With --busy, the expected coverage before and after is
+    reported too (the sites are still chosen by plain coverage).
 
     Example:  dispatch site --new 2 --target-s 240 --layer sf_neighborhoods
     """
@@ -217,7 +223,7 @@ def site_cmd(
 
     f = check_format(fmt_name, ("table", "csv", "json"))
     store = Store(data_dir, create=False)
-    cov = coverage_of(store, target_s, resolution, layer, quantile)
+    cov = coverage_of(store, target_s, resolution, layer, quantile, busy)
     if candidates != "cells" and not Path(candidates).exists():
         from ..errors import CoverageError
 
@@ -256,7 +262,13 @@ def site_cmd(
             if s.candidates_dropped
             else ""
         )
-        + ("" if s.proven_optimal else "; time limit reached: best found, not proven optimal"),
+        + ("" if s.proven_optimal else "; time limit reached: best found, not proven optimal")
+        + (
+            f"; expected (busy) {fmt.share(b['expected_covered_share'])} -> "
+            f"{fmt.share(a['expected_covered_share'])}"
+            if "expected_covered_share" in b
+            else ""
+        ),
         highlight=False,
     )
 

@@ -271,17 +271,8 @@ def _cell(v: Any) -> Any:
 
 # Long: one sheet after another (data, geometry, README, metadata); splitting it scatters
 # the workbook's layout over helpers that each need the workbook and its formats.
-def write_xlsx(frame, dest: Path, stem, layer, doc, names) -> list[Path]:
-    import shapely
-    import xlsxwriter
-
-    geo = _geo(frame)
-    gcol = frame._geometry_column_name if geo else None
-    cols = [c for c in frame.columns if c != gcol]
-    info = {c["name"]: c for c in doc["columns"]}
-    wb = xlsxwriter.Workbook(dest, {"nan_inf_to_errors": False})
-    bold = wb.add_format({"bold": True})
-    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+def _xlsx_data_sheet(wb, frame, layer, cols, info, bold) -> None:
+    """The machine-value sheet: one row per feature, a comment with each column's definition."""
     number_formats = {
         "fraction 0-1": wb.add_format({"num_format": "0.0%"}),
         "seconds": wb.add_format({"num_format": "0.0"}),
@@ -299,16 +290,26 @@ def write_xlsx(frame, dest: Path, stem, layer, doc, names) -> list[Path]:
                 ws.write(i, j, v)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, len(frame), max(len(cols) - 1, 0))
-    if geo:
-        gs = wb.add_worksheet("geometry")
-        gs.write_row(0, 0, ["feature", "part", "wkt"], bold)
-        r = 1
-        wkts = shapely.to_wkt(frame.geometry.values, rounding_precision=-1, trim=True)
-        for k, w in enumerate(wkts, start=1):
-            for part, chunk in enumerate(_chunks(w or ""), start=1):
-                gs.write_row(r, 0, [k, part])
-                gs.write_string(r, 2, chunk)
-                r += 1
+
+
+def _xlsx_geometry_sheet(wb, frame, bold) -> None:
+    """WKT of each feature, split in parts that fit an Excel cell."""
+    import shapely
+
+    gs = wb.add_worksheet("geometry")
+    gs.write_row(0, 0, ["feature", "part", "wkt"], bold)
+    r = 1
+    wkts = shapely.to_wkt(frame.geometry.values, rounding_precision=-1, trim=True)
+    for k, w in enumerate(wkts, start=1):
+        for part, chunk in enumerate(_chunks(w or ""), start=1):
+            gs.write_row(r, 0, [k, part])
+            gs.write_string(r, 2, chunk)
+            r += 1
+
+
+def _xlsx_readme_sheet(wb, doc, layer, geo, bold) -> None:
+    """What the file holds, for people: period, profile, agency, and every column's definition."""
+    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
     rs = wb.add_worksheet("README")
     rs.set_column(0, 0, 22)
     rs.set_column(1, 1, 28)
@@ -345,6 +346,10 @@ def write_xlsx(frame, dest: Path, stem, layer, doc, names) -> list[Path]:
         r += 1
         rs.write_row(r, 0, [c["name"], c["label"], c["unit"], c["type"]])
         rs.write_string(r, 4, c["definition"], wrap)
+
+
+def _xlsx_metadata_sheet(wb, doc, bold) -> None:
+    """The metadata document as JSON (hidden), in parts that fit an Excel cell."""
     ms = wb.add_worksheet("metadata")
     ms.write_row(0, 0, ["key", "part", "value"], bold)
     r = 1
@@ -354,6 +359,22 @@ def write_xlsx(frame, dest: Path, stem, layer, doc, names) -> list[Path]:
             ms.write_string(r, 2, chunk)
             r += 1
     ms.hide()
+
+
+def write_xlsx(frame, dest: Path, stem, layer, doc, names) -> list[Path]:
+    import xlsxwriter
+
+    geo = _geo(frame)
+    gcol = frame._geometry_column_name if geo else None
+    cols = [c for c in frame.columns if c != gcol]
+    info = {c["name"]: c for c in doc["columns"]}
+    wb = xlsxwriter.Workbook(dest, {"nan_inf_to_errors": False})
+    bold = wb.add_format({"bold": True})
+    _xlsx_data_sheet(wb, frame, layer, cols, info, bold)
+    if geo:
+        _xlsx_geometry_sheet(wb, frame, bold)
+    _xlsx_readme_sheet(wb, doc, layer, geo, bold)
+    _xlsx_metadata_sheet(wb, doc, bold)
     wb.close()
     return [dest]
 

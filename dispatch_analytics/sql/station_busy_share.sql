@@ -3,9 +3,9 @@
 --   station's units in the band (each unit's dispatched_at -> cleared_at intervals merged,
 --   overlaps counted once) divided by (units x hours of the band in the window), i.e. the
 --   chance that one of the station's units, picked at a random moment of the band, is busy:
---   the busy fraction of MEXCLP-style coverage models. A unit's station is the station_id it
---   carries most often on its responses (ties: the smallest id), read as its HOME station
---   (as first_due_reliability assumes); a unit counts for a station when it had a response or
+--   the busy fraction of MEXCLP-style coverage models. A unit's station is its home station
+--   from the units roster (`dispatch units load`) when loaded, else the station_id it
+--   carries most often on its responses (ties: the smallest id); a unit counts for a station when it had a response or
 --   committed time in the window. Bands are $band_h hours long from local midnight ($band_h
 --   divides 24). Window: local midnight of $from_date (inclusive) to local midnight of
 --   $to_date (EXCLUSIVE). Responses without a cleared time add nothing (see
@@ -29,10 +29,21 @@ with scoped as (
   from scoped
   where station_id is not null and station_id <> ''
   group by unit_id, station_id
-), unit_home as (
+), roster_home as (
+  -- the home stations loaded with `dispatch units load` / `units derive` come first
+  select unit_id, min(station_id) as station_id
+  from units
+  where station_id is not null and station_id <> ''
+    and ($agency is null or agency is null or agency = $agency)
+  group by unit_id
+), history_home as (
   select unit_id, first(station_id order by n desc, station_id) as station_id
   from station_counts
   group by unit_id
+), unit_home as (
+  select unit_id, station_id from roster_home
+  union all
+  select h.unit_id, h.station_id from history_home h anti join roster_home r using (unit_id)
 ), clipped as (
   select
     unit_id,
@@ -56,7 +67,7 @@ with scoped as (
   select unit_id, island, min(busy_from) as busy_from, max(busy_to) as busy_to
   from islands
   group by unit_id, island
-), units as (
+), active_units as (
   select s.unit_id, h.station_id, any_value(s.timezone) as timezone,
     any_value(s.window_start) as window_start, any_value(s.window_end) as window_end
   from scoped s
@@ -72,7 +83,7 @@ with scoped as (
     select timezone,
       unnest(generate_series(window_start, window_end - interval 1 hour, interval 1 hour))
         as slot_start
-    from (select distinct timezone, window_start, window_end from units)
+    from (select distinct timezone, window_start, window_end from active_units)
     where window_end > window_start
   )
   group by timezone, band_start_hour
@@ -85,7 +96,7 @@ with scoped as (
       ((epoch_us(m.busy_to) - epoch_us(u.window_start) - 1) // 3600000000 + 1)::bigint
     ))) as slot_start
   from merged m
-  join units u on u.unit_id = m.unit_id
+  join active_units u on u.unit_id = m.unit_id
 ), band_busy as (
   select
     station_id,
@@ -96,7 +107,7 @@ with scoped as (
   group by station_id, band_start_hour
 ), station_units as (
   select station_id, timezone, count(*) as n_units
-  from units
+  from active_units
   group by station_id, timezone
 )
 select
