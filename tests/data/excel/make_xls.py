@@ -15,8 +15,6 @@ cells, en route as Excel serial numbers (plain numbers), on scene as text.
 import datetime as dt
 from pathlib import Path
 
-import xlwt
-
 #: (call, unit, lat, lon, x_ft, y_ft): x / y = pyproj EPSG:4326 -> ESRI:102643 of lat / lon
 POINTS = [
     ("X-1001", "E1", 37.7793, -122.4193, 6007018.85, 2111910.39),
@@ -32,6 +30,8 @@ def _serial(t: dt.datetime) -> float:
 
 
 def main() -> None:
+    import xlwt  # only here: the tests import POINTS without it
+
     wb = xlwt.Workbook()
     notes = wb.add_sheet("Notes")
     notes.write(0, 0, "Export of CAD calls; see sheet Calls")
