@@ -142,7 +142,7 @@ def test_legacy_xls_with_state_plane_feet(tmp_path):
         )
         .rows()
     )
-    for (inc, lat, lon, turnout, travel), p in zip(got, make_xls.POINTS, strict=True):
+    for (inc, lat, lon, turnout, _travel), p in zip(got, make_xls.POINTS, strict=True):
         assert inc == p[0]
         assert lat == pytest.approx(p[2], abs=1e-6) and lon == pytest.approx(p[3], abs=1e-6)
         assert turnout == 70.0
