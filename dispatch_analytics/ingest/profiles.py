@@ -99,6 +99,10 @@ class SourceProfile:
     location_order: str = "lat,lon"
     null_values: tuple[str, ...] = _DEFAULT_NULLS
     columns: dict[str, str] = field(default_factory=dict)
+    #: time field -> (date column, time column): ``call_received_at = ["DATE", "TIME"]``
+    split_columns: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: ``incident_id = { hash = ["COL_A", "COL_B"] }``: the columns an id is derived from
+    id_hash: tuple[str, ...] = ()
     constants: dict[str, str] = field(default_factory=dict)
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_interval_s: float = 21600.0
@@ -130,8 +134,24 @@ class SourceProfile:
 
     @property
     def mapped_fields(self) -> set[str]:
-        """Canonical fields given by a column or a constant."""
-        return set(self.columns) | set(self.constants)
+        """Canonical fields given by a column (or two, or a hash of several) or a constant."""
+        derived = {"incident_id"} if self.id_hash else set()
+        return set(self.columns) | set(self.constants) | set(self.split_columns) | derived
+
+    @property
+    def source_columns(self) -> dict[str, list[str]]:
+        """Every source column the profile reads, per canonical field (the file must have
+        them all)."""
+        out = {f: [c] for f, c in self.columns.items()}
+        out.update({f: list(cols) for f, cols in self.split_columns.items()})
+        if self.id_hash:
+            out["incident_id"] = list(self.id_hash)
+        return out
+
+    @property
+    def time_fields(self) -> list[str]:
+        """The mapped time fields, in stage order."""
+        return [f for f in STAGE_ORDER if f in self.columns or f in self.split_columns]
 
     @property
     def has_coordinates(self) -> bool:
@@ -274,7 +294,11 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
         **source,
         **times,
         **reading,
-        columns={k: str(v) for k, v in cols.items()},
+        columns={k: str(v) for k, v in cols.items() if isinstance(v, str)},
+        split_columns={k: (str(v[0]), str(v[1])) for k, v in cols.items() if isinstance(v, list)},
+        id_hash=tuple(str(c) for c in cols["incident_id"]["hash"])
+        if isinstance(cols.get("incident_id"), dict)
+        else (),
         constants={k: str(v) for k, v in consts.items()},
         categories=categories,
         **validation,
@@ -367,6 +391,35 @@ def _mapping_tables(
     for fld, col in cols.items():
         if fld not in CANONICAL_FIELDS:
             problems.append(_unknown("[columns]", fld, CANONICAL_FIELDS))
+        elif isinstance(col, list):
+            if (
+                fld not in TIME_FIELDS
+                or len(col) != 2
+                or not all(isinstance(c, str) and c for c in col)
+            ):
+                problems.append(
+                    f"`columns.{fld}` {col!r}: a list maps a time field to a date column and a "
+                    f'time column, e.g. {fld} = ["CALL_DATE", "CALL_TIME"]'
+                    if fld in TIME_FIELDS
+                    else f"`columns.{fld}` must be one source column name (only time fields "
+                    "take a [date, time] pair)"
+                )
+        elif isinstance(col, dict):
+            hashed = col.get("hash")
+            if fld != "incident_id" or set(col) != {"hash"}:
+                problems.append(
+                    f"`columns.{fld}` {col!r}: only incident_id can be derived, as "
+                    'incident_id = { hash = ["COL_A", "COL_B"] }'
+                )
+            elif (
+                not isinstance(hashed, list)
+                or not hashed
+                or not all(isinstance(c, str) and c for c in hashed)
+            ):
+                problems.append(
+                    f"`columns.incident_id.hash` {hashed!r} must be a list of source column "
+                    'names, e.g. hash = ["CALL_DATE", "CALL_TIME", "ADDRESS"]'
+                )
         elif not isinstance(col, str) or not col:
             problems.append(f"`columns.{fld}` must be a source column name (text), got {col!r}")
     for fld, value in consts.items():
