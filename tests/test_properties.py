@@ -137,12 +137,9 @@ def test_mutations_map_to_expected_reasons(tmp_path):
     )
     # per-interval exclusion: a bad dispatch time, a stage out of order are flagged stages of
     # accepted rows; the call-received time in a spring-forward gap makes the row unusable
-    assert r.rejects_by_reason == {
-        "missing_id": 1,
-        "nonexistent_local_time": 1,
-        "zero_coordinates": 1,
-    }
-    assert r.rows_accepted == 5
+    assert r.rejects_by_reason == {"missing_id": 1, "nonexistent_local_time": 1}
+    assert r.rows_accepted == 6
+    assert r.files[0].unlocated_by_reason == {"zero_coordinates": 1}
     flags = Store(tmp_path / "s").sql(
         "select stage_flags from responses where stage_flags is not null order by 1"
     )["stage_flags"]

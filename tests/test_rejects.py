@@ -35,10 +35,18 @@ CASES = {
 
 #: the strict profile: a bad stage rejects its row (the default excludes the stage instead:
 #: tests/test_stage_exclusion.py)
-STRICT_TOML = UNIT_TOML + 'on_stage_error = "reject"\n'
+STRICT_TOML = UNIT_TOML + 'on_stage_error = "reject"\nrequire_coordinates = true\n'
 #: reasons that reject a row only under on_stage_error = "reject" (when the stage is not
-#: call_received_at)
-STAGE_REASONS = {"unparseable_time", "stage_order", "interval_too_long"}
+#: call_received_at) or require_coordinates = true (else the row is kept as unlocated)
+STAGE_REASONS = {
+    "unparseable_time",
+    "stage_order",
+    "interval_too_long",
+    "missing_coordinates",
+    "unparseable_coordinates",
+    "zero_coordinates",
+    "coordinates_out_of_range",
+}
 
 
 @pytest.fixture
@@ -90,7 +98,9 @@ def test_duplicate_row_within_file_and_across_files(tmp_path, data_dir, unit_tom
 def test_coordinates_out_of_area(tmp_path, data_dir):
     from conftest import UNIT_TOML
 
-    toml = write_toml(tmp_path / "b.toml", UNIT_TOML + "bbox = [-75, 40, -73, 41]\n")
+    toml = write_toml(
+        tmp_path / "b.toml", UNIT_TOML + "bbox = [-75, 40, -73, 41]\nrequire_coordinates = true\n"
+    )
     rows = [unit_row(), unit_row(inc="X", lat="35.0", lon="-80.0")]
     path = write_csv(tmp_path / "x.csv", UNIT_HEADER, rows)
     report = ingest(path, load_profile(toml), data_dir=data_dir)

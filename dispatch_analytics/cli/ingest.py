@@ -87,6 +87,18 @@ def _ingest_summary(report: IngestReport) -> None:
             f"{Path(f.source).name}: read as {how}"
             + (f"; {f.encoding_note}" if f.encoding_note else "")
         )
+        if f.rows_flagged:
+            out.print(
+                f"  {f.rows_flagged:,} accepted rows have a stage excluded (stage_flags); their "
+                "other intervals count"
+            )
+        if f.unlocated_by_reason:
+            parts = ", ".join(f"{r} {n:,}" for r, n in f.unlocated_by_reason.items())
+            out.print(
+                f"  {sum(f.unlocated_by_reason.values()):,} accepted rows are unlocated "
+                f"(location_flag: {parts}); list them with "
+                "`dispatch zones outside --include-unlocated`"
+            )
     reasons = report.rejects_by_reason
     if reasons:
         rt = Table(title="Rejected rows by reason")

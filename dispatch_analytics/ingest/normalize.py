@@ -7,7 +7,7 @@ frames. A rejected row's reason is the first rule it fails; its detail lists eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -95,6 +95,7 @@ def normalize_chunk(
         checks += [*time_checks(times, profile), *order, *interval_checks(times, profile)]
     checks += coordinate_checks(coords, profile)
     checks = [*unread, *_unless_unread(checks, unread)]
+    coords = _unlocated(coords, profile)
     accepted = _accepted_rows(text, times, coords, late_order, lineage, excluded)
     if not checks:
         return _conform(accepted, RESPONSE_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
@@ -102,6 +103,24 @@ def normalize_chunk(
     keep = [*raw_columns, *(c for c in READ_COLUMNS if c in df.columns)]
     rejects = _rejected_rows(df[keep], text, checks, first, lineage)
     return _conform(accepted.filter(first.is_null()), RESPONSE_SCHEMA), rejects
+
+
+def _unlocated(coords: Coordinates, profile: SourceProfile) -> Coordinates:
+    """Coordinates not required: a row whose coordinates fail a coordinate rule keeps its times
+    and is unlocated: latitude / longitude blank, the rule in ``location_flag``."""
+    if not profile.has_coordinates or profile.coordinates_required:
+        return coords
+    soft = coordinate_checks(coords, profile, always=True)
+    if not soft:
+        return coords
+    flag = pl.select(
+        pl.coalesce([pl.when(c.mask).then(pl.lit(c.reason)) for c in soft])
+    ).to_series()
+    ok = flag.is_null()
+    nulls = null_series(len(flag), pl.Float64())
+    return replace(
+        coords, lat=coords.lat.zip_with(ok, nulls), lon=coords.lon.zip_with(ok, nulls), flag=flag
+    )
 
 
 def _unless_unread(checks: list[Check], unread: list[Check]) -> list[Check]:
@@ -167,7 +186,15 @@ def _accepted_rows(
         .to_series()
         .replace("", None)
     )
-    coord_frame = pl.DataFrame({"latitude": coords.lat, "longitude": coords.lon})
+    coord_frame = pl.DataFrame(
+        {
+            "latitude": coords.lat,
+            "longitude": coords.lon,
+            "location_flag": coords.flag
+            if coords.flag is not None
+            else null_series(n, pl.String()),
+        }
+    )
     return pl.concat([text, stage_frame, coord_frame, flag_frame], how="horizontal").with_columns(
         timezone=pl.lit(profile.timezone),
         call_received_local_at=pl.col("call_received_at")

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 _DEFAULT_NULLS = ("", "NULL", "null", "NA", "N/A", "None")
-_CRS_RE = re.compile(r"^(EPSG|ESRI):\d+$", re.IGNORECASE)
+_CRS_RE = re.compile(r"^[A-Za-z_]+:\w+$")
 
 
 @dataclass(frozen=True)
@@ -160,10 +160,9 @@ class SourceProfile:
 
     @property
     def coordinates_required(self) -> bool:
-        """Rows without valid coordinates are rejected when this is true."""
-        if self.require_coordinates is None:
-            return self.has_coordinates
-        return self.require_coordinates
+        """Rows without valid coordinates are rejected when this is true
+        (``require_coordinates = true``); otherwise they are kept as unlocated (flagged)."""
+        return bool(self.require_coordinates) and self.has_coordinates
 
     @property
     def is_geographic(self) -> bool:
@@ -340,16 +339,18 @@ def _source_table(src: dict, name: str, problems: list[str]) -> dict:
 def _reading_options(src: dict, problems: list[str]) -> dict:
     """``[source]``: how the file is read (crs, delimiter, encoding, location_order,
     null_values)."""
-    crs = str(src.get("crs", "EPSG:4326"))
-    if not _CRS_RE.match(crs) and crs.upper() not in {"OGC:CRS84", "CRS84"}:
-        problems.append(f"`crs` {crs!r} is not a code like 'EPSG:4326' or 'EPSG:3857'")
-    else:
-        try:
-            import pyproj
+    crs = str(src.get("crs", "EPSG:4326")).strip()
+    if _CRS_RE.match(crs):
+        crs = crs.upper()  # AUTHORITY:CODE (EPSG, ESRI, IGNF, ...): case does not matter
+    try:
+        import pyproj
 
-            pyproj.CRS.from_user_input(crs)
-        except Exception:  # pragma: no cover - depends on PROJ database
-            problems.append(f"`crs` {crs!r} is not known to PROJ; use e.g. 'EPSG:2227'")
+        pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        problems.append(
+            f"`crs` {crs!r} is not known to PROJ; give an authority code such as 'EPSG:2227' or "
+            "'ESRI:102643' (US survey feet), or a WKT / PROJ string"
+        )
 
     delimiter = src.get("delimiter")
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
@@ -375,7 +376,7 @@ def _reading_options(src: dict, problems: list[str]) -> dict:
         sheet = None
     return {
         "sheet": sheet,
-        "crs": crs.upper(),
+        "crs": crs,
         "delimiter": delimiter,
         "encoding": encoding,
         "location_order": order,

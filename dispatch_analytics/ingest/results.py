@@ -51,6 +51,10 @@ class FileResult:
     rows_accepted: int = 0
     rows_rejected: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    #: accepted rows without usable coordinates (kept, ``location_flag`` says why), per rule
+    unlocated_by_reason: dict[str, int] = field(default_factory=dict)
+    #: accepted rows with at least one stage excluded (``stage_flags``)
+    rows_flagged: int = 0
     incidents: int = 0
     units: int = 0
     first_received_at: datetime | None = None

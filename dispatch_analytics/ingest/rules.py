@@ -358,22 +358,25 @@ def interval_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
 
 
 # ============================================================================ coordinates
-def coordinate_checks(co: Coordinates, profile: SourceProfile) -> list[Check]:
-    """When coordinates are required: ``missing_coordinates``, ``unparseable_coordinates``,
-    ``zero_coordinates``, ``coordinates_out_of_range`` and (with a bbox)
-    ``coordinates_out_of_area``, each only for rows that pass the ones before.
+def coordinate_checks(co: Coordinates, profile: SourceProfile, always: bool = False) -> list[Check]:
+    """When coordinates are required (or ``always``): ``missing_coordinates``,
+    ``unparseable_coordinates``, ``zero_coordinates``, ``coordinates_out_of_range`` and (with a
+    bbox) ``coordinates_out_of_area``, each only for rows that pass the ones before.
 
     Parameters
     ----------
     co : Coordinates
     profile : SourceProfile
+    always : bool
+        Check even when coordinates are not required (the rows are then kept as unlocated:
+        :func:`.normalize.normalize_chunk`).
 
     Returns
     -------
     list of Check
     """
     out: list[Check] = []
-    if not profile.coordinates_required:
+    if not profile.has_coordinates or not (profile.coordinates_required or always):
         return out
     lat, lon, cf, craw = co.lat, co.lon, co.field, co.raw
     _add(out, co.missing, "missing_coordinates", cf, craw, _const(f"`{cf}` is blank"))

@@ -25,6 +25,7 @@ RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     **{f: _TS for f in STAGE_ORDER},
     "latitude": pl.Float64(),
     "longitude": pl.Float64(),
+    "location_flag": pl.String(),
     "timezone": pl.String(),
     "call_received_local_at": pl.Datetime("us"),
     "time_flags": pl.String(),

@@ -220,6 +220,9 @@ def _write_chunks(
             res.rows_read += chunk.height
             res.rows_accepted += acc.height
             res.rows_rejected += rej.height
+            res.rows_flagged += int(acc["stage_flags"].is_not_null().sum())
+            for flag, k in acc["location_flag"].drop_nulls().value_counts().rows():
+                res.unlocated_by_reason[flag] = res.unlocated_by_reason.get(flag, 0) + k
             tally.add(acc, rej)
             for kind, frame in (("responses", acc), ("rejects", rej)):
                 if frame.height:
