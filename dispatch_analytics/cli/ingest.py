@@ -92,6 +92,12 @@ def _ingest_summary(report: IngestReport) -> None:
                 f"  {f.rows_flagged:,} accepted rows have a stage excluded (stage_flags); their "
                 "other intervals count"
             )
+        if f.unknown_statuses:
+            codes = ", ".join(f"{c!r} {n:,}" for c, n in list(f.unknown_statuses.items())[:10])
+            out.print(
+                f"  {sum(f.unknown_statuses.values()):,} events have a status code [statuses] "
+                f"does not map (rejected as unknown_status): {codes}"
+            )
         if f.unlocated_by_reason:
             parts = ", ".join(f"{r} {n:,}" for r, n in f.unlocated_by_reason.items())
             out.print(

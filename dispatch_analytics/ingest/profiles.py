@@ -103,6 +103,8 @@ class SourceProfile:
     split_columns: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: ``incident_id = { hash = ["COL_A", "COL_B"] }``: the columns an id is derived from
     id_hash: tuple[str, ...] = ()
+    #: status logs (``grain = "event"``): CAD status code -> canonical stage
+    statuses: dict[str, str] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_interval_s: float = 21600.0
@@ -227,7 +229,15 @@ def load_profile(name_or_path: str | Path) -> SourceProfile:
     return parse_profile(data, name=default_name, path=str(path))
 
 
-_KNOWN_TABLES = {"source", "columns", "constants", "formats", "categories", "validation"}
+_KNOWN_TABLES = {
+    "source",
+    "columns",
+    "constants",
+    "formats",
+    "categories",
+    "validation",
+    "statuses",
+}
 _KNOWN_SOURCE = {
     "name",
     "agency",
@@ -287,6 +297,7 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
         dict(data.get("categories", {})), set(cols) | set(consts), problems
     )
     validation = _validation_table(dict(data.get("validation", {})), problems)
+    statuses = _statuses_table(dict(data.get("statuses", {})), source["grain"], problems)
     if problems:
         raise ProfileError(problems, source=path)
     return SourceProfile(
@@ -300,9 +311,34 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
         else (),
         constants={k: str(v) for k, v in consts.items()},
         categories=categories,
+        statuses=statuses,
         **validation,
         path=path,
     )
+
+
+def _statuses_table(table: dict, grain: str, problems: list[str]) -> dict[str, str]:
+    """``[statuses]``: CAD status code -> canonical time field (status logs only)."""
+    if grain != "event":
+        if table:
+            problems.append("[statuses] is only for status logs; set grain = 'event'")
+        return {}
+    if not table:
+        problems.append(
+            "`grain` is 'event' but [statuses] is empty; map the CAD's codes to stages, e.g. "
+            'DISP = "dispatched_at", ENRT = "enroute_at", ONSC = "on_scene_at"'
+        )
+    out: dict[str, str] = {}
+    for code, stage in table.items():
+        if stage not in TIME_FIELDS:
+            problems.append(
+                f"`statuses.{code}` {stage!r} is not a stage; use one of {', '.join(TIME_FIELDS)}"
+            )
+        else:
+            out[str(code).strip()] = stage
+    if out and "dispatched_at" not in out.values():
+        problems.append("[statuses] maps no code to `dispatched_at`; assignments start at dispatch")
+    return out
 
 
 def _source_table(src: dict, name: str, problems: list[str]) -> dict:
@@ -311,8 +347,11 @@ def _source_table(src: dict, name: str, problems: list[str]) -> dict:
         if key not in _KNOWN_SOURCE:
             problems.append(_unknown("[source]", key, _KNOWN_SOURCE))
     grain = src.get("grain", "unit")
-    if grain not in ("unit", "incident"):
-        problems.append(f"`grain` {grain!r} must be 'unit' or 'incident'")
+    if grain not in ("unit", "incident", "event"):
+        problems.append(
+            f"`grain` {grain!r} must be 'unit', 'incident' or 'event' (a status log: one row per "
+            "status change)"
+        )
     tz = src.get("timezone")
     if tz is None:
         problems.append("`timezone` is missing; add e.g. timezone = 'America/New_York' to [source]")
@@ -437,14 +476,22 @@ def _mapping_tables(
         )
     if "incident_id" not in mapped:
         problems.append("`incident_id` is not mapped; add incident_id = 'YOUR_COLUMN' to [columns]")
-    if "call_received_at" not in cols:
+    if "call_received_at" not in cols and grain != "event":
         problems.append(
             "`call_received_at` is not mapped; add call_received_at = 'YOUR_COLUMN' to [columns]"
         )
-    if grain == "unit" and "unit_id" not in mapped:
+    if grain in ("unit", "event") and "unit_id" not in mapped:
         problems.append(
-            "`unit_id` is not mapped but `grain` is 'unit'; map it or set grain = 'incident'"
+            f"`unit_id` is not mapped but `grain` is {grain!r}; map it or set grain = 'incident'"
         )
+    for fld in ("status", "status_at"):
+        if grain == "event" and fld not in cols:
+            problems.append(
+                f"`{fld}` is not mapped but `grain` is 'event'; add {fld} = 'YOUR_COLUMN' to "
+                "[columns] (the status code and the time it was set)"
+            )
+        if grain != "event" and fld in mapped:
+            problems.append(f"`{fld}` is only for status logs; set grain = 'event' or remove it")
     if "location" in cols and ({"latitude", "longitude"} & mapped):
         problems.append("map either `location` or `latitude`/`longitude`, not both")
     if len({"latitude", "longitude"} & mapped) == 1:

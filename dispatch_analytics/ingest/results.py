@@ -24,6 +24,8 @@ REJECT_REASONS: dict[str, str] = {
     "nonexistent_local_time": "call_received_at (any stage with on_stage_error = 'reject') is a "
     "local time inside a spring-forward gap",
     "missing_time": "call_received_at is blank",
+    "unknown_status": "a status log's event has a status code that [statuses] does not map "
+    "(or none)",
     "stage_order": "on_stage_error = 'reject' only: a stage is earlier than a stage that must "
     "precede it",
     "interval_too_long": "on_stage_error = 'reject' only: a gap between response stages "
@@ -55,6 +57,8 @@ class FileResult:
     unlocated_by_reason: dict[str, int] = field(default_factory=dict)
     #: accepted rows with at least one stage excluded (``stage_flags``)
     rows_flagged: int = 0
+    #: status logs: unknown (or blank) status codes and how many events had them
+    unknown_statuses: dict[str, int] = field(default_factory=dict)
     incidents: int = 0
     units: int = 0
     first_received_at: datetime | None = None

@@ -24,11 +24,12 @@ import polars as pl
 from .._version import __version__
 from ..errors import IngestError
 from ..ingest.columns import check_columns
+from ..ingest.events import normalize_events
 from ..ingest.normalize import normalize_chunk
 from ..ingest.profiles import SourceProfile
 from ..ingest.results import FileResult, IngestReport, ProgressFn
 from ..io.sources import ROW_COL, SourceFile
-from ..schema.tables import LOG_SCHEMA
+from ..schema.tables import LOG_SCHEMA, RESPONSE_SCHEMA
 
 if TYPE_CHECKING:
     from .store import Store
@@ -215,11 +216,22 @@ def _write_chunks(
     tally = _Tally()
     with ThreadPoolExecutor(max_workers=1) as writer:
         pending: list[Future] = []
-        for i, chunk in enumerate(src.chunks(run.chunk_rows)):
-            acc, rej = normalize_chunk(chunk, run.profile, source, batch_id, run.seen, src.columns)
+        for i, chunk in enumerate(_chunks(run, src)):
+            if run.profile.grain == "event":  # a status log: the whole file, pivoted
+                acc, rej, unknown, used = normalize_events(
+                    chunk, run.profile, source, batch_id, run.seen, src.columns
+                )
+                res.unknown_statuses = dict(unknown.most_common())
+            else:
+                acc, rej = normalize_chunk(
+                    chunk, run.profile, source, batch_id, run.seen, src.columns
+                )
+                used = acc.height
             res.rows_read += chunk.height
-            res.rows_accepted += acc.height
+            res.rows_accepted += used
             res.rows_rejected += rej.height
+            if acc.height == 0:
+                acc = pl.DataFrame(schema=RESPONSE_SCHEMA)
             res.rows_flagged += int(acc["stage_flags"].is_not_null().sum())
             for flag, k in acc["location_flag"].drop_nulls().value_counts().rows():
                 res.unlocated_by_reason[flag] = res.unlocated_by_reason.get(flag, 0) + k
@@ -239,6 +251,17 @@ def _write_chunks(
         for fut in pending:
             fut.result()
     return tally
+
+
+def _chunks(run: _Run, src: SourceFile):
+    """The file's chunks; a status log as one frame (a unit's events must be pivoted together:
+    its memory is the file's)."""
+    if run.profile.grain != "event":
+        yield from src.chunks(run.chunk_rows)
+        return
+    parts = list(src.chunks(run.chunk_rows))
+    if parts:
+        yield pl.concat(parts, how="vertical_relaxed")
 
 
 def _log_row(
