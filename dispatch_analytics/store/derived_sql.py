@@ -25,6 +25,7 @@ __all__ = [
     "interval_sql",
     "missing_reason_sql",
     "interval_reason_sql",
+    "reason_columns",
     "stage_flag_sql",
     "dedupe_sql",
     "incidents_sql",
@@ -92,6 +93,16 @@ def _flags_column(column: str) -> str:
     """The flags that explain a stored column of ``incidents`` / ``responses``: the
     first-arriving unit's own (``fa_stage_flags``) for its ``fa_*`` times, else the row's."""
     return "fa_stage_flags" if column.startswith("fa_") else "stage_flags"
+
+
+def reason_columns(iv: Interval) -> list[str]:
+    """The columns :func:`interval_reason_sql` reads besides the interval's own (a relation
+    that copies an interval's columns must copy these too)."""
+    cols = [iv.start_column or "", iv.end_column or ""]
+    out = sorted({_flags_column(c) for c in cols} | {"stage_flags"})
+    if any(c.startswith("fa_") for c in cols):
+        out.append("first_arriving_unit")
+    return out
 
 
 def interval_reason_sql(iv: Interval, alias: str = "") -> str:
