@@ -162,6 +162,7 @@ def test_missing_call_received_still_rejects(tmp_path, unit_toml):
 _T = ["rcvd", "disp", "enrt", "arrv", "clr"]
 
 
+@pytest.mark.slow  # a few dozen ingests
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(

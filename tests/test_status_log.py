@@ -48,6 +48,7 @@ def test_status_log_from_the_builtin_profile(tmp_path):
     assert inc == 25
 
 
+@pytest.mark.slow  # a few dozen ingests
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(0, 10_000))
 def test_shuffling_an_event_log_never_changes_the_pivot(tmp_path_factory, seed):

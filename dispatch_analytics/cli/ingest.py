@@ -8,6 +8,7 @@ from typing import Annotated
 
 import polars as pl
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -85,7 +86,7 @@ def _ingest_summary(report: IngestReport) -> None:
         how += f", delimiter {f.delimiter!r}" if f.delimiter and f.kind.startswith("csv") else ""
         out.print(
             f"{Path(f.source).name}: read as {how}"
-            + (f"; {f.encoding_note}" if f.encoding_note else "")
+            + (f"; {escape(f.encoding_note)}" if f.encoding_note else "")
         )
         if f.rows_flagged:
             out.print(
@@ -95,8 +96,8 @@ def _ingest_summary(report: IngestReport) -> None:
         if f.unknown_statuses:
             codes = ", ".join(f"{c!r} {n:,}" for c, n in list(f.unknown_statuses.items())[:10])
             out.print(
-                f"  {sum(f.unknown_statuses.values()):,} events have a status code [statuses] "
-                f"does not map (rejected as unknown_status): {codes}"
+                f"  {sum(f.unknown_statuses.values()):,} events have a status code the profile's "
+                f"statuses table does not map (rejected as unknown_status): {codes}"
             )
         if f.unlocated_by_reason:
             parts = ", ".join(f"{r} {n:,}" for r, n in f.unlocated_by_reason.items())

@@ -24,8 +24,8 @@ REJECT_REASONS: dict[str, str] = {
     "nonexistent_local_time": "call_received_at (any stage with on_stage_error = 'reject') is a "
     "local time inside a spring-forward gap",
     "missing_time": "call_received_at is blank",
-    "unknown_status": "a status log's event has a status code that [statuses] does not map "
-    "(or none)",
+    "unknown_status": "a status log's event has a status code the profile's statuses table "
+    "does not map (or none)",
     "stage_order": "on_stage_error = 'reject' only: a stage is earlier than a stage that must "
     "precede it",
     "interval_too_long": "on_stage_error = 'reject' only: a gap between response stages "
