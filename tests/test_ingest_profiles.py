@@ -371,9 +371,11 @@ def test_incident_grain_minutes_web_mercator(tmp_path, data_dir):
     """,
     )
     report = ingest(path, load_profile(toml), data_dir=data_dir)
-    assert (report.rows_accepted, report.rows_rejected) == (2, 1)
-    assert report.rejects_by_reason == {"zero_coordinates": 1}
+    # the (0, 0) placeholder keeps its times as an unlocated incident
+    assert (report.rows_accepted, report.rows_rejected) == (3, 0)
+    assert report.files[0].unlocated_by_reason == {"zero_coordinates": 1}
     inc = Store(data_dir).sql("select * from incidents order by incident_id").to_dicts()
+    assert inc[2]["latitude"] is None and inc[2]["total_response_s"] == 300
     assert inc[0]["longitude"] == pytest.approx(-77.0365, abs=1e-6)
     assert inc[0]["latitude"] == pytest.approx(38.8977, abs=1e-6)
     assert inc[0]["call_processing_s"] == 60 and inc[0]["total_response_s"] == 420
