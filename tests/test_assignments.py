@@ -86,3 +86,29 @@ def test_newer_batch_supersedes_the_same_assignment(tmp_path, data_dir, unit_tom
     assert r["assignment"].to_list() == [1, 2]
     assert all(s.endswith("d2.csv") for s in r["source"]) and all(r["arrived"])
     assert Store(data_dir).sql("select count(*) from responses_all").item() == 3
+
+
+def test_batches_of_the_previous_schema_still_read(tmp_path, data_dir, unit_toml):
+    """A batch written before stage_flags / stage_raw / location_flag existed reads with them
+    NULL (the store reads every table with its zero-row schema file, union_by_name)."""
+    import polars as pl
+
+    ingest(
+        write_csv(tmp_path / "x.csv", UNIT_HEADER, [FIRST, OTHER]),
+        load_profile(unit_toml),
+        data_dir=data_dir,
+    )
+    store = Store(data_dir)
+    for f in store.batches_dir.glob("*/responses-*.parquet"):
+        df = pl.read_parquet(f)
+        if df.height:
+            df.drop("stage_flags", "stage_raw", "location_flag").write_parquet(f)
+    store = Store(data_dir)
+    store.refresh_derived()
+    r = store.sql(
+        "select count(*) as n, count(stage_flags) as flagged, count(location_flag) as unlocated, "
+        "count(travel_s) as travel from responses"
+    ).row(0, named=True)
+    assert r == {"n": 2, "flagged": 0, "unlocated": 0, "travel": 2}
+    inc = store.sql("select total_response_s, stage_flags from incidents").row(0)
+    assert inc == (300.0, None)
