@@ -196,9 +196,9 @@ def incidents_sql(source: str) -> str:
     count(distinct unit_id) as units_assigned,
     count(*) as assignments,
     count(on_scene_at) as units_on_scene,
-    string_agg(distinct time_flags, ';') as time_flags,
+    string_agg(distinct time_flags, ';' order by time_flags) as time_flags,
     -- excluded stages of any unit: why a first time (first_on_scene_at ...) is missing
-    string_agg(distinct stage_flags, ';') as stage_flags
+    string_agg(distinct stage_flags, ';' order by stage_flags) as stage_flags
   from stage_unit
   group by agency, incident_id
 ), first_arrival as (
