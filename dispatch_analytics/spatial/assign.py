@@ -256,10 +256,12 @@ def assign_incidents(
 ) -> dict[str, dict[str, int]]:
     """Assign every incident to a zone of each layer, and to an H3 cell.
 
-    Writes ``spatial/incident_zones/<layer>.parquet`` (``incident_id, layer, zone_id``;
-    zone_id null when the incident is in no zone or has no coordinates) for each layer and
-    ``spatial/incident_cells.parquet`` (``incident_id, resolution, h3_cell``), atomically.
-    Run it after every ingest (new incidents have no assignment until then).
+    Writes ``spatial/incident_zones/<layer>.<generation>.parquet`` (``incident_id, layer,
+    zone_id``; zone_id null when the incident is in no zone or has no coordinates; the
+    generation of the layer's file) for each layer and ``spatial/incident_cells.parquet``
+    (``incident_id, resolution, h3_cell``), each atomically; a run over every layer ends by
+    recording the batches it covered (``spatial/assigned.parquet``). ``dispatch ingest`` and
+    ``batches remove`` run it under the writer lock.
 
     Parameters
     ----------
