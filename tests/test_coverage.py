@@ -659,6 +659,7 @@ def test_export_coverage_every_format_round_trips(town, capsys, tmp_path, ext):
     assert "covered_share" in json.dumps(meta) and "travel_s" in json.dumps(meta)
 
 
+@pytest.mark.slow  # ~10 s: every export format and a map
 def test_export_and_map_gaps(town, capsys, tmp_path):
     from dispatch_analytics.io.export import read_export
 

@@ -28,6 +28,7 @@ def _reference(s, zone, ambiguous):
     ).dt.convert_time_zone("UTC")
 
 
+@pytest.mark.slow  # ~11 s of hypothesis examples
 @settings(max_examples=60, deadline=None)
 @given(
     st.sampled_from(ZONES),

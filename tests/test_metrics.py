@@ -254,6 +254,7 @@ def _compare(a: pl.DataFrame, b: pl.DataFrame, keys: list[str], exact: list[str]
         assert (x is None and y is None) or math.isclose(x, y, rel_tol=1e-12)
 
 
+@pytest.mark.slow  # ~14 s of hypothesis examples
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     _datasets(),
@@ -649,6 +650,7 @@ def _macro_con() -> duckdb.DuckDBPyConnection:
     return con
 
 
+@pytest.mark.slow  # ~12 s of hypothesis examples
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(

@@ -4,6 +4,7 @@ import random
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import UNIT_HEADER, UNIT_TOML, unit_row, write_csv, write_toml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -85,6 +86,7 @@ settings_ = settings(
 )
 
 
+@pytest.mark.slow  # ~60 s: many ingests per example
 @settings_
 @given(st.lists(row_spec, min_size=1, max_size=25), st.randoms(use_true_random=False))
 def test_shuffling_does_not_change_accepted(specs, rnd):
@@ -97,6 +99,7 @@ def test_shuffling_does_not_change_accepted(specs, rnd):
     assert base.equals(again)
 
 
+@pytest.mark.slow  # ~70 s: many ingests per example
 @settings_
 @given(st.lists(row_spec, min_size=1, max_size=20), st.randoms(use_true_random=False))
 def test_duplicating_rows_does_not_change_accepted(specs, rnd):
@@ -109,6 +112,7 @@ def test_duplicating_rows_does_not_change_accepted(specs, rnd):
     assert totals[0] == len(doubled)
 
 
+@pytest.mark.slow  # ~70 s: many ingests per example
 @settings_
 @given(
     st.lists(row_spec, min_size=2, max_size=25),

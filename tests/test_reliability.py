@@ -333,6 +333,7 @@ def test_reliability_errors(sf):
     con.close()
 
 
+@pytest.mark.slow  # ~12 s: every reliability table on the SF week
 def test_cli_reliability(sf, capsys, tmp_path):
     from dispatch_analytics.cli import main
 
