@@ -163,12 +163,23 @@ def _command(writer: str, i: Inputs, root: Path) -> list[str]:
         "ingest_replace": ["ingest", str(i.a), "-m", str(i.good), "--replace", *d],
         "batches_remove": ["batches", "remove", _batch_of(root, "b.csv"), "--yes", *d],
         # other zone ids: the old ones must never be pointed at once the layer is swapped
-        "zones_load": ["zones", "load", str(i.battalions), "--layer", "station_areas",
-                       "--id-field", "battalion_id", *d],  # fmt: skip
+        "zones_load": [
+            "zones",
+            "load",
+            str(i.battalions),
+            *"--layer station_areas --id-field battalion_id".split(),
+            *d,
+        ],
         "stations_load": ["stations", "load", str(i.stations2), "--id-field", "station_id", *d],
         "units_load": ["units", "load", str(i.units2), *d],
-        "units_derive": ["units", "derive", "--regex", r"(\d+)$", "--zero-pad", "2",
-                         "--prefix", "S", *d],  # fmt: skip
+        "units_derive": [
+            "units",
+            "derive",
+            "--regex",
+            r"(\d+)$",
+            *"--zero-pad 2 --prefix S".split(),
+            *d,
+        ],
     }[writer]
 
 
@@ -300,19 +311,22 @@ def check_no_debris(root: Path) -> None:
 
 # ---------------------------------------------------------------------- the reference
 @pytest.fixture(scope="module")
-def states(inputs, base, tmp_path_factory) -> dict[str, tuple]:
-    """For each writer: (old state, new state) from runs without the hook."""
-    out = {}
-    old = _state(base)
-    for writer in WRITER_STAGES:
-        root = tmp_path_factory.mktemp(f"new-{writer}") / "store"
-        shutil.copytree(base, root, symlinks=True)
-        _ok(_dispatch(*_command(writer, inputs, root)))
-        check_complete(root)
-        new = _state(root)
-        assert new != old, f"{writer} changed nothing: the test would prove nothing"
-        out[writer] = (old, new)
-    return out
+def states(inputs, base, tmp_path_factory):
+    """``states(writer)``: (old state, new state) from a run without the hook (cached)."""
+    cache: dict[str, tuple] = {}
+
+    def get(writer: str) -> tuple:
+        if writer not in cache:
+            root = tmp_path_factory.mktemp(f"new-{writer}") / "store"
+            shutil.copytree(base, root, symlinks=True)
+            _ok(_dispatch(*_command(writer, inputs, root)))
+            check_complete(root)
+            old, new = _state(base), _state(root)
+            assert new != old, f"{writer} changed nothing: the test would prove nothing"
+            cache[writer] = (old, new)
+        return cache[writer]
+
+    return get
 
 
 SPATIAL_ONLY = {"zones_load", "stations_load", "units_load", "units_derive"}
@@ -321,7 +335,7 @@ SPATIAL_ONLY = {"zones_load", "stations_load", "units_load", "units_derive"}
 def _run_matrix_case(writer, stage, inputs, base, states, tmp_path) -> None:
     root = tmp_path / "store"
     shutil.copytree(base, root, symlinks=True)
-    (old, new) = states[writer]
+    (old, new) = states(writer)
     killed = _dispatch(*_command(writer, inputs, root), env={CRASH_ENV: stage})
     assert killed.returncode == -signal.SIGKILL, (
         f"stage {stage!r} was not reached (exit {killed.returncode}): {killed.stderr}"

@@ -279,7 +279,9 @@ def _forget_rows(run: _Run, batches: set[str]) -> None:
         raise StoreError("internal error: replace without a store")
     this_run = run.seen.slice(run.stored_seen)
     stored = run.store.seen_rows(exclude=batches)
-    run.seen = pl.concat([stored.select(list(_SEEN_SCHEMA)).cast(_SEEN_SCHEMA), this_run])
+    run.seen = pl.concat(
+        [stored.select(list(_SEEN_SCHEMA)).cast(pl.Schema(_SEEN_SCHEMA)), this_run]
+    )
     run.stored_seen = stored.height
 
 

@@ -17,6 +17,7 @@ from ..schema.intervals import intervals
 from .crash import crash_point
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
+from .spatial_tables import fsync_dir as fsync_path
 
 __all__ = ["SCHEMA_VERSION", "DerivedTable"]
 
@@ -106,6 +107,8 @@ class DerivedTable:
         con.execute(
             f"copy ({coverage_sql}) to {_sql_str(str(new / 'coverage.parquet'))} (format parquet)"
         )
+        for f in (new / "incidents.parquet", new / "coverage.parquet", new):
+            fsync_path(f)  # on disk before the link points at them (a power cut, not only kill)
         stage("derived.written")
         link = self.derived_dir / f".current-{os.getpid()}"
         link.unlink(missing_ok=True)
@@ -118,6 +121,7 @@ class DerivedTable:
             if self.derived_current.is_dir():  # a copied store (cp -r turns the link into a dir)
                 os.rename(self.derived_current, self.derived_dir / f"old-{name}")
         os.replace(link, self.derived_current)  # atomic: readers see the old or the new table
+        fsync_path(self.derived_dir)
         stage("derived.swapped")
         keep = {name, previous}
         for d in self.derived_dir.iterdir():

@@ -111,9 +111,9 @@ def removal_frame(store: Store, batch_ids: list[str]) -> pl.DataFrame:
                 own, schema=REMOVE_SCHEMA, missing_columns="insert", glob=False
             ).collect()
         )
-    return pl.concat([f.select(list(REMOVE_SCHEMA)).cast(REMOVE_SCHEMA) for f in frames]).unique(
-        maintain_order=True
-    )
+    return pl.concat(
+        [f.select(list(REMOVE_SCHEMA)).cast(pl.Schema(REMOVE_SCHEMA)) for f in frames]
+    ).unique(maintain_order=True)
 
 
 def write_removal(store: Store, batch_ids: list[str], folder: Path) -> None:
