@@ -135,7 +135,7 @@ def test_two_first_ingests_into_a_fresh_data_dir(city, tmp_path):
             str(store),
         ]
         with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(lambda _, c=cmd: _dispatch(*c), range(2)))
+            results = list(pool.map(lambda _, cmd=cmd: _dispatch(*cmd), range(2)))
         for r in results:
             assert "Traceback" not in r.stderr, r.stderr
             assert r.returncode == 0 or "another process is writing" in r.stderr, r.stderr

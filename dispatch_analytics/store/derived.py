@@ -22,7 +22,7 @@ from .spatial_tables import fsync_dir as fsync_path
 __all__ = ["SCHEMA_VERSION", "DerivedTable"]
 
 #: The store's schema version: a derived table or catalog of another version is rebuilt.
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"
 
 
 def _sql_str(s: str) -> str:
