@@ -37,12 +37,8 @@ from ..ingest.normalize import normalize_chunk
 from ..ingest.profiles import SourceProfile
 from ..ingest.results import FileResult, IngestReport, ProgressFn
 from ..io.sources import ROW_COL, SourceFile
-<<<<<<< HEAD
-from ..schema.tables import LOG_SCHEMA
-from .crash import crash_point
-=======
 from ..schema.tables import LOG_SCHEMA, RESPONSE_SCHEMA
->>>>>>> main
+from .crash import crash_point
 
 if TYPE_CHECKING:
     from .store import Store
