@@ -15,11 +15,14 @@ from .errors import IngestError
 from .ingest.profiles import SourceProfile
 from .ingest.results import IngestReport, ProgressFn
 from .io.sources import expand_paths
+from .spatial.assign import ensure_assigned
 from .spatial.zones import assign_incidents, list_layers
 from .store import Store
 from .store.batches import ingest_files
+from .store.crash import crash_point
+from .store.spatial_tables import spatial_lock
 
-__all__ = ["ingest", "refresh_zone_assignment", "remove_batches"]
+__all__ = ["ingest", "finish_interrupted", "refresh_zone_assignment", "remove_batches"]
 
 
 def ingest(
@@ -96,6 +99,8 @@ def ingest(
             shutil.rmtree(scratch, ignore_errors=True)
     store = Store(data_dir)
     with store.write_lock():
+        crash_point("ingest.locked")
+        finish_interrupted(store, h3_resolution, refresh_derived)
         report = ingest_files(
             files, profile, store, store.tmp_dir, False, chunk_rows, progress, replace
         )
@@ -105,9 +110,29 @@ def ingest(
         )
         if changed and refresh_derived:
             store.refresh_derived()
-    if changed:
-        report.zone_counts = refresh_zone_assignment(store, h3_resolution)
+        if changed:  # under the writer lock: no batch is published meanwhile
+            report.zone_counts = refresh_zone_assignment(store, h3_resolution)
     return report
+
+
+def finish_interrupted(
+    store: Store, h3_resolution: int | None = 8, refresh_derived: bool = True
+) -> None:
+    """Finish what a killed writer left undone (call under the writer lock).
+
+    Deletes the folders of removed batches still there, refreshes the derived incidents
+    table if it does not cover the batches in the ingest log, and redoes the zone / H3
+    assignment if it does not cover the batches visible (``spatial/assigned.parquet``).
+    Each check is cheap when there is nothing to do. Debris (staged batches, temporary
+    files) is deleted by :meth:`Store.write_lock` itself.
+    """
+    from .store.removal import purge_removed
+
+    purge_removed(store)
+    if refresh_derived and store.derived_stale():
+        store.refresh_derived()
+    with spatial_lock(store.root):
+        ensure_assigned(store.root, h3_resolution)
 
 
 def refresh_zone_assignment(
@@ -153,6 +178,8 @@ def remove_batches(
 
     store = Store(data_dir, create=False)
     with store.write_lock():
+        crash_point("remove.locked")
+        finish_interrupted(store, h3_resolution)
         report = publish_removal(store, list(batch_ids))
         store.refresh_derived()
         refresh_zone_assignment(store, h3_resolution)

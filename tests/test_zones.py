@@ -486,12 +486,14 @@ def test_init_spatial_placeholders(root):
             "density_class": "string",
             "area_km2": "double",
             "geometry": "binary",
+            "generation": "int64",  # which assignment file belongs to the layer
         },
         sp / "incident_zones/_empty.parquet": {
             "agency": "string",
             "incident_id": "string",
             "layer": "string",
             "zone_id": "string",
+            "generation": "int64",
         },
         sp / "stations.parquet": {
             "agency": "string",

@@ -3,10 +3,12 @@
 Files under the store root::
 
     spatial/zones/<layer>.parquet          GeoParquet, EPSG:4326: layer, zone_id, name,
-                                           density_class, area_km2, geometry
+                                           density_class, area_km2, geometry, generation
     spatial/zones/_empty.parquet           zero-row placeholder (so globs always match)
     spatial/stations.parquet               station_id, name, latitude, longitude, geometry
-    spatial/incident_zones/<layer>.parquet incident_id, layer, zone_id (null = in no zone)
+    spatial/incident_zones/<layer>.<generation>.parquet
+                                           incident_id, layer, zone_id (null = in no zone);
+                                           only the layer file's generation is visible
     spatial/incident_zones/_empty.parquet  zero-row placeholder
     spatial/incident_cells.parquet         incident_id, resolution, h3_cell
 

@@ -2,10 +2,16 @@
 
 Writes, under the store root (atomically, under the spatial lock)::
 
-    spatial/incident_zones/<layer>.parquet incident_id, layer, zone_id (null = in no zone)
+    spatial/incident_zones/<layer>.<generation>.parquet
+                                           incident_id, layer, zone_id (null = in no zone),
+                                           generation (the layer file's)
     spatial/incident_cells.parquet         incident_id, resolution, h3_cell
+    spatial/assigned.parquet               the batches a complete run covered
 
-A point in several zones goes to the first in zone order (see :mod:`.index`).
+A point in several zones goes to the first in zone order (see :mod:`.index`). A complete
+run (every layer) ends by writing ``assigned.parquet``; a writer finding it stale (the
+batches visible changed since, e.g. an ingest killed before its assignment) runs it again
+(:func:`ensure_assigned`).
 """
 
 from __future__ import annotations
@@ -18,19 +24,30 @@ import numpy as np
 import polars as pl
 
 from ..errors import StoreError, ZoneError
+from ..store.crash import crash_point
 from ..store.spatial_tables import (
+    assigned_path,
     atomic_write,
     cells_path,
-    incident_zones_dir,
+    clean_stale_assignments,
+    incident_zones_path,
     init_spatial,
+    layer_generations,
     spatial_lock,
 )
 from .h3cells import _h3_cells
 from .index import assign_point_index, zone_geoms_4326
 from .layers import list_layers, read_layer, unknown_layer
-from .validate import LAYER_NAME_RE, text_values
+from .validate import text_values
 
-__all__ = ["assign_incidents", "assign_store_incidents", "layer_agency", "outside_incidents"]
+__all__ = [
+    "assign_incidents",
+    "assign_store_incidents",
+    "assign_new_layer",
+    "ensure_assigned",
+    "layer_agency",
+    "outside_incidents",
+]
 
 
 def _read_incidents(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -68,11 +85,18 @@ def layer_agency(zones) -> str | None:
     return str(values[0]) if values else None
 
 
-def _write_layer(root, layer: str, inc: pl.DataFrame) -> tuple[np.ndarray, int]:
-    """Write ``incident_zones/<layer>.parquet`` for the incidents in the layer's scope (its
+def _write_layer(
+    root, layer: str, inc: pl.DataFrame, zones=None, stage: str = "assign.layer"
+) -> tuple[np.ndarray, int]:
+    """Write the assignment file of ``layer`` (at the generation of its zones: the file's,
+    or ``zones`` about to be published) for the incidents in the layer's scope (its
     agency's, or all for a shared layer); returns each one's zone position and how many of
     them have coordinates."""
-    zones = read_layer(root, layer)
+    if zones is None:
+        zones = read_layer(root, layer)
+        generation = layer_generations(root).get(layer)
+    else:
+        generation = int(zones["generation"].iloc[0]) if len(zones) else None
     agency = layer_agency(zones)
     if agency is not None:
         inc = inc.filter(pl.col("agency") == agency)
@@ -88,9 +112,19 @@ def _write_layer(root, layer: str, inc: pl.DataFrame) -> tuple[np.ndarray, int]:
         .then(pl.lit(ids).gather(pl.Series(idx).clip(0)))
         .cast(pl.String)
         .alias("zone_id"),
+        pl.lit(generation, pl.Int64).alias("generation"),
     )
-    atomic_write(incident_zones_dir(root) / f"{layer}.parquet", out.write_parquet)
+    atomic_write(incident_zones_path(root, layer, generation), out.write_parquet, stage)
     return idx, int((np.isfinite(lat) & np.isfinite(lon)).sum())
+
+
+def _counts(idx: np.ndarray, n_located: int) -> dict[str, int]:
+    assigned = int((idx >= 0).sum())
+    return {
+        "assigned": assigned,
+        "outside": n_located - assigned,
+        "no_coordinates": len(idx) - n_located,
+    }
 
 
 def _write_cells(root, inc: pl.DataFrame, lat, lon, resolution: int) -> None:
@@ -100,7 +134,32 @@ def _write_cells(root, inc: pl.DataFrame, lat, lon, resolution: int) -> None:
         pl.lit(resolution, pl.Int8).alias("resolution"),
         _h3_cells(lat, lon, resolution).alias("h3_cell"),
     )
-    atomic_write(cells_path(root), cells.write_parquet)
+    atomic_write(cells_path(root), cells.write_parquet, "assign.cells")
+
+
+def _live_batches(root) -> list[str] | None:
+    """The batches the views show now (None: no store at ``root``)."""
+    from ..store import Store
+
+    try:
+        return sorted(Store(root, create=False).live_batches())
+    except StoreError:
+        return None
+
+
+def _write_stamp(root, batches: list[str]) -> None:
+    stamp = pl.DataFrame({"batch_id": batches}, schema={"batch_id": pl.String})
+    atomic_write(assigned_path(root), stamp.write_parquet, "assign.stamp")
+
+
+def _stamp(root) -> list[str] | None:
+    p = assigned_path(root)
+    if not p.is_file():
+        return None
+    try:
+        return sorted(pl.read_parquet(p)["batch_id"].to_list())
+    except (OSError, pl.exceptions.PolarsError):  # pragma: no cover - a damaged stamp
+        return None
 
 
 def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, int]]:
@@ -111,26 +170,82 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
         if layer not in all_layers:
             raise unknown_layer(root, layer)
     _check_h3_resolution(h3_resolution)
+    crash_point("assign.begin")
     init_spatial(root)
+    # the batches covered are read before the incidents: a batch published in between is
+    # then missing from the stamp (and assigned again), never claimed without being assigned
+    batches = _live_batches(root) if layers is None else None
     inc = _read_incidents(con)
     lat = inc["latitude"].to_numpy().astype(np.float64)
     lon = inc["longitude"].to_numpy().astype(np.float64)
     counts: dict[str, dict[str, int]] = {}
     for layer in todo:
-        idx, n_located = _write_layer(root, layer, inc)
-        assigned = int((idx >= 0).sum())
-        counts[layer] = {
-            "assigned": assigned,
-            "outside": n_located - assigned,
-            "no_coordinates": len(idx) - n_located,
-        }
-    if layers is None:  # drop assignments of layers that are gone
-        for p in incident_zones_dir(root).glob("*.parquet"):
-            if LAYER_NAME_RE.fullmatch(p.stem) and p.stem not in all_layers:
-                p.unlink(missing_ok=True)
+        counts[layer] = _counts(*_write_layer(root, layer, inc))
+    crash_point("assign.layers_done")
+    clean_stale_assignments(root)  # earlier generations, layers that are gone
     if h3_resolution is not None:
         _write_cells(root, inc, lat, lon, int(h3_resolution))
+    if batches is not None:
+        _write_stamp(root, batches)
     return counts
+
+
+def _cells_resolution(root) -> int | None:
+    """The H3 resolution of the stored cells (None when there are none)."""
+    p = cells_path(root)
+    try:
+        res = pl.scan_parquet(p, glob=False).select("resolution").head(1).collect()
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    return int(res["resolution"][0]) if res.height else None
+
+
+def ensure_assigned(root: str | os.PathLike, h3_resolution: int | None = 8) -> bool:
+    """Redo the zone / H3 assignment if it does not cover the batches visible now.
+
+    A writer killed between publishing batches and assigning their incidents leaves the
+    assignment stale (``spatial/assigned.parquet`` lists other batches); the next writer
+    calls this under its lock and assigns every incident again. Call it holding
+    :func:`~dispatch_analytics.store.spatial_tables.spatial_lock`.
+
+    Parameters
+    ----------
+    root : path
+        The store root.
+    h3_resolution : int or None
+        Resolution for the cells when none are stored yet (the stored cells keep theirs).
+
+    Returns
+    -------
+    bool
+        True when the assignment was redone.
+    """
+    live = _live_batches(root)
+    if live is None or _stamp(root) == live:
+        return False
+    if not list_layers(root) and live == ["_init"]:
+        return False  # an empty store: nothing to assign
+    resolution = _cells_resolution(root)
+    assign_store_incidents(root, None, h3_resolution if resolution is None else resolution)
+    return True
+
+
+def assign_new_layer(root, layer: str, zones) -> dict[str, int]:
+    """Write the assignment of ``zones``, a layer about to be published under its new
+    generation, before its file is renamed into place (invisible until then). Call under
+    the spatial lock; ``{}`` when ``root`` holds no store."""
+    from ..store import Store
+
+    try:
+        store = Store(root, create=False)
+    except StoreError:
+        return {}
+    con = store.connect(read_only=False)
+    try:
+        inc = _read_incidents(con)
+    finally:
+        con.close()
+    return _counts(*_write_layer(root, layer, inc, zones, stage="zones.assignment"))
 
 
 def assign_incidents(
@@ -141,10 +256,12 @@ def assign_incidents(
 ) -> dict[str, dict[str, int]]:
     """Assign every incident to a zone of each layer, and to an H3 cell.
 
-    Writes ``spatial/incident_zones/<layer>.parquet`` (``incident_id, layer, zone_id``;
-    zone_id null when the incident is in no zone or has no coordinates) for each layer and
-    ``spatial/incident_cells.parquet`` (``incident_id, resolution, h3_cell``), atomically.
-    Run it after every ingest (new incidents have no assignment until then).
+    Writes ``spatial/incident_zones/<layer>.<generation>.parquet`` (``incident_id, layer,
+    zone_id``; zone_id null when the incident is in no zone or has no coordinates; the
+    generation of the layer's file) for each layer and ``spatial/incident_cells.parquet``
+    (``incident_id, resolution, h3_cell``), each atomically; a run over every layer ends by
+    recording the batches it covered (``spatial/assigned.parquet``). ``dispatch ingest`` and
+    ``batches remove`` run it under the writer lock.
 
     Parameters
     ----------
@@ -229,19 +346,22 @@ def outside_incidents(
 
 
 def assign_store_incidents(
-    root: str | os.PathLike, layers: list[str] | None
+    root: str | os.PathLike, layers: list[str] | None, h3_resolution: int | None = None
 ) -> dict[str, dict[str, int]]:
     """Assign the incidents of the store at ``root``, if there is one, to ``layers``.
 
     The caller holds :func:`~dispatch_analytics.store.spatial_tables.spatial_lock`; H3 cells
-    are left as they are.
+    are left as they are unless ``h3_resolution`` is given.
 
     Parameters
     ----------
     root : path
         The store root (it may hold zones but no store yet).
     layers : list of str or None
-        Layers to (re)assign; None: every loaded layer.
+        Layers to (re)assign; None: every loaded layer (and the stamp of the batches
+        covered is written).
+    h3_resolution : int or None
+        Also rewrite the H3 cells at this resolution.
 
     Returns
     -------
@@ -256,6 +376,6 @@ def assign_store_incidents(
         return {}
     con = store.connect(read_only=False)
     try:
-        return _assign_incidents(root, con, layers, None)
+        return _assign_incidents(root, con, layers, h3_resolution)
     finally:
         con.close()

@@ -86,4 +86,6 @@ def read_layer(root: str | os.PathLike, layer: str) -> gpd.GeoDataFrame:
     p = zones_dir(root) / f"{layer}.parquet"
     if not isinstance(layer, str) or not LAYER_NAME_RE.fullmatch(layer) or not p.is_file():
         raise unknown_layer(root, layer)
-    return gpd.read_parquet(p)
+    gdf = gpd.read_parquet(p)
+    # the layer's generation (which assignment file belongs to it) is the store's business
+    return gdf.drop(columns=["generation"], errors="ignore")

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import IngestError, StationError, StoreError
 from ..io.vector import apply_crs, read_vector
+from ..store.crash import crash_point
 from ..store.spatial_tables import atomic_write, init_spatial, spatial_lock, stations_path
 from .validate import (
     checked_ids,
@@ -313,6 +314,7 @@ def _write_stations(root, out, ids: list[str], agency: str | None) -> list[str]:
     import pandas as pd
 
     with spatial_lock(root):
+        crash_point("stations.locked")
         init_spatial(root)
         old = read_stations(root)
         if agency is None:  # shared stations replace the shared ones
@@ -321,7 +323,7 @@ def _write_stations(root, out, ids: list[str], agency: str | None) -> list[str]:
             keep = old[old["agency"].isna() | (old["agency"] != agency)]
         if len(keep):
             out = pd.concat([keep[out.columns], out], ignore_index=True)
-        atomic_write(stations_path(root), lambda q: out.to_parquet(q))
+        atomic_write(stations_path(root), out.to_parquet, "stations.file")
     known = set(ids)
     return sorted({s for s in _incident_station_ids(root, agency) if s not in known})
 

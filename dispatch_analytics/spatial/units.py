@@ -29,6 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import IngestError, StoreError, UnitError
+from ..store.crash import crash_point
 from ..store.spatial_tables import atomic_write, init_spatial, spatial_lock, units_path
 from .validate import listing
 
@@ -183,8 +184,9 @@ def _store_units(root, units: pl.DataFrame, source: str) -> UnitReport:
         [pl.col(c).cast(t) for c, t in _SCHEMA.items()]
     )
     with spatial_lock(root):
+        crash_point("units.locked")
         init_spatial(root)
-        atomic_write(units_path(root), lambda q: units.write_parquet(q))
+        atomic_write(units_path(root), units.write_parquet, "units.file")
     known = _known_stations(root)
     unknown = []
     if known is not None:

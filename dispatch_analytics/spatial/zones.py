@@ -9,9 +9,9 @@ file, which decides the zone of a point in several zones (see :mod:`.index`).
 Loading runs in steps: read the file (:func:`~dispatch_analytics.io.vector.read_vector`),
 validate fields, ids, geometry types and density classes collecting every problem, repair
 invalid polygons, bring them to EPSG:4326 (:func:`~dispatch_analytics.io.vector.apply_crs`),
-raise once if anything is wrong, measure areas, overlaps and gaps (:mod:`.geometry`), write
-the layer atomically under the spatial lock and assign the store's incidents to it
-(:mod:`.assign`).
+raise once if anything is wrong, measure areas, overlaps and gaps (:mod:`.geometry`), then,
+under the spatial lock, assign the store's incidents to the new layer (:mod:`.assign`) and
+publish the layer and its assignment together by one rename (:func:`_write_and_assign`).
 
 Heavy libraries (geopandas, shapely, pyogrio, pyproj, h3) are imported inside the functions
 that need them, so importing this module stays cheap.
@@ -20,6 +20,7 @@ that need them, so importing this module stays cheap.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -28,8 +29,15 @@ import numpy as np
 
 from ..errors import ZoneError
 from ..io.vector import apply_crs, read_vector
-from ..store.spatial_tables import atomic_write, init_spatial, spatial_lock, zones_dir
-from .assign import assign_incidents, assign_store_incidents, outside_incidents
+from ..store.crash import crash_point
+from ..store.spatial_tables import (
+    atomic_write,
+    clean_stale_assignments,
+    init_spatial,
+    spatial_lock,
+    zones_dir,
+)
+from .assign import assign_incidents, assign_new_layer, ensure_assigned, outside_incidents
 from .geometry import coerce_polygons, measure_layer, repair_polygons
 from .index import assign_point_index, assign_points
 from .layers import list_layers, read_layer
@@ -250,12 +258,25 @@ def _zone_frame(
 
 
 def _write_and_assign(root, layer: str, out) -> dict[str, int]:
-    """Write the layer atomically and assign the store's incidents, under the spatial lock."""
+    """Publish the layer and its assignment together, under the spatial lock.
+
+    The layer gets a new ``generation``; its assignment is written first under that
+    generation (invisible: the ``incident_zones`` view shows only the generation of the
+    layer's file), then the layer file's one rename publishes both. The previous
+    generation's assignment is deleted afterwards (or by the next writer if this one is
+    killed). A kill at any point leaves the old layer with its assignment or the new one
+    with its own, never incidents pointing at zones that no longer exist.
+    """
+    out = out.assign(generation=np.int64(time.time_ns()))
     with spatial_lock(root):
+        crash_point("zones.locked")
         init_spatial(root)
-        atomic_write(zones_dir(root) / f"{layer}.parquet", lambda p: out.to_parquet(p))
-        counts = assign_store_incidents(root, [layer])
-    return counts.get(layer, {})
+        counts = assign_new_layer(root, layer, out)
+        atomic_write(zones_dir(root) / f"{layer}.parquet", out.to_parquet, "zones.layer")
+        clean_stale_assignments(root)
+        crash_point("zones.cleaned")
+        ensure_assigned(root)  # other layers, if an earlier writer was killed
+    return counts
 
 
 # Long: a long numpydoc docstring; the body is a sequence of ~20 lines of steps.

@@ -38,6 +38,7 @@ from ..ingest.profiles import SourceProfile
 from ..ingest.results import FileResult, IngestReport, ProgressFn
 from ..io.sources import ROW_COL, SourceFile
 from ..schema.tables import LOG_SCHEMA, RESPONSE_SCHEMA
+from .crash import crash_point
 
 if TYPE_CHECKING:
     from .store import Store
@@ -215,7 +216,9 @@ def _ingest_file(run: _Run, path: Path) -> FileResult:
 
             _forget_rows(run, set(other))
             write_removal(store, other, stage)
+            crash_point("ingest.removal_written")
         tally = _write_chunks(run, src, str(path), batch_id, stage, res)
+        crash_point("ingest.chunks_written")
         if res.rows_read != res.rows_accepted + res.rows_rejected:  # pragma: no cover
             raise IngestError(f"{path}: internal error: rows do not add up")
         res.batch_id = batch_id
@@ -225,6 +228,7 @@ def _ingest_file(run: _Run, path: Path) -> FileResult:
         res.first_received_at, res.last_received_at = tally.first, tally.last
         res.seconds = time.perf_counter() - t0
         _log_row(res, src, profile, started).write_parquet(stage / "ingest_log.parquet")
+        crash_point("ingest.log_written")
         if not run.dry_run:
             if store is None:
                 raise IngestError("internal error: a real ingest without a store")
@@ -232,6 +236,7 @@ def _ingest_file(run: _Run, path: Path) -> FileResult:
             if stage != final:
                 shutil.move(str(stage), str(final))
             store.publish(final)
+            crash_point("ingest.published")
             if other:  # the earlier batches are hidden now; delete their folders
                 from .removal import purge_removed
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from ..errors import StoreError
+from .crash import crash_point
 from .store import REMOVE_SCHEMA
 
 if TYPE_CHECKING:
@@ -134,7 +135,9 @@ def publish_removal(store: Store, batch_ids: list[str]) -> RemovalReport:
     stage = store.tmp_dir / name
     stage.mkdir(parents=True)
     write_removal(store, list(log["batch_id"]), stage)
+    crash_point("remove.record_written")
     store.publish(stage)
+    crash_point("remove.published")
     purge_removed(store)
     return RemovalReport(
         batch_ids=list(log["batch_id"]),
@@ -158,6 +161,9 @@ def purge_removed(store: Store) -> list[str]:
             continue
         trash = store.tmp_dir / f"purge-{batch}-{os.getpid()}"
         os.rename(folder, trash)
+        crash_point("purge.renamed")
         shutil.rmtree(trash, ignore_errors=True)
         gone.append(batch)
+    if gone:
+        crash_point("purge.done")
     return gone

@@ -3,17 +3,24 @@
 Layout under the store root::
 
     spatial/zones/<layer>.parquet          GeoParquet, EPSG:4326: layer, zone_id, name,
-                                           density_class, area_km2, geometry
+                                           density_class, area_km2, geometry, generation
     spatial/zones/_empty.parquet           zero-row placeholder (so globs always match)
     spatial/stations.parquet               station points
-    spatial/incident_zones/<layer>.parquet incident_id, layer, zone_id (null = in no zone)
+    spatial/incident_zones/<layer>.<generation>.parquet
+                                           incident_id, layer, zone_id (null = in no zone),
+                                           generation
     spatial/incident_zones/_empty.parquet  zero-row placeholder
     spatial/incident_cells.parquet         incident_id, resolution, h3_cell
     spatial/units.parquet                  unit_id, station_id (home station), unit_type,
                                            staffing, source (``dispatch units``)
+    spatial/assigned.parquet               batch_id: the batches the last complete zone / H3
+                                           assignment covered (a stale one is redone)
 
 Every file is written to a temporary name in its folder and renamed over the target
-(``os.replace``), so a reader sees the old file or the new one, never half of one. Writers
+(``os.replace``), so a reader sees the old file or the new one, never half of one. A zone
+layer and its assignment are published together: the assignment file is written first under
+the layer's new ``generation`` (invisible: the ``incident_zones`` view shows only rows of the
+generation in the layer's file), then the layer file's one rename makes both visible. Writers
 serialise on ``spatial/.write.lock`` (separate from the ingest lock). The geometry work
 (reading vector files, point-in-polygon, H3) is in :mod:`dispatch_analytics.spatial`.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .crash import crash_point
 from .permissions import private_files
 
 __all__ = [
@@ -38,6 +47,12 @@ __all__ = [
     "spatial_dir",
     "zones_dir",
     "incident_zones_dir",
+    "incident_zones_path",
+    "parse_incident_zones_name",
+    "assigned_path",
+    "clean_dead_tmp",
+    "clean_stale_assignments",
+    "layer_generations",
     "stations_path",
     "cells_path",
     "schema_path",
@@ -46,6 +61,7 @@ __all__ = [
     "arrow_schemas",
     "fsync_dir",
     "atomic_write",
+    "tmp_name",
     "spatial_lock",
     "init_spatial",
     "spatial_view_sql",
@@ -76,6 +92,29 @@ def zones_dir(root) -> Path:
 
 def incident_zones_dir(root) -> Path:
     return spatial_dir(root) / "incident_zones"
+
+
+def incident_zones_path(root, layer: str, generation: int | None) -> Path:
+    """The assignment file of ``layer`` at ``generation`` (None: a layer written before
+    layers had generations, ``<layer>.parquet``)."""
+    name = layer if generation is None else f"{layer}.{int(generation)}"
+    return incident_zones_dir(root) / f"{name}.parquet"
+
+
+_IZ_NAME = re.compile(r"([a-z][a-z0-9_]*)(?:\.(\d+))?\.parquet")
+
+
+def parse_incident_zones_name(name: str) -> tuple[str, int | None] | None:
+    """``(layer, generation)`` of an assignment file name; None for other files."""
+    m = _IZ_NAME.fullmatch(name)
+    if m is None:
+        return None
+    return m.group(1), (int(m.group(2)) if m.group(2) else None)
+
+
+def assigned_path(root) -> Path:
+    """``spatial/assigned.parquet``: the batch ids the last complete assignment covered."""
+    return spatial_dir(root) / "assigned.parquet"
 
 
 def stations_path(root) -> Path:
@@ -115,6 +154,7 @@ def arrow_schemas() -> dict[str, Any]:
                 ("density_class", s),
                 ("area_km2", pa.float64()),
                 ("geometry", pa.binary()),
+                ("generation", pa.int64()),
             ]
         ),
         "stations": pa.schema(
@@ -128,7 +168,13 @@ def arrow_schemas() -> dict[str, Any]:
             ]
         ),
         "incident_zones": pa.schema(
-            [("agency", s), ("incident_id", s), ("layer", s), ("zone_id", s)]
+            [
+                ("agency", s),
+                ("incident_id", s),
+                ("layer", s),
+                ("zone_id", s),
+                ("generation", pa.int64()),
+            ]
         ),
         "incident_cells": pa.schema(
             [("agency", s), ("incident_id", s), ("resolution", pa.int8()), ("h3_cell", s)]
@@ -157,27 +203,122 @@ def fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(dest: Path, write: Callable[[Path], Any]) -> None:
+def tmp_name(dest: Path) -> Path:
+    """A temporary name beside ``dest``: ``.<name>.<pid>-<random>.tmp`` (no ``*.parquet``
+    glob sees it; :func:`clean_dead_tmp` deletes it once its process is gone)."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+
+
+def atomic_write(dest: Path, write: Callable[[Path], Any], stage: str | None = None) -> None:
     """Write ``dest`` through a temporary file in its folder, then rename it into place.
 
-    The temporary name ends in ``.tmp`` so no ``*.parquet`` glob ever sees it.
+    The temporary name ends in ``.tmp`` so no ``*.parquet`` glob ever sees it. ``stage``
+    names the crash-hook stages ``<stage>.begin``, ``<stage>.written`` (before the rename)
+    and ``<stage>.renamed`` (:mod:`.crash`).
     """
+    if stage:
+        crash_point(f"{stage}.begin")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    tmp = tmp_name(dest)
     try:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        if stage:
+            crash_point(f"{stage}.written")
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(dest.parent)
+    if stage:
+        crash_point(f"{stage}.renamed")
+
+
+_TMP_PID = re.compile(r"^\..*\.(\d+)(?:-[0-9a-f]+)?\.tmp$|^\.catalog-(\d+)\.duckdb(?:\.wal)?$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def clean_dead_tmp(folder: Path, recursive: bool = True) -> list[Path]:
+    """Delete the temporary files (``.*.<pid>[-<random>].tmp``, ``.catalog-<pid>.duckdb``)
+    in ``folder`` (and its subfolders when ``recursive``) whose writing process is gone
+    (killed mid-write); returns them.
+
+    Files of live processes are kept, so this is safe without a lock.
+    """
+    gone: list[Path] = []
+    if not folder.is_dir():
+        return gone
+    for dirpath, dirs, names in os.walk(folder):
+        if not recursive:
+            dirs.clear()
+        for name in names:
+            m = _TMP_PID.match(name)
+            if m and not _alive(int(m.group(1) or m.group(2))):
+                p = Path(dirpath) / name
+                p.unlink(missing_ok=True)
+                gone.append(p)
+    return gone
+
+
+def layer_generations(root) -> dict[str, int | None]:
+    """``{layer: generation}`` of the zone layers loaded (None: a layer file written before
+    layers had generations)."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, int | None] = {}
+    d = zones_dir(root)
+    if not d.is_dir():
+        return out
+    for p in sorted(d.glob("*.parquet")):
+        parsed = parse_incident_zones_name(p.name)
+        if parsed is None or parsed[1] is not None:  # not a layer file (e.g. _empty)
+            continue
+        schema = pq.read_schema(p)
+        gen = None
+        if "generation" in schema.names:
+            col = pq.read_table(p, columns=["generation"]).column("generation")
+            gen = next((int(v) for v in col.to_pylist() if v is not None), None)
+        out[parsed[0]] = gen
+    return out
+
+
+def clean_stale_assignments(root) -> list[Path]:
+    """Delete the assignment files no view shows (of a layer not loaded, or of another
+    generation than the layer's file); call under :func:`spatial_lock`. Returns them."""
+    gens = layer_generations(root)
+    gone = []
+    d = incident_zones_dir(root)
+    for p in sorted(d.glob("*.parquet")) if d.is_dir() else []:
+        parsed = parse_incident_zones_name(p.name)
+        if parsed is None:
+            continue
+        layer, gen = parsed
+        if layer not in gens or gens[layer] != gen:
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    if gone:
+        fsync_dir(d)
+    return gone
 
 
 @contextmanager
 def spatial_lock(root) -> Iterator[None]:
-    """Serialise writers of ``spatial/`` (blocking; the operations are short)."""
+    """Serialise writers of ``spatial/`` (blocking; the operations are short).
+
+    On entry the debris of a killed writer is deleted: its temporary files and assignment
+    files no view shows (:func:`clean_dead_tmp`, :func:`clean_stale_assignments`)."""
     d = spatial_dir(root)
     try:
         with private_files():
@@ -188,6 +329,8 @@ def spatial_lock(root) -> Iterator[None]:
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         with private_files():
+            clean_dead_tmp(d)
+            clean_stale_assignments(root)
             yield
     finally:
         fh.close()
@@ -284,8 +427,13 @@ def spatial_view_sql(root: str | os.PathLike) -> list[str]:
         f"from read_parquet({zones}, union_by_name = true)",
         "create or replace view stations as select agency, station_id, name, latitude, "
         f"longitude from read_parquet({stations}, union_by_name = true)",
-        "create or replace view incident_zones as select agency, incident_id, layer, zone_id "
-        f"from read_parquet({izones}, union_by_name = true)",
+        # only the assignment of the generation in the layer's file: a layer and its
+        # assignment are published by the layer file's one rename (an assignment written for
+        # a generation not (or no longer) loaded is invisible)
+        "create or replace view incident_zones as select i.agency, i.incident_id, i.layer, "
+        f"i.zone_id from read_parquet({izones}, union_by_name = true) i semi join "
+        f"(select distinct layer, generation from read_parquet({zones}, union_by_name = true)) "
+        "g on g.layer = i.layer and g.generation is not distinct from i.generation",
         "create or replace view incident_cells as select agency, incident_id, "
         f"resolution::TINYINT as resolution, h3_cell from read_parquet({cells}, "
         "union_by_name = true)",

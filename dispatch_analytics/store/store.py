@@ -10,9 +10,11 @@ Layout of a data directory::
           rejects-00000.parquet     rejected source rows, with reason
           ingest_log.parquet        one row describing the batch
       lake/_tmp/                batches being written (invisible to every view)
+      lake/derived/current      link to the derived incidents table (swapped by one rename)
 
 A batch folder appears by one ``rename``, so a reader sees all of a batch or none of it;
-a killed ingest leaves only ``_tmp`` debris, removed by the next ingest.
+a killed ingest leaves only ``_tmp`` debris, removed by the next writer (``docs/store.md``,
+"Crash safety").
 """
 
 from __future__ import annotations
@@ -29,15 +31,22 @@ import duckdb
 import polars as pl
 
 from ..errors import QueryError, StoreError
-from ..schema.intervals import intervals
 from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
 from ..sql import macro_statements
+from .derived import SCHEMA_VERSION, DerivedTable
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
 from .derived_sql import interval_view_sql
 from .permissions import private_files
 from .reading import REMOVE_SCHEMA, StoreReading
-from .spatial_tables import SPATIAL_VIEWS, glob_escape, init_spatial, spatial_view_sql
+from .spatial_tables import (
+    SPATIAL_VIEWS,
+    clean_dead_tmp,
+    glob_escape,
+    init_spatial,
+    spatial_view_sql,
+    tmp_name,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -49,7 +58,6 @@ __all__ = [
 ]
 
 
-SCHEMA_VERSION = "9"
 DEFAULT_DATA_DIR = "dispatch_data"
 
 
@@ -72,7 +80,7 @@ def _digest(statements: list[str]) -> str:
     return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
 
 
-class Store(StoreReading):
+class Store(DerivedTable, StoreReading):
     """A data directory holding the lake and the catalog.
 
     Parameters
@@ -186,7 +194,7 @@ class Store(StoreReading):
             # the _init batch holds a zero-row file of every kind, so every glob matches
             init = self.batches_dir / "_init" / self._PATTERNS[kind].replace("*", "00000")
             if init.parent.is_dir() and not init.exists():
-                tmp = init.with_name(f".{init.name}.{os.getpid()}.tmp")
+                tmp = tmp_name(init)
                 pl.DataFrame(schema=schema).write_parquet(tmp)
                 os.replace(tmp, init)
             path = self.schema_file(kind)
@@ -194,7 +202,7 @@ class Store(StoreReading):
             if path.exists() and pl.scan_parquet(path, glob=False).collect_schema() == empty.schema:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp = tmp_name(path)
             empty.write_parquet(tmp)
             os.replace(tmp, path)
 
@@ -299,95 +307,6 @@ class Store(StoreReading):
         os.replace(tmp, self.catalog_path)
         return self.catalog_path
 
-    # ------------------------------------------------------------------ derived
-    def _derived_version_ok(self) -> bool:
-        try:
-            target = os.readlink(self.derived_current)
-        except OSError:
-            return False
-        path = self.derived_current / "incidents.parquet"
-        if not (Path(target).name.startswith(f"v{SCHEMA_VERSION}-") and path.exists()):
-            return False
-        # a stored interval added to the registry since: the table lacks its column
-        try:
-            have = set(pl.scan_parquet(path, glob=False).collect_schema())
-        except (OSError, pl.exceptions.PolarsError):
-            return False
-        return all(iv.column in have for iv in intervals("incident", stored=True))
-
-    def _ensure_derived(self) -> None:
-        """Create an empty derived incidents table (covering no batch) when there is none of
-        this schema version: the ``incidents`` view then computes every incident live."""
-        if self._derived_version_ok():
-            return
-        con = duckdb.connect()
-        try:
-            con.execute("set enable_progress_bar = false")
-            con.execute(
-                "create view responses_all as select * replace "
-                f"(coalesce(agency, profile) as agency) from {self.read_sql('responses')}"
-            )
-            con.execute(f"create view responses as {_dedupe_sql('responses_all')}")
-            con.execute(f"create view incidents_live as {_incidents_sql('responses')}")
-            self._write_derived(
-                con,
-                "select * from incidents_live where false",
-                "select ''::varchar as batch_id where false",
-            )
-        finally:
-            con.close()
-
-    def _write_derived(self, con, incidents_sql: str, coverage_sql: str) -> None:
-        from datetime import UTC, datetime
-
-        self.derived_dir.mkdir(parents=True, exist_ok=True)
-        name = f"v{SCHEMA_VERSION}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
-        new = self.derived_dir / name
-        new.mkdir()
-        con.execute(
-            f"copy ({incidents_sql}) to {_sql_str(str(new / 'incidents.parquet'))} "
-            "(format parquet, compression zstd)"
-        )
-        con.execute(
-            f"copy ({coverage_sql}) to {_sql_str(str(new / 'coverage.parquet'))} (format parquet)"
-        )
-        link = self.derived_dir / f".current-{os.getpid()}"
-        link.unlink(missing_ok=True)
-        os.symlink(name, link)
-        previous = None
-        try:
-            previous = os.readlink(self.derived_current)
-        except OSError:
-            if self.derived_current.is_dir():  # a copied store (cp -r turns the link into a dir)
-                os.rename(self.derived_current, self.derived_dir / f"old-{name}")
-        os.replace(link, self.derived_current)  # atomic: readers see the old or the new table
-        keep = {name, previous}
-        for d in self.derived_dir.iterdir():
-            if d.is_dir() and not d.is_symlink() and d.name not in keep:
-                shutil.rmtree(d, ignore_errors=True)
-
-    def refresh_derived(self) -> None:
-        """Fold every ingested batch into the derived incidents table (call under the writer
-        lock). Incidents of batches ingested since are still computed live by the
-        ``incidents`` view, so the view is always current; this only makes it fast."""
-        con = self.connect(read_only=False)
-        try:
-            con.execute("set enable_progress_bar = false")
-            # DuckDB may spill to the lake's scratch folder (a 1 GB cap is not enough: the
-            # grouped arg_min of 10M unit rows does not spill)
-            spill = self.tmp_dir / "duckdb_spill"
-            spill.mkdir(parents=True, exist_ok=True)
-            con.execute(f"set temp_directory = {_sql_str(str(spill))}")
-            con.execute("set preserve_insertion_order = false")
-            self._write_derived(
-                con,
-                "select * from incidents",
-                "select distinct batch_id from responses_all union select batch_id from ingest_log",
-            )
-        finally:
-            con.close()
-            shutil.rmtree(self.tmp_dir / "duckdb_spill", ignore_errors=True)
-
     # ------------------------------------------------------------- connections
     def connect(self, read_only: bool = True, spatial: bool = False) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with the catalog views.
@@ -451,10 +370,17 @@ class Store(StoreReading):
             fh.close()
 
     def _clean_tmp(self) -> None:
-        """Remove debris of killed ingests (only ever called under the writer lock)."""
+        """Remove debris of killed writers (only ever called under the writer lock): staged
+        batches and purged folders in ``lake/_tmp``, temporary files of processes that are
+        gone (catalog, schema files), derived tables never linked."""
         if self.tmp_dir.exists():
             for child in self.tmp_dir.iterdir():
+                if child.name.startswith("_init-"):  # store set-up (under the set-up lock)
+                    continue
                 shutil.rmtree(child, ignore_errors=True)
+        for folder in (self.root, self.lake / "_schema", self.batches_dir / "_init"):
+            clean_dead_tmp(folder, recursive=False)
+        self._clean_derived()
 
     def new_batch_dir(self, batch_id: str) -> Path:
         """A fresh staging folder for a batch (under the writer lock)."""
