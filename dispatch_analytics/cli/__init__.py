@@ -32,6 +32,7 @@ from . import (
     spatial,
     store,
     units,
+    watch,
 )
 from .common import EXIT_ERROR, EXIT_OK, EXIT_REJECTS, EXIT_USAGE, err, out, print_frame
 
@@ -89,6 +90,7 @@ for _module in (
     units,
     coverage,
     planning,
+    watch,
 ):
     _module.register(app)
 
