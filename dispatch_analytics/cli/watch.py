@@ -87,7 +87,7 @@ class _Printer:
             if self._csv is None:
                 self._csv = csv.writer(sys.stdout, lineterminator="\n")
                 self._csv.writerow(_CSV_FIELDS)
-            row = d | {"errors": " | ".join(rep.errors)}
+            row = d | {"errors": " | ".join(" ".join(e.split()) for e in rep.errors)}
             self._csv.writerow([row[k] if row[k] is not None else "" for k in _CSV_FIELDS])
         else:
             out.print(rep.line(), highlight=False, soft_wrap=True)
