@@ -66,8 +66,14 @@ class PgServer:
         return args
 
     def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        # cwd: the server's own folder (the unprivileged user may not read the caller's)
         return subprocess.run(
-            self._as_owner(args), capture_output=True, text=True, check=check, timeout=120
+            self._as_owner(args),
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+            cwd=self.root,
         )
 
     def start(self) -> PgServer:
