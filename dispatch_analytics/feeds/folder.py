@@ -245,7 +245,8 @@ class FolderWatch:
         save_state(self.state_file, self.state)
 
 
-def _stamp(entry: dict | None) -> list[int] | None:
+def _stamp(entry: dict | None) -> list | None:
+    """``[size, mtime_ns]`` of a recorded file (compared with a look's stamp)."""
     return None if entry is None else [entry.get("size"), entry.get("mtime_ns")]
 
 

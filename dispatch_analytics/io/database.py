@@ -45,7 +45,7 @@ def postgres_extension_path() -> Path | None:
     """The PostgreSQL extension shipped by the ``duckdb-extension-postgres`` wheel, if it
     matches the running DuckDB; else None."""
     try:
-        import duckdb_extension_postgres as pkg  # type: ignore[import-not-found]
+        import duckdb_extension_postgres as pkg
     except ImportError:
         return None
     base = Path(pkg.__file__).parent if pkg.__file__ else Path(list(pkg.__path__)[0])
