@@ -165,7 +165,7 @@ def test_restart_and_a_crash_before_the_cursor_is_saved_ingest_nothing_twice(cad
     crashed = _watch(pg, mapping, query, data)
     rep = crashed.cycle()
     assert rep.seen == 4 and rep.rows_accepted == 0  # refetched, but nothing stored twice
-    assert rep.unchanged == 1 or rep.duplicates == 4
+    assert rep.unchanged == 1  # the staged file has the same content: skipped as a whole
     crashed.close()
     assert _count(data, "select count(*) from responses_all") == 10
     assert _count(data, "select count(*) from ingest_log where batch_id <> '_init'") == 2
