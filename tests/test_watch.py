@@ -377,3 +377,19 @@ def test_the_command_loops_and_stops_cleanly_on_sigterm_and_ctrl_c(drop, unit_to
         assert "stopped after" in err and "Traceback" not in err
         assert "ingested" in out
     assert batches(data_dir) == 1
+
+
+def test_database_url_checks_without_a_server(monkeypatch):
+    from dispatch_analytics.io import database
+
+    assert database.redact_url("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
+    assert database.redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    with pytest.raises(FeedError, match="must be a postgresql://.*ODBC"):
+        database.connect_database("mysql://u:pw@h/db")
+    with pytest.raises(FeedError, match=r"u:\*\*\*@h") as exc:
+        database.connect_database("sqlserver://u:pw@h/db")
+    assert "pw" not in str(exc.value).replace("postgresql", "")
+    assert database.postgres_extension_path() is not None  # the dev extra installs the wheel
+    monkeypatch.setattr(database, "postgres_extension_path", lambda: None)
+    with pytest.raises(FeedError, match="pip install duckdb-extension-postgres=="):
+        database.connect_database("postgresql://u@127.0.0.1:1/db")
