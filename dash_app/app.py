@@ -10,7 +10,13 @@ from dash import Dash
 
 from dispatch_analytics.store import resolve_data_dir
 
-from .auth import install_basic_auth
+from .auth import (
+    allowed_host_names,
+    content_security_policy,
+    install_basic_auth,
+    install_host_check,
+    install_security_headers,
+)
 from .callbacks import register_callbacks
 from .config import DashConfig, load_config
 from .data import DataSource
@@ -157,7 +163,10 @@ def create_app(
         serve_locally=True,
         update_title=None,
     )
+    # the Host check runs first: a rebinding page gets 400 before anything else answers
+    install_host_check(app.server, allowed_host_names(cfg.host, cfg.allowed_hosts))
     install_basic_auth(app.server, cfg.users)
+    install_security_headers(app.server, content_security_policy(app.csp_hashes()))
     profiles = available_profiles()
 
     def layout():

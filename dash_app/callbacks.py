@@ -15,6 +15,7 @@ from .layout import page_layout
 from .pages import coverage as coverage_page
 from .pages.map import clicked_zone, map_outputs
 from .pages.sql import csv_download, run_outputs, saved_query_inputs
+from .sql_console import console_limits
 
 __all__ = ["register_callbacks"]
 
@@ -279,7 +280,15 @@ def _register_sql(app, ds, cfg, saved_queries) -> None:
     )
     def run_sql(_n, text, saved, values, ids):
         return run_outputs(
-            ds, by_name, text, saved, values, ids, cfg.sql_row_limit, cfg.sql_timeout_s
+            ds,
+            by_name,
+            text,
+            saved,
+            values,
+            ids,
+            cfg.sql_row_limit,
+            cfg.sql_timeout_s,
+            console_limits(cfg),
         )
 
     @app.callback(
@@ -289,7 +298,7 @@ def _register_sql(app, ds, cfg, saved_queries) -> None:
         prevent_initial_call=True,
     )
     def download(_n, text):
-        return csv_download(ds, text, cfg.sql_row_limit, cfg.sql_timeout_s)
+        return csv_download(ds, text, cfg.sql_row_limit, cfg.sql_timeout_s, console_limits(cfg))
 
 
 def _register_coverage(app, ds, cfg, geo) -> None:

@@ -26,6 +26,14 @@ def serve_cmd(
         float | None,
         typer.Option("--refresh-s", help="Seconds between checks for new data (default 30)."),
     ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Also answer requests for this Host name (repeatable; e.g. the name a "
+            "reverse proxy forwards). Loopback names are always allowed.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Serve the dashboard over the data directory (offline; binds 127.0.0.1 by default).
@@ -33,12 +41,19 @@ def serve_cmd(
     Basic auth: set users in the config's [dashboard.users] table or in
     DISPATCH_DASH_USERS="alice:secret,bob:pw".
 
+    Requests whose Host header is not a loopback name, the --host address or an allowed
+    host (--allowed-host, [dashboard] allowed_hosts) are refused with 400.
+
     Example:  dispatch serve --data-dir .demo/data --port 8050
+    Example:  dispatch serve --host 0.0.0.0 --allowed-host dash.example.org
     """
     from . import create_app
+    from .config import load_config
 
     Store(data_dir, create=False)
-    app = create_app(data_dir, config, refresh_s=refresh_s)
+    cfg = load_config(config, refresh_s=refresh_s, host=host)
+    cfg.allowed_hosts = [*cfg.allowed_hosts, *(allowed_host or [])]
+    app = create_app(data_dir, cfg)
     out.print(f"dashboard on http://{host}:{port}  (Ctrl-C stops it)")
     app.run(host=host, port=port, debug=False)
 

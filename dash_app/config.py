@@ -32,11 +32,24 @@ class DashConfig:
     alert_min_n : int
         Groups with fewer incidents than this raise no alert.
     sql_row_limit, sql_timeout_s
-        Limits of the SQL console.
+        Limits of the SQL console: rows shown, seconds per query.
+    sql_max_bytes : int
+        The console cuts a result at about this many bytes (Arrow size) as well as at
+        ``sql_row_limit`` rows.
+    sql_memory_limit : str
+        DuckDB ``memory_limit`` of the console (all its queries together), e.g. ``"1GB"``.
+    sql_threads : int
+        DuckDB ``threads`` of the console.
     profile : str
         Default standards profile.
     h3_resolution : int
         Resolution of the hexagon layer.
+    host : str
+        The interface the server binds (``dispatch serve --host``); a name or address here
+        is also an allowed ``Host``.
+    allowed_hosts : list of str
+        More ``Host`` names to answer (e.g. the name a reverse proxy forwards); loopback
+        names are always allowed; ``"*"`` allows any (only behind a proxy that checks it).
     """
 
     refresh_s: float = 30.0
@@ -47,15 +60,20 @@ class DashConfig:
     alert_min_n: int = 20
     sql_row_limit: int = 5000
     sql_timeout_s: float = 10.0
+    sql_max_bytes: int = 50_000_000
+    sql_memory_limit: str = "1GB"
+    sql_threads: int = 2
     profile: str = "nfpa1710"
     h3_resolution: int = 8
+    host: str = "127.0.0.1"
+    allowed_hosts: list[str] = field(default_factory=list)
 
 
 def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
     """Build a :class:`DashConfig` from defaults, a TOML file, the environment and overrides.
 
     Environment: ``DISPATCH_DASH_USERS="alice:secret,bob:pw"``, ``DISPATCH_DASH_REFRESH_S``,
-    ``DISPATCH_DASH_TILE_URL``.
+    ``DISPATCH_DASH_TILE_URL``, ``DISPATCH_DASH_ALLOWED_HOSTS="dash.example.org,10.0.0.5"``.
     """
     cfg = DashConfig()
     problems = []
@@ -89,6 +107,24 @@ def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
             setattr(cfg, k, v)
     if cfg.refresh_s <= 0:
         problems.append(f"`refresh_s` must be > 0, got {cfg.refresh_s}")
+    if os.environ.get("DISPATCH_DASH_ALLOWED_HOSTS"):
+        cfg.allowed_hosts = [
+            *cfg.allowed_hosts,
+            *(h.strip() for h in os.environ["DISPATCH_DASH_ALLOWED_HOSTS"].split(",") if h.strip()),
+        ]
+    if isinstance(cfg.allowed_hosts, str) or not all(
+        isinstance(h, str) and h for h in cfg.allowed_hosts
+    ):
+        problems.append(
+            f'`allowed_hosts` must be a list of host names, e.g. ["dash.example.org"]; got '
+            f"{cfg.allowed_hosts!r}"
+        )
+    for key in ("sql_row_limit", "sql_max_bytes", "sql_threads"):
+        v = getattr(cfg, key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            problems.append(f"`{key}` must be a whole number >= 1, got {v!r}")
+    if not isinstance(cfg.sql_timeout_s, int | float) or cfg.sql_timeout_s <= 0:
+        problems.append(f"`sql_timeout_s` must be > 0 seconds, got {cfg.sql_timeout_s!r}")
     if cfg.alerts_log is not None:
         cfg.alerts_log = Path(cfg.alerts_log)
     if problems:

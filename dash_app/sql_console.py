@@ -1,4 +1,7 @@
-"""The SQL console's sandbox: one read-only SELECT, no files, no ATTACH, row and time limits."""
+"""The SQL console's sandbox: one read-only query, the store's files only, row / byte / time
+and memory limits. The engine is the library's :class:`~dispatch_analytics.store.console.SqlSandbox`
+(one sandboxed database per store, one connection per request); this module turns its
+results and errors into what the page shows."""
 
 from __future__ import annotations
 
@@ -6,38 +9,54 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-__all__ = ["SqlResult", "run_console_sql", "sandboxed_connection"]
+from dispatch_analytics.errors import DispatchError
+from dispatch_analytics.store import Store
+from dispatch_analytics.store.console import SqlSandbox
+
+__all__ = ["SqlResult", "console_limits", "run_console_sql", "sandbox_for"]
+
+_SANDBOXES: dict[tuple, SqlSandbox] = {}
+_LOCK = threading.Lock()
 
 
 @dataclass
 class SqlResult:
-    """What the console shows: a frame, or an error message; plus whether rows were cut."""
+    """What the console shows: a frame, or an error message; whether (and why) rows were cut.
+
+    ``truncated`` is ``"rows"`` or ``"bytes"`` (falsy when the whole result is shown);
+    ``timezone`` is the zone timestamps are shown in.
+    """
 
     frame: pl.DataFrame | None
     error: str | None = None
-    truncated: bool = False
+    truncated: str | None = None
     elapsed_s: float = 0.0
+    timezone: str = "UTC"
 
 
-def sandboxed_connection(catalog: Path, lake: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only catalog connection that can read the lake and nothing else.
+def sandbox_for(root: Path, memory_limit: str = "1GB", threads: int = 2) -> SqlSandbox:
+    """The one sandbox of the store at ``root`` with these settings (made on first use)."""
+    key = (str(Path(root).resolve()), memory_limit, int(threads))
+    with _LOCK:
+        box = _SANDBOXES.get(key)
+        if box is None:
+            box = SqlSandbox.from_store(
+                Store(root, create=False), memory_limit=memory_limit, threads=threads
+            )
+            _SANDBOXES[key] = box
+        return box
 
-    External file access is off except for the lake folder; extensions cannot be installed
-    or loaded; the configuration is locked so a query cannot switch any of this back on.
-    """
-    con = duckdb.connect(
-        str(catalog),
-        read_only=True,
-        config={"autoload_known_extensions": False, "autoinstall_known_extensions": False},
-    )
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set allowed_directories = [$d]", {"d": str(lake.resolve()) + "/"})
-    con.execute("set enable_external_access = false")
-    con.execute("set lock_configuration = true")
-    return con
+
+def console_limits(cfg) -> dict:
+    """The byte, memory and thread settings of a :class:`~dash_app.config.DashConfig` as
+    keyword arguments of :func:`run_console_sql`."""
+    return {
+        "max_bytes": int(cfg.sql_max_bytes),
+        "memory_limit": str(cfg.sql_memory_limit),
+        "threads": int(cfg.sql_threads),
+    }
 
 
 def run_console_sql(
@@ -47,61 +66,25 @@ def run_console_sql(
     row_limit: int = 5000,
     timeout_s: float = 10.0,
     params: dict | None = None,
+    max_bytes: int = 50_000_000,
+    memory_limit: str = "1GB",
+    threads: int = 2,
 ) -> SqlResult:
-    """Run one SELECT in the sandbox, with at most ``row_limit`` rows and ``timeout_s`` seconds.
+    """Run one query in the sandbox of the store holding ``catalog``.
 
-    Anything else (several statements, writes, ATTACH, COPY, INSTALL, SET, file reads) is
-    refused with a message that says why.
+    Anything but one query (several statements, writes, ATTACH, COPY, INSTALL, SET, reading
+    files outside the store) is refused with a message that says why; so are queries over
+    the time or memory limit. ``lake`` is the store's lake folder (kept for callers; the
+    store is found from ``catalog``).
     """
-    import time
-
-    text = (sql or "").strip().rstrip(";").strip()
-    if not text:
+    del lake  # the sandbox allows the store's lake/ and spatial/ folders
+    if not (sql or "").strip().rstrip(";").strip():
         return SqlResult(None, "Write a SELECT query, e.g. select * from incidents limit 10")
-    t0 = time.perf_counter()
     try:
-        con = sandboxed_connection(catalog, lake)
-    except duckdb.Error as exc:
-        return SqlResult(None, f"cannot open the catalog: {exc}")
-    timer = threading.Timer(timeout_s, con.interrupt)
-    try:
-        try:
-            statements = con.extract_statements(text)
-        except duckdb.Error as exc:
-            return SqlResult(None, f"SQL error: {exc}")
-        if len(statements) != 1:
-            return SqlResult(None, f"Refused: run one statement at a time (got {len(statements)}).")
-        if statements[0].type != duckdb.StatementType.SELECT:
-            kind = str(statements[0].type).split(".")[-1]
-            return SqlResult(
-                None,
-                f"Refused: the console is read-only; only SELECT queries run (this is {kind}).",
-            )
-        timer.start()
-        try:
-            cur = con.execute(text, params or None)
-            names = [d[0] for d in cur.description]
-            rows = cur.fetchmany(row_limit + 1)
-        except duckdb.InterruptException:
-            return SqlResult(None, f"Refused: the query ran longer than {timeout_s:g} s.")
-        except duckdb.PermissionException as exc:
-            return SqlResult(
-                None,
-                f"Refused: {str(exc).split(' - ')[0]} (the console may not "
-                "read files, attach databases or install extensions).",
-            )
-        except duckdb.Error as exc:
-            return SqlResult(None, f"SQL error: {exc}")
-        truncated = len(rows) > row_limit
-        rows = rows[:row_limit]
-        cols = {n: [r[i] for r in rows] for i, n in enumerate(names)}
-        try:
-            frame = pl.DataFrame(cols, strict=False)
-        except Exception:  # mixed types: show as text
-            frame = pl.DataFrame(
-                {k: [None if v is None else str(v) for v in vals] for k, vals in cols.items()}
-            )
-        return SqlResult(frame, None, truncated, time.perf_counter() - t0)
-    finally:
-        timer.cancel()
-        con.close()
+        box = sandbox_for(Path(catalog).parent, memory_limit, threads)
+        res = box.run(sql, params, row_limit, max_bytes, timeout_s)
+    except DispatchError as exc:
+        msg = str(exc)
+        prefix = "" if msg.startswith("SQL error") else "Refused: "
+        return SqlResult(None, prefix + msg[:1].upper() + msg[1:] if prefix else msg)
+    return SqlResult(res.frame, None, res.truncated, res.elapsed_s, res.timezone)

@@ -19,7 +19,7 @@ from .spatial.zones import assign_incidents, list_layers
 from .store import Store
 from .store.batches import ingest_files
 
-__all__ = ["ingest", "refresh_zone_assignment"]
+__all__ = ["ingest", "refresh_zone_assignment", "remove_batches"]
 
 
 def ingest(
@@ -31,6 +31,7 @@ def ingest(
     progress: ProgressFn | None = None,
     h3_resolution: int | None = 8,
     refresh_derived: bool = True,
+    replace: bool = False,
 ) -> IngestReport:
     """Ingest CAD / 911 export files into the store, one atomic batch per file.
 
@@ -55,6 +56,9 @@ def ingest(
     refresh_derived : bool
         Fold the new batches into the derived incidents table (fast ``incidents`` queries).
         With False the view computes their incidents live until the next ingest.
+    replace : bool
+        A file ingested before with another profile or mapping replaces its earlier
+        batch(es) in the same atomic step (without it, such a file is refused).
 
     Returns
     -------
@@ -63,7 +67,8 @@ def ingest(
     Raises
     ------
     IngestError
-        A file cannot be read or lacks a mapped column (nothing of that file is stored).
+        A file cannot be read or lacks a mapped column (nothing of that file is stored), or
+        was ingested before with another profile and ``replace`` is False.
     StoreError
         Another process is writing to the store.
 
@@ -86,15 +91,21 @@ def ingest(
             store = None
         scratch = Path(tempfile.mkdtemp(prefix="dispatch-dry-"))
         try:
-            return ingest_files(files, profile, store, scratch, True, chunk_rows, progress)
+            return ingest_files(files, profile, store, scratch, True, chunk_rows, progress, replace)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     store = Store(data_dir)
     with store.write_lock():
-        report = ingest_files(files, profile, store, store.tmp_dir, False, chunk_rows, progress)
-        if report.rows_accepted and refresh_derived:
+        report = ingest_files(
+            files, profile, store, store.tmp_dir, False, chunk_rows, progress, replace
+        )
+        # a replaced batch changes incidents even when the new file adds no rows
+        changed = bool(report.rows_accepted) or (
+            replace and any(not f.skipped for f in report.files)
+        )
+        if changed and refresh_derived:
             store.refresh_derived()
-    if report.rows_accepted:
+    if changed:
         report.zone_counts = refresh_zone_assignment(store, h3_resolution)
     return report
 
@@ -110,3 +121,39 @@ def refresh_zone_assignment(
         return assign_incidents(store.root, con, h3_resolution=h3_resolution)
     finally:
         con.close()
+
+
+def remove_batches(
+    batch_ids: Sequence[str], data_dir: str | Path | None = None, h3_resolution: int | None = 8
+):
+    """Remove ingested batches (``dispatch batches remove``), atomically.
+
+    One rename hides the batches from every view; their folders are then deleted, the
+    derived incidents table refreshed and every incident re-assigned to the zone layers and
+    H3 cells, all under the writer lock.
+
+    Parameters
+    ----------
+    batch_ids : sequence of str
+        Ids from ``dispatch batches list`` (``ingest_log.batch_id``).
+    data_dir : path, optional
+    h3_resolution : int or None
+        Resolution of the re-assigned H3 cells (None: leave the cells).
+
+    Returns
+    -------
+    dispatch_analytics.store.removal.RemovalReport
+
+    Raises
+    ------
+    StoreError
+        An id is unknown or removed already (each is named), or another process is writing.
+    """
+    from .store.removal import publish_removal
+
+    store = Store(data_dir, create=False)
+    with store.write_lock():
+        report = publish_removal(store, list(batch_ids))
+        store.refresh_derived()
+        refresh_zone_assignment(store, h3_resolution)
+    return report

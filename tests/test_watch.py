@@ -249,11 +249,14 @@ def test_run_loop_interval_once_and_failures(drop, unit_toml, data_dir):
         run(f, interval_s=1, max_cycles=3, sleep=lambda s: None)
 
 
-def test_state_is_written_atomically(tmp_path):
+def test_state_is_written_atomically(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPATCH_FILE_MODE", raising=False)
     p = tmp_path / "state" / "watch_x.json"
     save_state(p, {"a": 1, "at": datetime(2024, 1, 1, tzinfo=UTC)})
     assert load_state(p) == {"a": 1, "at": "2024-01-01T00:00:00+00:00"}
     assert [x.name for x in p.parent.iterdir()] == ["watch_x.json"]  # no temp file left
+    # the store's modes: the state names files of raw call rows
+    assert (p.stat().st_mode & 0o777, p.parent.stat().st_mode & 0o777) == (0o600, 0o700)
 
 
 def test_feed_status_age_and_stale(drop, unit_toml, data_dir):

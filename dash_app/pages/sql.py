@@ -111,31 +111,46 @@ def _params(by_name: dict[str, dict], text, saved, values, ids) -> dict | None:
     return {k: v for k, v in params.items() if k in used and f"${k}" in (text or "")}
 
 
-def sql_view(ds: DataSource, sql: str, params: dict | None, row_limit: int, timeout_s: float):
-    """Run console SQL in the sandbox: (data, columns, error, info, csv_text)."""
+def sql_view(
+    ds: DataSource,
+    sql: str,
+    params: dict | None,
+    row_limit: int,
+    timeout_s: float,
+    limits: dict | None = None,
+):
+    """Run console SQL in the sandbox: (data, columns, error, info, csv_text).
+
+    ``limits``: ``max_bytes``, ``memory_limit``, ``threads`` (see ``console_limits``)."""
+    limits = limits or {}
     res = run_console_sql(
-        ds.store.catalog_path, ds.store.lake, sql, row_limit, timeout_s, params=params
+        ds.store.catalog_path, ds.store.lake, sql, row_limit, timeout_s, params=params, **limits
     )
     if res.error:
         return [], [], res.error, "", None
     data, cols = table_props(res.frame)
-    info = f"{res.frame.height:,} rows in {res.elapsed_s:.2f} s"
-    if res.truncated:
+    info = f"{res.frame.height:,} rows in {res.elapsed_s:.2f} s; times in {res.timezone}"
+    if res.truncated == "rows":
         info += f" (cut at the row limit of {row_limit:,})"
+    elif res.truncated:
+        mb = limits.get("max_bytes", 50_000_000) / 1e6
+        info += f" (cut at the size limit of {mb:g} MB)"
     return data, cols, "", info, res.frame.write_csv()
 
 
-def run_outputs(ds: DataSource, by_name, text, saved, values, ids, row_limit, timeout_s):
+def run_outputs(
+    ds: DataSource, by_name, text, saved, values, ids, row_limit, timeout_s, limits=None
+):
     """(data, columns, error, info) of the Run button: the text with the saved query's
     parameter values (from the pattern-matched inputs ``ids`` / ``values``)."""
     params = _params(by_name, text, saved, values, ids)
-    data, cols, error, info, _csv = sql_view(ds, text, params, row_limit, timeout_s)
+    data, cols, error, info, _csv = sql_view(ds, text, params, row_limit, timeout_s, limits)
     return data, cols, error, info
 
 
-def csv_download(ds: DataSource, text, row_limit: int, timeout_s: float):
+def csv_download(ds: DataSource, text, row_limit: int, timeout_s: float, limits=None):
     """The query's result as a CSV download (``no_update`` when it fails)."""
-    *_rest, csv = sql_view(ds, text, None, row_limit, timeout_s)
+    *_rest, csv = sql_view(ds, text, None, row_limit, timeout_s, limits)
     if csv is None:
         return no_update
     return dcc.send_string(csv, "query_result.csv")

@@ -19,6 +19,7 @@ import typer
 from .._version import __version__
 from ..errors import DispatchError
 from . import (
+    batches,
     coverage,
     export,
     hotspots,
@@ -90,6 +91,7 @@ for _module in (
     units,
     coverage,
     planning,
+    batches,
     watch,
 ):
     _module.register(app)
@@ -117,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     from rich.text import Text
 
+    from ..store.permissions import apply_file_mode
+
     try:
+        apply_file_mode()  # the store's files and exports: 0600 / folders 0700 by default
         app(args=argv)
     except SystemExit as exc:  # click ends every run this way
         code = exc.code

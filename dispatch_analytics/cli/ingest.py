@@ -119,14 +119,24 @@ def ingest_cmd(
     h3_resolution: Annotated[
         int, typer.Option("--h3-resolution", help="H3 resolution of each incident's cell (0-15).")
     ] = 8,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="A file ingested before with another profile or mapping replaces its "
+            "earlier batch(es), in the same atomic step.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Ingest CAD / 911 export files into the store (one atomic batch per file).
 
     Every source row is either accepted or rejected with a reason; re-ingesting the same
-    file adds nothing.
+    file with the same profile adds nothing; with another profile or mapping it is refused
+    unless --replace (then its earlier batch is removed as the new one is published).
 
     Example:  dispatch ingest exports/2024-*.csv.gz --mapping my_cad.toml
+    Example:  dispatch ingest calls.csv --mapping fixed.toml --replace
     """
     if profile is not None and mapping is None:
         prof = load_profile(profile)
@@ -160,6 +170,7 @@ def ingest_cmd(
             chunk_rows=chunk_rows,
             progress=progress,
             h3_resolution=h3_resolution,
+            replace=replace,
         )
     _ingest_summary(report)
     for layer, c in (report.zone_counts or {}).items():

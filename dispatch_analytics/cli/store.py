@@ -14,6 +14,7 @@ from ..store import Store, resolve_data_dir
 from .common import (
     DataDir,
     Format,
+    check_format,
     fmt_cell,
     out,
     print_frame,
@@ -128,12 +129,18 @@ def sql_cmd(
     fmt: Format = "table",
     data_dir: DataDir = None,
 ) -> None:
-    """Run read-only SQL over the catalog views (responses, incidents, rejects, ingest_log).
+    """Run one read-only query over the catalog views (responses, incidents, rejects,
+    ingest_log, zones, ...). Anything but a query (COPY, ATTACH, CREATE, SET, ...) is refused
+    before it runs. Timestamps print in UTC; lists, structs, blobs and intervals print as text
+    (JSON keeps lists and structs nested).
 
     Example:  dispatch sql "select call_category, count(*) from incidents group by 1" -f csv
     """
+    from ..store.console import read_only_query
+
+    fmt = check_format(fmt)
     store = Store(data_dir, create=False)
-    print_frame(store.sql(query), fmt)
+    print_frame(read_only_query(store, query, nested=fmt == "json"), fmt)
 
 
 def where_cmd(data_dir: DataDir = None) -> None:

@@ -26,6 +26,7 @@ from ..errors import DispatchError, FeedError
 from ..ingest.profiles import SourceProfile
 from ..io.database import Fetched, connect_database, fetch_since, redact_url, write_staged
 from ..store import Store
+from ..store.permissions import private_files
 from .state import (
     STATE_DIR,
     CycleReport,
@@ -205,7 +206,8 @@ class DatabaseWatch:
         stamp = rep.started_at.strftime("%Y%m%dT%H%M%S%f")
         path = self.staging_dir / f"feed_{self.key}_{stamp}.parquet"
         try:
-            write_staged(self._connection(), path)
+            with private_files():  # raw call rows: the store's file modes
+                write_staged(self._connection(), path)
             report = ingest(
                 [path], self.profile, data_dir=self.store.root, h3_resolution=self.h3_resolution
             )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FeedError
+from ..store.permissions import private_files
 
 __all__ = [
     "STATE_DIR",
@@ -87,14 +88,16 @@ def load_state(path: Path) -> dict[str, Any]:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename, fsync folder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename, fsync folder),
+    with the store's file modes (0600 unless ``$DISPATCH_FILE_MODE`` says otherwise)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = json.dumps(state, indent=1, sort_keys=True, default=_json_default)
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    with private_files():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
     dfd = os.open(path.parent, os.O_RDONLY)
     try:

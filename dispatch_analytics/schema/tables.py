@@ -73,4 +73,7 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
     "first_received_at": _TS,
     "last_received_at": _TS,
     "tool_version": pl.String(),
+    # the profile's canonical content (store.batches.profile_digest): dedupe by file hash
+    # takes it into account
+    "profile_sha256": pl.String(),
 }

@@ -4,11 +4,19 @@ atomic batch folder of the lake (responses, rejects, one ingest-log row).
 A file is staged in a work folder under ``scratch`` (``lake/_tmp`` for a real ingest), moved
 to ``lake/_tmp/<batch_id>`` and published by a rename, so a failed or interrupted file leaves
 nothing in the lake. Rows equal to a row stored before, or to an earlier row of the same run,
-are rejected as duplicates; a file whose content was ingested before is skipped.
+are rejected as duplicates.
+
+A file whose content was ingested before with the same profile (same canonical content,
+:func:`profile_digest`) is skipped; with another profile it is refused, unless ``replace``:
+then the new batch's folder also holds the record removing the earlier batch(es)
+(:mod:`.removal`), so one rename publishes the new batch and hides the old ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import shutil
 import time
 import uuid
@@ -22,7 +30,7 @@ from typing import TYPE_CHECKING, Final
 import polars as pl
 
 from .._version import __version__
-from ..errors import IngestError
+from ..errors import IngestError, StoreError
 from ..ingest.columns import check_columns
 from ..ingest.normalize import normalize_chunk
 from ..ingest.profiles import SourceProfile
@@ -33,7 +41,7 @@ from ..schema.tables import LOG_SCHEMA
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["ingest_files", "new_batch_id"]
+__all__ = ["ingest_files", "new_batch_id", "profile_digest"]
 
 _COMPRESSION: Final = "lz4"
 #: chunk writes queued behind the one running (bounds the memory they hold)
@@ -58,6 +66,16 @@ def new_batch_id(sha: str) -> str:
     return f"{now:%Y%m%dT%H%M%S%f}-{sha[:8]}-{uuid.uuid4().hex[:4]}"
 
 
+def profile_digest(profile: SourceProfile) -> str:
+    """SHA-256 (hex) of a profile's canonical content: every setting that shapes the stored
+    rows, as sorted JSON (its file path and description do not count)."""
+    content = dataclasses.asdict(profile)
+    for k in ("path", "description"):
+        content.pop(k, None)
+    text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass
 class _Run:
     """One :func:`ingest_files` call: its settings and what it has seen so far."""
@@ -72,6 +90,10 @@ class _Run:
     seen: pl.DataFrame
     #: file sha256 -> batch id, for files ingested in this run
     done_shas: dict[str, str] = field(default_factory=dict)
+    #: remove earlier batches of a file ingested with another profile (``--replace``)
+    replace: bool = False
+    #: rows of ``seen`` that came from the store (the rest were read in this run)
+    stored_seen: int = 0
 
 
 @dataclass
@@ -111,6 +133,7 @@ def ingest_files(
     dry_run: bool,
     chunk_rows: int,
     progress: ProgressFn | None,
+    replace: bool = False,
 ) -> IngestReport:
     """Ingest files one batch each: read, normalise, stage, and (unless a dry run) publish.
 
@@ -129,6 +152,9 @@ def ingest_files(
         About how many rows are read and validated at a time.
     progress : callable or None
         ``progress(source, rows_read, estimated_rows)`` after every chunk.
+    replace : bool
+        A file ingested before with another profile replaces its earlier batch(es) in the
+        same atomic step (otherwise it is refused).
 
     Returns
     -------
@@ -138,11 +164,12 @@ def ingest_files(
     Raises
     ------
     IngestError
-        When a file cannot be read or does not fit the profile; files before it stay
-        published.
+        When a file cannot be read or does not fit the profile, or was ingested before with
+        another profile (without ``replace``); files before it stay published.
     """
     seen = store.seen_rows() if store is not None else pl.DataFrame(schema=_SEEN_SCHEMA)
     run = _Run(profile, store, scratch, dry_run, chunk_rows, progress, seen)
+    run.replace, run.stored_seen = replace, seen.height
     results = [_ingest_file(run, path) for path in files]
     return IngestReport(files=results, profile=profile.name, dry_run=dry_run)
 
@@ -164,15 +191,22 @@ def _ingest_file(run: _Run, path: Path) -> FileResult:
         )
         check_columns(profile, src.columns, path)
         res = FileResult(source=str(path), encoding=src.encoding_used, delimiter=src.delimiter)
-        prior = run.done_shas.get(src.sha256) or (
-            store.has_file(src.sha256) if store is not None else None
-        )
+        prior = run.done_shas.get(src.sha256)
         if prior:
             res.skipped_as = prior
+            return res
+        same, other = _earlier_batches(run, src.sha256, str(path))
+        if same:
+            res.skipped_as = same
             return res
         batch_id = new_batch_id(src.sha256)
         stage = work / batch_id
         stage.mkdir()
+        if other and store is not None:
+            from .removal import write_removal
+
+            _forget_rows(run, set(other))
+            write_removal(store, other, stage)
         tally = _write_chunks(run, src, str(path), batch_id, stage, res)
         if res.rows_read != res.rows_accepted + res.rows_rejected:  # pragma: no cover
             raise IngestError(f"{path}: internal error: rows do not add up")
@@ -190,10 +224,60 @@ def _ingest_file(run: _Run, path: Path) -> FileResult:
             if stage != final:
                 shutil.move(str(stage), str(final))
             store.publish(final)
+            if other:  # the earlier batches are hidden now; delete their folders
+                from .removal import purge_removed
+
+                purge_removed(store)
         run.done_shas[src.sha256] = batch_id
         return res
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _earlier_batches(run: _Run, sha: str, path: str) -> tuple[str | None, list[str]]:
+    """(a batch of this file made by this profile, batches of it made by other profiles).
+
+    Raises :class:`IngestError` for the second kind unless ``run.replace``."""
+    if run.store is None:
+        return None, []
+    log = run.store.ingest_log().filter(pl.col("file_sha256") == sha)
+    if log.is_empty():
+        return None, []
+    digest = profile_digest(run.profile)
+    # batches logged before profiles were hashed match by the profile's name
+    mine = (pl.col("profile_sha256") == digest) | (
+        pl.col("profile_sha256").is_null() & (pl.col("profile") == run.profile.name)
+    )
+    same = log.filter(mine)
+    if not same.is_empty():
+        return same["batch_id"][0], []
+    other = log["batch_id"].to_list()
+    if not run.replace:
+        first = log.row(0, named=True)
+        how = f"--profile {run.profile.name}"
+        if run.profile.path:
+            how = f"--mapping {run.profile.path}"
+        raise IngestError(
+            f"{path} was ingested before as batch {first['batch_id']} with profile "
+            f"{first['profile']!r} (profile hash {str(first['profile_sha256'] or '?')[:12]}); "
+            f"this run's profile {run.profile.name!r} differs (hash {digest[:12]}). To replace "
+            f"that batch with this mapping: `dispatch ingest {path} {how} --replace` (or remove "
+            f"it: `dispatch batches remove {' '.join(other)}`)"
+        )
+    return None, other
+
+
+def _forget_rows(run: _Run, batches: set[str]) -> None:
+    """Drop the rows only ``batches`` stored from ``run.seen``: they are being replaced, so
+    the new batch's equal rows are not duplicates of them."""
+    if run.store is None:  # pragma: no cover - replace needs a store
+        raise StoreError("internal error: replace without a store")
+    this_run = run.seen.slice(run.stored_seen)
+    stored = run.store.seen_rows(exclude=batches)
+    run.seen = pl.concat(
+        [stored.select(list(_SEEN_SCHEMA)).cast(pl.Schema(_SEEN_SCHEMA)), this_run]
+    )
+    run.stored_seen = stored.height
 
 
 def _write_chunks(
@@ -253,5 +337,6 @@ def _log_row(
         "first_received_at": res.first_received_at,
         "last_received_at": res.last_received_at,
         "tool_version": __version__,
+        "profile_sha256": profile_digest(profile),
     }
     return pl.DataFrame([row], schema=LOG_SCHEMA)

@@ -145,7 +145,7 @@ def incidents_sql(source: str) -> str:
     max(cleared_at) as last_cleared_at,
     count(unit_id) as units_assigned,
     count(on_scene_at) as units_on_scene,
-    string_agg(distinct time_flags, ';') as time_flags
+    string_agg(distinct time_flags, ';' order by time_flags) as time_flags
   from stage_unit
   group by agency, incident_id
 ), first_arrival as (

@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .permissions import private_files
 
 __all__ = [
     "EMPTY_FILE",
+    "glob_escape",
     "spatial_dir",
     "zones_dir",
     "incident_zones_dir",
@@ -56,6 +58,12 @@ EMPTY_FILE = "_empty.parquet"
 # ============================================================================ paths, files
 def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
+
+
+def glob_escape(path: str | os.PathLike) -> str:
+    """``path`` with DuckDB's glob characters (``[``, ``*``, ``?``) matched literally
+    (``[[]``, ``[*]``, ``[?]``), so a data directory named ``runs[2024]*`` still reads."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in str(path))
 
 
 def spatial_dir(root: str | os.PathLike) -> Path:
@@ -172,13 +180,15 @@ def spatial_lock(root) -> Iterator[None]:
     """Serialise writers of ``spatial/`` (blocking; the operations are short)."""
     d = spatial_dir(root)
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        fh = open(d / ".write.lock", "a+")
+        with private_files():
+            d.mkdir(parents=True, exist_ok=True)
+            fh = open(d / ".write.lock", "a+")
     except OSError as exc:
         raise StoreError(f"cannot write to {d}: {exc}") from exc
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        yield
+        with private_files():
+            yield
     finally:
         fh.close()
 
@@ -256,11 +266,12 @@ def spatial_view_sql(root: str | os.PathLike) -> list[str]:
     list of str
     """
     root = Path(root).resolve()
-    zones = _sql_str(str(zones_dir(root) / "*.parquet"))
-    izones = _sql_str(str(incident_zones_dir(root) / "*.parquet"))
+    zones = _sql_str(glob_escape(zones_dir(root)) + "/*.parquet")
+    izones = _sql_str(glob_escape(incident_zones_dir(root)) + "/*.parquet")
 
     def both(path: Path, table: str) -> str:
-        return f"[{_sql_str(str(path))}, {_sql_str(str(schema_path(root, table)))}]"
+        schema = glob_escape(schema_path(root, table))
+        return f"[{_sql_str(glob_escape(path))}, {_sql_str(schema)}]"
 
     stations = both(stations_path(root), "stations")
     cells = both(cells_path(root), "incident_cells")

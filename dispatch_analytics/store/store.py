@@ -35,14 +35,19 @@ from ..sql import macro_statements
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
 from .derived_sql import interval_view_sql
-from .spatial_tables import SPATIAL_VIEWS, init_spatial, spatial_view_sql
+from .permissions import private_files
+from .reading import REMOVE_SCHEMA, StoreReading
+from .spatial_tables import SPATIAL_VIEWS, glob_escape, init_spatial, spatial_view_sql
 
 __all__ = [
     "SCHEMA_VERSION",
     "DEFAULT_DATA_DIR",
     "Store",
     "resolve_data_dir",
+    "glob_escape",
+    "REMOVE_SCHEMA",
 ]
+
 
 SCHEMA_VERSION = "8"
 DEFAULT_DATA_DIR = "dispatch_data"
@@ -67,7 +72,7 @@ def _digest(statements: list[str]) -> str:
     return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
 
 
-class Store:
+class Store(StoreReading):
     """A data directory holding the lake and the catalog.
 
     Parameters
@@ -88,6 +93,36 @@ class Store:
         self.lock_path = self.root / ".write.lock"
         self.derived_dir = self.lake / "derived"
         self.derived_current = self.derived_dir / "current"
+        if "?" in str(self.root):
+            # DuckDB reads `?` in a database file's path as the start of URL parameters
+            raise StoreError(
+                f"the data directory {self.root} has a `?` in its path, which DuckDB cannot "
+                "open as a database file; use a `--data-dir` without `?`"
+            )
+        if not create and not self.batches_dir.exists():
+            self._open(create)  # raises: no store here
+        with private_files(), self._setup_lock():
+            self._open(create)
+
+    @contextmanager
+    def _setup_lock(self) -> Iterator[None]:
+        """Serialise store set-up (layout, placeholders, derived table, catalog) between
+        processes: two first ingests into a fresh data dir never race. Short, blocking, and
+        separate from the writer lock, so opening a store never waits for an ingest."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.root / ".setup.lock", "a+")
+        except OSError:  # a read-only store: nothing to set up (or a clear error below)
+            yield
+            return
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            yield
+        finally:
+            fh.close()
+
+    def _open(self, create: bool) -> None:
+        """Create what is missing (layout, placeholders, derived table, catalog)."""
         if not self.batches_dir.exists():
             if not create:
                 raise StoreError(
@@ -110,7 +145,7 @@ class Store:
             raise StoreError(f"cannot create data directory {self.root}: {exc}") from exc
         init = self.batches_dir / "_init"
         if not init.exists():
-            stage = self.tmp_dir / "_init"
+            stage = self.tmp_dir / f"_init-{os.getpid()}"
             shutil.rmtree(stage, ignore_errors=True)
             stage.mkdir(parents=True)
             pl.DataFrame(schema=RESPONSE_SCHEMA).write_parquet(stage / "responses-00000.parquet")
@@ -118,14 +153,17 @@ class Store:
             pl.DataFrame(schema=LOG_SCHEMA).write_parquet(stage / "ingest_log.parquet")
             os.rename(stage, init)
 
+    _PATTERNS = {
+        "responses": "responses-*.parquet",
+        "rejects": "rejects-*.parquet",
+        "ingest_log": "ingest_log.parquet",
+        "removes": "removes.parquet",
+    }
+
     def glob(self, kind: str) -> str:
-        """The Parquet glob of one table kind: responses, rejects or ingest_log."""
-        pattern = {
-            "responses": "responses-*.parquet",
-            "rejects": "rejects-*.parquet",
-            "ingest_log": "ingest_log.parquet",
-        }[kind]
-        return str(self.batches_dir / "*" / pattern)
+        """The DuckDB glob of one table kind (responses, rejects, ingest_log, removes); the
+        data directory's own path is escaped (:func:`glob_escape`)."""
+        return glob_escape(self.batches_dir) + "/*/" + self._PATTERNS[kind]
 
     def schema_file(self, kind: str) -> Path:
         """A zero-row file with the current columns of one table kind, read beside the
@@ -134,7 +172,8 @@ class Store:
 
     def read_sql(self, kind: str) -> str:
         """``read_parquet(...)`` of one table kind: every batch plus its schema file."""
-        files = f"[{_sql_str(self.glob(kind))}, {_sql_str(str(self.schema_file(kind)))}]"
+        schema = glob_escape(self.schema_file(kind))
+        files = f"[{_sql_str(self.glob(kind))}, {_sql_str(schema)}]"
         return f"read_parquet({files}, union_by_name = true)"
 
     def _ensure_schema_files(self) -> None:
@@ -142,10 +181,17 @@ class Store:
             ("responses", RESPONSE_SCHEMA),
             ("rejects", REJECT_SCHEMA),
             ("ingest_log", LOG_SCHEMA),
+            ("removes", REMOVE_SCHEMA),
         ):
+            # the _init batch holds a zero-row file of every kind, so every glob matches
+            init = self.batches_dir / "_init" / self._PATTERNS[kind].replace("*", "00000")
+            if init.parent.is_dir() and not init.exists():
+                tmp = init.with_name(f".{init.name}.{os.getpid()}.tmp")
+                pl.DataFrame(schema=schema).write_parquet(tmp)
+                os.replace(tmp, init)
             path = self.schema_file(kind)
             empty = pl.DataFrame(schema=schema)
-            if path.exists() and pl.read_parquet_schema(path) == empty.schema:
+            if path.exists() and pl.scan_parquet(path, glob=False).collect_schema() == empty.schema:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -168,21 +214,32 @@ class Store:
         ]
 
     def _catalog_body(self) -> list[str]:
+        live = "anti join _removed_batches x on x.batch_id = b.batch_id"
         return [
+            # batches removed (`dispatch batches remove`, `ingest --replace`): a batch folder's
+            # removes.parquet hides them from every view in the same rename that publishes it
+            f"create or replace view _removed as select * from {self.read_sql('removes')}",
+            "create or replace view _removed_batches as select distinct batch_id "
+            "from _removed where batch_id is not null",
             # batches written before rows carried an agency take their profile's name
-            "create or replace view responses_all as select * replace "
-            f"(coalesce(agency, profile) as agency) from {self.read_sql('responses')}",
+            "create or replace view responses_all as select b.* replace "
+            f"(coalesce(b.agency, b.profile) as agency) from {self.read_sql('responses')} b "
+            + live,
             # newest record of each incident/unit wins: most stages, latest last stage, latest
             # batch; within one batch the content decides (row_hash), never the row order
             f"create or replace view responses as {_dedupe_sql('responses_all')}",
             # incidents not yet in the derived table, computed live from their unit rows
             "create or replace view _derived_incidents as select * from read_parquet("
-            f"{_sql_str(str(self.derived_current / 'incidents.parquet'))})",
+            f"{_sql_str(glob_escape(self.derived_current / 'incidents.parquet'))})",
             "create or replace view _derived_coverage as select batch_id from read_parquet("
-            f"{_sql_str(str(self.derived_current / 'coverage.parquet'))})",
+            f"{_sql_str(glob_escape(self.derived_current / 'coverage.parquet'))})",
+            # incidents of batches the derived table does not cover, and of removed batches
+            # it still covers (recomputed live from their remaining rows, or gone)
             "create or replace view _fresh_incidents as select distinct r.agency, "
             "r.incident_id from responses_all r anti join _derived_coverage c "
-            "on c.batch_id = r.batch_id",
+            "on c.batch_id = r.batch_id union select x.agency, x.incident_id from _removed x "
+            "semi join _derived_coverage c on c.batch_id = x.batch_id "
+            "where x.incident_id is not null",
             "create or replace view _fresh_responses as "
             + _dedupe_sql(
                 "(select * from responses_all r semi join _fresh_incidents f "
@@ -195,9 +252,10 @@ class Store:
             f"union all by name ({_incidents_sql('_fresh_responses')})",
             # long format: one row per incident (unit response) and interval of the registry
             *interval_view_sql(),
-            f"create or replace view rejects as select * from {self.read_sql('rejects')}",
-            "create or replace view ingest_log as select * from "
-            f"{self.read_sql('ingest_log')} order by batch_id",
+            "create or replace view rejects as select b.* from "
+            f"{self.read_sql('rejects')} b {live}",
+            "create or replace view ingest_log as select b.* from "
+            f"{self.read_sql('ingest_log')} b {live} order by b.batch_id",
             *spatial_view_sql(self.root),  # zones, stations, incident_zones, incident_cells
             *_macros(),  # nearest-rank percentile and CI macros shared with queries/
         ]
@@ -252,7 +310,7 @@ class Store:
             return False
         # a stored interval added to the registry since: the table lacks its column
         try:
-            have = set(pl.read_parquet_schema(path))
+            have = set(pl.scan_parquet(path, glob=False).collect_schema())
         except (OSError, pl.exceptions.PolarsError):
             return False
         return all(iv.column in have for iv in intervals("incident", stored=True))
@@ -375,8 +433,9 @@ class Store:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Hold the store's writer lock; raise :class:`StoreError` if another writer has it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.lock_path, "a+")
+        with private_files():
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.lock_path, "a+")
         try:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -385,8 +444,9 @@ class Store:
                     f"another process is writing to {self.root} (lock {self.lock_path}); "
                     "wait for it to finish"
                 ) from exc
-            self._clean_tmp()
-            yield
+            with private_files():
+                self._clean_tmp()
+                yield
         finally:
             fh.close()
 
@@ -415,31 +475,3 @@ class Store:
         finally:
             os.close(dfd)
         return dest
-
-    # ----------------------------------------------------------------- reading
-    def ingest_log(self) -> pl.DataFrame:
-        """Every batch ingested so far (oldest first)."""
-        return (
-            pl.scan_parquet(self.glob("ingest_log"), schema=LOG_SCHEMA, missing_columns="insert")
-            .collect()
-            .sort("batch_id")
-        )
-
-    def has_file(self, sha256: str) -> str | None:
-        """The batch id that already ingested a file with this content hash, if any."""
-        log = self.ingest_log().filter(pl.col("file_sha256") == sha256)
-        return None if log.is_empty() else log["batch_id"][0]
-
-    def seen_rows(self) -> pl.DataFrame:
-        """Row hashes already stored (accepted or rejected): ``row_hash, source, source_row``."""
-        cols = ["row_hash", "source", "source_row"]
-        frames = [
-            pl.scan_parquet(self.glob("responses")).select(cols),
-            pl.scan_parquet(self.glob("rejects")).select(cols),
-        ]
-        return (
-            pl.concat(frames)
-            .group_by("row_hash")
-            .agg(pl.col("source").first(), pl.col("source_row").first())
-            .collect()
-        )
