@@ -18,6 +18,7 @@ import polars as pl
 from dispatch_analytics.metrics.queries import prepare
 from dispatch_analytics.schema.intervals import intervals
 from dispatch_analytics.store import Store
+from dispatch_analytics.store.derived_sql import reason_columns
 
 __all__ = ["INTERVALS", "dashboard_intervals", "DataSource", "Snapshot", "data_version"]
 
@@ -47,7 +48,8 @@ def _columns(ivs, prefix: str, keep: list[str]) -> str:
     """``keep`` plus every interval's column and its start / end columns (no repeats)."""
     cols = list(keep)
     for iv in ivs:
-        for c in (iv.start_column, iv.end_column, iv.column):
+        # and what its excluded_reason reads (stage_flags: the stages excluded at ingest)
+        for c in (iv.start_column, iv.end_column, iv.column, *reason_columns(iv)):
             if c not in cols:
                 cols.append(c)
     return ", ".join(f"{prefix}.{c}" for c in cols)

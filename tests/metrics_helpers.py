@@ -216,6 +216,9 @@ INCIDENT_SCHEMA = {
     "timezone": pl.String,
     "grain": pl.String,
     "time_flags": pl.String,
+    # excluded stages (per-interval exclusion): why an interval is missing
+    "stage_flags": pl.String,
+    "fa_stage_flags": pl.String,
 }
 
 

@@ -50,8 +50,21 @@ def test_every_command_is_documented_in_readme(name):
 
 
 def test_ingest_status_rejects_sql(tmp_path, capsys):
+    # the default (per-interval exclusion) keeps every row of the slice, 28 of them flagged
+    code, out, err = run(
+        capsys, "ingest", str(SF_SLICE), "--profile", "sffd", "--data-dir", str(tmp_path / "d0")
+    )
+    assert code == 0, err
+    assert "rows read 427 = accepted 427 + rejected 0" in out
+    # the strict mode rejects them: the rejects commands below list them
+    from dispatch_analytics.ingest.profiles import builtin_profiles
+
+    strict = tmp_path / "sffd_strict.toml"
+    strict.write_text(
+        builtin_profiles()["sffd"].read_text() + '\n[validation]\non_stage_error = "reject"\n'
+    )
     d = str(tmp_path / "store")
-    code, out, err = run(capsys, "ingest", str(SF_SLICE), "--profile", "sffd", "--data-dir", d)
+    code, out, err = run(capsys, "ingest", str(SF_SLICE), "--mapping", str(strict), "--data-dir", d)
     assert code == 0, err
     assert "Ingest summary" in out and "stage_order" in out
     assert "rows read 427 = accepted 399 + rejected 28" in out

@@ -402,7 +402,11 @@ def test_report_json(store, capsys, tmp_path):
         if r["p_value_s"] is not None and r["target_s"] is not None:
             assert r["met"] == (r["p_value_s"] <= r["target_s"])
     items = {(q["section"], q["item"]) for q in rep["quality"]}
-    assert ("rejects", "stage_order") in items
+    # per-interval exclusion: the SF week's out-of-order stages are excluded, not rejected, and
+    # the report says why values are missing
+    assert ("ingest", "rows_rejected") in items
+    scoped = [q for q in rep["quality"] if q["section"] == "missing_interval_in_scope"]
+    assert any("why: missing" in (q["detail"] or "") for q in scoped)
 
 
 def test_report_csv(store, capsys, tmp_path):

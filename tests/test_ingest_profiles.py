@@ -21,48 +21,102 @@ SF_TIMES = [
 ]
 
 
+ORDER = [
+    "Received DtTm",
+    "Entry DtTm",
+    "Dispatch DtTm",
+    "Response DtTm",
+    "On Scene DtTm",
+    "Transport DtTm",
+    "Hospital DtTm",
+    "Available DtTm",
+]
+CANON = {
+    "Received DtTm": "call_received_at",
+    "Entry DtTm": "call_entered_at",
+    "Dispatch DtTm": "dispatched_at",
+    "Response DtTm": "enroute_at",
+    "On Scene DtTm": "on_scene_at",
+    "Transport DtTm": "transport_at",
+    "Hospital DtTm": "at_hospital_at",
+    "Available DtTm": "cleared_at",
+}
+
+
+def _brute_force_keep(values):
+    """Brute force over every subset: the largest in-order one keeping index 0 (received);
+    ties: the lexicographically smallest indices (the earlier stages kept)."""
+    import itertools
+
+    n = len(values)
+    for size in range(n, 0, -1):
+        for combo in itertools.combinations(range(n), size):  # lexicographic order
+            if 0 in combo and all(values[a] <= values[b] for a, b in itertools.pairwise(combo)):
+                return set(combo)
+    return {0}
+
+
 def _sf_by_hand():
-    """Parse the SF slice with pandas alone and apply the documented rules."""
+    """Parse the SF slice with pandas alone and apply the documented rules: a row with a stage
+    out of order keeps the largest in-order set of its stages (received always kept), the
+    others are excluded (NULL) and flagged."""
     df = pd.read_csv(SF_SLICE, dtype=str, keep_default_na=False)
     df["row"] = np.arange(1, len(df) + 1)
     for c in SF_TIMES:
         s = pd.to_datetime(df[c].replace("", None), format=SF_FMT)
         df[c] = s.dt.tz_localize("America/Los_Angeles").dt.tz_convert("UTC")
-    order = [
-        "Received DtTm",
-        "Entry DtTm",
-        "Dispatch DtTm",
-        "Response DtTm",
-        "On Scene DtTm",
-        "Transport DtTm",
-        "Hospital DtTm",
-        "Available DtTm",
-    ]
     bad = np.zeros(len(df), bool)
-    for i, c in enumerate(order[1:], start=1):
-        prev = df[order[:i]].max(axis=1)
+    for i, c in enumerate(ORDER[1:], start=1):
+        prev = df[ORDER[:i]].max(axis=1)
         bad |= (df[c] < prev).fillna(False).to_numpy()
-    return df, bad
+    flags = {}
+    for i in np.flatnonzero(bad):
+        present = [c for c in ORDER if pd.notna(df.at[i, c])]
+        keep = _brute_force_keep([df.at[i, c] for c in present])
+        out = [c for k, c in enumerate(present) if k not in keep]
+        flags[int(df.at[i, "row"])] = ";".join(f"{CANON[c]}:stage_order" for c in out)
+        for c in out:
+            df.at[i, c] = pd.NaT
+    return df, bad, flags
 
 
-def test_sffd_slice_counts_and_rejects(data_dir):
+def test_sffd_slice_counts_and_flags(data_dir):
+    """Every row is kept: the 28 with a stage out of order are flagged, and the stage that
+    breaks the order (and only it) is excluded."""
     report = ingest(SF_SLICE, load_profile("sffd"), data_dir=data_dir)
-    df, bad = _sf_by_hand()
+    df, bad, flags = _sf_by_hand()
     f = report.files[0]
-    assert f.rows_read == len(df) == f.rows_accepted + f.rows_rejected
-    assert f.rows_rejected == bad.sum() == 28
+    assert f.rows_read == len(df) == f.rows_accepted
+    assert f.rows_rejected == 0 and bad.sum() == 28
     store = Store(data_dir)
-    rej = store.sql("select source_row, reason, field from rejects order by source_row")
+    got = store.sql(
+        "select source_row, stage_flags, stage_raw from responses_all "
+        "where stage_flags is not null order by source_row"
+    )
+    assert dict(zip(got["source_row"], got["stage_flags"], strict=True)) == flags
+    assert all(v.startswith("{") for v in got["stage_raw"])
+
+
+def test_sffd_slice_strict_rejects(tmp_path, data_dir):
+    """on_stage_error = "reject" keeps the strict behaviour: the 28 rows are rejected."""
+    text = (
+        SF_SLICE.parents[2] / "dispatch_analytics/ingest/builtin_profiles/sffd.toml"
+    ).read_text()
+    toml = write_toml(tmp_path / "sf.toml", text + '\n[validation]\non_stage_error = "reject"\n')
+    report = ingest(SF_SLICE, load_profile(toml), data_dir=data_dir)
+    df, bad, _ = _sf_by_hand()
+    assert report.files[0].rows_rejected == bad.sum() == 28
+    rej = Store(data_dir).sql("select source_row, reason, field, detail from rejects order by 1")
     assert rej["source_row"].to_list() == df.loc[bad, "row"].tolist()
     assert set(rej["reason"]) == {"stage_order"}
-    one = store.sql("select detail from rejects where field = 'on_scene_at'")
+    one = rej.filter(rej["field"] == "on_scene_at")
     assert one.height == 1 and "is before `enroute_at`" in one["detail"][0]
 
 
 def test_sffd_incident_metrics_match_pandas(data_dir):
     ingest(SF_SLICE, load_profile("sffd"), data_dir=data_dir)
-    df, bad = _sf_by_hand()
-    ok = df[~bad]
+    df, _, _ = _sf_by_hand()
+    ok = df
     g = ok.groupby("Incident Number")
     exp = pd.DataFrame(
         {
@@ -317,9 +371,11 @@ def test_incident_grain_minutes_web_mercator(tmp_path, data_dir):
     """,
     )
     report = ingest(path, load_profile(toml), data_dir=data_dir)
-    assert (report.rows_accepted, report.rows_rejected) == (2, 1)
-    assert report.rejects_by_reason == {"zero_coordinates": 1}
+    # the (0, 0) placeholder keeps its times as an unlocated incident
+    assert (report.rows_accepted, report.rows_rejected) == (3, 0)
+    assert report.files[0].unlocated_by_reason == {"zero_coordinates": 1}
     inc = Store(data_dir).sql("select * from incidents order by incident_id").to_dicts()
+    assert inc[2]["latitude"] is None and inc[2]["total_response_s"] == 300
     assert inc[0]["longitude"] == pytest.approx(-77.0365, abs=1e-6)
     assert inc[0]["latitude"] == pytest.approx(38.8977, abs=1e-6)
     assert inc[0]["call_processing_s"] == 60 and inc[0]["total_response_s"] == 420

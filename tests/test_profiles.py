@@ -46,7 +46,7 @@ def test_bad_timezone_message_says_the_fix():
 
 def test_every_problem_is_reported_at_once():
     data = {
-        "source": {"timezone": "Mars/Olympus", "grain": "street", "crs": "WGS84"},
+        "source": {"timezone": "Mars/Olympus", "grain": "street", "crs": "WGS-84ish"},
         "columns": {"incidnet_id": "X", "latitude": "Y"},
         "validation": {"max_interval_s": -5},
     }
@@ -56,7 +56,7 @@ def test_every_problem_is_reported_at_once():
     assert "did you mean `incident_id`" in msg
     assert "`grain` 'street'" in msg
     assert "`timezone` 'Mars/Olympus'" in msg
-    assert "`crs` 'WGS84'" in msg
+    assert "`crs` 'WGS-84ish' is not known to PROJ" in msg  # any input PROJ knows is fine
     assert "map both `latitude` and `longitude`" in msg
     assert "`max_interval_s` must be a positive" in msg
     assert "`call_received_at` is not mapped" in msg

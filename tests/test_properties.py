@@ -139,12 +139,13 @@ def test_mutations_map_to_expected_reasons(tmp_path):
         load_profile(toml),
         data_dir=tmp_path / "s",
     )
-    assert r.rejects_by_reason == {
-        "missing_id": 1,
-        "unparseable_time": 1,
-        "nonexistent_local_time": 1,
-        "stage_order": 1,
-        "zero_coordinates": 1,
-    }
-    assert r.rows_accepted == 3
+    # per-interval exclusion: a bad dispatch time, a stage out of order are flagged stages of
+    # accepted rows; the call-received time in a spring-forward gap makes the row unusable
+    assert r.rejects_by_reason == {"missing_id": 1, "nonexistent_local_time": 1}
+    assert r.rows_accepted == 6
+    assert r.files[0].unlocated_by_reason == {"zero_coordinates": 1}
+    flags = Store(tmp_path / "s").sql(
+        "select stage_flags from responses where stage_flags is not null order by 1"
+    )["stage_flags"]
+    assert flags.to_list() == ["dispatched_at:unparseable_time", "enroute_at:stage_order"]
     random.seed(0)

@@ -374,13 +374,29 @@ def test_sf_week_by_neighbourhood_equals_pandas(tmp_path):
         c: pd.to_datetime(raw[c].where(raw[c] != ""), format="%m/%d/%Y %I:%M:%S %p") for c in STAGES
     }
     times = pd.DataFrame(t)
-    # a row whose stages run backwards is rejected at ingest (stage_order): drop it too
+    # a row whose stages run backwards keeps the largest in-order set of its stages (received
+    # always kept, ties keep the earlier stages); the others are excluded at ingest
+    import itertools
+
     bad = np.zeros(len(raw), dtype=bool)
     for i, a in enumerate(STAGES):
         for b in STAGES[i + 1 :]:
             bad |= (times[b] < times[a]).to_numpy()
     assert bad.sum() == 28
-    ok = raw[~bad].assign(rcvd=times["Received DtTm"][~bad], scene=times["On Scene DtTm"][~bad])
+    scene = times["On Scene DtTm"].copy()
+    for r in np.flatnonzero(bad):
+        present = [c for c in STAGES if pd.notna(times.at[r, c])]
+        vals = [times.at[r, c] for c in present]
+        keep = next(
+            set(combo)
+            for size in range(len(vals), 0, -1)
+            for combo in itertools.combinations(range(len(vals)), size)
+            if present.index("Received DtTm") in combo
+            and all(vals[x] <= vals[y] for x, y in itertools.pairwise(combo))
+        )
+        if "On Scene DtTm" in present and present.index("On Scene DtTm") not in keep:
+            scene.iat[r] = pd.NaT
+    ok = raw.assign(rcvd=times["Received DtTm"], scene=scene)
     inc = ok.groupby("Incident Number").agg(
         rcvd=("rcvd", "min"), scene=("scene", "min"), zone=("Neighborhood  District", "first")
     )

@@ -33,9 +33,32 @@ CASES = {
 }
 
 
+#: the strict profile: a bad stage rejects its row (the default excludes the stage instead:
+#: tests/test_stage_exclusion.py)
+STRICT_TOML = UNIT_TOML + 'on_stage_error = "reject"\nrequire_coordinates = true\n'
+#: reasons that reject a row only under on_stage_error = "reject" (when the stage is not
+#: call_received_at) or require_coordinates = true (else the row is kept as unlocated)
+STAGE_REASONS = {
+    "unparseable_time",
+    "stage_order",
+    "interval_too_long",
+    "missing_coordinates",
+    "unparseable_coordinates",
+    "zero_coordinates",
+    "coordinates_out_of_range",
+}
+
+
+@pytest.fixture
+def strict_toml(tmp_path):
+    return write_toml(tmp_path / "strict.toml", STRICT_TOML)
+
+
 @pytest.mark.parametrize("reason", sorted(CASES))
-def test_reject_reason(tmp_path, data_dir, unit_toml, reason):
+def test_reject_reason(tmp_path, data_dir, unit_toml, strict_toml, reason):
     kw, field = CASES[reason]
+    if reason in STAGE_REASONS:
+        unit_toml = strict_toml
     good = [unit_row(inc=f"G{i}") for i in range(3)]
     bad = unit_row(**{"inc": "B1", **kw})
     path = write_csv(tmp_path / "x.csv", UNIT_HEADER, [good[0], bad, good[1], good[2]])
@@ -75,25 +98,27 @@ def test_duplicate_row_within_file_and_across_files(tmp_path, data_dir, unit_tom
 def test_coordinates_out_of_area(tmp_path, data_dir):
     from conftest import UNIT_TOML
 
-    toml = write_toml(tmp_path / "b.toml", UNIT_TOML + "bbox = [-75, 40, -73, 41]\n")
+    toml = write_toml(
+        tmp_path / "b.toml", UNIT_TOML + "bbox = [-75, 40, -73, 41]\nrequire_coordinates = true\n"
+    )
     rows = [unit_row(), unit_row(inc="X", lat="35.0", lon="-80.0")]
     path = write_csv(tmp_path / "x.csv", UNIT_HEADER, rows)
     report = ingest(path, load_profile(toml), data_dir=data_dir)
     assert report.rejects_by_reason == {"coordinates_out_of_area": 1}
 
 
-def test_span_limit(tmp_path, data_dir, unit_toml):
+def test_span_limit(tmp_path, data_dir, strict_toml):
     row = unit_row(clr="01/20/2024 10:00:00")
     path = write_csv(tmp_path / "x.csv", UNIT_HEADER, [row])
-    report = ingest(path, load_profile(unit_toml), data_dir=data_dir)
+    report = ingest(path, load_profile(strict_toml), data_dir=data_dir)
     assert report.rejects_by_reason == {"interval_too_long": 1}
     assert "max_span_s" in Store(data_dir).sql("select detail from rejects").item()
 
 
-def test_first_problem_is_the_reason_all_are_listed(tmp_path, data_dir, unit_toml):
+def test_first_problem_is_the_reason_all_are_listed(tmp_path, data_dir, strict_toml):
     row = unit_row(disp="garbage", lat="0", lon="0")
     path = write_csv(tmp_path / "x.csv", UNIT_HEADER, [row])
-    ingest(path, load_profile(unit_toml), data_dir=data_dir)
+    ingest(path, load_profile(strict_toml), data_dir=data_dir)
     r = Store(data_dir).sql("select reason, detail from rejects").row(0, named=True)
     assert r["reason"] == "unparseable_time"
     assert "all problems: unparseable_time, zero_coordinates" in r["detail"]
@@ -108,7 +133,8 @@ def test_every_reason_is_documented_in_readme():
 
 
 def test_stage_order_response_only_keeps_rows_and_flags(tmp_path, data_dir):
-    """`stage_order = "response"`: stages after arrival out of order are flagged, not rejected;
+    """`stage_order = "response"` (which predates per-interval exclusion, so it implies
+    on_stage_error = "reject"): stages after arrival out of order are flagged, not rejected;
     on the SF slice only the on-scene-before-en-route row is still rejected."""
     from conftest import SF_SLICE
 

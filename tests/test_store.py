@@ -17,7 +17,7 @@ PY = sys.executable
 
 
 def test_reingest_same_file_adds_nothing(tmp_path, data_dir, unit_toml):
-    path = write_csv(tmp_path / "x.csv", UNIT_HEADER, [unit_row(), unit_row(inc="Z", lat="")])
+    path = write_csv(tmp_path / "x.csv", UNIT_HEADER, [unit_row(), unit_row(inc="")])
     first = ingest(path, load_profile(unit_toml), data_dir=data_dir)
     store = Store(data_dir)
     before = store.sql(

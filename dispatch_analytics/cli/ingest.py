@@ -8,6 +8,7 @@ from typing import Annotated
 
 import polars as pl
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,6 +32,38 @@ from .common import (
 )
 
 __all__ = ["register"]
+
+
+def _file_notes(report: IngestReport) -> None:
+    """Per file: how it was read, and what was kept but flagged (stages excluded, unknown
+    status codes, unlocated rows)."""
+    for f in report.files:
+        if f.skipped or f.kind is None:
+            continue
+        how = f.kind + (f", {f.encoding}" if f.encoding else "")
+        how += f", delimiter {f.delimiter!r}" if f.delimiter and f.kind.startswith("csv") else ""
+        out.print(
+            f"{Path(f.source).name}: read as {how}"
+            + (f"; {escape(f.encoding_note)}" if f.encoding_note else "")
+        )
+        if f.rows_flagged:
+            out.print(
+                f"  {f.rows_flagged:,} accepted rows have a stage excluded (stage_flags); their "
+                "other intervals count"
+            )
+        if f.unknown_statuses:
+            codes = ", ".join(f"{c!r} {n:,}" for c, n in list(f.unknown_statuses.items())[:10])
+            out.print(
+                f"  {sum(f.unknown_statuses.values()):,} events have a status code the profile's "
+                f"statuses table does not map (rejected as unknown_status): {codes}"
+            )
+        if f.unlocated_by_reason:
+            parts = ", ".join(f"{r} {n:,}" for r, n in f.unlocated_by_reason.items())
+            out.print(
+                f"  {sum(f.unlocated_by_reason.values()):,} accepted rows are unlocated "
+                f"(location_flag: {parts}); list them with "
+                "`dispatch zones outside --include-unlocated`"
+            )
 
 
 def _ingest_summary(report: IngestReport) -> None:
@@ -78,6 +111,7 @@ def _ingest_summary(report: IngestReport) -> None:
             f.batch_id or "",
         )
     out.print(t)
+    _file_notes(report)
     reasons = report.rejects_by_reason
     if reasons:
         rt = Table(title="Rejected rows by reason")

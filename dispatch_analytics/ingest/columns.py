@@ -4,7 +4,7 @@ the canonical text fields (ids, call type, category, ...) of a chunk."""
 from __future__ import annotations
 
 import difflib
-import re
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,12 +13,21 @@ import polars as pl
 
 from ..errors import IngestError
 from ..schema.fields import TEXT_FIELDS
+from .globs import glob_to_regex
 from .profiles import SourceProfile
 
 if TYPE_CHECKING:
     from polars.expr.whenthen import ChainedThen, Then
 
-__all__ = ["check_columns", "raw_text", "text_expr", "category_expr", "map_text", "null_series"]
+__all__ = [
+    "hashed_id",
+    "check_columns",
+    "raw_text",
+    "text_expr",
+    "category_expr",
+    "map_text",
+    "null_series",
+]
 
 
 def check_columns(profile: SourceProfile, columns: list[str], path: Path) -> None:
@@ -38,11 +47,12 @@ def check_columns(profile: SourceProfile, columns: list[str], path: Path) -> Non
         Listing every mapped column the file lacks, with the closest name it has.
     """
     problems = []
-    for fld, col in profile.columns.items():
-        if col not in columns:
-            close = difflib.get_close_matches(col, columns, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(f"`{fld}` maps to column {col!r}, which {path} lacks{hint}")
+    for fld, cols in profile.source_columns.items():
+        for col in cols:
+            if col not in columns:
+                close = difflib.get_close_matches(col, columns, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(f"`{fld}` maps to column {col!r}, which {path} lacks{hint}")
     if problems:
         raise IngestError(
             f"{path} does not fit profile {profile.name!r}:\n"
@@ -103,6 +113,8 @@ def text_expr(profile: SourceProfile, fld: str) -> pl.Expr:
             col = raw_text(profile.columns["agency"])
             return col if default is None else col.fill_null(pl.lit(default, pl.String))
         return pl.lit(default, pl.String)
+    if fld == "incident_id" and profile.id_hash:
+        return hashed_id(profile.id_hash)
     if fld in profile.columns:
         return raw_text(profile.columns[fld])
     if fld in profile.constants:
@@ -110,12 +122,40 @@ def text_expr(profile: SourceProfile, fld: str) -> pl.Expr:
     return pl.lit(None, pl.String)
 
 
+def _digest(values: pl.Series) -> pl.Series:
+    """``h`` + the first 16 hex digits of the SHA-256 of each text (null stays null).
+
+    Hand-written with hashlib: Polars' own ``hash`` is documented as not stable across
+    versions, and an id must stay the same across re-exports and upgrades."""
+    out = [None if v is None else "h" + hashlib.sha256(v.encode()).hexdigest()[:16] for v in values]
+    return pl.Series(values.name, out, dtype=pl.String)
+
+
+def hashed_id(cols: tuple[str, ...]) -> pl.Expr:
+    """An incident id derived from columns: the digest of their normalised text (trimmed,
+    inner runs of white space made one space, upper case; blank cells as empty text), NULL when
+    every column is blank. Same content, same id, whatever the row order or export.
+
+    Parameters
+    ----------
+    cols : tuple of str
+        The source columns, in the profile's order.
+
+    Returns
+    -------
+    polars.Expr
+    """
+    parts = [
+        pl.col(c).cast(pl.String).str.strip_chars().str.replace_all(r"\s+", " ").str.to_uppercase()
+        for c in cols
+    ]
+    joined = pl.concat_str([p.fill_null("") for p in parts], separator="\x1f")
+    blank = pl.all_horizontal([p.is_null() | (p == "") for p in parts])
+    return pl.when(blank).then(None).otherwise(joined).map_batches(_digest, return_dtype=pl.String)
+
+
 def _glob_regex(patterns: Iterable[str]) -> str:
-    parts = []
-    for pat in patterns:
-        rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pat)
-        parts.append(f"^{rx}$")
-    return "(?i)(?:" + "|".join(parts) + ")"
+    return "(?i)(?:" + "|".join(glob_to_regex(p) for p in patterns) + ")"
 
 
 def category_expr(profile: SourceProfile) -> pl.Expr:

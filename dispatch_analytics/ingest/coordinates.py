@@ -34,6 +34,8 @@ class Coordinates:
     missing: pl.Series
     unparseable: pl.Series
     field: str
+    #: per row, the coordinate rule that left it unlocated (coordinates not required), or None
+    flag: pl.Series | None = None
 
 
 def parse_coordinates(df: pl.DataFrame, profile: SourceProfile) -> Coordinates:

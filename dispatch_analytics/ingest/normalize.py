@@ -7,11 +7,11 @@ frames. A rejected row's reason is the first rule it fails; its detail lists eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
-from ..io.sources import ROW_COL
+from ..io.sources import READ_COLUMNS, READ_RAW, ROW_COL
 from ..schema.fields import STAGE_ORDER
 from ..schema.tables import REJECT_SCHEMA, RESPONSE_SCHEMA
 from .columns import map_text, null_series
@@ -23,9 +23,11 @@ from .rules import (
     duplicate_checks,
     id_checks,
     interval_checks,
+    read_checks,
     stage_order_checks,
     time_checks,
 )
+from .stages import StageExclusion, exclude_stages
 from .times import UTC_TS, ChunkTimes, read_times
 
 __all__ = ["normalize_chunk"]
@@ -72,31 +74,80 @@ def normalize_chunk(
         Frames with :data:`RESPONSE_SCHEMA` and :data:`REJECT_SCHEMA` columns; every input
         row is in exactly one of them.
     """
-    raw_columns = raw_columns or [c for c in df.columns if c != ROW_COL]
-    row_hash = (
-        df.select(pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).hash(0))
-        .to_series()
-        .alias("row_hash")
-    )
+    raw_columns = raw_columns or [c for c in df.columns if c != ROW_COL and c not in READ_COLUMNS]
+    row_hash = _row_hash(df, raw_columns)
     lineage = _Lineage(profile, source, batch_id, df[ROW_COL], row_hash)
     text = map_text(df, profile)
     times = read_times(df, profile)
     coords = parse_coordinates(df, profile)
-    order, late_order = stage_order_checks(times, profile)
+    unread = read_checks(df)
     checks = [
         *duplicate_checks(row_hash, lineage.rows, seen),
         *id_checks(text, profile),
-        *time_checks(times, profile),
-        *order,
-        *interval_checks(times, profile),
-        *coordinate_checks(coords, profile),
     ]
-    accepted = _accepted_rows(text, times, coords, late_order, lineage)
+    if profile.on_stage_error == "exclude":
+        excluded = exclude_stages(times, profile)
+        late_order = pl.repeat(False, df.height, eager=True)
+        checks += time_checks(times, profile, only=("call_received_at",))
+    else:
+        excluded = None
+        order, late_order = stage_order_checks(times, profile)
+        checks += [*time_checks(times, profile), *order, *interval_checks(times, profile)]
+    checks += coordinate_checks(coords, profile)
+    checks = [*unread, *_unless_unread(checks, unread)]
+    coords = _unlocated(coords, profile)
+    accepted = _accepted_rows(text, times, coords, late_order, lineage, excluded)
     if not checks:
         return _conform(accepted, RESPONSE_SCHEMA), pl.DataFrame(schema=REJECT_SCHEMA)
     first = _first_failure(checks)
-    rejects = _rejected_rows(df[raw_columns], text, checks, first, lineage)
+    keep = [*raw_columns, *(c for c in READ_COLUMNS if c in df.columns)]
+    rejects = _rejected_rows(df[keep], text, checks, first, lineage)
     return _conform(accepted.filter(first.is_null()), RESPONSE_SCHEMA), rejects
+
+
+def _unlocated(coords: Coordinates, profile: SourceProfile) -> Coordinates:
+    """Coordinates not required: a row whose coordinates fail a coordinate rule keeps its times
+    and is unlocated: latitude / longitude blank, the rule in ``location_flag``."""
+    if not profile.has_coordinates or profile.coordinates_required:
+        return coords
+    soft = coordinate_checks(coords, profile, always=True)
+    if not soft:
+        return coords
+    flag = pl.select(
+        pl.coalesce([pl.when(c.mask).then(pl.lit(c.reason)) for c in soft])
+    ).to_series()
+    ok = flag.is_null()
+    nulls = null_series(len(flag), pl.Float64())
+    return replace(
+        coords, lat=coords.lat.zip_with(ok, nulls), lon=coords.lon.zip_with(ok, nulls), flag=flag
+    )
+
+
+def _unless_unread(checks: list[Check], unread: list[Check]) -> list[Check]:
+    """The checks with the rows the reader could not read taken out (their blank fields are
+    not further problems)."""
+    if not unread:
+        return checks
+    bad = unread[0].mask
+    for c in unread[1:]:
+        bad = bad | c.mask
+    out = []
+    for c in checks:
+        mask = c.mask & ~bad
+        if mask.any():
+            out.append(Check(mask, c.reason, c.field, c.value, c.detail))
+    return out
+
+
+def _row_hash(df: pl.DataFrame, raw_columns: list[str]) -> pl.Series:
+    """The hash of each row's raw values; a row the reader could not split into fields
+    (``malformed_row``, ``bad_encoding``) is hashed by its raw text."""
+    fields = pl.struct([pl.col(c).cast(pl.String) for c in raw_columns]).hash(0)
+    if READ_RAW in df.columns:
+        fields = (
+            pl.when(pl.col(READ_RAW).is_not_null()).then(pl.col(READ_RAW).hash(1)).otherwise(fields)
+        )
+    return df.select(fields).to_series().alias("row_hash")
 
 
 def _conform(df: pl.DataFrame, schema: dict) -> pl.DataFrame:
@@ -109,11 +160,20 @@ def _accepted_rows(
     coords: Coordinates,
     late_order: pl.Series,
     lineage: _Lineage,
+    excluded: StageExclusion | None,
 ) -> pl.DataFrame:
     """Every row of the chunk as a canonical row (the caller drops the rejected ones)."""
     profile, n = lineage.profile, text.height
+    stages = excluded.kept if excluded is not None else times.chosen
     stage_frame = pl.DataFrame(
-        [times.chosen[f] if f in times.chosen else null_series(n, UTC_TS, f) for f in STAGE_ORDER]
+        [stages[f].alias(f) if f in stages else null_series(n, UTC_TS, f) for f in STAGE_ORDER]
+    )
+    nulls = null_series(n, pl.String())
+    flag_frame = pl.DataFrame(
+        {
+            "stage_flags": excluded.flags if excluded is not None else nulls,
+            "stage_raw": excluded.raw if excluded is not None else nulls,
+        }
     )
     time_flags = (
         pl.select(
@@ -126,8 +186,16 @@ def _accepted_rows(
         .to_series()
         .replace("", None)
     )
-    coord_frame = pl.DataFrame({"latitude": coords.lat, "longitude": coords.lon})
-    return pl.concat([text, stage_frame, coord_frame], how="horizontal").with_columns(
+    coord_frame = pl.DataFrame(
+        {
+            "latitude": coords.lat,
+            "longitude": coords.lon,
+            "location_flag": coords.flag
+            if coords.flag is not None
+            else null_series(n, pl.String()),
+        }
+    )
+    return pl.concat([text, stage_frame, coord_frame, flag_frame], how="horizontal").with_columns(
         timezone=pl.lit(profile.timezone),
         call_received_local_at=pl.col("call_received_at")
         .dt.convert_time_zone(profile.timezone)
@@ -219,11 +287,15 @@ def _rejected_rows(
     """The rejected rows: lineage, first problem, every problem, and the raw row as JSON."""
     rej_idx = first.is_not_null().arg_true()
     info = _first_problem(checks, first, rej_idx)
-    raw_json = (
-        raw[rej_idx]
-        .select(pl.struct([pl.col(c).cast(pl.String) for c in raw.columns]).struct.json_encode())
-        .to_series()
-    )
+    sub = raw[rej_idx]
+    raw_json = sub.select(
+        pl.struct([pl.col(c).cast(pl.String) for c in raw.columns if c not in READ_COLUMNS])
+        .struct.json_encode()
+        .alias("raw_row")
+    ).to_series()
+    if READ_RAW in sub.columns:
+        text_json = sub.select(pl.struct(pl.col(READ_RAW).alias("raw_text")).struct.json_encode())
+        raw_json = raw_json.zip_with(sub[READ_RAW].is_null(), text_json.to_series())
     k = len(rej_idx)
     rejects = pl.DataFrame(
         {

@@ -7,7 +7,6 @@ Validation collects every problem and raises one :class:`ProfileError`.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 import tomllib
@@ -27,6 +26,15 @@ from ..schema.fields import (
     TEXT_FIELDS,
     TIME_FIELDS,
 )
+from .profile_tables import (
+    EXCEL_SERIAL,
+    _as_list,
+    _categories_table,
+    _formats_tables,
+    _unknown,
+    _validation_table,
+    format_problem,
+)
 
 __all__ = [
     "ID_FIELDS",
@@ -41,10 +49,12 @@ __all__ = [
     "load_profile",
     "parse_profile",
     "builtin_profiles",
+    "format_problem",
+    "EXCEL_SERIAL",
 ]
 
 _DEFAULT_NULLS = ("", "NULL", "null", "NA", "N/A", "None")
-_CRS_RE = re.compile(r"^(EPSG|ESRI):\d+$", re.IGNORECASE)
+_CRS_RE = re.compile(r"^[A-Za-z_]+:\w+$")
 
 
 @dataclass(frozen=True)
@@ -85,14 +95,22 @@ class SourceProfile:
     crs: str = "EPSG:4326"
     delimiter: str | None = None
     encoding: str = "auto"
+    sheet: str | None = None
     location_order: str = "lat,lon"
     null_values: tuple[str, ...] = _DEFAULT_NULLS
     columns: dict[str, str] = field(default_factory=dict)
+    #: time field -> (date column, time column): ``call_received_at = ["DATE", "TIME"]``
+    split_columns: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: ``incident_id = { hash = ["COL_A", "COL_B"] }``: the columns an id is derived from
+    id_hash: tuple[str, ...] = ()
+    #: status logs (``grain = "event"``): CAD status code -> canonical stage
+    statuses: dict[str, str] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_interval_s: float = 21600.0
     max_span_s: float = 172800.0
     stage_order: str = "all"
+    on_stage_error: str = "exclude"
     require_coordinates: bool | None = None
     bbox: tuple[float, float, float, float] | None = None
     description: str = ""
@@ -118,8 +136,24 @@ class SourceProfile:
 
     @property
     def mapped_fields(self) -> set[str]:
-        """Canonical fields given by a column or a constant."""
-        return set(self.columns) | set(self.constants)
+        """Canonical fields given by a column (or two, or a hash of several) or a constant."""
+        derived = {"incident_id"} if self.id_hash else set()
+        return set(self.columns) | set(self.constants) | set(self.split_columns) | derived
+
+    @property
+    def source_columns(self) -> dict[str, list[str]]:
+        """Every source column the profile reads, per canonical field (the file must have
+        them all)."""
+        out = {f: [c] for f, c in self.columns.items()}
+        out.update({f: list(cols) for f, cols in self.split_columns.items()})
+        if self.id_hash:
+            out["incident_id"] = list(self.id_hash)
+        return out
+
+    @property
+    def time_fields(self) -> list[str]:
+        """The mapped time fields, in stage order."""
+        return [f for f in STAGE_ORDER if f in self.columns or f in self.split_columns]
 
     @property
     def has_coordinates(self) -> bool:
@@ -128,10 +162,9 @@ class SourceProfile:
 
     @property
     def coordinates_required(self) -> bool:
-        """Rows without valid coordinates are rejected when this is true."""
-        if self.require_coordinates is None:
-            return self.has_coordinates
-        return self.require_coordinates
+        """Rows without valid coordinates are rejected when this is true
+        (``require_coordinates = true``); otherwise they are kept as unlocated (flagged)."""
+        return bool(self.require_coordinates) and self.has_coordinates
 
     @property
     def is_geographic(self) -> bool:
@@ -196,7 +229,15 @@ def load_profile(name_or_path: str | Path) -> SourceProfile:
     return parse_profile(data, name=default_name, path=str(path))
 
 
-_KNOWN_TABLES = {"source", "columns", "constants", "formats", "categories", "validation"}
+_KNOWN_TABLES = {
+    "source",
+    "columns",
+    "constants",
+    "formats",
+    "categories",
+    "validation",
+    "statuses",
+}
 _KNOWN_SOURCE = {
     "name",
     "agency",
@@ -207,25 +248,11 @@ _KNOWN_SOURCE = {
     "crs",
     "delimiter",
     "encoding",
+    "sheet",
     "location_order",
     "null_values",
 }
-_KNOWN_VALIDATION = {"max_interval_s", "max_span_s", "require_coordinates", "bbox", "stage_order"}
 _GEOGRAPHIC = ("EPSG:4326", "OGC:CRS84", "CRS84")
-
-
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
-
-
-def _unknown(where: str, key: str, known) -> str:
-    close = difflib.get_close_matches(str(key), list(known), n=1)
-    hint = f"; did you mean `{close[0]}`?" if close else ""
-    return f"unknown key `{key}` in {where}{hint}"
 
 
 def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> SourceProfile:
@@ -270,18 +297,48 @@ def parse_profile(data: dict, name: str = "custom", path: str | None = None) -> 
         dict(data.get("categories", {})), set(cols) | set(consts), problems
     )
     validation = _validation_table(dict(data.get("validation", {})), problems)
+    statuses = _statuses_table(dict(data.get("statuses", {})), source["grain"], problems)
     if problems:
         raise ProfileError(problems, source=path)
     return SourceProfile(
         **source,
         **times,
         **reading,
-        columns={k: str(v) for k, v in cols.items()},
+        columns={k: str(v) for k, v in cols.items() if isinstance(v, str)},
+        split_columns={k: (str(v[0]), str(v[1])) for k, v in cols.items() if isinstance(v, list)},
+        id_hash=tuple(str(c) for c in cols["incident_id"]["hash"])
+        if isinstance(cols.get("incident_id"), dict)
+        else (),
         constants={k: str(v) for k, v in consts.items()},
         categories=categories,
+        statuses=statuses,
         **validation,
         path=path,
     )
+
+
+def _statuses_table(table: dict, grain: str, problems: list[str]) -> dict[str, str]:
+    """``[statuses]``: CAD status code -> canonical time field (status logs only)."""
+    if grain != "event":
+        if table:
+            problems.append("[statuses] is only for status logs; set grain = 'event'")
+        return {}
+    if not table:
+        problems.append(
+            "`grain` is 'event' but [statuses] is empty; map the CAD's codes to stages, e.g. "
+            'DISP = "dispatched_at", ENRT = "enroute_at", ONSC = "on_scene_at"'
+        )
+    out: dict[str, str] = {}
+    for code, stage in table.items():
+        if stage not in TIME_FIELDS:
+            problems.append(
+                f"`statuses.{code}` {stage!r} is not a stage; use one of {', '.join(TIME_FIELDS)}"
+            )
+        else:
+            out[str(code).strip()] = stage
+    if out and "dispatched_at" not in out.values():
+        problems.append("[statuses] maps no code to `dispatched_at`; assignments start at dispatch")
+    return out
 
 
 def _source_table(src: dict, name: str, problems: list[str]) -> dict:
@@ -290,8 +347,11 @@ def _source_table(src: dict, name: str, problems: list[str]) -> dict:
         if key not in _KNOWN_SOURCE:
             problems.append(_unknown("[source]", key, _KNOWN_SOURCE))
     grain = src.get("grain", "unit")
-    if grain not in ("unit", "incident"):
-        problems.append(f"`grain` {grain!r} must be 'unit' or 'incident'")
+    if grain not in ("unit", "incident", "event"):
+        problems.append(
+            f"`grain` {grain!r} must be 'unit', 'incident' or 'event' (a status log: one row per "
+            "status change)"
+        )
     tz = src.get("timezone")
     if tz is None:
         problems.append("`timezone` is missing; add e.g. timezone = 'America/New_York' to [source]")
@@ -315,40 +375,21 @@ def _source_table(src: dict, name: str, problems: list[str]) -> dict:
     }
 
 
-def _formats_tables(src: dict, fmts: dict, problems: list[str]) -> dict:
-    """``[source] timestamp_format`` and the per-field ``[formats]``."""
-    formats = _as_list(src.get("timestamp_format", "%Y-%m-%d %H:%M:%S"))
-    for f in formats:
-        if not isinstance(f, str) or "%" not in f:
-            problems.append(
-                f"`timestamp_format` {f!r} is not a strftime format like '%m/%d/%Y %H:%M:%S'"
-            )
-    field_formats: dict[str, tuple[str, ...]] = {}
-    for fld, f in fmts.items():
-        if fld not in TIME_FIELDS:
-            problems.append(_unknown("[formats]", fld, TIME_FIELDS))
-            continue
-        flist = _as_list(f)
-        for one in flist:
-            if not isinstance(one, str) or "%" not in one:
-                problems.append(f"`formats.{fld}` {one!r} is not a strftime format")
-        field_formats[fld] = tuple(flist)
-    return {"timestamp_formats": tuple(formats), "field_formats": field_formats}
-
-
 def _reading_options(src: dict, problems: list[str]) -> dict:
     """``[source]``: how the file is read (crs, delimiter, encoding, location_order,
     null_values)."""
-    crs = str(src.get("crs", "EPSG:4326"))
-    if not _CRS_RE.match(crs) and crs.upper() not in {"OGC:CRS84", "CRS84"}:
-        problems.append(f"`crs` {crs!r} is not a code like 'EPSG:4326' or 'EPSG:3857'")
-    else:
-        try:
-            import pyproj
+    crs = str(src.get("crs", "EPSG:4326")).strip()
+    if _CRS_RE.match(crs):
+        crs = crs.upper()  # AUTHORITY:CODE (EPSG, ESRI, IGNF, ...): case does not matter
+    try:
+        import pyproj
 
-            pyproj.CRS.from_user_input(crs)
-        except Exception:  # pragma: no cover - depends on PROJ database
-            problems.append(f"`crs` {crs!r} is not known to PROJ; use e.g. 'EPSG:2227'")
+        pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        problems.append(
+            f"`crs` {crs!r} is not known to PROJ; give an authority code such as 'EPSG:2227' or "
+            "'ESRI:102643' (US survey feet), or a WKT / PROJ string"
+        )
 
     delimiter = src.get("delimiter")
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
@@ -366,8 +407,15 @@ def _reading_options(src: dict, problems: list[str]) -> dict:
         problems.append(f"`location_order` {order!r} must be 'lat,lon' or 'lon,lat'")
 
     nulls = tuple(str(v) for v in _as_list(src.get("null_values", list(_DEFAULT_NULLS))))
+    sheet = src.get("sheet")
+    if sheet is not None and (not isinstance(sheet, str) or not sheet):
+        problems.append(
+            f"`sheet` {sheet!r} must be the name of an Excel sheet, e.g. sheet = 'Calls'"
+        )
+        sheet = None
     return {
-        "crs": crs.upper(),
+        "sheet": sheet,
+        "crs": crs,
         "delimiter": delimiter,
         "encoding": encoding,
         "location_order": order,
@@ -383,6 +431,35 @@ def _mapping_tables(
     for fld, col in cols.items():
         if fld not in CANONICAL_FIELDS:
             problems.append(_unknown("[columns]", fld, CANONICAL_FIELDS))
+        elif isinstance(col, list):
+            if (
+                fld not in TIME_FIELDS
+                or len(col) != 2
+                or not all(isinstance(c, str) and c for c in col)
+            ):
+                problems.append(
+                    f"`columns.{fld}` {col!r}: a list maps a time field to a date column and a "
+                    f'time column, e.g. {fld} = ["CALL_DATE", "CALL_TIME"]'
+                    if fld in TIME_FIELDS
+                    else f"`columns.{fld}` must be one source column name (only time fields "
+                    "take a [date, time] pair)"
+                )
+        elif isinstance(col, dict):
+            hashed = col.get("hash")
+            if fld != "incident_id" or set(col) != {"hash"}:
+                problems.append(
+                    f"`columns.{fld}` {col!r}: only incident_id can be derived, as "
+                    'incident_id = { hash = ["COL_A", "COL_B"] }'
+                )
+            elif (
+                not isinstance(hashed, list)
+                or not hashed
+                or not all(isinstance(c, str) and c for c in hashed)
+            ):
+                problems.append(
+                    f"`columns.incident_id.hash` {hashed!r} must be a list of source column "
+                    'names, e.g. hash = ["CALL_DATE", "CALL_TIME", "ADDRESS"]'
+                )
         elif not isinstance(col, str) or not col:
             problems.append(f"`columns.{fld}` must be a source column name (text), got {col!r}")
     for fld, value in consts.items():
@@ -399,83 +476,25 @@ def _mapping_tables(
         )
     if "incident_id" not in mapped:
         problems.append("`incident_id` is not mapped; add incident_id = 'YOUR_COLUMN' to [columns]")
-    if "call_received_at" not in cols:
+    if "call_received_at" not in cols and grain != "event":
         problems.append(
             "`call_received_at` is not mapped; add call_received_at = 'YOUR_COLUMN' to [columns]"
         )
-    if grain == "unit" and "unit_id" not in mapped:
+    if grain in ("unit", "event") and "unit_id" not in mapped:
         problems.append(
-            "`unit_id` is not mapped but `grain` is 'unit'; map it or set grain = 'incident'"
+            f"`unit_id` is not mapped but `grain` is {grain!r}; map it or set grain = 'incident'"
         )
+    for fld in ("status", "status_at"):
+        if grain == "event" and fld not in cols:
+            problems.append(
+                f"`{fld}` is not mapped but `grain` is 'event'; add {fld} = 'YOUR_COLUMN' to "
+                "[columns] (the status code and the time it was set)"
+            )
+        if grain != "event" and fld in mapped:
+            problems.append(f"`{fld}` is only for status logs; set grain = 'event' or remove it")
     if "location" in cols and ({"latitude", "longitude"} & mapped):
         problems.append("map either `location` or `latitude`/`longitude`, not both")
     if len({"latitude", "longitude"} & mapped) == 1:
         problems.append("map both `latitude` and `longitude` (or neither)")
     if "location" in cols and crs not in _GEOGRAPHIC:
         problems.append("`location` text columns are read as WGS84; set crs = 'EPSG:4326'")
-
-
-def _categories_table(
-    cats: dict, mapped: set[str], problems: list[str]
-) -> dict[str, tuple[str, ...]]:
-    """``[categories]``: known categories, each a list of glob patterns on ``call_type``."""
-    categories: dict[str, tuple[str, ...]] = {}
-    for cat, patterns in cats.items():
-        if cat not in CATEGORIES:
-            problems.append(_unknown("[categories]", cat, CATEGORIES))
-            continue
-        plist = _as_list(patterns)
-        if not all(isinstance(p, str) for p in plist):
-            problems.append(f"`categories.{cat}` must be a list of text patterns")
-            continue
-        categories[cat] = tuple(plist)
-    if categories and "call_type" not in mapped:
-        problems.append("[categories] needs `call_type` to be mapped")
-    return categories
-
-
-def _validation_table(val: dict, problems: list[str]) -> dict:
-    """``[validation]``: interval limits, stage_order, require_coordinates and bbox."""
-    for key in val:
-        if key not in _KNOWN_VALIDATION:
-            problems.append(_unknown("[validation]", key, _KNOWN_VALIDATION))
-    limits = {
-        k: val.get(k, default) for k, default in (("max_interval_s", 21600), ("max_span_s", 172800))
-    }
-    stage_order = val.get("stage_order", "all")
-    if stage_order not in ("all", "response"):
-        problems.append(
-            f"`stage_order` {stage_order!r} must be 'all' (reject any stage out of "
-            "order) or 'response' (reject only up to on-scene; flag later stages)"
-        )
-    for key, v in limits.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
-            problems.append(f"`{key}` must be a positive number of seconds, got {v!r}")
-        else:
-            limits[key] = float(v)
-    require = val.get("require_coordinates")
-    if require is not None and not isinstance(require, bool):
-        problems.append(f"`require_coordinates` must be true or false, got {require!r}")
-    return {
-        **limits,
-        "stage_order": stage_order,
-        "require_coordinates": require,
-        "bbox": _bbox(val.get("bbox"), problems),
-    }
-
-
-def _bbox(bbox, problems: list[str]) -> tuple[float, float, float, float] | None:
-    if bbox is None:
-        return None
-    ok = (
-        isinstance(bbox, list)
-        and len(bbox) == 4
-        and all(isinstance(b, (int, float)) for b in bbox)
-        and bbox[0] < bbox[2]
-        and bbox[1] < bbox[3]
-    )
-    if not ok:
-        problems.append(f"`bbox` {bbox!r} must be [min_lon, min_lat, max_lon, max_lat] in degrees")
-        return None
-    min_lon, min_lat, max_lon, max_lat = (float(b) for b in bbox)
-    return min_lon, min_lat, max_lon, max_lat

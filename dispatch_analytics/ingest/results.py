@@ -12,15 +12,24 @@ __all__ = ["REJECT_REASONS", "FileResult", "IngestReport", "ProgressFn"]
 
 #: Every reason a source row can be rejected for, with what it means.
 REJECT_REASONS: dict[str, str] = {
+    "malformed_row": "a row with more or fewer fields than the header (a truncated or "
+    "shifted row); the raw text is kept",
+    "bad_encoding": "a row holding bytes that are not valid UTF-8 in an otherwise UTF-8 file "
+    "(the byte offset is in the detail)",
     "duplicate_row": "an exact copy of an earlier row (in this file or already stored)",
     "missing_id": "incident_id (or unit_id, for unit-grain sources, or a mapped agency "
     "column without a default) is blank",
-    "unparseable_time": "a time value matches none of the profile's timestamp formats",
-    "nonexistent_local_time": "a local time that does not exist (inside a spring-forward gap)",
+    "unparseable_time": "call_received_at (any stage with on_stage_error = 'reject') matches "
+    "none of the profile's timestamp formats",
+    "nonexistent_local_time": "call_received_at (any stage with on_stage_error = 'reject') is a "
+    "local time inside a spring-forward gap",
     "missing_time": "call_received_at is blank",
-    "stage_order": "a stage is earlier than a stage that must precede it",
-    "interval_too_long": "a gap between response stages exceeds max_interval_s, or the "
-    "record spans more than max_span_s",
+    "unknown_status": "a status log's event has a status code the profile's statuses table "
+    "does not map (or none)",
+    "stage_order": "on_stage_error = 'reject' only: a stage is earlier than a stage that must "
+    "precede it",
+    "interval_too_long": "on_stage_error = 'reject' only: a gap between response stages "
+    "exceeds max_interval_s, or the record spans more than max_span_s",
     "missing_coordinates": "latitude / longitude (or location) is blank",
     "unparseable_coordinates": "a coordinate is not a number / the location text is not "
     "'(lat, lon)' or 'POINT (lon lat)'",
@@ -44,11 +53,21 @@ class FileResult:
     rows_accepted: int = 0
     rows_rejected: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    #: accepted rows without usable coordinates (kept, ``location_flag`` says why), per rule
+    unlocated_by_reason: dict[str, int] = field(default_factory=dict)
+    #: accepted rows with at least one stage excluded (``stage_flags``)
+    rows_flagged: int = 0
+    #: status logs: unknown (or blank) status codes and how many events had them
+    unknown_statuses: dict[str, int] = field(default_factory=dict)
     incidents: int = 0
     units: int = 0
     first_received_at: datetime | None = None
     last_received_at: datetime | None = None
     encoding: str | None = None
+    #: why the encoding was chosen, when that needs saying (8-bit fallback, invalid bytes)
+    encoding_note: str | None = None
+    #: the kind of file found from its content (csv, excel, parquet, ndjson) and any unpacking
+    kind: str | None = None
     delimiter: str | None = None
     seconds: float = 0.0
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ..io.sources import ROW_COL
+from ..io.sources import READ_DETAIL, READ_RAW, READ_REASON, ROW_COL
 from ..schema.fields import RESPONSE_STAGES
 from .coordinates import Coordinates
 from .profiles import SourceProfile
@@ -18,6 +18,7 @@ from .times import ChunkTimes
 
 __all__ = [
     "Check",
+    "read_checks",
     "duplicate_checks",
     "id_checks",
     "time_checks",
@@ -55,6 +56,29 @@ def _q(s: pl.Series) -> pl.Series:
 
 def _const(text: str) -> Detail:
     return lambda idx: pl.repeat(text, len(idx), dtype=pl.String, eager=True)
+
+
+# ============================================================================ reading
+def read_checks(df: pl.DataFrame) -> list[Check]:
+    """``malformed_row`` and ``bad_encoding``: records the reader could not split into the
+    header's fields, or that hold invalid UTF-8 bytes (:mod:`dispatch_analytics.io.csv_rows`).
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Raw rows; the check applies only when the reader added its ``_read_*`` columns.
+
+    Returns
+    -------
+    list of Check
+    """
+    out: list[Check] = []
+    if READ_REASON not in df.columns:
+        return out
+    reason, detail, raw = df[READ_REASON], df[READ_DETAIL], df[READ_RAW]
+    for name in ("malformed_row", "bad_encoding"):
+        _add(out, reason == name, name, "", raw, lambda idx, d=detail: d.gather(idx))
+    return out
 
 
 # ============================================================================ duplicates
@@ -165,7 +189,9 @@ def id_checks(text: pl.DataFrame, profile: SourceProfile) -> list[Check]:
 
 
 # ============================================================================ times
-def time_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
+def time_checks(
+    times: ChunkTimes, profile: SourceProfile, only: tuple[str, ...] | None = None
+) -> list[Check]:
     """``unparseable_time`` (per field), ``nonexistent_local_time`` (per field) and
     ``missing_time`` (a blank ``call_received_at``), in that order.
 
@@ -173,6 +199,9 @@ def time_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
     ----------
     times : ChunkTimes
     profile : SourceProfile
+    only : tuple of str, optional
+        Check only these fields (per-interval exclusion rejects a row only for its
+        ``call_received_at``; the other stages are excluded by :mod:`.stages`).
 
     Returns
     -------
@@ -180,6 +209,8 @@ def time_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
     """
     out: list[Check] = []
     for f, t in times.parsed.items():
+        if only is not None and f not in only:
+            continue
         fmts = " or ".join(repr(x) for x in profile.formats_for(f))
         _add(
             out,
@@ -192,6 +223,8 @@ def time_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
             ),
         )
     for f, t in times.parsed.items():
+        if only is not None and f not in only:
+            continue
         _add(
             out,
             t.nonexistent,
@@ -325,22 +358,25 @@ def interval_checks(times: ChunkTimes, profile: SourceProfile) -> list[Check]:
 
 
 # ============================================================================ coordinates
-def coordinate_checks(co: Coordinates, profile: SourceProfile) -> list[Check]:
-    """When coordinates are required: ``missing_coordinates``, ``unparseable_coordinates``,
-    ``zero_coordinates``, ``coordinates_out_of_range`` and (with a bbox)
-    ``coordinates_out_of_area``, each only for rows that pass the ones before.
+def coordinate_checks(co: Coordinates, profile: SourceProfile, always: bool = False) -> list[Check]:
+    """When coordinates are required (or ``always``): ``missing_coordinates``,
+    ``unparseable_coordinates``, ``zero_coordinates``, ``coordinates_out_of_range`` and (with a
+    bbox) ``coordinates_out_of_area``, each only for rows that pass the ones before.
 
     Parameters
     ----------
     co : Coordinates
     profile : SourceProfile
+    always : bool
+        Check even when coordinates are not required (the rows are then kept as unlocated:
+        :func:`.normalize.normalize_chunk`).
 
     Returns
     -------
     list of Check
     """
     out: list[Check] = []
-    if not profile.coordinates_required:
+    if not profile.has_coordinates or not (profile.coordinates_required or always):
         return out
     lat, lon, cf, craw = co.lat, co.lon, co.field, co.raw
     _add(out, co.missing, "missing_coordinates", cf, craw, _const(f"`{cf}` is blank"))

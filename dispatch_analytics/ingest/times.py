@@ -15,10 +15,10 @@ from functools import cached_property
 import polars as pl
 
 from ..errors import IngestError
-from ..schema.fields import RESPONSE_STAGES, STAGE_ORDER
+from ..schema.fields import RESPONSE_STAGES
 from .columns import null_series, raw_text
 from .localtime import localize
-from .profiles import SourceProfile
+from .profiles import EXCEL_SERIAL, SourceProfile
 
 __all__ = ["UTC_TS", "ParsedTime", "ChunkTimes", "parse_times", "resolve_fall_back", "read_times"]
 
@@ -44,6 +44,8 @@ class ParsedTime:
     late: pl.Series
     unparseable: pl.Series
     nonexistent: pl.Series
+    #: a time of day placed on the next day (it would otherwise go backwards), or None
+    rolled: pl.Series | None = None
 
 
 @dataclass
@@ -89,6 +91,21 @@ def read_times(df: pl.DataFrame, profile: SourceProfile) -> ChunkTimes:
     """
     parsed = parse_times(df, profile)
     chosen, flags = resolve_fall_back(parsed, profile)
+    rolled = [t.rolled for t in parsed.values() if t.rolled is not None]
+    if rolled:
+        any_rolled = pl.select(pl.any_horizontal(rolled)).to_series()
+        flags = (
+            pl.select(
+                pl.concat_str(
+                    [flags, pl.when(any_rolled).then(pl.lit("midnight_rollover"))],
+                    separator=";",
+                    ignore_nulls=True,
+                )
+            )
+            .to_series()
+            .replace("", None)
+            .alias("time_flags")
+        )
     return ChunkTimes(parsed, chosen, flags)
 
 
@@ -108,20 +125,101 @@ def parse_times(df: pl.DataFrame, profile: SourceProfile) -> dict[str, ParsedTim
     dict of str to ParsedTime
         Per mapped time field, in stage order.
     """
-    fields = [f for f in STAGE_ORDER if f in profile.columns]
+    fields = profile.time_fields
     schema = df.schema
-    typed = {f for f in fields if isinstance(schema[profile.columns[f]], (pl.Datetime, pl.Date))}
+    typed = {
+        f
+        for f in fields
+        if f in profile.columns and isinstance(schema[profile.columns[f]], (pl.Datetime, pl.Date))
+    }
     raw = df.select(
         [
-            (pl.col(profile.columns[f]) if f in typed else raw_text(profile.columns[f])).alias(f)
+            (pl.col(profile.columns[f]) if f in typed else _raw_expr(profile, f, schema)).alias(f)
             for f in fields
         ]
     )
     naive, aware = _native_times(raw, typed)
+    clock = {
+        f for f in fields if f not in typed and all(map(time_of_day_only, profile.formats_for(f)))
+    }
     _parse_text_times(
-        raw, {f: list(profile.formats_for(f)) for f in fields if f not in typed}, naive, aware
+        raw,
+        {f: list(profile.formats_for(f)) for f in fields if f not in typed and f not in clock},
+        naive,
+        aware,
     )
-    return {f: _to_utc(raw[f], naive.get(f), aware.get(f), profile.timezone) for f in fields}
+    rolled = _attach_dates(raw, fields, clock, naive, aware, profile) if clock else {}
+    return {
+        f: _to_utc(raw[f], naive.get(f), aware.get(f), profile.timezone, rolled.get(f))
+        for f in fields
+    }
+
+
+#: strftime directives that carry (part of) a date
+_DATE_DIRECTIVES = set("YCyGgmbBhdejDFxsUWVuaAwcv+")
+
+
+def time_of_day_only(fmt: str) -> bool:
+    """True when a format reads a time of day and no date (``%H:%M:%S``, ``%I:%M %p``)."""
+    import re
+
+    found = re.findall(r"%[-_0#^]?[.:]*[0-9]*([A-Za-z%+])", fmt)
+    return bool(found) and not any(d in _DATE_DIRECTIVES for d in found)
+
+
+def _raw_expr(profile: SourceProfile, f: str, schema) -> pl.Expr:
+    """A time field's text: its column, or its date and time columns joined by a space."""
+    if f not in profile.split_columns:
+        return raw_text(profile.columns[f])
+    date_col, time_col = profile.split_columns[f]
+    parts = []
+    for col, fmt in ((date_col, "%Y-%m-%d"), (time_col, "%H:%M:%S")):
+        dtype = schema[col]
+        if isinstance(dtype, (pl.Datetime, pl.Date, pl.Time)):
+            parts.append(pl.col(col).dt.strftime(fmt))  # Excel date / time cells
+        else:
+            parts.append(raw_text(col))
+    return pl.concat_str(parts, separator=" ")
+
+
+def _attach_dates(
+    raw: pl.DataFrame,
+    fields: list[str],
+    clock: set[str],
+    naive: dict[str, pl.Series],
+    aware: dict[str, pl.Series],
+    profile: SourceProfile,
+) -> dict[str, pl.Series]:
+    """Times of day only: each takes the local date of the stage before it, and the next day
+    when it would otherwise go backwards (midnight passed). Returns the rolled-over rows."""
+    rolled: dict[str, pl.Series] = {}
+    last: pl.Series | None = None
+    for f in fields:
+        if f in clock:
+            tod = None
+            for fmt in profile.formats_for(f):
+                t = raw[f].str.to_time(fmt, strict=False)
+                tod = t if tod is None else tod.zip_with(tod.is_not_null(), t)
+            if tod is None:  # pragma: no cover - a field always has a format
+                continue
+            base = last if last is not None else null_series(raw.height, pl.Datetime("us"))
+            since_midnight = (tod.cast(pl.Int64) // 1000).cast(pl.Duration("us"))
+            cand = (base.dt.truncate("1d") + since_midnight).alias(f)
+            back = (cand < base).fill_null(False)
+            naive[f] = cand.zip_with(~back, cand.dt.offset_by("1d"))
+            rolled[f] = back
+            value = naive[f]
+        elif f in naive:
+            value = naive[f]
+            if f in aware:
+                local = aware[f].dt.convert_time_zone(profile.timezone).dt.replace_time_zone(None)
+                value = value.zip_with(value.is_not_null(), local)
+        elif f in aware:
+            value = aware[f].dt.convert_time_zone(profile.timezone).dt.replace_time_zone(None)
+        else:
+            continue
+        last = value if last is None else value.zip_with(value.is_not_null(), last)
+    return rolled
 
 
 def _native_times(
@@ -158,6 +256,9 @@ def _parse_text_times(
         exprs = []
         for f, fmts in todo.items():
             fmt = fmts[0]
+            if fmt == EXCEL_SERIAL:
+                exprs.append(_excel_serial(pl.col(f)).alias(f))
+                continue
             dtype = UTC_TS if any(z in fmt for z in _AWARE) else pl.Datetime("us")
             exprs.append(pl.col(f).str.strptime(dtype, fmt, strict=False, exact=True).alias(f))
         parsed = raw.select(exprs)
@@ -178,7 +279,23 @@ def _parse_text_times(
         todo = nxt
 
 
-def _to_utc(raw: pl.Series, nv: pl.Series | None, av: pl.Series | None, zone: str) -> ParsedTime:
+def _excel_serial(text: pl.Expr) -> pl.Expr:
+    """Excel serial day numbers (days since 1899-12-30; the fraction is the time of day) as
+    local datetimes, to the nearest millisecond (Excel keeps times as binary fractions)."""
+    days = text.str.strip_chars().cast(pl.Float64, strict=False)
+    ok = days.is_finite() & (days >= 1) & (days < 2_958_466)  # 1900-01-01 .. 9999-12-31
+    ms = (days * 86_400_000).round(0).cast(pl.Int64, strict=False)
+    epoch = pl.lit(datetime(1899, 12, 30), pl.Datetime("us"))
+    return pl.when(ok).then(epoch + pl.duration(milliseconds=ms)).otherwise(None)
+
+
+def _to_utc(
+    raw: pl.Series,
+    nv: pl.Series | None,
+    av: pl.Series | None,
+    zone: str,
+    rolled: pl.Series | None = None,
+) -> ParsedTime:
     """Combine one field's local and UTC parses: local ones localised in ``zone``; a value
     parsed with an offset wins over a local reading of it."""
     f = raw.name
@@ -200,6 +317,7 @@ def _to_utc(raw: pl.Series, nv: pl.Series | None, av: pl.Series | None, zone: st
         late=lt.alias(f),
         unparseable=raw.is_not_null() & ~parsed_any,
         nonexistent=nonexistent,
+        rolled=rolled,
     )
 
 

@@ -7,13 +7,9 @@ whatever the file size.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import glob as globmod
-import gzip
 import hashlib
-import io
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +17,22 @@ from pathlib import Path
 import polars as pl
 
 from ..errors import IngestError
-from .csv_blocks import record_blocks
+from .csv_blocks import header_record, record_blocks
+from .csv_rows import READ_COLUMNS, READ_DETAIL, READ_RAW, READ_REASON, ROW_COL, parse_block
+from .detect import resolve_source
+from .encoding import choose_encoding, scan_text, transcode
+from .excel import read_excel_sheet
 
-__all__ = ["SourceFile", "expand_paths", "unique_names", "ROW_COL"]
-
-ROW_COL = "source_row"
+__all__ = [
+    "SourceFile",
+    "expand_paths",
+    "unique_names",
+    "ROW_COL",
+    "READ_REASON",
+    "READ_DETAIL",
+    "READ_RAW",
+    "READ_COLUMNS",
+]
 _READ = 8 * 1024 * 1024
 
 
@@ -67,46 +74,22 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _is_utf8(fh) -> bool:
-    dec = codecs.getincrementaldecoder("utf-8")()
-    try:
-        while chunk := fh.read(_READ):
-            if not chunk.isascii():
-                dec.decode(chunk)
-        dec.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _kind(path: Path) -> tuple[str, bool]:
-    suffixes = [s.lower() for s in path.suffixes]
-    gz = bool(suffixes) and suffixes[-1] in (".gz", ".gzip")
-    if gz:
-        suffixes = suffixes[:-1]
-    last = suffixes[-1] if suffixes else ""
-    if last in (".parquet", ".pq"):
-        kind = "parquet"
-    elif last in (".jsonl", ".ndjson", ".json"):
-        kind = "ndjson"
-    else:
-        kind = "csv"
-    return kind, gz
-
-
 @dataclass
 class SourceFile:
-    """One input file, hashed and (when needed) normalised to UTF-8 in a work folder.
+    """One input file, hashed, its kind found from its content, and (when needed) unpacked or
+    transcoded to UTF-8 in a work folder.
 
     Parameters
     ----------
     path : Path
         The file as the user named it.
     work_dir : Path
-        A scratch folder for a decompressed / transcoded copy.
-    delimiter, encoding, null_values
-        From the source profile; ``delimiter=None`` sniffs it, ``encoding='auto'`` takes
-        UTF-8 (with or without BOM) and falls back to cp1252, then Latin-1.
+        A scratch folder for a decompressed / extracted / transcoded copy.
+    delimiter, encoding, null_values, sheet
+        From the source profile; ``delimiter=None`` sniffs it; ``encoding='auto'`` reads
+        UTF-8 (rows with invalid bytes rejected as ``bad_encoding``) unless the file holds no
+        valid multi-byte UTF-8 at all, then cp1252 (see :mod:`.encoding`); ``sheet`` picks an
+        Excel sheet (default the first).
     """
 
     path: Path
@@ -114,35 +97,43 @@ class SourceFile:
     delimiter: str | None = None
     encoding: str = "auto"
     null_values: tuple[str, ...] = ("",)
+    sheet: str | None = None
     sha256: str = ""
     file_bytes: int = 0
     kind: str = "csv"
     encoding_used: str = "utf-8"
+    #: a sentence for the ingest summary when the encoding needs saying (else None)
+    encoding_note: str | None = None
+    #: what was unpacked on the way (["gzip"], ["zip member 'calls.csv'"])
+    unpacked: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     _read_path: Path | None = None
+    _check_utf8: bool = False
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        self.kind, gz = _kind(self.path)
         self.file_bytes = self.path.stat().st_size
         if self.file_bytes == 0:
             raise IngestError(f"{self.path}: the file is empty")
         try:
+            self._hash_only()
+            resolved = resolve_source(self.path, self.work_dir)
+            self.kind, self.unpacked = resolved.kind, resolved.unpacked
             if self.kind == "csv":
-                self._prepare_csv(gz)
-            else:
-                self._hash_only()
-                self._read_path = self.path
-                if gz:
-                    self._read_path = self.work_dir / (self.path.stem or "data")
-                    with gzip.open(self.path, "rb") as src, open(self._read_path, "wb") as dst:
-                        shutil.copyfileobj(src, dst, _READ)
-                self.columns = list(self._scan().collect_schema().names())
-                self.columns = [c for c in self.columns if c != ROW_COL]
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                self._prepare_csv(resolved.path)
+                return
+            self._read_path = resolved.path
+            if self.kind == "excel":
+                self._read_path = self.work_dir / "sheet.parquet"
+                frame = read_excel_sheet(resolved.path, self.sheet, shown_as=self.path)
+                frame.write_parquet(self._read_path)
+            self.columns = list(self._scan().collect_schema().names())
+            self.columns = [c for c in self.columns if c != ROW_COL]
+        except (OSError, EOFError) as exc:
             raise IngestError(f"{self.path}: cannot read: {exc}") from exc
         except pl.exceptions.PolarsError as exc:
-            raise IngestError(f"{self.path}: cannot read as {self.kind}: {exc}") from exc
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise IngestError(f"{self.path}: cannot read as {self.kind}: {msg}") from exc
 
     # ------------------------------------------------------------------ prepare
     def _hash_only(self) -> None:
@@ -152,70 +143,43 @@ class SourceFile:
                 h.update(chunk)
         self.sha256 = h.hexdigest()
 
-    def _prepare_csv(self, gz: bool) -> None:
-        """Hash the file and find its encoding in one pass; transcode only when needed."""
-        want = self.encoding
-        h = hashlib.sha256()
-        dec = codecs.getincrementaldecoder("utf-8")()
-        utf8_ok = want in ("auto", "utf-8")
-        with open(self.path, "rb") as fh:
-            while chunk := fh.read(_READ):
-                h.update(chunk)
-                if utf8_ok and not gz and not chunk.isascii():
-                    try:
-                        dec.decode(chunk)
-                    except UnicodeDecodeError:
-                        utf8_ok = False
-        self.sha256 = h.hexdigest()
-        if utf8_ok and gz:
-            with gzip.open(self.path, "rb") as fh:
-                utf8_ok = _is_utf8(fh)
-        elif utf8_ok:
-            try:
-                dec.decode(b"", final=True)
-            except UnicodeDecodeError:
-                utf8_ok = False
-        if want == "utf-8" and not utf8_ok:
-            raise IngestError(
-                f"{self.path}: `encoding` is utf-8 but the file is not valid UTF-8; "
-                "set encoding = 'cp1252' (or 'auto') in [source]"
+    def _prepare_csv(self, text_path: Path) -> None:
+        """Find the encoding and line ends; transcode only when needed; read the header."""
+        scan = scan_text(text_path)
+        enc, self.encoding_note = choose_encoding(scan, self.encoding)
+        self.encoding_used = enc
+        self._check_utf8 = enc == "utf-8" and not scan.utf8_valid
+        if scan.cr_only:
+            self.encoding_note = " ".join(
+                x
+                for x in (self.encoding_note, "line ends are CR only (old Mac): read as lines")
+                if x
             )
-        if utf8_ok and not gz:
-            self.encoding_used = "utf-8"
-            self._read_path = self.path
+        if enc == "utf-8" and not scan.cr_only:
+            self._read_path = text_path
         else:
-            enc = "utf-8" if utf8_ok else (want if want != "auto" else self._guess_8bit(gz))
-            self.encoding_used = enc
-            self._read_path = self.work_dir / (self.path.name + ".utf8.csv")
-            opener = gzip.open if gz else open
-            with opener(self.path, "rb") as src, open(self._read_path, "wb") as dst:
-                txt = io.TextIOWrapper(src, encoding=enc, newline="")
-                while block := txt.read(_READ):
-                    dst.write(block.encode("utf-8"))
+            self._read_path = self.work_dir / "text.utf8.csv"
+            transcode(text_path, self._read_path, enc, scan.cr_only)
         self._read_header()
 
-    def _guess_8bit(self, gz: bool) -> str:
-        opener = gzip.open if gz else open
-        try:
-            with opener(self.path, "rb") as fh:
-                while chunk := fh.read(_READ):
-                    chunk.decode("cp1252")
-        except UnicodeDecodeError:
-            return "latin-1"
-        return "cp1252"
-
     def _read_header(self) -> None:
-        with open(self._prepared, encoding="utf-8-sig", newline="") as fh:
-            sample = fh.read(64 * 1024)
-        if not sample.strip():
-            raise IngestError(f"{self.path}: the file has no header row")
+        with open(self._prepared, "rb") as fh:
+            raw = header_record(fh)
+        first = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+        if not first.strip():
+            raise IngestError(
+                f"{self.path}: the first line is blank; the first row must be the header "
+                "(column names)"
+            )
         if self.delimiter is None:
-            first = sample.splitlines()[0] if sample.splitlines() else sample
             try:
-                self.delimiter = csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter
+                self.delimiter = csv.Sniffer().sniff(first[:65536], delimiters=",;\t|").delimiter
             except csv.Error:
                 self.delimiter = ","
-        header = next(csv.reader(io.StringIO(sample), delimiter=self.delimiter))
+        try:
+            header = next(csv.reader([first], delimiter=self.delimiter, strict=False), [])
+        except csv.Error as exc:
+            raise IngestError(f"{self.path}: cannot read the header row: {exc}") from exc
         if not header or all(not h.strip() for h in header):
             raise IngestError(f"{self.path}: the first row is not a header")
         self.columns = unique_names(header)
@@ -229,7 +193,7 @@ class SourceFile:
         return self._read_path
 
     def _scan(self) -> pl.LazyFrame:
-        if self.kind == "parquet":
+        if self.kind in ("parquet", "excel"):
             return pl.scan_parquet(self._prepared).with_row_index(ROW_COL, offset=1)
         if self.kind == "ndjson":
             return pl.scan_ndjson(self._prepared, infer_schema_length=10000).with_row_index(
@@ -250,7 +214,7 @@ class SourceFile:
 
     def estimate_rows(self) -> int | None:
         """A rough row count for progress bars (CSV: from the first megabyte)."""
-        if self.kind == "parquet":
+        if self.kind in ("parquet", "excel"):
             return pl.scan_parquet(self._prepared).select(pl.len()).collect().item()
         size = self._prepared.stat().st_size
         with open(self._prepared, "rb") as fh:
@@ -281,31 +245,18 @@ class SourceFile:
         est = self.estimate_rows() or 1
         size = self._prepared.stat().st_size
         block_bytes = max(64 * 1024, int(chunk_rows * size / max(est, 1)))
-        schema = {c: pl.String for c in self.columns}
         first_row = 1
         with open(self._prepared, "rb") as fh:
-            for block in record_blocks(fh, block_bytes):
-                try:
-                    df = pl.read_csv(
-                        io.BytesIO(block),
-                        has_header=False,
-                        schema=schema,
-                        separator=self.delimiter or ",",
-                        null_values=list(self.null_values) or None,
-                        encoding="utf8",
-                        raise_if_empty=False,
-                    )
-                except pl.exceptions.PolarsError as exc:
-                    msg = str(exc).strip().splitlines()[0]
-                    raise IngestError(
-                        f"{self.path}: cannot parse CSV in data rows from {first_row} on "
-                        f"(a row with more fields than the header, or a broken quote?): {msg}"
-                    ) from exc
+            for offset, block in record_blocks(fh, block_bytes):
+                df, n = parse_block(
+                    block,
+                    offset,
+                    first_row,
+                    self.columns,
+                    self.delimiter or ",",
+                    self.null_values,
+                    self._check_utf8,
+                )
+                first_row += n
                 if df.height:
-                    df = df.with_columns(
-                        pl.int_range(first_row, first_row + df.height, dtype=pl.Int64).alias(
-                            ROW_COL
-                        )
-                    ).select([ROW_COL, *self.columns])
-                    first_row += df.height
                     yield df

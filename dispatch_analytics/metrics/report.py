@@ -153,6 +153,7 @@ def _metrics_frame(std: Standard) -> pl.DataFrame:
 def _in_scope_quality(spec: TargetSpec, t: pl.DataFrame) -> dict[str, Any]:
     """The quality row of one entry: how many in its scope lack its timestamps."""
     n_in = int(t["n"].sum()) + int(t["n_missing"].sum())
+    why = _reasons(t)
     return {
         "section": "missing_interval_in_scope",
         "item": spec.key,
@@ -160,8 +161,23 @@ def _in_scope_quality(spec: TargetSpec, t: pl.DataFrame) -> dict[str, Any]:
         "total": n_in,
         "share": (t["n_missing"].sum() / n_in) if n_in else None,
         "detail": f"{spec.level}s in scope of {spec.key} without both {spec.start} and "
-        f"{spec.end} (not counted)",
+        f"{spec.end} (not counted)" + (f"; why: {why}" if why else ""),
     }
+
+
+def _reasons(t: pl.DataFrame) -> str:
+    """The fractile rows' ``excluded`` breakdowns (``reason: n; ...``) summed over the rows,
+    most frequent first (e.g. ``missing on_scene_at: 12; on_scene_at stage_order: 1``)."""
+    if "excluded" not in t.columns:
+        return ""
+    total: dict[str, int] = {}
+    for text in t["excluded"].drop_nulls().to_list():
+        for part in text.split("; "):
+            reason, _, n = part.rpartition(": ")
+            if reason and n.isdigit():
+                total[reason] = total.get(reason, 0) + int(n)
+    ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
+    return "; ".join(f"{r}: {n}" for r, n in ranked)
 
 
 def _entry_rows(

@@ -202,4 +202,9 @@ fire = {_toml_list(FIRE_TYPES)}
 
 [validation]
 max_interval_s = {_MAX_INTERVAL_S}
+# the sample plants rows for every reject reason: the strict mode shows each as a reject (the
+# defaults would keep the bad-stage rows, excluding only their bad intervals, and keep the rows
+# with bad coordinates as unlocated)
+on_stage_error = "reject"
+require_coordinates = true
 """

@@ -15,6 +15,7 @@ __all__ = [
     "COORD_FIELDS",
     "CANONICAL_FIELDS",
     "CATEGORIES",
+    "EVENT_FIELDS",
 ]
 
 ID_FIELDS = ("incident_id", "unit_id")
@@ -54,5 +55,9 @@ TIME_FIELDS = STAGE_ORDER
 RESPONSE_STAGES = STAGE_ORDER[: STAGE_ORDER.index("on_scene_at") + 1]
 COORD_FIELDS = ("latitude", "longitude")
 #: ``location`` is a pseudo-field: one text column holding "(lat, lon)" (or "POINT (lon lat)").
-CANONICAL_FIELDS = ID_FIELDS + TEXT_FIELDS + TIME_FIELDS + COORD_FIELDS + ("location",)
+#: Status-log (``grain = "event"``) pseudo-fields: the status code of a row and when it was set.
+EVENT_FIELDS = ("status", "status_at")
+CANONICAL_FIELDS = (
+    ID_FIELDS + TEXT_FIELDS + TIME_FIELDS + COORD_FIELDS + ("location",) + EVENT_FIELDS
+)
 CATEGORIES = ("ems", "fire", "other")

@@ -32,11 +32,12 @@ import polars as pl
 from .._version import __version__
 from ..errors import IngestError, StoreError
 from ..ingest.columns import check_columns
+from ..ingest.events import normalize_events
 from ..ingest.normalize import normalize_chunk
 from ..ingest.profiles import SourceProfile
 from ..ingest.results import FileResult, IngestReport, ProgressFn
 from ..io.sources import ROW_COL, SourceFile
-from ..schema.tables import LOG_SCHEMA
+from ..schema.tables import LOG_SCHEMA, RESPONSE_SCHEMA
 
 if TYPE_CHECKING:
     from .store import Store
@@ -188,9 +189,16 @@ def _ingest_file(run: _Run, path: Path) -> FileResult:
             delimiter=profile.delimiter,
             encoding=profile.encoding,
             null_values=profile.null_values,
+            sheet=profile.sheet,
         )
         check_columns(profile, src.columns, path)
-        res = FileResult(source=str(path), encoding=src.encoding_used, delimiter=src.delimiter)
+        res = FileResult(
+            source=str(path),
+            encoding=src.encoding_used if src.kind == "csv" else None,
+            encoding_note=src.encoding_note,
+            kind=" in ".join([src.kind, *reversed(src.unpacked)]),
+            delimiter=src.delimiter,
+        )
         prior = run.done_shas.get(src.sha256)
         if prior:
             res.skipped_as = prior
@@ -292,11 +300,25 @@ def _write_chunks(
     tally = _Tally()
     with ThreadPoolExecutor(max_workers=1) as writer:
         pending: list[Future] = []
-        for i, chunk in enumerate(src.chunks(run.chunk_rows)):
-            acc, rej = normalize_chunk(chunk, run.profile, source, batch_id, run.seen, src.columns)
+        for i, chunk in enumerate(_chunks(run, src)):
+            if run.profile.grain == "event":  # a status log: the whole file, pivoted
+                acc, rej, unknown, used = normalize_events(
+                    chunk, run.profile, source, batch_id, run.seen, src.columns
+                )
+                res.unknown_statuses = dict(unknown.most_common())
+            else:
+                acc, rej = normalize_chunk(
+                    chunk, run.profile, source, batch_id, run.seen, src.columns
+                )
+                used = acc.height
             res.rows_read += chunk.height
-            res.rows_accepted += acc.height
+            res.rows_accepted += used
             res.rows_rejected += rej.height
+            if acc.height == 0:
+                acc = pl.DataFrame(schema=RESPONSE_SCHEMA)
+            res.rows_flagged += int(acc["stage_flags"].is_not_null().sum())
+            for flag, k in acc["location_flag"].drop_nulls().value_counts().rows():
+                res.unlocated_by_reason[flag] = res.unlocated_by_reason.get(flag, 0) + k
             tally.add(acc, rej)
             for kind, frame in (("responses", acc), ("rejects", rej)):
                 if frame.height:
@@ -313,6 +335,17 @@ def _write_chunks(
         for fut in pending:
             fut.result()
     return tally
+
+
+def _chunks(run: _Run, src: SourceFile):
+    """The file's chunks; a status log as one frame (a unit's events must be pivoted together:
+    its memory is the file's)."""
+    if run.profile.grain != "event":
+        yield from src.chunks(run.chunk_rows)
+        return
+    parts = list(src.chunks(run.chunk_rows))
+    if parts:
+        yield pl.concat(parts, how="vertical_relaxed")
 
 
 def _log_row(

@@ -25,6 +25,8 @@ __all__ = [
     "interval_sql",
     "missing_reason_sql",
     "interval_reason_sql",
+    "reason_columns",
+    "stage_flag_sql",
     "dedupe_sql",
     "incidents_sql",
     "interval_rows_sql",
@@ -80,12 +82,50 @@ def missing_reason_sql(value: str, stamps: Sequence[tuple[str, str]]) -> str:
     )
 
 
+def stage_flag_sql(flags: str, stage: str) -> str:
+    """``'<stage> <rule>'`` when ``flags`` (a ``stage_flags`` expression, ``stage:rule;...``)
+    excludes ``stage`` (e.g. ``on_scene_at stage_order``), else NULL."""
+    rule = f"nullif(regexp_extract({flags}, '(^|;){stage}:([a-z_]+)', 2), '')"
+    return f"('{stage} ' || {rule})"
+
+
+def _flags_column(column: str) -> str:
+    """The flags that explain a stored column of ``incidents`` / ``responses``: the
+    first-arriving unit's own (``fa_stage_flags``) for its ``fa_*`` times, else the row's."""
+    return "fa_stage_flags" if column.startswith("fa_") else "stage_flags"
+
+
+def reason_columns(iv: Interval) -> list[str]:
+    """The columns :func:`interval_reason_sql` reads besides the interval's own (a relation
+    that copies an interval's columns must copy these too)."""
+    cols = [iv.start_column or "", iv.end_column or ""]
+    out = sorted({_flags_column(c) for c in cols} | {"stage_flags"})
+    if any(c.startswith("fa_") for c in cols):
+        out.append("first_arriving_unit")
+    return out
+
+
 def interval_reason_sql(iv: Interval, alias: str = "") -> str:
-    """``excluded_reason`` of a stored interval's value, over a relation with its columns."""
+    """``excluded_reason`` of a stored interval's value, over a relation with its columns: the
+    first excluded stage of its start and end (``dispatched_at stage_order``, from
+    ``stage_flags``), else the missing ones (``missing on_scene_at``)."""
     a = f"{alias}." if alias else ""
-    return missing_reason_sql(
+    if iv.start_column is None or iv.end_column is None:
+        raise MetricError(f"stored interval {iv.name!r} needs start_column and end_column")
+    missing = missing_reason_sql(
         f"{a}{iv.column}", [(f"{a}{iv.start_column}", iv.start), (f"{a}{iv.end_column}", iv.end)]
     )
+    flagged = [
+        stage_flag_sql(f"{a}{_flags_column(col)}", stage)
+        for col, stage in ((iv.start_column, iv.start), (iv.end_column, iv.end))
+    ]
+    if iv.start_column.startswith("fa_") or iv.end_column.startswith("fa_"):
+        # no first-arriving unit because every arrival was excluded: say so
+        flagged.append(
+            f"case when {a}first_arriving_unit is null then "
+            f"{stage_flag_sql(f'{a}stage_flags', 'on_scene_at')} end"
+        )
+    return f"case when {a}{iv.column} is null then coalesce({', '.join(flagged)}, {missing}) end"
 
 
 def _stored_interval_sql(iv: Interval) -> str:
@@ -102,18 +142,28 @@ def _interval_columns(level: str) -> str:
 
 
 def dedupe_sql(source: str) -> str:
-    """The current record of each (agency, incident, unit) of ``source`` (newest record wins: most
-    stages, latest last stage, latest batch; within one batch the content decides), with the
-    unit intervals."""
-    key = "agency, incident_id, coalesce(unit_id, '')"
+    """The current record of each assignment of ``source``, with the unit intervals.
+
+    Within one batch, rows of the same (agency, incident, unit) are separate assignments
+    (dispatched, cancelled, re-dispatched), numbered ``assignment`` 1, 2, ... in dispatch order
+    (ties: the content, never the row order); ``assignments`` is how many the unit has on the
+    incident. Across batches the same (agency, incident, unit, assignment) is one record: the
+    newest wins (most stages, latest last stage, latest batch)."""
+    unit = "agency, incident_id, coalesce(unit_id, '')"
     cols = ", ".join(
         f"{_stored_interval_sql(iv)} as {iv.column}" for iv in intervals("unit", stored=True)
     )
+    first_stamp = "coalesce(dispatched_at, enroute_at, on_scene_at, cleared_at, call_received_at)"
+    numbered = (
+        f"select *, row_number() over (partition by {unit}, batch_id order by {first_stamp} "
+        f"nulls last, row_hash) as assignment from {source}"
+    )
     return (
-        f"select * exclude (_version), {cols} "
-        f"from (select *, row_number() over (partition by {key} order by stages_recorded desc, "
-        "last_stage_at desc nulls last, batch_id desc, row_hash desc) as _version "
-        f"from {source}) where _version = 1"
+        f"select * exclude (_version), "
+        f"max(assignment) over (partition by {unit}) as assignments, {cols} "
+        f"from (select *, row_number() over (partition by {unit}, assignment order by "
+        "stages_recorded desc, last_stage_at desc nulls last, batch_id desc, row_hash desc) "
+        f"as _version from ({numbered})) where _version = 1"
     )
 
 
@@ -129,7 +179,7 @@ def incidents_sql(source: str) -> str:
     -- the first-arriving unit's row: earliest on scene, then earliest dispatch, then unit id
     arg_min(struct_pack(call_type, call_category, priority, zipcode, address, unit_id,
                         dispatched_at, enroute_at, on_scene_at, latitude, longitude, timezone,
-                        grain),
+                        grain, stage_flags),
             struct_pack(o := coalesce(on_scene_at, {never}), d := coalesce(dispatched_at, {never}),
                         u := coalesce(unit_id, ''))) as fa,
     arg_min(station_id, struct_pack(d := coalesce(dispatched_at, {never}),
@@ -143,9 +193,12 @@ def incidents_sql(source: str) -> str:
     min(enroute_at) as first_enroute_at,
     min(on_scene_at) as first_on_scene_at,
     max(cleared_at) as last_cleared_at,
-    count(unit_id) as units_assigned,
+    count(distinct unit_id) as units_assigned,
+    count(*) as assignments,
     count(on_scene_at) as units_on_scene,
-    string_agg(distinct time_flags, ';' order by time_flags) as time_flags
+    string_agg(distinct time_flags, ';' order by time_flags) as time_flags,
+    -- excluded stages of any unit: why a first time (first_on_scene_at ...) is missing
+    string_agg(distinct stage_flags, ';' order by stage_flags) as stage_flags
   from stage_unit
   group by agency, incident_id
 ), first_arrival as (
@@ -162,7 +215,9 @@ select
   first_dispatched_at, first_enroute_at, first_on_scene_at, last_cleared_at,
   first_arriving_unit, fa_dispatched_at, fa_enroute_at,
   fa.latitude as latitude, fa.longitude as longitude, units_assigned, units_on_scene,
-{_interval_columns("incident")}  fa.timezone as timezone, fa.grain as grain, time_flags
+  assignments,
+{_interval_columns("incident")}  fa.timezone as timezone, fa.grain as grain, time_flags,
+  stage_flags, fa.stage_flags as fa_stage_flags
 from first_arrival"""
 
 

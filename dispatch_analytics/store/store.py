@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"
 DEFAULT_DATA_DIR = "dispatch_data"
 
 

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ...schema.fields import TIME_FIELDS
+from .checks import discipline_column, order_problems
 from .formats import TIMESTAMP_CANDIDATES, _clean, _format_cover
 from .read import _Sample
 from .synonyms import _INCIDENT_RE, _RECEIVED_FALLBACK, _SYNONYMS, _TIME_KEYWORDS, _UNIT_RE
@@ -116,6 +117,9 @@ class _Match:
     columns: dict[str, _Column] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
+    #: column name -> why a guess for it was dropped (the sampled values contradict it)
+    rejected: dict[str, str] = field(default_factory=dict)
+    all_columns: list[_Column] = field(default_factory=list)
 
     def take(self, fld: str, col: _Column, note: str = "") -> None:
         self.columns[fld] = col
@@ -126,7 +130,7 @@ class _Match:
 
 def _match(cols: list[_Column]) -> _Match:
     """Place the columns on canonical fields: synonyms, id patterns, keywords, values."""
-    m = _Match()
+    m = _Match(all_columns=cols)
     by_norm: dict[str, list[_Column]] = {}
     for c in cols:
         by_norm.setdefault(c.norm, []).append(c)
@@ -290,13 +294,43 @@ class _Guess:
 
     columns: list[_Column]  # every source column, in file order
     matched: dict[str, _Column]  # canonical field -> the source column placed there
-    notes: dict[str, str]  # canonical field -> how it was placed, when not by a synonym
+    notes: dict[str, str]  # canonical field -> how it was placed and how sure it is
+    rejected: dict[str, str]  # column -> why its guess was dropped
     coords: _Coordinates
     unused: list[_Column]  # source columns placed nowhere (not even as an alternative)
     time_cols: dict[str, _Column]  # the matched timestamp fields, in match order
     formats: list[str]  # the formats of all time columns, most values first
     grain: str
     grain_note: str
+
+
+def _check_against_values(m: _Match, sample: _Sample) -> None:
+    """Drop the stage guesses the sampled values contradict, say how sure each guess is, and
+    place a discipline column (FIRE / EMS / POLICE) on ``call_category``."""
+    stages = {
+        f: (c.name, [fmt for fmt, _ in c.formats]) for f, c in m.columns.items() if f in TIME_FIELDS
+    }
+    for fld, (name, why) in order_problems(sample, stages).items():
+        if fld == "call_received_at":
+            m.notes[fld] = f"CHECK: values come {why}"
+            continue
+        del m.columns[fld]
+        m.used.discard(name)
+        m.rejected[name] = f"not {fld}: values come {why}"
+    for fld in m.columns:
+        if fld in TIME_FIELDS and fld not in m.notes and len(stages) > 1:
+            m.notes[fld] = "sure: name and stage order fit"
+        elif fld not in m.notes:
+            m.notes[fld] = "sure: a known column name"
+        elif m.notes[fld] == "guessed from the column name" and fld in TIME_FIELDS:
+            m.notes[fld] = "likely: the name fits and the values come in stage order"
+    if "call_category" not in m.columns:
+        free = [c.name for c in m.all_columns if c.name not in m.used]
+        hit = discipline_column(sample, free)
+        if hit is not None:
+            name, seen = hit
+            col = next(c for c in m.all_columns if c.name == name)
+            m.take("call_category", col, f"likely: values {' / '.join(seen)} (the discipline)")
 
 
 def _guess(sample: _Sample, temporal: set[str]) -> _Guess:
@@ -306,6 +340,7 @@ def _guess(sample: _Sample, temporal: set[str]) -> _Guess:
         for i, (name, orig) in enumerate(zip(sample.names, sample.originals, strict=True))
     ]
     m = _match(cols)
+    _check_against_values(m, sample)
     matched = m.columns
     coords = _place_coordinates(matched)
     placed = {c.name for c in matched.values()} | {name for _, name, _ in coords.alternatives}
@@ -315,6 +350,7 @@ def _guess(sample: _Sample, temporal: set[str]) -> _Guess:
         columns=cols,
         matched=matched,
         notes=m.notes,
+        rejected=m.rejected,
         coords=coords,
         unused=[c for c in cols if c.name not in placed],
         time_cols=time_cols,

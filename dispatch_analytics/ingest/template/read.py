@@ -1,4 +1,4 @@
-"""Reading a sample of rows from a CSV (optionally gzipped), JSON lines or Parquet file.
+"""Reading a sample of rows from a CSV (optionally gzipped), JSON lines, Parquet or Excel file.
 
 :func:`_read_sample` detects the kind of file from its first bytes and its suffixes and
 returns the header and the first rows as strings (a :class:`_Sample`); for a CSV it also
@@ -39,6 +39,7 @@ class _Sample:
     rows: list[list[str | None]]
     delimiter: str | None = None
     encoding: str | None = None
+    sheet: str | None = None  # Excel: the sheet sampled (the first)
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -212,6 +213,23 @@ def _read_parquet(path: Path, sample_rows: int) -> tuple[_Sample, set[str]]:
     return _Sample("parquet", list(df.columns), list(df.columns), rows), temporal
 
 
+def _read_excel(path: Path, sample_rows: int) -> tuple[_Sample, set[str]]:
+    """The first sheet of a workbook: date cells are typed timestamps, the rest text."""
+    from ...io.excel import excel_sheets, read_excel_sheet
+
+    sheets = excel_sheets(path)
+    df = read_excel_sheet(path, None).head(sample_rows)
+    temporal = {c for c, t in df.schema.items() if t.is_temporal()}
+    cols = []
+    for name in df.columns:
+        cols.append(
+            [None if v is None else (v if isinstance(v, str) else str(v)) for v in df[name]]
+        )
+    rows = [list(r) for r in zip(*cols, strict=True)] if cols else []
+    names = list(df.columns)
+    return _Sample("excel", names, names, rows, sheet=sheets[0] if sheets else None), temporal
+
+
 def _read_sample(path: Path, sample_rows: int) -> tuple[_Sample, set[str]]:
     """The header and first ``sample_rows`` rows, and the names of typed datetime columns."""
     if not path.exists():
@@ -225,6 +243,16 @@ def _read_sample(path: Path, sample_rows: int) -> tuple[_Sample, set[str]]:
         raise IngestError(f"cannot read {path}: {exc}") from exc
     if not head:
         raise IngestError(f"cannot read {path}: the file is empty")
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+        from ...io.detect import KIND_NAMES, sniff_file
+
+        found = sniff_file(path)
+        if found in ("xlsx", "xls"):
+            return _read_excel(path, sample_rows)
+        raise IngestError(
+            f"cannot read {path}: the content is {KIND_NAMES.get(found, found)}; unzip it and "
+            "run `dispatch profile-template` on the export inside"
+        )
     kind, gz = _kind(path, head)
     if kind == "parquet":
         return _read_parquet(path, sample_rows)

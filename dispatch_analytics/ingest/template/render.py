@@ -25,6 +25,7 @@ _FIELD_ORDER = (
     + TIME_FIELDS
     + (
         "call_type",
+        "call_category",
         "priority",
         "unit_type",
         "station_id",
@@ -127,7 +128,7 @@ def _render(
     out += _column_lines(guess)
     out += _formats_lines(guess)
     out += _constants_lines(guess)
-    if "call_type" in guess.matched:
+    if "call_type" in guess.matched and "call_category" not in guess.matched:
         out += _category_lines(guess.matched["call_type"])
     return "\n".join(out) + "\n"
 
@@ -167,6 +168,8 @@ def _source_lines(src: Path, sample: _Sample, guess: _Guess, timezone: str | Non
     out.append(_line("crs", _toml_str(coords.crs), coords.crs_note))
     if coords.order is not None:
         out.append(_line("location_order", _toml_str(coords.order), coords.order_note))
+    if sample.kind == "excel" and sample.sheet:
+        out.append(_line("sheet", _toml_str(sample.sheet), "the first sheet (sampled)"))
     if sample.kind == "csv":
         out.append(_line("delimiter", _toml_str(sample.delimiter or ",")))
         if sample.encoding != "utf-8":
@@ -218,7 +221,12 @@ def _column_lines(guess: _Guess) -> list[str]:
         for fld, name, comment in guess.coords.alternatives
     ]
     out += _not_found_lines(matched)
-    out += [_unused_line(c) for c in guess.unused]
+    out += [
+        _rejected_line(c.name, guess.rejected[c.name])
+        if c.name in guess.rejected
+        else _unused_line(c)
+        for c in guess.unused
+    ]
     return out
 
 
@@ -248,6 +256,10 @@ def _unused_line(c: _Column) -> str:
         hint.append("empty in the sample")
     text = f"# ? = {_toml_str(c.name)}"
     return f"{text}  # {'; '.join(hint)}" if hint else text
+
+
+def _rejected_line(name: str, why: str) -> str:
+    return f"# ? = {_toml_str(name)}  # {why}"
 
 
 def _formats_lines(guess: _Guess) -> list[str]:
