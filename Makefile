@@ -9,7 +9,7 @@ DEMO ?= .demo
 PYTEST_ARGS ?=
 PORT ?= 8050
 
-.PHONY: help install run demo-data browser test test-fast lint bench clean
+.PHONY: help install run demo-data browser postgres test test-fast lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,7 +46,13 @@ browser: ## Install Debian chromium + chromium-driver for the browser tests (if 
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: install browser ## Run every test (browser tests in headless Chromium)
+postgres: ## Install Debian postgresql for the live-feed tests (if initdb / pg_ctl are missing)
+	@{ command -v initdb >/dev/null && command -v pg_ctl >/dev/null; } || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing postgresql (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+test: install browser postgres ## Run every test (browser tests in headless Chromium, feeds against PostgreSQL)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: install ## Every test but the browser and slow ones, on every core (under 2 minutes)
@@ -57,12 +63,13 @@ lint: install ## Ruff lint and format check, mypy on the library
 	$(VENV)/bin/ruff format --check dispatch_analytics dash_app tests bench docs
 	$(VENV)/bin/mypy
 
-bench: install ## Benchmarks (prints tables; nothing is asserted)
+bench: install postgres ## Benchmarks (prints tables; nothing is asserted)
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_zones.py
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_dash.py
 	$(PY) bench/bench_coverage.py
+	$(PY) bench/bench_watch.py
 
 clean: ## Remove the venv, demo store and bench files
 	rm -rf $(VENV) $(DEMO) bench/_work .pytest_cache

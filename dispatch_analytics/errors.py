@@ -19,6 +19,7 @@ __all__ = [
     "AgencyError",
     "AnalysisError",
     "ExportError",
+    "FeedError",
 ]
 
 
@@ -108,3 +109,9 @@ class ExportError(ProblemsError):
 class AgencyError(DispatchError, ValueError):
     """An unknown agency, or a store of several agencies where one must be chosen; the message
     lists the agencies and says how to choose."""
+
+
+class FeedError(DispatchError):
+    """A live feed (``dispatch watch``) cannot run: the drop folder is missing, the database
+    is unreachable or refuses the query, the cursor column is unknown, or the feed's state
+    file is unusable. The message names the item and says the fix."""

@@ -9,7 +9,8 @@ Layers (docs/architecture.md), lowest first; a module may import its own layer a
     4 spatial                         zones, stations, units, assignment, H3
     5 metrics                         intervals, fractiles, standards, report, queries
     6 analysis                        coverage, hotspots, reliability, impact
-    7 api                             operations spanning layers (ingest -> store -> spatial)
+    7 api, feeds                      operations spanning layers (ingest -> store -> spatial);
+                                      live feeds (dispatch watch)
     8 cli                             the command line (an edge)
     9 the package facade              ``dispatch_analytics/__init__.py``
 """
@@ -41,6 +42,7 @@ RANKS = {
     "metrics": 5,
     "analysis": 6,
     "api": 7,
+    "feeds": 7,
     "cli": 8,
     "__init__": 9,
     "__main__": 9,

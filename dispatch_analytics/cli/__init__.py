@@ -33,6 +33,7 @@ from . import (
     spatial,
     store,
     units,
+    watch,
 )
 from .common import EXIT_ERROR, EXIT_OK, EXIT_REJECTS, EXIT_USAGE, err, out, print_frame
 
@@ -91,6 +92,7 @@ for _module in (
     coverage,
     planning,
     batches,
+    watch,
 ):
     _module.register(app)
 
