@@ -672,7 +672,8 @@ def test_cli_export_errors(sf_store, tmp_path, capsys, args, match):
     code, text, err = run(capsys, "export", "zones", *args, "--data-dir", sf_store)
     assert code == 1
     assert "Traceback" not in err and err.startswith("Error: ")
-    assert __import__("re").search(match, err, flags=__import__("re").S), err  # paths may wrap
+    # a long path may wrap (e.g. under xdist): compare without the spaces wrapping adds
+    assert __import__("re").search(match.replace(" ", ""), err.replace(" ", "")), err
     assert not any(tmp_path.iterdir())
 
 
