@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CoverageError
+from ._common import check_agency as _check_agency
 
 __all__ = [
     "check_target",
@@ -36,16 +37,12 @@ def check_target(target_s: Any, arg: str = "target_s") -> float:
 
 def check_agency(agency: Any) -> None:
     """``agency`` must be a name, a list of names, ``"all"`` or None (the connection is then
-    scoped with :func:`scoped_connect`, which checks the names against the store)."""
-    ok = (
-        agency is None
-        or isinstance(agency, str)
-        or (isinstance(agency, list | tuple) and all(isinstance(a, str) for a in agency))
-    )
-    if not ok:
-        raise CoverageError(
-            f"`agency` {agency!r} must be an agency's name, a list of names or 'all'"
-        )
+    scoped with :func:`scoped_connect`, which checks the names against the store): the shape
+    check of :func:`._common.check_agency`, raised as a :class:`CoverageError`."""
+    problems: list[str] = []
+    _check_agency(agency, problems)
+    if problems:
+        raise CoverageError(problems[0])
 
 
 def scoped_connect(store: Any, agency: Any = None):
