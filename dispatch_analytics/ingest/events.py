@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 
 import polars as pl
 
@@ -49,7 +50,7 @@ def normalize_events(
     profile: SourceProfile,
     source: str,
     batch_id: str,
-    seen: pl.DataFrame | None,
+    seen: pl.DataFrame | Callable[[pl.Series], pl.DataFrame] | None,
     raw_columns: list[str],
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counter, int]:
     """Pivot a status log and validate the responses.
@@ -61,8 +62,10 @@ def normalize_events(
     profile : SourceProfile
         ``grain = "event"``.
     source, batch_id : str
-    seen : polars.DataFrame, optional
-        Row hashes stored before: a pivoted response equal to a stored one is a duplicate.
+    seen : polars.DataFrame or callable, optional
+        Row hashes stored before (or a lookup of them, as for
+        :func:`~.normalize.normalize_chunk`): a pivoted response equal to a stored one is a
+        duplicate.
     raw_columns : list of str
 
     Returns

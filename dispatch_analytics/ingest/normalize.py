@@ -7,6 +7,7 @@ frames. A rejected row's reason is the first rule it fails; its detail lists eve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -49,7 +50,7 @@ def normalize_chunk(
     profile: SourceProfile,
     source: str,
     batch_id: str,
-    seen: pl.DataFrame | None = None,
+    seen: pl.DataFrame | Callable[[pl.Series], pl.DataFrame] | None = None,
     raw_columns: list[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Map, parse and validate one chunk of raw rows.
@@ -62,9 +63,10 @@ def normalize_chunk(
     source : str
         The file name recorded as lineage.
     batch_id : str
-    seen : polars.DataFrame, optional
-        ``row_hash, source, source_row`` of rows seen before (stored or earlier chunks);
-        rows with the same hash are rejected as ``duplicate_row``.
+    seen : polars.DataFrame or callable, optional
+        ``row_hash, source, source_row`` of rows seen before (stored or earlier chunks), or
+        a function returning them for the chunk's row hashes; rows with the same hash are
+        rejected as ``duplicate_row``.
     raw_columns : list of str, optional
         Columns that make up a row's identity (default: all but ``source_row``).
 

@@ -83,7 +83,9 @@ def read_checks(df: pl.DataFrame) -> list[Check]:
 
 # ============================================================================ duplicates
 def duplicate_checks(
-    row_hash: pl.Series, rows: pl.Series, seen: pl.DataFrame | None
+    row_hash: pl.Series,
+    rows: pl.Series,
+    seen: pl.DataFrame | Callable[[pl.Series], pl.DataFrame] | None,
 ) -> list[Check]:
     """``duplicate_row``: a row equal to an earlier one of the chunk, or to one seen before.
 
@@ -93,14 +95,18 @@ def duplicate_checks(
         The hash of each row's raw values.
     rows : polars.Series
         ``source_row`` of each row.
-    seen : polars.DataFrame or None
-        ``row_hash, source, source_row`` of rows seen before (one row per hash).
+    seen : polars.DataFrame, callable or None
+        ``row_hash, source, source_row`` of rows seen before (one row per hash), or a
+        function returning those rows for the hashes it is given (the store's lookup: only
+        the rows of this chunk's hashes are read, never every stored hash).
 
     Returns
     -------
     list of Check
     """
     out: list[Check] = []
+    if callable(seen):
+        seen = seen(row_hash)
     seen = seen if seen is not None and seen.height else None
     dup_here = ~row_hash.is_first_distinct()
     dup_before = (

@@ -88,14 +88,32 @@ class _Run:
     dry_run: bool
     chunk_rows: int
     progress: ProgressFn | None
-    #: row_hash, source, source_row of every row stored before or read in this run
+    #: row_hash, source, source_row of every row read in this run (the stored ones are
+    #: looked up per chunk: :meth:`lookup`)
     seen: pl.DataFrame
     #: file sha256 -> batch id, for files ingested in this run
     done_shas: dict[str, str] = field(default_factory=dict)
     #: remove earlier batches of a file ingested with another profile (``--replace``)
     replace: bool = False
-    #: rows of ``seen`` that came from the store (the rest were read in this run)
-    stored_seen: int = 0
+    #: batches whose rows do not count as stored (being replaced)
+    exclude: set[str] = field(default_factory=set)
+    #: the stored files the lookup reads (listed once per run, again after a replace)
+    stored_files: list[list[str]] | None = None
+
+    def lookup(self, hashes: pl.Series) -> pl.DataFrame:
+        """``row_hash, source, source_row`` of the rows seen before with one of ``hashes``:
+        stored ones (a semi-join against the stored hashes, :meth:`Store.seen_rows`) first,
+        then this run's; one row per hash."""
+        frames = []
+        if self.store is not None:
+            if self.stored_files is None:
+                self.stored_files = self.store.seen_files(self.exclude)
+            frames.append(self.store.seen_rows(hashes=hashes, files=self.stored_files))
+        frames.append(self.seen.filter(pl.col("row_hash").is_in(hashes.implode())))
+        both = pl.concat(
+            [f.select(list(_SEEN_SCHEMA)).cast(pl.Schema(_SEEN_SCHEMA)) for f in frames]
+        )
+        return both.unique("row_hash", keep="first", maintain_order=True)
 
 
 @dataclass
@@ -169,9 +187,9 @@ def ingest_files(
         When a file cannot be read or does not fit the profile, or was ingested before with
         another profile (without ``replace``); files before it stay published.
     """
-    seen = store.seen_rows() if store is not None else pl.DataFrame(schema=_SEEN_SCHEMA)
+    seen = pl.DataFrame(schema=_SEEN_SCHEMA)
     run = _Run(profile, store, scratch, dry_run, chunk_rows, progress, seen)
-    run.replace, run.stored_seen = replace, seen.height
+    run.replace = replace
     results = [_ingest_file(run, path) for path in files]
     return IngestReport(files=results, profile=profile.name, dry_run=dry_run)
 
@@ -281,16 +299,12 @@ def _earlier_batches(run: _Run, sha: str, path: str) -> tuple[str | None, list[s
 
 
 def _forget_rows(run: _Run, batches: set[str]) -> None:
-    """Drop the rows only ``batches`` stored from ``run.seen``: they are being replaced, so
-    the new batch's equal rows are not duplicates of them."""
+    """Stop counting the rows of ``batches`` as stored: they are being replaced, so the new
+    batch's equal rows are not duplicates of them."""
     if run.store is None:  # pragma: no cover - replace needs a store
         raise StoreError("internal error: replace without a store")
-    this_run = run.seen.slice(run.stored_seen)
-    stored = run.store.seen_rows(exclude=batches)
-    run.seen = pl.concat(
-        [stored.select(list(_SEEN_SCHEMA)).cast(pl.Schema(_SEEN_SCHEMA)), this_run]
-    )
-    run.stored_seen = stored.height
+    run.exclude |= batches
+    run.stored_files = None  # listed again without them
 
 
 def _write_chunks(
@@ -308,12 +322,12 @@ def _write_chunks(
         for i, chunk in enumerate(_chunks(run, src)):
             if run.profile.grain == "event":  # a status log: the whole file, pivoted
                 acc, rej, unknown, used = normalize_events(
-                    chunk, run.profile, source, batch_id, run.seen, src.columns
+                    chunk, run.profile, source, batch_id, run.lookup, src.columns
                 )
                 res.unknown_statuses = dict(unknown.most_common())
             else:
                 acc, rej = normalize_chunk(
-                    chunk, run.profile, source, batch_id, run.seen, src.columns
+                    chunk, run.profile, source, batch_id, run.lookup, src.columns
                 )
                 used = acc.height
             res.rows_read += chunk.height

@@ -1,7 +1,26 @@
 """The derived incidents table: one row per incident folded from the unit rows of the
 batches it covers, in ``lake/derived/<version>/`` and published by swapping the
 ``lake/derived/current`` link (one rename). Mixed into
-:class:`~dispatch_analytics.store.store.Store`."""
+:class:`~dispatch_analytics.store.store.Store`.
+
+A version folder holds **parts** and a mask::
+
+    incidents-00000.parquet   the incidents of a full build (part 0)
+    incidents-00001.parquet   the incidents an ingest touched, recomputed from all their rows
+    ...
+    masked.parquet            agency, incident_id, _part: for each key listed only the row of
+                              part ``_part`` is current (none: the incident is gone)
+    coverage.parquet          the batches folded in
+
+An ingest costs its batch, not the store: it recomputes only the incidents whose keys its
+batches (or the batches removed since) touch, writes them as a new part, and hard-links the
+untouched parts into the new version folder (nothing old is read or rewritten). Every row of
+every part carries its part number (``_part``); the ``_derived_incidents`` view drops the rows
+a newer part supersedes by an anti-join on the (small) mask, which DuckDB skips when the mask
+is empty. Parts are folded back into one (a full build) when there are more than
+:data:`MAX_PARTS` or the mask outgrows :data:`MAX_MASK_SHARE` of the rows
+(:meth:`DerivedTable.compact_derived`).
+"""
 
 from __future__ import annotations
 
@@ -18,20 +37,33 @@ from .crash import crash_point
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
 from .spatial_tables import fsync_dir as fsync_path
+from .spatial_tables import glob_escape
 
-__all__ = ["SCHEMA_VERSION", "DerivedTable"]
+__all__ = ["SCHEMA_VERSION", "MAX_PARTS", "MAX_MASK_SHARE", "DerivedTable"]
 
 #: The store's schema version: a derived table or catalog of another version is rebuilt.
-SCHEMA_VERSION = "9"
+SCHEMA_VERSION = "10"
+#: Parts a derived table may hold before an ingest folds them back into one (a full build).
+MAX_PARTS = 16
+#: ... or when the masked keys exceed this share of the rows of part 0.
+MAX_MASK_SHARE = 0.25
+_PART = "incidents-{:05d}.parquet"
+_MASK = "masked.parquet"
+_MASK_SCHEMA = {"agency": pl.String, "incident_id": pl.String, "_part": pl.Int32}
 
 
 def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
+def _parts(folder: Path) -> list[Path]:
+    return sorted(folder.glob("incidents-*.parquet"))
+
+
 class DerivedTable:
     """Building, refreshing and cleaning the derived incidents table (the paths, ``read_sql``,
-    ``connect`` and ``ingest_log`` come from :class:`~dispatch_analytics.store.store.Store`)."""
+    ``connect``, ``ingest_log`` and the batch readers come from
+    :class:`~dispatch_analytics.store.store.Store`)."""
 
     derived_dir: Path
     derived_current: Path
@@ -47,20 +79,48 @@ class DerivedTable:
 
         def ingest_log(self) -> pl.DataFrame: ...
 
+        def live_batches(self) -> set[str]: ...
+
+        def changed_keys(self, added: set[str], removed: set[str]) -> pl.DataFrame: ...
+
+    # ------------------------------------------------------------------ the view
+    def derived_view_sql(self) -> str:
+        """The ``_derived_incidents`` view: every part's rows but those a newer part
+        supersedes (the mask), without the ``_part`` column."""
+        cur = glob_escape(self.derived_current)
+        return (
+            "create or replace view _derived_incidents as select d.* exclude (_part) from "
+            f"read_parquet({_sql_str(cur + '/incidents-*.parquet')}) d anti join "
+            f"read_parquet({_sql_str(cur + '/' + _MASK)}) m on m.agency = d.agency "
+            "and m.incident_id = d.incident_id and m._part <> d._part"
+        )
+
+    def derived_parts(self) -> list[Path]:
+        """The part files of the current derived table (``incidents-NNNNN.parquet``)."""
+        return _parts(self.derived_current)
+
     def _derived_version_ok(self) -> bool:
         try:
             target = os.readlink(self.derived_current)
         except OSError:
             return False
-        path = self.derived_current / "incidents.parquet"
-        if not (Path(target).name.startswith(f"v{SCHEMA_VERSION}-") and path.exists()):
+        parts = self.derived_parts()
+        if not (
+            Path(target).name.startswith(f"v{SCHEMA_VERSION}-")
+            and parts
+            and (self.derived_current / _MASK).exists()
+        ):
             return False
         # a stored interval added to the registry since: the table lacks its column
-        try:
-            have = set(pl.scan_parquet(path, glob=False).collect_schema())
-        except (OSError, pl.exceptions.PolarsError):
-            return False
-        return all(iv.column in have for iv in intervals("incident", stored=True))
+        want = {iv.column for iv in intervals("incident", stored=True)} | {"_part"}
+        for path in parts:
+            try:
+                have = set(pl.scan_parquet(path, glob=False).collect_schema())
+            except (OSError, pl.exceptions.PolarsError):
+                return False
+            if not want <= have:
+                return False
+        return True
 
     def _ensure_derived(self) -> None:
         """Create an empty derived incidents table (covering no batch) when there is none of
@@ -84,11 +144,11 @@ class DerivedTable:
         finally:
             con.close()
 
-    def _write_derived(
-        self, con, incidents_sql: str, coverage_sql: str, stages: bool = False
-    ) -> None:
-        """Write a new derived table folder and swap the ``current`` link to it (one
-        rename); ``stages`` reaches the crash-hook stages ``derived.*``."""
+    # ------------------------------------------------------------------ publishing
+    def _publish_derived(self, fill, stages: bool) -> None:
+        """Make a new version folder, let ``fill(folder)`` write its files, then swap the
+        ``current`` link to it (one rename); ``stages`` reaches the crash-hook stages
+        ``derived.*``."""
         from datetime import UTC, datetime
 
         def stage(name: str) -> None:
@@ -100,15 +160,10 @@ class DerivedTable:
         name = f"v{SCHEMA_VERSION}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}"
         new = self.derived_dir / name
         new.mkdir()
-        con.execute(
-            f"copy ({incidents_sql}) to {_sql_str(str(new / 'incidents.parquet'))} "
-            "(format parquet, compression zstd)"
-        )
-        con.execute(
-            f"copy ({coverage_sql}) to {_sql_str(str(new / 'coverage.parquet'))} (format parquet)"
-        )
-        for f in (new / "incidents.parquet", new / "coverage.parquet", new):
+        fill(new)
+        for f in sorted(new.iterdir()):
             fsync_path(f)  # on disk before the link points at them (a power cut, not only kill)
+        fsync_path(new)
         stage("derived.written")
         link = self.derived_dir / f".current-{os.getpid()}"
         link.unlink(missing_ok=True)
@@ -128,6 +183,63 @@ class DerivedTable:
             if d.is_dir() and not d.is_symlink() and d.name not in keep:
                 shutil.rmtree(d, ignore_errors=True)
         stage("derived.done")
+
+    def _write_derived(
+        self, con, incidents_sql: str, coverage_sql: str, stages: bool = False
+    ) -> None:
+        """A full build: one part (``incidents-00000.parquet``) from ``incidents_sql``, an
+        empty mask, the coverage from ``coverage_sql``."""
+
+        def fill(new: Path) -> None:
+            con.execute(
+                f"copy (select *, 0::integer as _part from ({incidents_sql})) to "
+                f"{_sql_str(str(new / _PART.format(0)))} (format parquet, compression zstd)"
+            )
+            pl.DataFrame(schema=_MASK_SCHEMA).write_parquet(new / _MASK)
+            con.execute(
+                f"copy ({coverage_sql}) to {_sql_str(str(new / 'coverage.parquet'))} "
+                "(format parquet)"
+            )
+
+        self._publish_derived(fill, stages)
+
+    def _write_derived_part(
+        self, con, keys: pl.DataFrame, coverage: set[str], stages: bool = True
+    ) -> None:
+        """An incremental refresh: the untouched parts hard-linked, the incidents of
+        ``keys`` (agency, incident_id) recomputed from all their unit rows as a new part, the
+        mask told that the new part holds those keys' current rows."""
+        old_parts = self.derived_parts()
+        old_mask = pl.read_parquet(self.derived_current / _MASK).cast(_MASK_SCHEMA)  # type: ignore[arg-type]
+        part = int(old_parts[-1].name[len("incidents-") : -len(".parquet")]) + 1
+
+        def fill(new: Path) -> None:
+            for f in old_parts:
+                _link_or_copy(f, new / f.name)
+            touched = keys.select(
+                pl.col("agency").cast(pl.String),
+                pl.col("incident_id").cast(pl.String),
+                pl.lit(part, pl.Int32).alias("_part"),
+            )
+            mask = pl.concat(
+                [old_mask.join(touched, on=["agency", "incident_id"], how="anti"), touched]
+            )
+            mask.write_parquet(new / _MASK)
+            src = (
+                "(select * from responses_all r semi join (select agency, incident_id from "
+                f"read_parquet({_sql_str(str(new / _MASK))}) where _part = {part}) k "
+                "on k.agency = r.agency and k.incident_id = r.incident_id)"
+            )
+            con.execute(
+                f"copy (select *, {part}::integer as _part from "
+                f"({_incidents_sql(f'({_dedupe_sql(src)})')})) to "
+                f"{_sql_str(str(new / _PART.format(part)))} (format parquet, compression zstd)"
+            )
+            pl.DataFrame(
+                {"batch_id": sorted(coverage)}, schema={"batch_id": pl.String}
+            ).write_parquet(new / "coverage.parquet")
+
+        self._publish_derived(fill, stages)
 
     def _clean_derived(self) -> None:
         """Delete the derived tables of killed refreshes (under the writer lock): temporary
@@ -151,21 +263,70 @@ class DerivedTable:
         for d in older[:-1]:
             shutil.rmtree(d, ignore_errors=True)
 
+    # ------------------------------------------------------------------ refreshing
+    def derived_coverage(self) -> set[str] | None:
+        """The batches the current derived table covers (None: unreadable)."""
+        try:
+            return set(pl.read_parquet(self.derived_current / "coverage.parquet")["batch_id"])
+        except (OSError, pl.exceptions.PolarsError):
+            return None
+
     def derived_stale(self) -> bool:
         """True when the derived incidents table does not cover exactly the batches in the
         ingest log (a refresh was skipped or killed; the ``incidents`` view is right
         anyway, only slower)."""
-        path = self.derived_current / "coverage.parquet"
+        covered = self.derived_coverage()
+        return covered is None or covered != set(self.ingest_log()["batch_id"].to_list())
+
+    def _needs_full_build(self) -> bool:
+        """True when the parts are to be folded back into one (too many parts, a mask
+        grown past :data:`MAX_MASK_SHARE` of part 0), or the table cannot be updated."""
+        if not self._derived_version_ok():
+            return True
+        parts = self.derived_parts()
+        if len(parts) >= MAX_PARTS:
+            return True
         try:
-            covered = set(pl.read_parquet(path)["batch_id"].to_list())
+            masked = pl.scan_parquet(self.derived_current / _MASK, glob=False).select(pl.len())
+            base = pl.scan_parquet(parts[0], glob=False).select(pl.len())
+            n_mask, n_base = masked.collect().item(), base.collect().item()
         except (OSError, pl.exceptions.PolarsError):
             return True
-        return covered != set(self.ingest_log()["batch_id"].to_list())
+        return n_mask > max(1000, MAX_MASK_SHARE * n_base)
 
-    def refresh_derived(self) -> None:
+    def refresh_derived(self, full: bool = False) -> None:
         """Fold every ingested batch into the derived incidents table (call under the writer
         lock). Incidents of batches ingested since are still computed live by the
-        ``incidents`` view, so the view is always current; this only makes it fast."""
+        ``incidents`` view, so the view is always current; this only makes it fast.
+
+        Only the incidents the new batches (and the batches removed since) touch are
+        recomputed, as a new part; a full build runs when ``full``, when there is no table
+        of this version yet, or when the parts are due to be folded back into one.
+        """
+        coverage = self.derived_coverage()
+        if full or coverage is None or self._needs_full_build():
+            self._full_build()
+            return
+        logged = set(self.ingest_log()["batch_id"].to_list())
+        added = logged - coverage
+        removed = coverage - self.live_batches()
+        if not added and not removed:
+            return
+        keys = self.changed_keys(added, removed)
+        con = self.connect(read_only=False)
+        try:
+            con.execute("set enable_progress_bar = false")
+            self._write_derived_part(con, keys, (coverage - removed) | added)
+        finally:
+            con.close()
+
+    def compact_derived(self) -> None:
+        """Fold the derived table's parts back into one (a full build; under the writer
+        lock). ``dispatch compact`` calls it; an ingest does it by itself when the parts
+        are more than :data:`MAX_PARTS`."""
+        self._full_build()
+
+    def _full_build(self) -> None:
         con = self.connect(read_only=False)
         try:
             con.execute("set enable_progress_bar = false")
@@ -184,3 +345,12 @@ class DerivedTable:
         finally:
             con.close()
             shutil.rmtree(self.tmp_dir / "duckdb_spill", ignore_errors=True)
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """Hard-link an untouched part into the new version folder (a copy where the file
+    system has no hard links)."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)

@@ -10,7 +10,8 @@ Layout of a data directory::
           rejects-00000.parquet     rejected source rows, with reason
           ingest_log.parquet        one row describing the batch
       lake/_tmp/                batches being written (invisible to every view)
-      lake/derived/current      link to the derived incidents table (swapped by one rename)
+      lake/derived/current      link to the derived incidents table (swapped by one rename):
+                                parts incidents-NNNNN.parquet, masked.parquet, coverage.parquet
 
 A batch folder appears by one ``rename``, so a reader sees all of a batch or none of it;
 a killed ingest leaves only ``_tmp`` debris, removed by the next writer (``docs/store.md``,
@@ -236,9 +237,8 @@ class Store(DerivedTable, StoreReading):
             # newest record of each incident/unit wins: most stages, latest last stage, latest
             # batch; within one batch the content decides (row_hash), never the row order
             f"create or replace view responses as {_dedupe_sql('responses_all')}",
-            # incidents not yet in the derived table, computed live from their unit rows
-            "create or replace view _derived_incidents as select * from read_parquet("
-            f"{_sql_str(glob_escape(self.derived_current / 'incidents.parquet'))})",
+            # the derived table's parts, less the rows a newer part supersedes (derived.py)
+            self.derived_view_sql(),
             "create or replace view _derived_coverage as select batch_id from read_parquet("
             f"{_sql_str(glob_escape(self.derived_current / 'coverage.parquet'))})",
             # incidents of batches the derived table does not cover, and of removed batches

@@ -1,0 +1,227 @@
+"""Incremental ingest benchmark: `make bench` prints the ratios; nothing here is asserted.
+
+Measures (issue 13, item 5):
+
+- a 600-row batch (CSV, ``dispatch ingest`` as the library runs it, with one zone layer
+  loaded and H3 cells at resolution 8) into a store of N incidents (default 1,000,000, built
+  once by :func:`synth.make_store` and cached in ``bench/_work/incr_store_N``; each run works
+  on a hard-linked copy, which is safe because the store never writes a file in place) versus
+  the same batch into an empty store holding the same zone layer. Goal <= 1.5x.
+- ingest of an N-incident CSV (``synth.make_csv``) into a fresh store versus a bare
+  ``polars.read_csv`` of it (all columns as text). Goal <= 2x.
+
+Each measurement runs in its own process (peak RSS is that run's alone); the best of
+``--repeat`` runs is shown. ``--profile`` prints a cProfile of one batch into the big store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+HERE = Path(__file__).parent
+WORK = HERE / "_work"
+sys.path.insert(0, str(HERE))
+
+from synth import MAPPING, make_csv, make_store  # noqa: E402
+
+NHOODS = HERE.parent / "sample_data" / "sf_week" / "sf_analysis_neighborhoods.geojson"
+LAYER, ID_FIELD = "neighborhoods", "nhood"
+
+HWM = """
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+CHILD = {
+    "batch": textwrap.dedent("""
+        import json, sys, time
+        import polars, duckdb
+        HWM
+        t = time.perf_counter()
+        from dispatch_analytics import ingest, load_profile
+        prof = load_profile(sys.argv[2])
+        r = ingest(sys.argv[1], prof, data_dir=sys.argv[3])
+        secs = time.perf_counter() - t
+        print(json.dumps({"seconds": secs, "accepted": r.rows_accepted, "rss_mb": hwm(),
+                          "pandas": "pandas" in sys.modules}))
+    """),
+    "profile": textwrap.dedent("""
+        import cProfile, pstats, sys
+        import polars, duckdb
+        from dispatch_analytics import ingest, load_profile
+        prof = load_profile(sys.argv[2])
+        p = cProfile.Profile()
+        p.enable()
+        ingest(sys.argv[1], prof, data_dir=sys.argv[3])
+        p.disable()
+        pstats.Stats(p).sort_stats("cumulative").print_stats(45)
+    """),
+    "bare_read": textwrap.dedent("""
+        import json, sys, time
+        import polars as pl
+        HWM
+        t = time.perf_counter()
+        df = pl.read_csv(sys.argv[1], infer_schema=False)
+        print(json.dumps({"seconds": time.perf_counter() - t, "rss_mb": hwm()}))
+    """),
+    "full": textwrap.dedent("""
+        import json, sys, time
+        import polars, duckdb
+        HWM
+        from dispatch_analytics import ingest, load_profile
+        prof = load_profile(sys.argv[2])
+        t = time.perf_counter()
+        r = ingest(sys.argv[1], prof, data_dir=sys.argv[3], h3_resolution=None,
+                   refresh_derived=False)
+        print(json.dumps({"seconds": time.perf_counter() - t, "accepted": r.rows_accepted,
+                          "rss_mb": hwm()}))
+    """),
+}
+
+
+def child(kind: str, *args: str) -> dict | str:
+    code = CHILD[kind].replace("HWM", HWM)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+    if out.returncode:
+        raise SystemExit(f"{kind} failed:\n{out.stderr}")
+    if kind == "profile":
+        return out.stdout
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def batch_csv(path: Path, rows: int, offset: int, seed: int = 7) -> Path:
+    """A ``rows``-row CSV of new incidents (ids from ``offset``), in the synth layout."""
+    make_csv(path, rows, seed)
+    df = pl.read_csv(path, infer_schema=False)
+    df = df.with_columns((pl.col("INC").cast(pl.Int64) + offset).cast(pl.String))
+    df.write_csv(path)
+    return path
+
+
+def big_store(n: int) -> Path:
+    """The cached store of n incidents with the zone layer loaded (built once)."""
+    from dispatch_analytics.spatial.zones import load_zones
+
+    root = WORK / f"incr_store_{n}"
+    done = root / ".bench-ready"
+    if done.exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    t = time.perf_counter()
+    make_store(root, n)
+    load_zones(root, NHOODS, LAYER, id_field=ID_FIELD)
+    done.write_text("ok")
+    print(f"built {root} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    return root
+
+
+def empty_store() -> Path:
+    from dispatch_analytics.spatial.zones import load_zones
+    from dispatch_analytics.store import Store
+
+    root = WORK / "incr_store_empty"
+    done = root / ".bench-ready"
+    if done.exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    Store(root)
+    load_zones(root, NHOODS, LAYER, id_field=ID_FIELD)
+    done.write_text("ok")
+    return root
+
+
+def linked_copy(src: Path, dest: Path) -> Path:
+    shutil.rmtree(dest, ignore_errors=True)
+    subprocess.run(["cp", "-al", str(src), str(dest)], check=True)
+    return dest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--incidents", type=int, default=1_000_000)
+    ap.add_argument("--batch-rows", type=int, default=600)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of one batch")
+    ap.add_argument("--skip-full", action="store_true", help="skip the CSV vs read_csv ratio")
+    args = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    mapping = WORK / "synth_mapping.toml"
+    mapping.write_text(MAPPING)
+    big = big_store(args.incidents)
+    empty = empty_store()
+    csv = batch_csv(WORK / f"batch_{args.batch_rows}.csv", args.batch_rows, 50_000_000)
+    if args.profile:
+        print(child("profile", str(csv), str(mapping), str(linked_copy(big, WORK / "run_big"))))
+        shutil.rmtree(WORK / "run_big", ignore_errors=True)
+        return
+
+    def best(src: Path) -> dict:
+        runs = []
+        for _ in range(args.repeat):
+            runs.append(child("batch", str(csv), str(mapping), str(linked_copy(src, WORK / "run"))))
+            shutil.rmtree(WORK / "run", ignore_errors=True)
+        return min(runs, key=lambda r: r["seconds"])
+
+    into_empty = best(empty)
+    into_big = best(big)
+    rows = [
+        ("machine load (1 min)", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"),
+        (
+            f"{args.batch_rows}-row batch into an empty store",
+            f"{into_empty['seconds']:.2f} s, peak RSS {into_empty['rss_mb']:,.0f} MB",
+        ),
+        (
+            f"... into a store of {args.incidents:,} incidents",
+            f"{into_big['seconds']:.2f} s, peak RSS {into_big['rss_mb']:,.0f} MB",
+        ),
+        ("batch into big / into empty", f"{into_big['seconds'] / into_empty['seconds']:.2f}x"
+         "  (goal <= 1.5x)"),
+        ("pandas imported by the ingest", str(into_big["pandas"])),
+    ]
+    if not args.skip_full:
+        full_csv = WORK / f"synth_{args.incidents}.csv"
+        if not full_csv.exists():
+            make_csv(full_csv, args.incidents)
+        bare = min(
+            (child("bare_read", str(full_csv)) for _ in range(args.repeat)),
+            key=lambda r: r["seconds"],
+        )
+        fulls = []
+        for _ in range(args.repeat):
+            store = WORK / "run_full"
+            shutil.rmtree(store, ignore_errors=True)
+            fulls.append(child("full", str(full_csv), str(mapping), str(store)))
+            shutil.rmtree(store, ignore_errors=True)
+        full = min(fulls, key=lambda r: r["seconds"])
+        rows += [
+            ("bare polars read_csv of the CSV", f"{bare['seconds']:.2f} s"),
+            ("ingest of the CSV (rows and rejects only)", f"{full['seconds']:.2f} s, "
+             f"peak RSS {full['rss_mb']:,.0f} MB"),
+            ("ingest / bare read", f"{full['seconds'] / bare['seconds']:.2f}x  (goal <= 2x)"),
+        ]
+    w = max(len(a) for a, _ in rows)
+    print(f"\nIncremental ingest benchmark (best of {args.repeat})")
+    print("-" * (w + 40))
+    for a, b in rows:
+        print(f"{a:<{w}}  {b}")
+    print("-" * (w + 40))
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
