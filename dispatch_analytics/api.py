@@ -15,8 +15,8 @@ from .errors import IngestError
 from .ingest.profiles import SourceProfile
 from .ingest.results import IngestReport, ProgressFn
 from .io.sources import expand_paths
-from .spatial.assign import ensure_assigned
-from .spatial.zones import assign_incidents, list_layers
+from .spatial.assign import assign_changed, ensure_assigned
+from .spatial.zones import list_layers
 from .store import Store
 from .store.batches import ingest_files
 from .store.crash import crash_point
@@ -54,11 +54,13 @@ def ingest(
     progress : callable, optional
         ``progress(file, rows_done, rows_estimated)`` after every chunk.
     h3_resolution : int or None
-        After the ingest every incident is (re)assigned to each loaded zone layer and to an
-        H3 cell of this resolution (None: no cells).
+        After the ingest the incidents the new batches touch are assigned to each loaded
+        zone layer and to an H3 cell of this resolution (None: no cells); the others keep
+        theirs. A resolution other than the stored cells' re-assigns every incident.
     refresh_derived : bool
-        Fold the new batches into the derived incidents table (fast ``incidents`` queries).
-        With False the view computes their incidents live until the next ingest.
+        Fold the new batches into the derived incidents table (fast ``incidents`` queries):
+        only the incidents they touch are recomputed, as a new part of the table. With
+        False the view computes their incidents live until the next ingest.
     replace : bool
         A file ingested before with another profile or mapping replaces its earlier
         batch(es) in the same atomic step (without it, such a file is refused).
@@ -138,12 +140,15 @@ def finish_interrupted(
 def refresh_zone_assignment(
     store: Store, h3_resolution: int | None = 8
 ) -> dict[str, dict[str, int]]:
-    """Re-assign every incident to each loaded zone layer and to an H3 cell."""
+    """Assign the incidents changed since the last assignment (those of the batches
+    published or removed since) to each loaded zone layer and to an H3 cell; every other
+    incident keeps its assignment (:func:`~dispatch_analytics.spatial.assign.assign_changed`,
+    which falls back to assigning every incident when it must)."""
     if h3_resolution is None and not list_layers(store.root):
         return {}
     con = store.connect(read_only=False)
     try:
-        return assign_incidents(store.root, con, h3_resolution=h3_resolution)
+        return assign_changed(store.root, con, h3_resolution=h3_resolution)
     finally:
         con.close()
 
@@ -154,8 +159,8 @@ def remove_batches(
     """Remove ingested batches (``dispatch batches remove``), atomically.
 
     One rename hides the batches from every view; their folders are then deleted, the
-    derived incidents table refreshed and every incident re-assigned to the zone layers and
-    H3 cells, all under the writer lock.
+    derived incidents table refreshed and the removed batches' incidents re-assigned to the
+    zone layers and H3 cells (or dropped from them), all under the writer lock.
 
     Parameters
     ----------

@@ -42,6 +42,7 @@ from .validate import text_values
 
 __all__ = [
     "assign_incidents",
+    "assign_changed",
     "assign_store_incidents",
     "assign_new_layer",
     "ensure_assigned",
@@ -50,9 +51,9 @@ __all__ = [
 ]
 
 
-def _read_incidents(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def _read_incidents(con: duckdb.DuckDBPyConnection, where: str = "") -> pl.DataFrame:
     try:
-        rel = con.sql("select agency, incident_id, latitude, longitude from incidents")
+        rel = con.sql(f"select agency, incident_id, latitude, longitude from incidents i {where}")
         df = rel.pl()
     except duckdb.CatalogException as exc:
         raise StoreError(
@@ -103,8 +104,17 @@ def _write_layer(
     lat = inc["latitude"].to_numpy().astype(np.float64)
     lon = inc["longitude"].to_numpy().astype(np.float64)
     idx = assign_point_index(lon, lat, zone_geoms_4326(zones))
-    ids = pl.Series("zone_id", text_values(zones["zone_id"].tolist()), dtype=pl.String)
-    out = inc.select(
+    out = _zone_rows(inc, layer, idx, zones["zone_id"].tolist(), generation)
+    atomic_write(incident_zones_path(root, layer, generation), out.write_parquet, stage)
+    return idx, int((np.isfinite(lat) & np.isfinite(lon)).sum())
+
+
+def _zone_rows(
+    inc: pl.DataFrame, layer: str, idx: np.ndarray, zone_ids, generation
+) -> pl.DataFrame:
+    """The assignment rows of ``inc``: zone ``idx`` (a position in ``zone_ids``, -1: none)."""
+    ids = pl.Series("zone_id", text_values(zone_ids), dtype=pl.String)
+    return inc.select(
         pl.col("agency"),
         pl.col("incident_id"),
         pl.lit(layer, pl.String).alias("layer"),
@@ -114,8 +124,6 @@ def _write_layer(
         .alias("zone_id"),
         pl.lit(generation, pl.Int64).alias("generation"),
     )
-    atomic_write(incident_zones_path(root, layer, generation), out.write_parquet, stage)
-    return idx, int((np.isfinite(lat) & np.isfinite(lon)).sum())
 
 
 def _counts(idx: np.ndarray, n_located: int) -> dict[str, int]:
@@ -127,13 +135,17 @@ def _counts(idx: np.ndarray, n_located: int) -> dict[str, int]:
     }
 
 
-def _write_cells(root, inc: pl.DataFrame, lat, lon, resolution: int) -> None:
-    cells = inc.select(
+def _cell_rows(inc: pl.DataFrame, lat, lon, resolution: int) -> pl.DataFrame:
+    return inc.select(
         pl.col("agency"),
         pl.col("incident_id"),
         pl.lit(resolution, pl.Int8).alias("resolution"),
         _h3_cells(lat, lon, resolution).alias("h3_cell"),
     )
+
+
+def _write_cells(root, inc: pl.DataFrame, lat, lon, resolution: int) -> None:
+    cells = _cell_rows(inc, lat, lon, resolution)
     atomic_write(cells_path(root), cells.write_parquet, "assign.cells")
 
 
@@ -205,7 +217,8 @@ def ensure_assigned(root: str | os.PathLike, h3_resolution: int | None = 8) -> b
 
     A writer killed between publishing batches and assigning their incidents leaves the
     assignment stale (``spatial/assigned.parquet`` lists other batches); the next writer
-    calls this under its lock and assigns every incident again. Call it holding
+    calls this under its lock and assigns the incidents of the batches published or
+    removed since the stamp again (every incident when there is no stamp). Call it holding
     :func:`~dispatch_analytics.store.spatial_tables.spatial_lock`.
 
     Parameters
@@ -226,7 +239,16 @@ def ensure_assigned(root: str | os.PathLike, h3_resolution: int | None = 8) -> b
     if not list_layers(root) and live == ["_init"]:
         return False  # an empty store: nothing to assign
     resolution = _cells_resolution(root)
-    assign_store_incidents(root, None, h3_resolution if resolution is None else resolution)
+    resolution = h3_resolution if resolution is None else resolution
+    from ..store import Store
+
+    store = Store(root, create=False)
+    con = store.connect(read_only=False)
+    try:  # the changed incidents only, when the stamp allows (the merge is idempotent)
+        if _assign_changed(root, store, con, resolution) is None:
+            _assign_incidents(root, con, None, resolution)
+    finally:
+        con.close()
     return True
 
 
@@ -291,6 +313,148 @@ def assign_incidents(
     """
     with spatial_lock(root):
         return _assign_incidents(root, con, layers, h3_resolution)
+
+
+def _merge_write(path, old_keys_out: pl.DataFrame, new: pl.DataFrame, stage: str) -> pl.DataFrame:
+    """Rewrite ``path``: its rows but those of the changed keys, plus ``new`` (one rename);
+    returns the merged rows."""
+    old = pl.read_parquet(path)
+    keep = old.join(old_keys_out, on=["agency", "incident_id"], how="anti")
+    merged = pl.concat([keep, new.select(keep.columns).cast(keep.schema)])  # type: ignore[arg-type]
+    atomic_write(path, merged.write_parquet, stage)
+    return merged
+
+
+def _layer_zones(root, layer: str) -> tuple[list[str | None], np.ndarray, str | None]:
+    """(zone ids, geometries, agency) of a loaded layer, in zone order, read with pyarrow
+    and shapely only (no GeoPandas: the ingest path imports neither it nor pandas). Stored
+    layers are EPSG:4326 (``dispatch zones load`` reprojects)."""
+    import pyarrow.parquet as pq
+    import shapely
+
+    from ..store.spatial_tables import zones_dir
+
+    path = zones_dir(root) / f"{layer}.parquet"
+    names = pq.read_schema(path).names
+    cols = [c for c in ("zone_id", "agency", "geometry") if c in names]
+    table = pq.ParquetFile(path).read(columns=cols)
+    wkb = table.column("geometry").combine_chunks()
+    wkb = getattr(wkb, "storage", wkb)  # the geoarrow.wkb extension type holds binary
+    geoms = shapely.from_wkb(np.asarray(wkb.to_pylist(), dtype=object))
+    agencies = table.column("agency").to_pylist() if "agency" in cols else []
+    agency = next((str(a) for a in agencies if a is not None), None)
+    return text_values(table.column("zone_id").to_pylist()), geoms, agency
+
+
+def _located_counts(con, agency: str | None) -> tuple[int, int]:
+    """(incidents, incidents with both coordinates) in a layer's scope."""
+    where = "" if agency is None else "where agency = $agency"
+    row = con.execute(
+        "select count(*), count(*) filter (where latitude is not null and longitude is not "
+        f"null and isfinite(latitude) and isfinite(longitude)) from incidents {where}",
+        {} if agency is None else {"agency": agency},
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+# Long: the incremental twin of _assign_incidents, step by step with the same crash stages
+def _assign_changed(root, store, con, h3_resolution) -> dict[str, dict[str, int]] | None:
+    """:func:`assign_changed` without the lock; None when only a full run will do."""
+    stamp, live = _stamp(root), _live_batches(root)
+    if stamp is None or live is None:
+        return None
+    resolution = _cells_resolution(root)
+    cells_file = cells_path(root)
+    if h3_resolution is not None and resolution is not None and resolution != h3_resolution:
+        return None  # every cell changes
+    gens = layer_generations(root)
+    layers = list_layers(root)
+    if any(
+        layer not in gens or not incident_zones_path(root, layer, gens[layer]).is_file()
+        for layer in layers
+    ):
+        return None  # a layer without its assignment file (e.g. loaded before the store)
+    _check_h3_resolution(h3_resolution)
+    crash_point("assign.begin")
+    keys = store.changed_keys(set(live) - set(stamp), set(stamp) - set(live))
+    keys = keys.select(pl.col("agency").cast(pl.String), pl.col("incident_id").cast(pl.String))
+    # the changed incidents as they are now (a removed one is gone: its rows are dropped)
+    con.register("_changed_keys", keys.to_arrow())
+    inc = _read_incidents(
+        con, "semi join _changed_keys k on k.agency = i.agency and k.incident_id = i.incident_id"
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for layer in layers:
+        zone_ids, geoms, agency = _layer_zones(root, layer)
+        generation = gens[layer]
+        scoped = inc if agency is None else inc.filter(pl.col("agency") == agency)
+        lat = scoped["latitude"].to_numpy().astype(np.float64)
+        lon = scoped["longitude"].to_numpy().astype(np.float64)
+        idx = assign_point_index(lon, lat, geoms)
+        new = _zone_rows(scoped, layer, idx, zone_ids, generation)
+        path = incident_zones_path(root, layer, generation)
+        merged = _merge_write(path, keys, new, "assign.layer")
+        n, located = _located_counts(con, agency)
+        assigned = int(merged["zone_id"].is_not_null().sum())
+        counts[layer] = {
+            "assigned": assigned,
+            "outside": located - assigned,
+            "no_coordinates": n - located,
+        }
+    crash_point("assign.layers_done")
+    clean_stale_assignments(root)
+    if h3_resolution is not None:
+        lat = inc["latitude"].to_numpy().astype(np.float64)
+        lon = inc["longitude"].to_numpy().astype(np.float64)
+        new = _cell_rows(inc, lat, lon, int(h3_resolution))
+        if resolution is None:  # no cells yet (an empty store): this batch's are all
+            atomic_write(cells_file, new.write_parquet, "assign.cells")
+        else:
+            _merge_write(cells_file, keys, new, "assign.cells")
+    _write_stamp(root, live)
+    return counts
+
+
+def assign_changed(
+    root: str | os.PathLike, con: duckdb.DuckDBPyConnection, h3_resolution: int | None = 8
+) -> dict[str, dict[str, int]]:
+    """Assign only the incidents that changed since the last complete assignment.
+
+    The incidents of the batches published (or removed) since ``spatial/assigned.parquet``
+    was written are located again in every loaded layer and H3 cell; every other
+    incident keeps its assignment (a full run, :func:`assign_incidents`, happens instead
+    when there is no stamp, a layer lacks its assignment file, or the H3 resolution
+    changes). Each file is rewritten by one rename, as a full run does; the stamp last.
+
+    Parameters
+    ----------
+    root : path
+        The store root.
+    con : duckdb.DuckDBPyConnection
+        A connection with the catalog views (``Store(root).connect(read_only=False)``).
+    h3_resolution : int or None
+        H3 resolution 0-15; None leaves the cells file as is.
+
+    Returns
+    -------
+    dict
+        As :func:`assign_incidents` (counts over every incident, not only the changed).
+
+    Raises
+    ------
+    ZoneError
+        The resolution is out of range.
+    StoreError
+        ``con`` has no ``incidents`` view, or ``root`` holds no store.
+    """
+    from ..store import Store
+
+    store = Store(root, create=False)
+    with spatial_lock(root):
+        out = _assign_changed(root, store, con, h3_resolution)
+        if out is None:
+            out = _assign_incidents(root, con, None, h3_resolution)
+        return out
 
 
 def outside_incidents(

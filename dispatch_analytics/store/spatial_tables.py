@@ -288,7 +288,9 @@ def layer_generations(root) -> dict[str, int | None]:
         schema = pq.read_schema(p)
         gen = None
         if "generation" in schema.names:
-            col = pq.read_table(p, columns=["generation"]).column("generation")
+            # ParquetFile, not read_table: read_table imports pyarrow.dataset, and with it
+            # pandas (2 s on the ingest path)
+            col = pq.ParquetFile(p).read(columns=["generation"]).column("generation")
             gen = next((int(v) for v in col.to_pylist() if v is not None), None)
         out[parsed[0]] = gen
     return out
