@@ -110,10 +110,14 @@ def ingest(
         changed = bool(report.rows_accepted) or (
             replace and any(not f.skipped for f in report.files)
         )
-        if changed and refresh_derived:
-            store.refresh_derived()
         if changed:  # under the writer lock: no batch is published meanwhile
-            report.zone_counts = refresh_zone_assignment(store, h3_resolution)
+            con = store.connect(read_only=False)  # one set of views for both steps
+            try:
+                if refresh_derived:
+                    store.refresh_derived(con=con)
+                report.zone_counts = refresh_zone_assignment(store, h3_resolution, con)
+            finally:
+                con.close()
     return report
 
 
@@ -138,7 +142,7 @@ def finish_interrupted(
 
 
 def refresh_zone_assignment(
-    store: Store, h3_resolution: int | None = 8
+    store: Store, h3_resolution: int | None = 8, con=None
 ) -> dict[str, dict[str, int]]:
     """Assign the incidents changed since the last assignment (those of the batches
     published or removed since) to each loaded zone layer and to an H3 cell; every other
@@ -146,11 +150,13 @@ def refresh_zone_assignment(
     which falls back to assigning every incident when it must)."""
     if h3_resolution is None and not list_layers(store.root):
         return {}
-    con = store.connect(read_only=False)
+    own = con is None
+    con = store.connect(read_only=False) if con is None else con
     try:
-        return assign_changed(store.root, con, h3_resolution=h3_resolution)
+        return assign_changed(store.root, con, h3_resolution=h3_resolution, store=store)
     finally:
-        con.close()
+        if own:
+            con.close()
 
 
 def remove_batches(

@@ -315,14 +315,16 @@ def assign_incidents(
         return _assign_incidents(root, con, layers, h3_resolution)
 
 
-def _merge_write(path, old_keys_out: pl.DataFrame, new: pl.DataFrame, stage: str) -> pl.DataFrame:
-    """Rewrite ``path``: its rows but those of the changed keys, plus ``new`` (one rename);
-    returns the merged rows."""
+def _merged(path, keys: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``path`` but those of the changed ``keys``, plus ``new``."""
     old = pl.read_parquet(path)
-    keep = old.join(old_keys_out, on=["agency", "incident_id"], how="anti")
-    merged = pl.concat([keep, new.select(keep.columns).cast(keep.schema)])  # type: ignore[arg-type]
-    atomic_write(path, merged.write_parquet, stage)
-    return merged
+    # a cheap is_in on the ids first: the exact anti-join runs on the few rows it hits
+    # (an anti-join of every row took 1.0 s at 1M rows, this 0.07 s)
+    hit = old["incident_id"].is_in(keys["incident_id"].implode())
+    keep = pl.concat(
+        [old.filter(~hit), old.filter(hit).join(keys, on=["agency", "incident_id"], how="anti")]
+    )
+    return pl.concat([keep, new.select(keep.columns).cast(keep.schema)])  # type: ignore[arg-type]
 
 
 def _layer_zones(root, layer: str) -> tuple[list[str | None], np.ndarray, str | None]:
@@ -357,11 +359,39 @@ def _located_counts(con, agency: str | None) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _changed_incidents(store, con, keys: pl.DataFrame) -> pl.DataFrame:
+    """The changed incidents as they are now (a removed one is gone): from the derived
+    table's parts holding them when it is current, else from the ``incidents`` view (the
+    keys reach DuckDB as a Parquet file: registering a frame would import pandas through
+    pyarrow.dataset)."""
+    cols = ["agency", "incident_id", "latitude", "longitude"]
+    rows = store.derived_rows(keys, cols)
+    if rows is not None:
+        return rows.with_columns(
+            pl.col("agency").cast(pl.String),
+            pl.col("incident_id").cast(pl.String),
+            pl.col("latitude").cast(pl.Float64),
+            pl.col("longitude").cast(pl.Float64),
+        )
+    tmp = store.tmp_dir / f"changed-{os.getpid()}.parquet"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    keys.write_parquet(tmp)
+    try:
+        path = "'" + str(tmp).replace("'", "''") + "'"
+        return _read_incidents(
+            con,
+            f"semi join read_parquet({path}) k on k.agency = i.agency "
+            "and k.incident_id = i.incident_id",
+        )
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 # Long: the incremental twin of _assign_incidents, step by step with the same crash stages
 def _assign_changed(root, store, con, h3_resolution) -> dict[str, dict[str, int]] | None:
     """:func:`assign_changed` without the lock; None when only a full run will do."""
-    stamp, live = _stamp(root), _live_batches(root)
-    if stamp is None or live is None:
+    stamp, live = _stamp(root), sorted(store.live_batches())
+    if stamp is None:
         return None
     resolution = _cells_resolution(root)
     cells_file = cells_path(root)
@@ -377,12 +407,14 @@ def _assign_changed(root, store, con, h3_resolution) -> dict[str, dict[str, int]
     _check_h3_resolution(h3_resolution)
     crash_point("assign.begin")
     keys = store.changed_keys(set(live) - set(stamp), set(stamp) - set(live))
-    keys = keys.select(pl.col("agency").cast(pl.String), pl.col("incident_id").cast(pl.String))
-    # the changed incidents as they are now (a removed one is gone: its rows are dropped)
-    con.register("_changed_keys", keys.to_arrow())
-    inc = _read_incidents(
-        con, "semi join _changed_keys k on k.agency = i.agency and k.incident_id = i.incident_id"
-    )
+    inc = _changed_incidents(store, con, keys)
+    cells = None
+    if h3_resolution is not None:  # computed first: their null h3_cell counts the unlocated
+        lat = inc["latitude"].to_numpy().astype(np.float64)
+        lon = inc["longitude"].to_numpy().astype(np.float64)
+        cells = _cell_rows(inc, lat, lon, int(h3_resolution))
+        if resolution is not None:  # else no cells yet (an empty store): these are all
+            cells = _merged(cells_file, keys, cells)
     counts: dict[str, dict[str, int]] = {}
     for layer in layers:
         zone_ids, geoms, agency = _layer_zones(root, layer)
@@ -393,8 +425,13 @@ def _assign_changed(root, store, con, h3_resolution) -> dict[str, dict[str, int]
         idx = assign_point_index(lon, lat, geoms)
         new = _zone_rows(scoped, layer, idx, zone_ids, generation)
         path = incident_zones_path(root, layer, generation)
-        merged = _merge_write(path, keys, new, "assign.layer")
-        n, located = _located_counts(con, agency)
+        merged = _merged(path, keys, new)
+        atomic_write(path, merged.write_parquet, "assign.layer")
+        if cells is not None:  # stored coordinates are in range: a cell iff located
+            mine = cells if agency is None else cells.filter(pl.col("agency") == agency)
+            n, located = mine.height, int(mine["h3_cell"].is_not_null().sum())
+        else:
+            n, located = _located_counts(con, agency)
         assigned = int(merged["zone_id"].is_not_null().sum())
         counts[layer] = {
             "assigned": assigned,
@@ -403,20 +440,17 @@ def _assign_changed(root, store, con, h3_resolution) -> dict[str, dict[str, int]
         }
     crash_point("assign.layers_done")
     clean_stale_assignments(root)
-    if h3_resolution is not None:
-        lat = inc["latitude"].to_numpy().astype(np.float64)
-        lon = inc["longitude"].to_numpy().astype(np.float64)
-        new = _cell_rows(inc, lat, lon, int(h3_resolution))
-        if resolution is None:  # no cells yet (an empty store): this batch's are all
-            atomic_write(cells_file, new.write_parquet, "assign.cells")
-        else:
-            _merge_write(cells_file, keys, new, "assign.cells")
+    if cells is not None:
+        atomic_write(cells_file, cells.write_parquet, "assign.cells")
     _write_stamp(root, live)
     return counts
 
 
 def assign_changed(
-    root: str | os.PathLike, con: duckdb.DuckDBPyConnection, h3_resolution: int | None = 8
+    root: str | os.PathLike,
+    con: duckdb.DuckDBPyConnection,
+    h3_resolution: int | None = 8,
+    store=None,
 ) -> dict[str, dict[str, int]]:
     """Assign only the incidents that changed since the last complete assignment.
 
@@ -434,6 +468,8 @@ def assign_changed(
         A connection with the catalog views (``Store(root).connect(read_only=False)``).
     h3_resolution : int or None
         H3 resolution 0-15; None leaves the cells file as is.
+    store : Store, optional
+        The store at ``root`` when the caller has it open.
 
     Returns
     -------
@@ -449,7 +485,7 @@ def assign_changed(
     """
     from ..store import Store
 
-    store = Store(root, create=False)
+    store = store or Store(root, create=False)
     with spatial_lock(root):
         out = _assign_changed(root, store, con, h3_resolution)
         if out is None:

@@ -278,11 +278,38 @@ class DerivedTable:
         covered = self.derived_coverage()
         return covered is None or covered != set(self.ingest_log()["batch_id"].to_list())
 
-    def _needs_full_build(self) -> bool:
-        """True when the parts are to be folded back into one (too many parts, a mask
-        grown past :data:`MAX_MASK_SHARE` of part 0), or the table cannot be updated."""
-        if not self._derived_version_ok():
-            return True
+    def derived_rows(self, keys: pl.DataFrame, columns: list[str]) -> pl.DataFrame | None:
+        """``columns`` of the incidents ``keys`` (agency, incident_id) as the ``incidents``
+        view has them, read from the parts holding them (the mask says which; part 0 for a
+        key not in it) without evaluating the view; None when the table does not cover the
+        ingest log (then only the view is right)."""
+        if self.derived_stale():
+            return None
+        on = ["agency", "incident_id"]
+        keys = keys.select(pl.col(c).cast(pl.String) for c in on).unique()
+        mask = pl.read_parquet(self.derived_current / _MASK).cast(_MASK_SCHEMA)  # type: ignore[arg-type]
+        where = keys.join(mask, on=on, how="left").with_columns(pl.col("_part").fill_null(0))
+        frames = []
+        for (part,), grp in where.group_by("_part"):
+            path = self.derived_current / _PART.format(int(part))  # type: ignore[call-overload]
+            if not path.is_file():
+                continue
+            ids = grp["incident_id"].implode()
+            rows = (
+                pl.scan_parquet(path, glob=False)
+                .filter(pl.col("incident_id").is_in(ids))
+                .select(list(dict.fromkeys([*on, *columns])))
+                .collect()
+            )
+            frames.append(rows.join(grp.select(on), on=on, how="semi"))
+        if not frames:
+            return None
+        return pl.concat(frames).select(columns)
+
+    def _needs_full_build(self, new_keys: int) -> bool:
+        """True when the parts are to be folded back into one: too many parts, or a mask
+        that would outgrow :data:`MAX_MASK_SHARE` of part 0's rows with ``new_keys`` more
+        (then a full build is about as cheap as a part)."""
         parts = self.derived_parts()
         if len(parts) >= MAX_PARTS:
             return True
@@ -292,9 +319,11 @@ class DerivedTable:
             n_mask, n_base = masked.collect().item(), base.collect().item()
         except (OSError, pl.exceptions.PolarsError):
             return True
-        return n_mask > max(1000, MAX_MASK_SHARE * n_base)
+        return n_mask + new_keys > max(1000, MAX_MASK_SHARE * n_base)
 
-    def refresh_derived(self, full: bool = False) -> None:
+    def refresh_derived(
+        self, full: bool = False, con: duckdb.DuckDBPyConnection | None = None
+    ) -> None:
         """Fold every ingested batch into the derived incidents table (call under the writer
         lock). Incidents of batches ingested since are still computed live by the
         ``incidents`` view, so the view is always current; this only makes it fast.
@@ -302,9 +331,10 @@ class DerivedTable:
         Only the incidents the new batches (and the batches removed since) touch are
         recomputed, as a new part; a full build runs when ``full``, when there is no table
         of this version yet, or when the parts are due to be folded back into one.
+        ``con`` (``connect(read_only=False)``) saves building the views again.
         """
         coverage = self.derived_coverage()
-        if full or coverage is None or self._needs_full_build():
+        if full or coverage is None or not self._derived_version_ok():
             self._full_build()
             return
         logged = set(self.ingest_log()["batch_id"].to_list())
@@ -313,12 +343,17 @@ class DerivedTable:
         if not added and not removed:
             return
         keys = self.changed_keys(added, removed)
-        con = self.connect(read_only=False)
+        if self._needs_full_build(keys.height):
+            self._full_build()
+            return
+        own = con is None
+        con = self.connect(read_only=False) if con is None else con
         try:
             con.execute("set enable_progress_bar = false")
             self._write_derived_part(con, keys, (coverage - removed) | added)
         finally:
-            con.close()
+            if own:
+                con.close()
 
     def compact_derived(self) -> None:
         """Fold the derived table's parts back into one (a full build; under the writer
