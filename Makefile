@@ -65,6 +65,7 @@ lint: install ## Ruff lint and format check, mypy on the library
 
 bench: install postgres ## Benchmarks (prints tables; nothing is asserted)
 	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_incremental.py
 	$(PY) bench/bench_zones.py
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_dash.py

@@ -15,7 +15,7 @@ from .errors import IngestError
 from .ingest.profiles import SourceProfile
 from .ingest.results import IngestReport, ProgressFn
 from .io.sources import expand_paths
-from .spatial.assign import assign_changed, ensure_assigned
+from .spatial.changed import assign_changed, ensure_assigned
 from .spatial.zones import list_layers
 from .store import Store
 from .store.batches import ingest_files
@@ -146,7 +146,7 @@ def refresh_zone_assignment(
 ) -> dict[str, dict[str, int]]:
     """Assign the incidents changed since the last assignment (those of the batches
     published or removed since) to each loaded zone layer and to an H3 cell; every other
-    incident keeps its assignment (:func:`~dispatch_analytics.spatial.assign.assign_changed`,
+    incident keeps its assignment (:func:`~dispatch_analytics.spatial.changed.assign_changed`,
     which falls back to assigning every incident when it must)."""
     if h3_resolution is None and not list_layers(store.root):
         return {}

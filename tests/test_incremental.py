@@ -191,7 +191,7 @@ def test_a_batch_links_the_untouched_parts_and_recomputes_only_its_incidents(tmp
     # the batch: 3 new incidents and one of the 200 superseded
     small = [_row(i, "E1", 7, 1, True) for i in (500, 501, 502)] + [_row(5, "M1", 5, 2, False)]
     points: list[int] = []
-    import dispatch_analytics.spatial.assign as assign_mod
+    import dispatch_analytics.spatial.changed as assign_mod
 
     real = assign_mod.assign_point_index
     monkeypatch.setattr(

@@ -37,7 +37,8 @@ from ..store.spatial_tables import (
     spatial_lock,
     zones_dir,
 )
-from .assign import assign_incidents, assign_new_layer, ensure_assigned, outside_incidents
+from .assign import assign_incidents, assign_new_layer, outside_incidents
+from .changed import ensure_assigned
 from .geometry import coerce_polygons, measure_layer, repair_polygons
 from .index import assign_point_index, assign_points
 from .layers import list_layers, read_layer
