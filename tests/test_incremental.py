@@ -268,3 +268,19 @@ def test_the_ingest_path_imports_no_pandas(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
     _check_store(root)
+
+
+def test_cells_of_every_incident_once_a_resolution_is_given(tmp_path):
+    """Ingests without cells, then one with: every incident gets a cell, not only the new."""
+    toml = write_toml(tmp_path / "m.toml", UNIT_TOML)
+    root = tmp_path / "store"
+    Store(root)
+    load_zones(root, _zones_file(tmp_path / "sq.geojson"), "squares", id_field="id")
+    a = write_csv(
+        tmp_path / "a.csv", UNIT_HEADER, [_row(i, "M1", 3, i % 4, True) for i in range(4)]
+    )
+    ingest(a, load_profile(toml), data_dir=root, h3_resolution=None)
+    assert Store(root).sql("select count(*) from incident_cells").item() == 0
+    b = write_csv(tmp_path / "b.csv", UNIT_HEADER, [_row(9, "E1", 3, 0, True)])
+    ingest(b, load_profile(toml), data_dir=root, h3_resolution=8)
+    _check_store(root)  # five incidents, five cells (one null: no coordinates)

@@ -123,8 +123,8 @@ def _assign_changed(root, store, con, h3_resolution) -> dict[str, dict[str, int]
         return None
     resolution = _cells_resolution(root)
     cells_file = cells_path(root)
-    if h3_resolution is not None and resolution is not None and resolution != h3_resolution:
-        return None  # every cell changes
+    if h3_resolution is not None and resolution != h3_resolution:
+        return None  # every cell changes (or none is stored yet: every incident needs one)
     gens = layer_generations(root)
     layers = list_layers(root)
     if any(
@@ -140,9 +140,7 @@ def _assign_changed(root, store, con, h3_resolution) -> dict[str, dict[str, int]
     if h3_resolution is not None:  # computed first: their null h3_cell counts the unlocated
         lat = inc["latitude"].to_numpy().astype(np.float64)
         lon = inc["longitude"].to_numpy().astype(np.float64)
-        cells = _cell_rows(inc, lat, lon, int(h3_resolution))
-        if resolution is not None:  # else no cells yet (an empty store): these are all
-            cells = _merged(cells_file, keys, cells)
+        cells = _merged(cells_file, keys, _cell_rows(inc, lat, lon, int(h3_resolution)))
     counts: dict[str, dict[str, int]] = {}
     for layer in layers:
         zone_ids, geoms, agency = _layer_zones(root, layer)
