@@ -55,7 +55,7 @@ def batch_frames(batch: str, rows: int, rng: random.Random, rejects: int = 0):
     rej = rej.with_columns(
         [pl.lit(None).cast(t).alias(c) for c, t in REJECT_SCHEMA.items() if c not in rej.columns]
     ).select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()])
-    now = datetime.now(UTC)
+    now = datetime(2026, 1, 1, tzinfo=UTC)  # the same in every copy
     log = pl.DataFrame(
         [
             {

@@ -415,3 +415,84 @@ def test_a_reader_never_sees_an_error_or_a_mix(tmp_path):
         allowed |= {("resp", acc[0], acc[1]), ("rej", acc[2], 0), ("log", acc[3], 0)}
     assert per.height == 180
     assert {tuple(s) for s in got["seen"]} <= allowed
+
+
+# -------------------------------------------------------------- random batches (hypothesis)
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+_OPS = hs.lists(
+    hs.one_of(
+        hs.tuples(hs.just("add"), hs.integers(0, 30), hs.integers(0, 3)),
+        hs.tuples(hs.just("compact"), hs.integers(1, 3), hs.booleans()),
+        hs.tuples(hs.just("remove"), hs.integers(0, 10_000), hs.just(0)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _contents(root: Path) -> dict[str, pl.DataFrame]:
+    st = Store(root, create=False)
+    return {
+        "responses_all": st.sql("select * from responses_all"),
+        "responses": st.sql("select * from responses"),
+        "rejects": st.sql("select * from rejects"),
+        "ingest_log": st.sql("select * from ingest_log"),
+        "incidents": st.sql("select * from incidents"),
+        "seen": st.seen_rows(),
+        "log()": st.ingest_log(),
+    }
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=_OPS, seed=hs.integers(0, 2**16))
+def test_random_batches_compactions_and_removals_keep_the_contents(ops, seed, tmp_path_factory):
+    """Batches added, compacted (now and then with the grace period, so replaced files
+    linger) and removed at random: the compacted store always holds what a store that was
+    never compacted holds (the same batches written into both), and the rows a model of the
+    live batches says."""
+    import random
+
+    from compact_helpers import batch_name, write_batch
+
+    from dispatch_analytics.store.removal import publish_removal, purge_removed
+
+    base = tmp_path_factory.mktemp("prop")
+    a, b = Store(base / "a"), Store(base / "b")
+    rng_a, rng_b = random.Random(seed), random.Random(seed)
+    model: dict[str, int] = {}  # live batch -> accepted rows
+    i = 0
+    for op, x, y in ops:
+        if op == "add":
+            name = batch_name(i)
+            i += 1
+            resp, _, _ = write_batch(a, name, x, rng_a, rejects=y)
+            write_batch(b, name, x, rng_b, rejects=y)
+            model[name] = resp.height
+        elif op == "compact":
+            with a.write_lock():
+                compact(a, min_batches=x, grace_s=600 if y else 0)
+        elif model:
+            victim = sorted(model)[x % len(model)]
+            for st in (a, b):
+                with st.write_lock():
+                    publish_removal(st, [victim])
+                    purge_removed(st)
+            del model[victim]
+    ca, cb = _contents(a.root), _contents(b.root)
+    for k in ca:
+        _same(ca[k], cb[k], k)
+    got = ca["responses_all"].group_by("batch_id").len()
+    assert dict(got.iter_rows()) == {k: v for k, v in model.items() if v}
+    assert set(ca["log()"]["batch_id"]) == set(model)
+    with a.write_lock():
+        purge_superseded(a, 0)
+    assert not a.layout().stale
+    ca = _contents(a.root)
+    for k in ca:
+        _same(ca[k], cb[k], k)
