@@ -143,8 +143,19 @@ def _measure(root: Path, work: Path, csv: Path, mapping: Path, repeat: int) -> d
     out = {
         "query fractile_compliance": _median(
             lambda: _run(
-                ["query", "fractile_compliance", "-p", "metric=total_response", "-p",
-                 "period=month", "-p", "target_s=480", "-f", "csv", *d]
+                [
+                    "query",
+                    "fractile_compliance",
+                    "-p",
+                    "metric=total_response",
+                    "-p",
+                    "period=month",
+                    "-p",
+                    "target_s=480",
+                    "-f",
+                    "csv",
+                    *d,
+                ]
             ),
             repeat,
         ),  # fmt: skip

@@ -103,9 +103,7 @@ def batch_name(i: int) -> str:
     return f"{t:%Y%m%dT%H%M%S%f}-{i:08x}-test"
 
 
-def write_batches(
-    root: Path, n_batches: int, rows: int, seed: int, start: int = 0
-) -> Store:
+def write_batches(root: Path, n_batches: int, rows: int, seed: int, start: int = 0) -> Store:
     """``n_batches`` synthetic batches of about ``rows`` rows each (a few rejects)."""
     store = Store(root)
     rng = random.Random(seed)

@@ -10,7 +10,6 @@ querying while compact runs never sees an error or another count.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import SF_SLICE
 from typer.testing import CliRunner
 
 from dispatch_analytics import Store
@@ -33,8 +33,6 @@ from dispatch_analytics.sample.city import generate_city
 from dispatch_analytics.spatial.zones import load_zones
 from dispatch_analytics.store.compact import compact, grace_seconds, purge_superseded
 from dispatch_analytics.store.compacted import is_compact_run
-
-from conftest import SF_SLICE
 
 CITY = "Sample City FD"
 runner = CliRunner()
@@ -63,7 +61,9 @@ def _cli(*args: str):
 
 
 def _sorted(df: pl.DataFrame) -> pl.DataFrame:
-    cols = [c for c in df.columns if df[c].dtype not in (pl.Object,) and not df[c].dtype.is_nested()]
+    cols = [
+        c for c in df.columns if df[c].dtype not in (pl.Object,) and not df[c].dtype.is_nested()
+    ]
     return df.sort(cols, nulls_last=True) if df.height else df
 
 

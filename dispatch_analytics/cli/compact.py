@@ -64,8 +64,7 @@ def compact_cmd(
         list[str] | None,
         typer.Option(
             "--agency",
-            help="Compact only batches of these agencies (repeat or a comma list); default "
-            "`all`.",
+            help="Compact only batches of these agencies (repeat or a comma list); default `all`.",
             show_default=False,
         ),
     ] = None,
