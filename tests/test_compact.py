@@ -396,6 +396,8 @@ def test_a_reader_never_sees_an_error_or_a_mix(tmp_path):
     with st.write_lock():
         rep = compact(st)
     assert rep.merged > 0
+    for f in st.layout().compacted["responses"]:  # each partition sorted by time
+        assert pl.read_parquet(f, columns=["call_received_at"])["call_received_at"].is_sorted()
     time.sleep(0.5)
     stop.touch()
     out, _ = proc.communicate(timeout=120)
