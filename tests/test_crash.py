@@ -46,6 +46,7 @@ FAST = {
     "stations_load": "stations.file.written",
     "units_load": "units.file.written",
     "units_derive": "units.file.begin",
+    "compact": "compact.published",
 }
 
 
@@ -171,6 +172,8 @@ def _command(writer: str, i: Inputs, root: Path) -> list[str]:
             *d,
         ],
         "stations_load": ["stations", "load", str(i.stations2), "--id-field", "station_id", *d],
+        # grace 0: the replaced folders are deleted at once (the purge stages are reached)
+        "compact": ["compact", "--grace-s", "0", "--min-batches", "1", *d],
         "units_load": ["units", "load", str(i.units2), *d],
         "units_derive": [
             "units",
@@ -220,10 +223,16 @@ def _frames(root: Path) -> dict[str, pl.DataFrame]:
 _ASSIGNMENT = ("incident_zones", "incident_cells")
 
 
-def _state(root: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(fingerprint of the data, fingerprint of the zone / H3 assignment)."""
+def _state(root: Path, writer: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """(fingerprint of the data, fingerprint of the zone / H3 assignment); for `compact`,
+    whose data is the same before and after, the data's layout too (batch folders and
+    compacted files the views read)."""
     fr = _frames(root)
     core = {k: _digest(v) for k, v in fr.items() if k not in _ASSIGNMENT}
+    if writer == "compact":
+        lay = Store(root, create=False).layout()
+        files = sorted(f.name for fs in lay.compacted.values() for f in fs)
+        core["layout"] = f"{len(lay.originals)} folders; " + ", ".join(files)
     return core, {k: _digest(fr[k]) for k in _ASSIGNMENT}
 
 
@@ -301,6 +310,7 @@ def check_no_debris(root: Path) -> None:
     assert len(derived) <= 2, derived  # the current table and the one before it
     st = Store(root, create=False)
     assert not (st.removed_batches() & {d.name for d in st.batches_dir.iterdir()})
+    assert not st.layout().stale, "folders / files replaced by compaction left behind"
     gens = layer_generations(root)
     for p in incident_zones_dir(root).glob("*.parquet"):
         parsed = parse_incident_zones_name(p.name)
@@ -321,7 +331,7 @@ def states(inputs, base, tmp_path_factory):
             shutil.copytree(base, root, symlinks=True)
             _ok(_dispatch(*_command(writer, inputs, root)))
             check_complete(root)
-            old, new = _state(base), _state(root)
+            old, new = _state(base, writer), _state(root, writer)
             assert new != old, f"{writer} changed nothing: the test would prove nothing"
             cache[writer] = (old, new)
         return cache[writer]
@@ -329,7 +339,7 @@ def states(inputs, base, tmp_path_factory):
     return get
 
 
-SPATIAL_ONLY = {"zones_load", "stations_load", "units_load", "units_derive"}
+SPATIAL_ONLY = {"zones_load", "stations_load", "units_load", "units_derive", "compact"}
 
 
 def _run_matrix_case(writer, stage, inputs, base, states, tmp_path) -> None:
@@ -341,7 +351,7 @@ def _run_matrix_case(writer, stage, inputs, base, states, tmp_path) -> None:
         f"stage {stage!r} was not reached (exit {killed.returncode}): {killed.stderr}"
     )
     check_consistent(root)
-    core, assignment = _state(root)
+    core, assignment = _state(root, writer)
     assert core in (old[0], new[0]), "neither the old nor the new data"
     if writer in SPATIAL_ONLY:  # no batch changes: the assignment is part of the one step
         assert (core, assignment) in (old, new), "neither the old nor the new state"
@@ -351,7 +361,7 @@ def _run_matrix_case(writer, stage, inputs, base, states, tmp_path) -> None:
     _ok(after)
     check_complete(root)
     expect = new if (writer != "batches_remove" or core == new[0]) else old
-    assert _state(root) == expect, "the next command did not finish the interrupted one"
+    assert _state(root, writer) == expect, "the next command did not finish the interrupted one"
 
 
 CASES = [(w, s) for w, stages in WRITER_STAGES.items() for s in stages]

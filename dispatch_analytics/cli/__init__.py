@@ -20,6 +20,7 @@ from .._version import __version__
 from ..errors import DispatchError
 from . import (
     batches,
+    compact,
     coverage,
     export,
     hotspots,
@@ -93,6 +94,7 @@ for _module in (
     planning,
     batches,
     watch,
+    compact,
 ):
     _module.register(app)
 

@@ -3,7 +3,8 @@
 --   (NFPA 1710: ems calls 60 s, fire and special operations, i.e. every other call_category,
 --   80 s): n, mean, nearest-rank p50 / p90 / $percentile-th with its 95% distribution-free CI,
 --   and compliance = share of the unit's responses with turnout <= the class target. One row per
---   unit and class; unit_type and station_id are the most frequent values on the unit's rows.
+--   unit and class; unit_type and station_id are the most frequent values on the unit's rows
+--   (ties: the first in sort order, so the result never depends on the order rows are stored).
 --   Responses without both timestamps are n_missing (excluded says which was missing).
 -- params: ems_target_s (default 60), fire_target_s (default 80), percentile (default 90),
 --   min_n (default 30),
@@ -33,8 +34,8 @@ with unit_turnouts as (
     $percentile::double as pct
   from unit_turnouts
 ), unit_info as (
-  select agency, unit_id, turnout_class, mode(unit_type) as unit_type,
-    mode(station_id) as station_id
+  select agency, unit_id, turnout_class, mode(unit_type order by unit_type) as unit_type,
+    mode(station_id order by station_id) as station_id
   from unit_turnouts
   group by agency, unit_id, turnout_class
 ), fractiles as (

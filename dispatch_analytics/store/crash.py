@@ -85,6 +85,13 @@ WRITER_STAGES: dict[str, tuple[str, ...]] = {
         *file_stages("zones.layer"),  # the layer file: its rename publishes both
         "zones.cleaned",  # the old generation's assignment deleted
     ),
+    "compact": (
+        "compact.locked",
+        "compact.staged",  # the run folder complete in lake/_tmp, not published
+        "compact.published",  # renamed into lake/batches: new files shown, old ones hidden
+        "compact.purge.renamed",  # a replaced folder / file moved to lake/_tmp (grace 0)
+        "compact.done",
+    ),
     "stations_load": ("stations.locked", *file_stages("stations.file")),
     "units_load": ("units.locked", *file_stages("units.file")),
     "units_derive": ("units.locked", *file_stages("units.file")),

@@ -131,7 +131,7 @@ class DerivedTable:
         try:
             con.execute("set enable_progress_bar = false")
             con.execute(
-                "create view responses_all as select * replace "
+                "create view responses_all as select * exclude (compact_id) replace "
                 f"(coalesce(agency, profile) as agency) from {self.read_sql('responses')}"
             )
             con.execute(f"create view responses as {_dedupe_sql('responses_all')}")

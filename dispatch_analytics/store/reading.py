@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from ..schema.tables import LOG_SCHEMA
+from .compacted import COMPACT_COLUMN, Layout, read_layout
 
 __all__ = ["REMOVE_SCHEMA", "StoreReading"]
 
@@ -44,21 +45,67 @@ class StoreReading:
         ids = pl.scan_parquet(files, schema=REMOVE_SCHEMA, missing_columns="insert", glob=False)
         return set(ids.select("batch_id").drop_nulls().collect()["batch_id"].to_list())
 
+    def layout(self) -> Layout:
+        """One listing of the batch folders and compacted files (:mod:`.compacted`)."""
+        return read_layout(self.batches_dir)
+
     def live_batches(self) -> set[str]:
-        """Ids of the batch folders visible to the views (ingested, not removed)."""
-        folders = {d.name for d in self.batches_dir.iterdir() if d.is_dir()}
-        return folders - self.removed_batches()
+        """Ids of the batches visible to the views (ingested, not removed): batch folders
+        (and removal records) not compacted away, and the batches compacted files hold."""
+        lay = self.layout()
+        folders = {d.name for d in lay.originals}
+        return (folders | lay.compacted_batches()) - self.removed_batches()
+
+    def scan_rows(
+        self,
+        kind: str,
+        batches: set[str] | None = None,
+        schema: dict | None = None,
+        columns: list[str] | None = None,
+        layout: Layout | None = None,
+    ) -> pl.LazyFrame | None:
+        """The stored rows of one kind (``responses``, ``rejects``, ``ingest_log``) of
+        ``batches`` (every live file when None), whether in their batch folder or compacted;
+        None when no file holds any. ``schema`` reads files of older versions (missing
+        columns null); ``columns`` selects."""
+        lay = layout or self.layout()
+        whole, part = lay.files_of(kind, batches)
+        frames = []
+        for files, filtered in ((whole, False), (part, True)):
+            if not files:
+                continue
+            if schema is not None:
+                lf = pl.scan_parquet(
+                    files,
+                    schema=pl.Schema(
+                        {**schema, **({COMPACT_COLUMN: pl.String} if filtered else {})}
+                    ),
+                    missing_columns="insert",
+                    extra_columns="ignore",
+                    glob=False,
+                )
+            else:
+                lf = pl.scan_parquet(
+                    files, glob=False, missing_columns="insert", extra_columns="ignore"
+                )
+            if filtered and batches is not None:
+                lf = lf.filter(pl.col("batch_id").is_in(sorted(batches)))
+            if COMPACT_COLUMN in lf.collect_schema():
+                lf = lf.drop(COMPACT_COLUMN)
+            frames.append(lf.select(columns) if columns else lf)
+        if not frames:
+            return None
+        return pl.concat(frames, how="diagonal_relaxed")
 
     def ingest_log(self) -> pl.DataFrame:
         """Every batch ingested and not removed (oldest first)."""
-        files = self.files("ingest_log", self.live_batches())
-        if not files:
+        lay = self.layout()
+        removed = self.removed_batches()
+        live = ({d.name for d in lay.originals} | lay.compacted_batches()) - removed
+        lf = self.scan_rows("ingest_log", live, schema=LOG_SCHEMA, layout=lay)
+        if lf is None:
             return pl.DataFrame(schema=LOG_SCHEMA)
-        return (
-            pl.scan_parquet(files, schema=LOG_SCHEMA, missing_columns="insert", glob=False)
-            .collect()
-            .sort("batch_id")
-        )
+        return lf.select(list(LOG_SCHEMA)).collect().sort("batch_id")
 
     def changed_keys(self, added: set[str], removed: set[str]) -> pl.DataFrame:
         """The incidents (``agency, incident_id``, unique) whose rows batches ``added`` hold
@@ -66,10 +113,10 @@ class StoreReading:
         removal changes. Only those batches' files are read (and the small removal
         records)."""
         frames = []
-        files = self.files("responses", added) if added else []
-        if files:
+        rows = self.scan_rows("responses", added) if added else None  # folder or compacted
+        if rows is not None:
             frames.append(
-                pl.scan_parquet(files, glob=False).select(
+                rows.select(
                     pl.coalesce("agency", "profile").cast(pl.String).alias("agency"),
                     pl.col("incident_id").cast(pl.String),
                 )
@@ -92,21 +139,22 @@ class StoreReading:
         log = self.ingest_log().filter(pl.col("file_sha256") == sha256)
         return None if log.is_empty() else log["batch_id"][0]
 
-    def seen_files(self, exclude: set[str] | None = None) -> list[list[str]]:
-        """The responses files and the rejects files whose row hashes count as stored (of
-        the live batches but those in ``exclude``)."""
-        keep = self.live_batches() - (exclude or set())
-        return [self.files("responses", keep), self.files("rejects", keep)]
+    def seen_files(self, exclude: set[str] | None = None) -> tuple[set[str], Layout]:
+        """The live batches (but those in ``exclude``) whose row hashes count as stored, and
+        the listing of the folders and compacted files that hold them (listed once per
+        ingest: :meth:`seen_rows` takes it back)."""
+        lay = self.layout()
+        return self.live_batches() - (exclude or set()), lay
 
     def seen_rows(
         self,
         exclude: set[str] | None = None,
         hashes: pl.Series | None = None,
-        files: list[list[str]] | None = None,
+        files: tuple[set[str], Layout] | None = None,
     ) -> pl.DataFrame:
         """Row hashes already stored (accepted or rejected): ``row_hash, source, source_row``,
         one row per hash; rows of removed batches and of the batches in ``exclude`` do not
-        count.
+        count, whether in their batch folder or compacted.
 
         With ``hashes``, only the stored rows with one of those hashes: a semi-join of the
         given hashes against the stored ``row_hash`` column, streamed file by file (the
@@ -115,9 +163,12 @@ class StoreReading:
         """
         cols = ["row_hash", "source", "source_row"]
         schema = {"row_hash": pl.UInt64, "source": pl.String, "source_row": pl.Int64}
-        if files is None:
-            files = self.seen_files(exclude)
-        frames = [pl.scan_parquet(f, glob=False).select(cols) for f in files if f]
+        keep, lay = files if files is not None else self.seen_files(exclude)
+        frames = [
+            lf
+            for kind in ("responses", "rejects")
+            if (lf := self.scan_rows(kind, keep, columns=cols, layout=lay)) is not None
+        ]
         if not frames or (hashes is not None and hashes.len() == 0):
             return pl.DataFrame(schema=schema)
         lf = pl.concat(frames)

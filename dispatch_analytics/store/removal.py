@@ -92,11 +92,10 @@ def removal_frame(store: Store, batch_ids: list[str]) -> pl.DataFrame:
             pl.lit(None, pl.String).alias("agency"), pl.lit(None, pl.String).alias("incident_id")
         )
     ]
-    resp = store.files("responses", set(ids))
-    if resp:
+    resp = store.scan_rows("responses", set(ids))  # batch folders or compacted files
+    if resp is not None:
         frames.append(
-            pl.scan_parquet(resp, glob=False)
-            .select(
+            resp.select(
                 "batch_id",
                 pl.coalesce("agency", "profile").alias("agency"),
                 "incident_id",
@@ -152,7 +151,9 @@ def purge_removed(store: Store) -> list[str]:
     """Delete the folders of removed batches (under the writer lock; idempotent).
 
     Each folder is first renamed into ``lake/_tmp`` (one step, so a half-deleted folder is
-    never in ``lake/batches``), then deleted. Returns the purged batch ids.
+    never in ``lake/batches``), then deleted. Compacted files holding rows of removed batches
+    are rewritten without them, and files replaced by compaction longer ago than the grace
+    period deleted (:mod:`.compact`). Returns the purged batch ids.
     """
     gone = []
     for batch in sorted(store.removed_batches()):
@@ -166,4 +167,9 @@ def purge_removed(store: Store) -> list[str]:
         gone.append(batch)
     if gone:
         crash_point("purge.done")
+    # rows of removed batches inside compacted files: rewritten without them (.compact)
+    from .compact import drop_removed, purge_superseded
+
+    drop_removed(store)
+    purge_superseded(store)
     return gone

@@ -9,6 +9,10 @@ Layout of a data directory::
           responses-00000.parquet   accepted unit rows (canonical columns)
           rejects-00000.parquet     rejected source rows, with reason
           ingest_log.parquet        one row describing the batch
+      lake/batches/<run>/       a compaction run (``<stamp>-compact-<hex>``, ``dispatch
+                                compact``): many batches' rows in a few files; its
+                                supersedes.parquet hides the folders / files it replaced
+                                (:mod:`.compacted`)
       lake/_tmp/                batches being written (invisible to every view)
       lake/derived/current      link to the derived incidents table (swapped by one rename):
                                 parts incidents-NNNNN.parquet, masked.parquet, coverage.parquet
@@ -34,6 +38,7 @@ import polars as pl
 from ..errors import QueryError, StoreError
 from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
 from ..sql import macro_statements
+from .compacted import COMPACT_COLUMN, SUPERSEDE_SCHEMA
 from .derived import SCHEMA_VERSION, DerivedTable
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
@@ -167,6 +172,7 @@ class Store(DerivedTable, StoreReading):
         "rejects": "rejects-*.parquet",
         "ingest_log": "ingest_log.parquet",
         "removes": "removes.parquet",
+        "supersedes": "supersedes.parquet",
     }
 
     def glob(self, kind: str) -> str:
@@ -186,11 +192,13 @@ class Store(DerivedTable, StoreReading):
         return f"read_parquet({files}, union_by_name = true)"
 
     def _ensure_schema_files(self) -> None:
+        compacted = {COMPACT_COLUMN: pl.String()}  # null in batch folders (see .compacted)
         for kind, schema in (
-            ("responses", RESPONSE_SCHEMA),
-            ("rejects", REJECT_SCHEMA),
-            ("ingest_log", LOG_SCHEMA),
+            ("responses", {**RESPONSE_SCHEMA, **compacted}),
+            ("rejects", {**REJECT_SCHEMA, **compacted}),
+            ("ingest_log", {**LOG_SCHEMA, **compacted}),
             ("removes", REMOVE_SCHEMA),
+            ("supersedes", SUPERSEDE_SCHEMA),
         ):
             # the _init batch holds a zero-row file of every kind, so every glob matches
             init = self.batches_dir / "_init" / self._PATTERNS[kind].replace("*", "00000")
@@ -223,15 +231,22 @@ class Store(DerivedTable, StoreReading):
         ]
 
     def _catalog_body(self) -> list[str]:
-        live = "anti join _removed_batches x on x.batch_id = b.batch_id"
+        # a row's key is the batch folder it was ingested into or the compacted file it was
+        # moved to; a compaction run's supersedes.parquet hides the keys it replaced
+        live = (
+            "anti join _removed_batches x on x.batch_id = b.batch_id "
+            f"anti join _superseded s on s.key = coalesce(b.{COMPACT_COLUMN}, b.batch_id)"
+        )
         return [
+            "create or replace view _superseded as select distinct key from "
+            f"{self.read_sql('supersedes')}",
             # batches removed (`dispatch batches remove`, `ingest --replace`): a batch folder's
             # removes.parquet hides them from every view in the same rename that publishes it
             f"create or replace view _removed as select * from {self.read_sql('removes')}",
             "create or replace view _removed_batches as select distinct batch_id "
             "from _removed where batch_id is not null",
             # batches written before rows carried an agency take their profile's name
-            "create or replace view responses_all as select b.* replace "
+            f"create or replace view responses_all as select b.* exclude ({COMPACT_COLUMN}) replace "
             f"(coalesce(b.agency, b.profile) as agency) from {self.read_sql('responses')} b "
             + live,
             # newest record of each incident/unit wins: most stages, latest last stage, latest
@@ -260,9 +275,9 @@ class Store(DerivedTable, StoreReading):
             f"union all by name ({_incidents_sql('_fresh_responses')})",
             # long format: one row per incident (unit response) and interval of the registry
             *interval_view_sql(),
-            "create or replace view rejects as select b.* from "
+            f"create or replace view rejects as select b.* exclude ({COMPACT_COLUMN}) from "
             f"{self.read_sql('rejects')} b {live}",
-            "create or replace view ingest_log as select b.* from "
+            f"create or replace view ingest_log as select b.* exclude ({COMPACT_COLUMN}) from "
             f"{self.read_sql('ingest_log')} b {live} order by b.batch_id",
             *spatial_view_sql(self.root),  # zones, stations, incident_zones, incident_cells
             *_macros(),  # nearest-rank percentile and CI macros shared with queries/
