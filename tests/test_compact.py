@@ -200,9 +200,22 @@ def test_every_result_is_unchanged_after_compaction(pair):
     # the derived table's coverage and the zone assignment were not redone
     st = Store(a)
     assert not st.derived_stale()
-    from dispatch_analytics.spatial.assign import ensure_assigned
+    from dispatch_analytics.spatial.changed import ensure_assigned
 
     assert ensure_assigned(a) is False
+
+
+def test_the_derived_tables_parts_are_folded_into_one(pair):
+    a, b = pair
+    parts = len(Store(a).derived_parts())
+    assert parts > 1  # one part per ingest since the first full build
+    out = _compact(a)
+    assert f"derived incidents table: {parts} parts folded into one" in out
+    st = Store(a)
+    assert len(st.derived_parts()) == 1 and not st.derived_stale()
+    assert_same_store(a, b)
+    # nothing left to compact and one part: the second run says nothing about the table
+    assert "derived incidents table" not in _compact(a)
 
 
 def test_nothing_to_do_is_a_no_op_and_dry_run_writes_nothing(pair):

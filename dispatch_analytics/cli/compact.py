@@ -27,12 +27,18 @@ def _size(n: int) -> str:
 
 def summary_lines(r: CompactReport) -> list[str]:
     """The lines people read after a compaction (or a dry run)."""
+    derived = []
+    if r.derived_parts > 1:
+        derived = [
+            f"derived incidents table: {fmt_count(r.derived_parts)} parts "
+            + ("would be folded into one" if r.dry_run else "folded into one")
+        ]
     if r.nothing_to_do:
         return [
             f"nothing to compact ({fmt_count(r.folders_before)} folders, "
             f"{fmt_count(r.files_before)} files, {_size(r.bytes_before)}; "
             f"{r.seconds:.2f} s)"
-        ]
+        ] + derived
     verb = "would compact" if r.dry_run else "compacted"
     lines = [
         f"{verb} {fmt_count(len(r.batches))} batches into {fmt_count(len(r.files_written))} "
@@ -45,7 +51,7 @@ def summary_lines(r: CompactReport) -> list[str]:
             f"{_size(r.bytes_before)}; nothing written (dry run)"
         )
         lines += [f"  {name}" for name in r.files_written]
-        return lines
+        return lines + derived
     lines.append(
         f"folders {fmt_count(r.folders_before)} -> {fmt_count(r.folders_after)}, files "
         f"{fmt_count(r.files_before)} -> {fmt_count(r.files_after)}, bytes "
@@ -56,7 +62,7 @@ def summary_lines(r: CompactReport) -> list[str]:
             f"{fmt_count(r.waiting)} replaced folders / files stay hidden until the grace "
             "period ends (for readers still scanning them); the next writer deletes them"
         )
-    return lines
+    return lines + derived
 
 
 def compact_cmd(
