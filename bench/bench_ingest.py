@@ -97,11 +97,16 @@ def make_csv(path: Path, n: int, seed: int = 0) -> Path:
 
 # VmHWM is the peak RSS of this process image alone (ru_maxrss would include the parent's
 # memory at fork time on Linux).
+# CPU seconds (user + sys, every thread) of this process: the work, which a busy machine's
+# wall clock hides; compare CPU figures across runs on a shared machine.
 HWM = """
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 """
 
 CHILD = {
@@ -109,10 +114,10 @@ CHILD = {
         import json, resource, sys, time
         import polars as pl
         HWM
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         df = pl.read_csv(sys.argv[1], infer_schema=False)
         secs = time.perf_counter() - t
-        print(json.dumps({"seconds": secs, "rows": df.height,
+        print(json.dumps({"seconds": secs, "cpu_s": cpu() - c, "rows": df.height,
                           "rss_mb": hwm()}))
     """),
     "ingest": textwrap.dedent("""
@@ -120,12 +125,12 @@ CHILD = {
         from dispatch_analytics import ingest, load_profile
         HWM
         prof = load_profile(sys.argv[2])
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         h3 = None if sys.argv[5] == "none" else int(sys.argv[5])
         r = ingest(sys.argv[1], prof, data_dir=sys.argv[3], chunk_rows=int(sys.argv[4]),
                    h3_resolution=h3, refresh_derived=sys.argv[6] == "derive")
         secs = time.perf_counter() - t
-        print(json.dumps({"seconds": secs, "rows": r.rows_read, "accepted": r.rows_accepted,
+        print(json.dumps({"seconds": secs, "cpu_s": cpu() - c, "rows": r.rows_read, "accepted": r.rows_accepted,
                           "rejected": r.rows_rejected,
                           "rss_mb": hwm()}))
     """),
@@ -144,6 +149,10 @@ def child(kind: str, *args: str) -> dict:
         [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _cpu(r: dict) -> str:
+    return f"cpu {r['cpu_s']:.2f} s"
 
 
 def main() -> None:
@@ -183,10 +192,13 @@ def main() -> None:
 
     rows = [
         ("CSV", f"{args.rows:,} unit rows, {size_mb:,.0f} MB"),
-        ("bare polars read_csv", f"{bare['seconds']:.2f} s, peak RSS {bare['rss_mb']:,.0f} MB"),
+        (
+            "bare polars read_csv",
+            f"{bare['seconds']:.2f} s, {_cpu(bare)}, peak RSS {bare['rss_mb']:,.0f} MB",
+        ),
         (
             "ingest proper (--chunk-rows 100,000)",
-            f"{ing['seconds']:.2f} s, peak RSS {ing['rss_mb']:,.0f} MB",
+            f"{ing['seconds']:.2f} s, {_cpu(ing)}, peak RSS {ing['rss_mb']:,.0f} MB",
         ),
         ("ingest rows/s", f"{ing['rows'] / ing['seconds']:,.0f}"),
         ("accepted / rejected", f"{ing['accepted']:,} / {ing['rejected']:,}"),
@@ -195,12 +207,12 @@ def main() -> None:
         ("  of which libraries at import", f"{base['rss_mb']:,.0f} MB"),
         (
             "full `dispatch ingest` (+ H3 cells, + derived incidents table)",
-            f"{full['seconds']:.2f} s, peak RSS {full['rss_mb']:,.0f} MB",
+            f"{full['seconds']:.2f} s, {_cpu(full)}, peak RSS {full['rss_mb']:,.0f} MB",
         ),
         *[
             (
                 f"--chunk-rows {c:,}",
-                f"{r['seconds']:.2f} s, peak RSS {r['rss_mb']:,.0f} MB "
+                f"{r['seconds']:.2f} s, {_cpu(r)}, peak RSS {r['rss_mb']:,.0f} MB "
                 f"({r['rss_mb'] / size_mb:.2f}x CSV)",
             )
             for c, r in sweep.items()

@@ -1,6 +1,7 @@
 """Live-feed benchmark: `make bench` prints a table; nothing here is asserted.
 
-Against a real PostgreSQL server started in a temporary folder (tests/pg_server.py), with a
+Against a real PostgreSQL server started in a temporary folder
+(``dispatch_analytics.feeds.pg_local``, the same one the tests use), with a
 CAD table growing by ``--rows`` (default 600) unit rows per poll:
 
 - ``DatabaseWatch.cycle()``: fetch past the cursor, stage to Parquet, ingest, save the cursor;
@@ -16,20 +17,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from pg_server import PgServer, pg_bin_dir  # noqa: E402
-
-from dispatch_analytics import ingest, load_profile  # noqa: E402
-from dispatch_analytics.feeds import DatabaseWatch  # noqa: E402
-from dispatch_analytics.io.database import connect_database  # noqa: E402
+from dispatch_analytics import ingest, load_profile
+from dispatch_analytics.feeds import DatabaseWatch
+from dispatch_analytics.feeds.pg_local import PgServer, pg_bin_dir
+from dispatch_analytics.io.database import connect_database
 
 MAPPING = """
 [source]

@@ -75,6 +75,8 @@ def run_step(step: str, n: int, seed: int) -> dict:
             con = duckdb.connect()
             inc = pl.DataFrame(
                 {
+                    # incidents are keyed by (agency, incident_id) since the agency work
+                    "agency": pl.repeat("SFFD", n, eager=True),
                     "incident_id": pl.int_range(n, eager=True).cast(pl.String),
                     "latitude": y,
                     "longitude": x,

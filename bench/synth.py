@@ -92,6 +92,7 @@ def make_csv(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
+# Long: two literal rows, one line per stored column of responses and of the ingest log.
 def make_store(root: Path, n: int, seed: int = 0, chunk: int = 2_000_000) -> Store:
     """A store holding n incidents (one unit each) in one batch, written directly."""
     store = Store(root)

@@ -1,16 +1,28 @@
-"""Shared fixtures: small hand-built exports and a fresh store per test."""
+"""Shared fixtures: small hand-built exports, a fresh store per test, and the expensive stores
+(the SF week, the sample city + SFFD slice, the coverage town) built once per session.
+
+The session stores are built once per pytest process (per xdist worker); a module or test
+never uses them directly but takes a :func:`copy_store` of one, so no test sees another's
+writes. See docs/testing.md.
+"""
 
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "sffd_calls_2017w01"
+REPO = Path(__file__).resolve().parents[1]
 SF_SLICE = DATA / "sffd_slice.csv"
+SF_WEEK = REPO / "sample_data" / "sf_week"
+SF_WEEK_CSV = SF_WEEK / "sffd_calls_2016-12-31_2017-01-07.csv"
+SF_NHOODS = SF_WEEK / "sf_analysis_neighborhoods.geojson"
+TOWN = DATA / "coverage"
 
 
 def write_csv(
@@ -135,3 +147,94 @@ def big_unit_csv(path: Path, n: int, seed: int = 0) -> Path:
     # base times are UTC instants rendered as if local: drop those in the spring-forward gap
     df.write_csv(path)
     return path
+
+
+# ------------------------------------------------------------------ stores built once
+def _link_or_copy(src: str, dst: str) -> str:
+    # Parquet files are hard-linked: every writer of the store publishes a new file by a
+    # rename and never rewrites one in place, so a copy's writes never reach the original.
+    # Everything else (the DuckDB catalog, JSON state, locks) is copied.
+    if src.endswith(".parquet"):
+        try:
+            os.link(src, dst)
+            return dst
+        except OSError:
+            pass
+    return shutil.copy2(src, dst)
+
+
+def copy_store(src: Path, dst: Path) -> Path:
+    """A private, writable copy of the store at ``src`` in ``dst`` (which must not exist).
+
+    Symlinks are kept as links (the derived table's ``current`` link is relative). The copy's
+    catalog records the original's folder, so the first :class:`Store` opened on the copy
+    rebuilds it, as for a store moved by hand.
+    """
+    shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def sf_week_store(tmp_path_factory) -> Path:
+    """The real SF week (sample_data/sf_week) ingested with the ``sffd`` profile, plus the
+    ``neighborhoods`` zone layer. Session-wide: take a :func:`copy_store` of it."""
+    from dispatch_analytics.api import ingest
+    from dispatch_analytics.ingest.profiles import load_profile
+    from dispatch_analytics.spatial.zones import load_zones
+
+    d = tmp_path_factory.mktemp("sf_week_base") / "store"
+    ingest(SF_WEEK_CSV, load_profile("sffd"), data_dir=d)
+    load_zones(d, SF_NHOODS, "neighborhoods", "nhood")
+    return d
+
+
+@pytest.fixture(scope="session")
+def two_agency_store(tmp_path_factory) -> Path:
+    """The sample city and the SFFD slice in one store (``metrics_helpers.sample_store``).
+    Session-wide: take a :func:`copy_store` of it."""
+    import metrics_helpers as H
+
+    d = tmp_path_factory.mktemp("two_agency_base") / "store"
+    H.sample_store(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def town_stations_store(tmp_path_factory) -> Path:
+    """The coverage town's 151 calls and its stations only (no zones, no units).
+    Session-wide: take a :func:`copy_store` of it."""
+    from dispatch_analytics.api import ingest
+    from dispatch_analytics.ingest.profiles import load_profile
+    from dispatch_analytics.spatial.stations import load_stations
+
+    root = tmp_path_factory.mktemp("town_stations_base") / "store"
+    ingest(TOWN / "town_calls.csv", load_profile(TOWN / "town_calls.toml"), data_dir=root)
+    load_stations(root, TOWN / "town_stations.csv")
+    return root
+
+
+def build_town(root: Path, calls_csv: Path, calls_toml: Path) -> Path:
+    """A coverage-town store at ``root``: the calls of ``calls_csv`` (mapped by ``calls_toml``),
+    the town's 5 zones, 3 stations and 4 units, and a travel model fitted with seed 1."""
+    from dispatch_analytics import Store
+    from dispatch_analytics.analysis.travel_model import TravelModel
+    from dispatch_analytics.api import ingest
+    from dispatch_analytics.ingest.profiles import load_profile
+    from dispatch_analytics.spatial.stations import load_stations
+    from dispatch_analytics.spatial.units import load_units
+    from dispatch_analytics.spatial.zones import load_zones
+
+    ingest(calls_csv, load_profile(calls_toml), data_dir=root)
+    load_zones(root, TOWN / "town_zones.geojson", "town", "zone", name_field="label")
+    load_stations(root, TOWN / "town_stations.csv")
+    load_units(root, TOWN / "town_units.csv")
+    TravelModel.from_store(Store(root), seed=1).save(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def town_store(tmp_path_factory) -> Path:
+    """The coverage town (tests/data/coverage): 5 zones, 3 stations, 4 units, 151 calls and
+    a fitted travel model (seed 1). Session-wide: take a :func:`copy_store` of it."""
+    root = tmp_path_factory.mktemp("town_base") / "store"
+    return build_town(root, TOWN / "town_calls.csv", TOWN / "town_calls.toml")

@@ -227,10 +227,11 @@ def _long_comment_above(lines: list[str], first: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("module", ["dispatch_analytics", "dash_app"])
+@pytest.mark.parametrize("module", ["dispatch_analytics", "dash_app", "bench"])
 def test_modules_and_functions_stay_readable(module):
     """No module above ~500 lines; no function above ~80 lines (its docstring not counted)
-    unless a ``# Long:`` comment above it says why."""
+    unless a ``# Long:`` comment above it says why. The benchmark scripts are held to the
+    same sizes: they are read (and copied) as much as the library."""
     big_modules, big_functions = [], []
     for p in sorted((ROOT / module).rglob("*.py")):
         text = p.read_text(encoding="utf-8")
@@ -254,3 +255,28 @@ def test_modules_and_functions_stay_readable(module):
     assert not big_functions, (
         f"functions over {MAX_FUNCTION_LINES} lines without a `# Long:` comment: {big_functions}"
     )
+
+
+TEST_MODULES = {p.stem for p in (ROOT / "tests").glob("*.py")}
+
+
+@pytest.mark.parametrize("module", ["dispatch_analytics", "dash_app", "bench"])
+def test_nothing_imports_the_tests(module):
+    """The library, the dashboard and the benches never import from ``tests/`` nor put it on
+    ``sys.path`` (shared helpers live in the library, e.g. ``feeds/pg_local.py``)."""
+    problems = []
+    for p in sorted((ROOT / module).rglob("*.py")):
+        text = p.read_text(encoding="utf-8")
+        rel = p.relative_to(ROOT)
+        for node in ast.walk(ast.parse(text)):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            for n in names:
+                if n.split(".")[0] in TEST_MODULES | {"tests"}:
+                    problems.append(f"{rel}:{node.lineno} imports {n}")
+        if '"tests"' in text and "sys.path" in text:
+            problems.append(f"{rel}: puts tests/ on sys.path")
+    assert not problems, "\n".join(problems)

@@ -11,20 +11,18 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from conftest import build_town
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_coverage import TOWN, _model, run
 
-from dispatch_analytics import Store, ingest, load_profile
+from dispatch_analytics import Store
 from dispatch_analytics.analysis.busy import BusyShares, expected_cover
 from dispatch_analytics.analysis.coverage import Coverage
 from dispatch_analytics.analysis.siting import Siting
-from dispatch_analytics.analysis.travel_model import TravelModel
 from dispatch_analytics.analysis.whatif import WhatIf
 from dispatch_analytics.errors import CoverageError
-from dispatch_analytics.spatial.stations import load_stations, read_stations
-from dispatch_analytics.spatial.units import load_units
-from dispatch_analytics.spatial.zones import load_zones
+from dispatch_analytics.spatial.stations import read_stations
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +38,7 @@ def town(tmp_path_factory) -> Path:
     calls.write_csv(tmp / "busy_calls.csv")
     toml = (TOWN / "town_calls.toml").read_text() + 'cleared_at = "clr"\n'
     (tmp / "busy_calls.toml").write_text(toml)
-    root = tmp / "store"
-    ingest(tmp / "busy_calls.csv", load_profile(tmp / "busy_calls.toml"), data_dir=root)
-    load_zones(root, TOWN / "town_zones.geojson", "town", "zone", name_field="label")
-    load_stations(root, TOWN / "town_stations.csv")
-    load_units(root, TOWN / "town_units.csv")
-    TravelModel.from_store(Store(root), seed=1).save(root)
-    return root
+    return build_town(tmp / "store", tmp / "busy_calls.csv", tmp / "busy_calls.toml")
 
 
 def test_tiny_instance_by_hand():

@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import polars as pl
 import pytest
+from conftest import copy_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
@@ -28,8 +29,6 @@ from dispatch_analytics.analysis.whatif import WhatIf, parse_lonlat
 from dispatch_analytics.cli import main
 from dispatch_analytics.errors import CoverageError, ZoneError
 from dispatch_analytics.spatial.stations import load_stations
-from dispatch_analytics.spatial.units import load_units
-from dispatch_analytics.spatial.zones import load_zones
 
 TOWN = Path(__file__).parent / "data" / "coverage"
 LAT0, LON0 = 40.0, -100.0
@@ -37,15 +36,10 @@ KM_LAT, KM_LON = 1 / 111.2, 1 / (111.2 * math.cos(math.radians(LAT0)))
 
 
 @pytest.fixture(scope="module")
-def town(tmp_path_factory) -> Path:
-    """The fixed town (tests/data/coverage): 5 zones, 3 stations, 4 units, 151 calls."""
-    root = tmp_path_factory.mktemp("town") / "store"
-    ingest(TOWN / "town_calls.csv", load_profile(TOWN / "town_calls.toml"), data_dir=root)
-    load_zones(root, TOWN / "town_zones.geojson", "town", "zone", name_field="label")
-    load_stations(root, TOWN / "town_stations.csv")
-    load_units(root, TOWN / "town_units.csv")
-    TravelModel.from_store(Store(root), seed=1).save(root)
-    return root
+def town(town_store, tmp_path_factory) -> Path:
+    """The fixed town (tests/data/coverage): 5 zones, 3 stations, 4 units, 151 calls; a copy
+    of the session's (conftest.py ``town_store``: the same ingest, layers and travel model)."""
+    return copy_store(town_store, tmp_path_factory.mktemp("town") / "store")
 
 
 # ----------------------------------------------------------------------------------- gaps

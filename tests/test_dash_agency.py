@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import metrics_helpers as H  # noqa: E402
 import numpy as np
 import pytest
+from conftest import copy_store
 
 from dash_app import figures, stats, stats_map, views
 from dash_app.data import DataSource
@@ -26,10 +27,9 @@ NHOODS = H.SF_WEEK.parent / "sf_analysis_neighborhoods.geojson"
 
 
 @pytest.fixture(scope="module")
-def two(tmp_path_factory):
+def two(two_agency_store, tmp_path_factory):
     """The sample city and the SFFD slice, each with its own zone layer."""
-    root = tmp_path_factory.mktemp("dash_two") / "store"
-    H.sample_store(root)
+    root = copy_store(two_agency_store, tmp_path_factory.mktemp("dash_two") / "store")
     load_zones(root, H.CITY_AREAS, "station_areas", "station_id", name_field="name", agency=CITY)
     load_zones(root, NHOODS, "sf_neighborhoods", "nhood", name_field="nhood", agency="SFFD")
     bat = H.CITY_AREAS.parent / "battalions.geojson"

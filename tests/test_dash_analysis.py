@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from conftest import copy_store
 
 from dash_app.data import DataSource
 from dash_app.filters import Filters
@@ -21,15 +22,9 @@ SF_WEEK = Path(__file__).resolve().parents[1] / "sample_data" / "sf_week"
 
 
 @pytest.fixture(scope="module")
-def sf(tmp_path_factory):
-    from dispatch_analytics.api import ingest
-    from dispatch_analytics.ingest.profiles import load_profile
-    from dispatch_analytics.spatial.zones import load_zones
-
-    d = tmp_path_factory.mktemp("dash_an") / "store"
-    ingest(SF_WEEK / "sffd_calls_2016-12-31_2017-01-07.csv", load_profile("sffd"), data_dir=d)
-    load_zones(d, SF_WEEK / "sf_analysis_neighborhoods.geojson", "neighborhoods", "nhood")
-    return d
+def sf(sf_week_store, tmp_path_factory):
+    """The SF week with the neighborhoods layer: a copy of the session's (conftest.py)."""
+    return copy_store(sf_week_store, tmp_path_factory.mktemp("dash_an") / "store")
 
 
 def test_hotspots_view_shows_the_library_result(sf):

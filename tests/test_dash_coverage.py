@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import copy_store
 from selenium.webdriver.common.keys import Keys
 
 import dash_app
@@ -19,24 +20,16 @@ from dash_app.filters import Filters
 from dash_app.pages import coverage as page
 from dispatch_analytics import Store, ingest, load_profile
 from dispatch_analytics.analysis.coverage import Coverage
-from dispatch_analytics.analysis.travel_model import TravelModel
 from dispatch_analytics.spatial.stations import load_stations
-from dispatch_analytics.spatial.units import load_units
-from dispatch_analytics.spatial.zones import load_zones
 
 TOWN = Path(__file__).parent / "data" / "coverage"
 os.environ.setdefault("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
-def town(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("dash_town") / "store"
-    ingest(TOWN / "town_calls.csv", load_profile(TOWN / "town_calls.toml"), data_dir=root)
-    load_zones(root, TOWN / "town_zones.geojson", "town", "zone", name_field="label")
-    load_stations(root, TOWN / "town_stations.csv")
-    load_units(root, TOWN / "town_units.csv")
-    TravelModel.from_store(Store(root), seed=1).save(root)
-    return root
+def town(town_store, tmp_path_factory) -> Path:
+    """A copy of the session's coverage town (conftest.py ``town_store``)."""
+    return copy_store(town_store, tmp_path_factory.mktemp("dash_town") / "store")
 
 
 def _top_uncovered_cell(root: Path, target: float) -> str:

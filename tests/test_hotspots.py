@@ -11,6 +11,7 @@ import h3
 import numpy as np
 import polars as pl
 import pytest
+from conftest import copy_store
 from scipy.stats import false_discovery_control
 
 from dispatch_analytics.analysis.emerging import (
@@ -273,15 +274,9 @@ def test_emerging_from_frame_new_and_persistent():
 
 # ------------------------------------------------------------------------------ the store
 @pytest.fixture(scope="module")
-def sf(tmp_path_factory):
-    from dispatch_analytics.api import ingest
-    from dispatch_analytics.ingest.profiles import load_profile
-    from dispatch_analytics.spatial.zones import load_zones
-
-    d = tmp_path_factory.mktemp("hot") / "store"
-    ingest(SF_WEEK / "sffd_calls_2016-12-31_2017-01-07.csv", load_profile("sffd"), data_dir=d)
-    load_zones(d, SF_WEEK / "sf_analysis_neighborhoods.geojson", "neighborhoods", "nhood")
-    return d
+def sf(sf_week_store, tmp_path_factory):
+    """The SF week with the neighborhoods layer: a copy of the session's (conftest.py)."""
+    return copy_store(sf_week_store, tmp_path_factory.mktemp("hot") / "store")
 
 
 def test_sf_week_hotspots(sf):

@@ -12,6 +12,7 @@ import metrics_helpers as H
 import numpy as np
 import polars as pl
 import pytest
+from conftest import copy_store
 from scipy.stats import mannwhitneyu
 from stats_reference import nearest_rank
 
@@ -29,15 +30,9 @@ B, A = "2016-12-31..2017-01-03", "2017-01-04..2017-01-07"
 
 
 @pytest.fixture(scope="module")
-def sf(tmp_path_factory):
-    from dispatch_analytics.api import ingest
-    from dispatch_analytics.ingest.profiles import load_profile
-    from dispatch_analytics.spatial.zones import load_zones
-
-    d = tmp_path_factory.mktemp("impact") / "store"
-    ingest(SF_WEEK / "sffd_calls_2016-12-31_2017-01-07.csv", load_profile("sffd"), data_dir=d)
-    load_zones(d, SF_WEEK / "sf_analysis_neighborhoods.geojson", "neighborhoods", "nhood")
-    return d
+def sf(sf_week_store, tmp_path_factory):
+    """The SF week with the neighborhoods layer: a copy of the session's (conftest.py)."""
+    return copy_store(sf_week_store, tmp_path_factory.mktemp("impact") / "store")
 
 
 def _values(con, lo, hi, zone=None, col="total_response_s"):

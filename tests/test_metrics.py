@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from conftest import copy_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
@@ -341,8 +342,8 @@ def test_sql_and_polars_all_late_all_on_time_empty_and_single():
 
 # ------------------------------------------------------------------ engine on ingested stores
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    store = H.sample_store(tmp_path_factory.mktemp("sample") / "store")
+def sample(two_agency_store, tmp_path_factory):
+    store = Store(copy_store(two_agency_store, tmp_path_factory.mktemp("sample") / "store"))
     con = store.connect(read_only=False)
     H.add_zone_tables(con)
     prepare(con)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from conftest import copy_store
 
 from dispatch_analytics import Store, ingest, load_profile
 from dispatch_analytics.errors import QueryError
@@ -77,8 +78,8 @@ PARAMS = {
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    store = H.sample_store(tmp_path_factory.mktemp("sample") / "store")
+def sample(two_agency_store, tmp_path_factory):
+    store = Store(copy_store(two_agency_store, tmp_path_factory.mktemp("sample") / "store"))
     con = store.connect(read_only=False)
     H.add_zone_tables(con)
     yield con
@@ -437,10 +438,12 @@ def test_sf_week_by_neighbourhood_equals_pandas(tmp_path):
 
 
 # ------------------------------------------------------------ the catalog, for any SQL client
-def test_a_plain_client_on_the_catalog_has_the_macros_and_interval_views(tmp_path):
+def test_a_plain_client_on_the_catalog_has_the_macros_and_interval_views(
+    two_agency_store, tmp_path
+):
     """`duckdb -readonly catalog.duckdb`: the query files run as they are, with the catalog's
     own macros and the registry's long views (no runner, nothing installed)."""
-    store = H.sample_store(tmp_path / "store")
+    store = Store(copy_store(two_agency_store, tmp_path / "store"))
     con = duckdb.connect(str(store.catalog_path), read_only=True)
     names = {r[0] for r in con.execute("select function_name from duckdb_functions()").fetchall()}
     assert {"da_fractiles", "da_nearest_rank", "da_os_ci_ranks", "da_flag"} <= names

@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 import polars as pl
 import pytest
+from conftest import copy_store
 
 from dispatch_analytics.analysis.reliability import (
     Reliability,
@@ -168,15 +169,9 @@ def test_dst_day_has_25_hours():
 
 # ------------------------------------------------------------------------------ SF week
 @pytest.fixture(scope="module")
-def sf(tmp_path_factory):
-    from dispatch_analytics.api import ingest
-    from dispatch_analytics.ingest.profiles import load_profile
-    from dispatch_analytics.spatial.zones import load_zones
-
-    d = tmp_path_factory.mktemp("rel") / "store"
-    ingest(SF_WEEK / "sffd_calls_2016-12-31_2017-01-07.csv", load_profile("sffd"), data_dir=d)
-    load_zones(d, SF_WEEK / "sf_analysis_neighborhoods.geojson", "neighborhoods", "nhood")
-    return d
+def sf(sf_week_store, tmp_path_factory):
+    """The SF week with the neighborhoods layer: a copy of the session's (conftest.py)."""
+    return copy_store(sf_week_store, tmp_path_factory.mktemp("rel") / "store")
 
 
 def _pandas_uhu(resp: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.Series:
@@ -277,10 +272,10 @@ def test_concurrency_per_zone_by_hand():
     assert none.height == 0
 
 
-def test_cross_area_on_the_sample_city(tmp_path):
+def test_cross_area_on_the_sample_city(two_agency_store, tmp_path):
     import metrics_helpers as h
 
-    store = h.sample_store(tmp_path / "store")
+    store = Store(copy_store(two_agency_store, tmp_path / "store"))
     con = store.connect(read_only=False)
     h.add_zone_tables(con)
     # the city's first quarter (the store also holds an SFFD slice of 2016)

@@ -9,14 +9,16 @@ import metrics_helpers as H  # noqa: E402
 import numpy as np
 import polars as pl
 import pytest
+from conftest import copy_store
 
+from dispatch_analytics import Store
 from dispatch_analytics.metrics.fractiles import Fractiles, MetricError
 from dispatch_analytics.metrics.report import QUALITY_COLUMNS, TABLE_COLUMNS, compliance_report
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    store = H.sample_store(tmp_path_factory.mktemp("sample") / "store")
+def sample(two_agency_store, tmp_path_factory):
+    store = Store(copy_store(two_agency_store, tmp_path_factory.mktemp("sample") / "store"))
     con = store.connect(read_only=False)
     H.add_zone_tables(con)
     yield con

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import math
 
-import metrics_helpers as H  # noqa: E402
 import numpy as np
 import polars as pl
 import pytest
+from conftest import copy_store
 
+from dispatch_analytics import Store
 from dispatch_analytics.cli import main
 from dispatch_analytics.errors import AgencyError, QueryError, StandardError
 from dispatch_analytics.metrics.agency_scope import agency_scope
@@ -28,10 +29,10 @@ def nearest_rank(values, p: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def two(tmp_path_factory):
+def two(two_agency_store, tmp_path_factory):
     """A store of two agencies (the sample city and the SFFD slice) and a read-only catalog."""
-    root = tmp_path_factory.mktemp("two") / "store"
-    store = H.sample_store(root)
+    root = copy_store(two_agency_store, tmp_path_factory.mktemp("two") / "store")
+    store = Store(root)
     con = store.connect(read_only=True)
     yield root, con
     con.close()

@@ -10,23 +10,20 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from conftest import SF_SLICE, write_csv
+from conftest import SF_SLICE, copy_store, write_csv
 
 from dispatch_analytics import Store, ingest, load_profile
 from dispatch_analytics.cli import main
 from dispatch_analytics.errors import UnitError
-from dispatch_analytics.spatial.stations import load_stations
 from dispatch_analytics.spatial.units import derive_units, load_units, read_units
 
 TOWN = Path(__file__).parent / "data" / "coverage"
 
 
 @pytest.fixture
-def town(tmp_path) -> Path:
-    root = tmp_path / "store"
-    ingest(TOWN / "town_calls.csv", load_profile(TOWN / "town_calls.toml"), data_dir=root)
-    load_stations(root, TOWN / "town_stations.csv")
-    return root
+def town(town_stations_store, tmp_path) -> Path:
+    """The town's calls and stations: a private copy of the session's (conftest.py)."""
+    return copy_store(town_stations_store, tmp_path / "store")
 
 
 def test_load_csv_stores_units_and_lists_unknown_stations(town):

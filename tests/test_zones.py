@@ -537,6 +537,12 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
 
 
 # ============================================================================ assign_points
+# slow: the shapely brute force over 41 zones x 20k points, twice. In the fast run the same
+# behaviour is covered by test_grid_path_on_many_points (both paths agree on 300k SF points),
+# test_incidents_assigned_end_to_end[neighborhoods] (SF incidents vs a geopandas sjoin
+# brute force), test_every_point_gets_the_square_that_holds_it (boundaries, both paths) and
+# the squares / overlaps / edge-case tests below.
+@pytest.mark.slow
 def test_assign_points_matches_brute_force_on_sf(path_mode):
     zones = gpd.read_file(NHOODS)
     rng = np.random.default_rng(42)
