@@ -9,20 +9,28 @@ timed work.
     bounding box of ``bench/synth.py``) against the 41 SF analysis neighbourhoods with
     ``zones.assign_point_index`` and ``zones.assign_points``. Goal < 5 s.
 (b) at M incidents (default 10,000,000): a store written by ``synth.make_store`` (cached in
-    ``bench/_work/metrics_store_M``), ``load_zones`` of the neighbourhoods (assigns every
-    incident), then ``run_query(con, 'fractile_compliance', {metric: total_response, layer:
-    neighborhoods, period: month, target_s: 480})`` and ``Fractiles.from_store`` by
-    ``layer:neighborhoods`` and month on a read-only catalog connection: the first run in a
-    fresh process and the best of ``--repeat``. Goal < 1 s. The ``incidents`` view
-    re-aggregates every ``responses`` row on each query, so the same two calls are also
-    timed over a materialised incidents table (an in-memory connection from
-    ``Store.view_sql()`` whose ``incidents`` view is replaced by a table built once).
+    ``bench/_work/metrics_store_M``; its neighbourhood layer too, loaded once with
+    ``load_zones``), then p90 by zone x month four ways, each in its own process, best of
+    ``--repeat``: BARE = a bare DuckDB ``quantile_disc`` group-by over the same Parquet (the
+    derived incidents file and the layer's assignment file, joined on (agency, incident_id));
+    ``run_query(con, 'fractile_compliance', {metric: total_response, layer: neighborhoods,
+    period: month, target_s: 480})`` and ``Fractiles.from_store`` by ``layer:neighborhoods``
+    and month on a read-only catalog connection; and the ``dispatch query`` command as a whole
+    process (start-up included) against a bare ``python -c 'import duckdb; ...'`` process.
+    Goal ``query_vs_duckdb``: ours / BARE <= 1.5x. The n and p90 of every group are compared
+    between BARE and ours. A profile step times the pieces (the catalog views, the zone join,
+    the macro over materialised rows, the CI ranks).
 (c) end to end at K incidents (default 1,000,000) from a CSV (``synth.make_csv``, cached):
     OURS = ``ingest`` into a fresh store + ``load_zones`` + the fractile_compliance query;
-    PANDAS = ``pd.read_csv`` + ``to_datetime`` / ``tz_localize`` + ``gpd.sjoin`` +
-    groupby zone and month with nearest-rank (``np.percentile(method='inverted_cdf')``)
-    fractiles and compliance; plus a bare ``polars.read_csv`` of the file for scale. The
-    two results are compared group by group.
+    PANDAS = what an analyst writes by hand for the same job, minimally: ``pd.read_csv`` of the
+    columns it needs, ``to_datetime`` / ``tz_localize``, ``gpd.sjoin`` of the points to the
+    zone layer, a groupby zone and local month with nearest-rank fractiles
+    (``np.percentile(method='inverted_cdf')``) and compliance (no CI, no exclusion reasons);
+    plus a bare ``polars.read_csv`` of the file for scale. The two results are compared group
+    by group (n, p90, compliance). Goal ``whole_job_vs_pandas``: PANDAS / OURS >= 5x.
+
+Every goal is written to ``bench/_work/goals/<key>.json`` (``bench/goals.py``); ``python
+bench/goals.py`` prints them all.
 
 Usage: .venv/bin/python bench/bench_metrics.py [--points N] [--incidents M] [--e2e-incidents K]
 Quick: .venv/bin/python bench/bench_metrics.py --points 1000000 --incidents 1000000 --e2e-incidents 200000
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +48,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import goals  # noqa: E402  (bench/goals.py: the goal files)
+
 WORK = HERE / "_work"
 NHOODS = HERE.parent / "sample_data" / "sf_week" / "sf_analysis_neighborhoods.geojson"
 LAYER, ID_FIELD = "neighborhoods", "nhood"
@@ -102,11 +114,61 @@ def step_points(kind: str, n: int, seed: int) -> dict:
 
 
 def step_build_store(root: str, n: int, seed: int) -> dict:
+    """``synth.make_store`` without its one-shot derived refresh (at 10M unit rows that
+    refresh peaks above 20 GB, more than a shared box has: measured 2026-12-01), then the
+    derived incidents table built one 2M-row file at a time (:func:`derived_by_file`)."""
     from synth import make_store
 
+    from dispatch_analytics.store import Store
+
     t = time.perf_counter()
-    make_store(Path(root), n, seed=seed)
+    refresh = Store.refresh_derived
+    Store.refresh_derived = lambda self: None  # built below, a file at a time
+    try:
+        store = make_store(Path(root), n, seed=seed)
+    finally:
+        Store.refresh_derived = refresh
+    derived_by_file(store)
     return {"seconds": time.perf_counter() - t, "peak_mb": rss_mb()}
+
+
+def derived_by_file(store) -> None:
+    """The store's derived incidents table, computed with the store's own SQL over each
+    responses file alone and published with the store's own writer. Exact for
+    ``synth.make_store``, whose files hold disjoint incidents (an incident's unit rows are
+    never split between files); not a general replacement for ``refresh_derived``."""
+    import duckdb
+
+    from dispatch_analytics.store.derived_sql import dedupe_sql, incidents_sql
+
+    parts_dir = store.tmp_dir / "derived_parts"
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    parts_dir.mkdir(parents=True)
+    files = sorted(store.batches_dir.glob("*/responses-*.parquet"))
+    parts = []
+    for i, f in enumerate(files):
+        con = duckdb.connect()
+        con.execute("set preserve_insertion_order = false")
+        con.execute(
+            "create view responses_all as select * replace (coalesce(agency, profile) as "
+            f"agency) from read_parquet(['{f}', '{store.schema_file('responses')}'], "
+            "union_by_name = true)"
+        )
+        con.execute(f"create view responses as {dedupe_sql('responses_all')}")
+        part = parts_dir / f"part-{i:05d}.parquet"
+        con.execute(f"copy ({incidents_sql('responses')}) to '{part}' (format parquet)")
+        con.close()
+        parts.append(f"'{part}'")
+    con = store.connect(read_only=False)
+    try:
+        store._write_derived(
+            con,
+            f"select * from read_parquet([{', '.join(parts)}])",
+            "select distinct batch_id from responses_all union select batch_id from ingest_log",
+        )
+    finally:
+        con.close()
+        shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 def step_load_zones(root: str) -> dict:
@@ -125,56 +187,104 @@ def step_load_zones(root: str) -> dict:
     }
 
 
-def step_query(root: str, materialise: bool, repeat: int) -> dict:
+def bare_sql(root: str) -> str:
+    """The bare DuckDB group-by: p90 by zone x local month over the store's Parquet files
+    (the derived incidents and the layer's assignment), no catalog, no macros."""
+    r = Path(root)
+    inc = r / "lake" / "derived" / "current" / "incidents.parquet"
+    # the layer's current assignment: the newest file (a re-load writes a new generation)
+    izones = max(
+        (r / "spatial" / "incident_zones").glob(f"{LAYER}.*.parquet"), key=os.path.getmtime
+    )
+    files = f"'{izones}'"
+    return f"""select z.zone_id, cast(date_trunc('month', i.call_received_local_at) as date) as month,
+  count(*) as n, quantile_disc(i.total_response_s, 0.9) as p90_s
+from read_parquet('{inc}') i
+left join read_parquet({files}) z on z.agency = i.agency and z.incident_id = i.incident_id
+where i.total_response_s is not null
+group by all"""
+
+
+def layer_loaded(root: Path) -> bool:
+    """Whether the cached store already holds the neighbourhood layer and its assignment."""
+    z = root / "spatial"
+    return any((z / "zones").glob(f"{LAYER}.*.parquet")) and any(
+        (z / "incident_zones").glob(f"{LAYER}.*.parquet")
+    )
+
+
+def step_bare_duckdb(root: str, repeat: int, out: str) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    sql = bare_sql(root)
+    first, best, _ = _timed(lambda: con.execute(sql).fetchall(), repeat)
+    con.execute(f"copy ({sql}) to '{out}' (format parquet)")
+    return {"first_s": first, "best_s": best, "peak_mb": rss_mb()}
+
+
+def step_query(root: str, repeat: int, out: str) -> dict:
     from dispatch_analytics import Store
     from dispatch_analytics.metrics.fractiles import Fractiles
     from dispatch_analytics.metrics.queries import run_query
 
-    store = Store(root, create=False)
-    res: dict = {}
-    if materialise:
-        con = store.connect(read_only=False)  # in-memory database with the catalog views
-        t = time.perf_counter()
-        con.execute("create temp table incidents_mat as select * from incidents")
-        con.execute("create or replace temp view incidents as select * from incidents_mat")
-        res["materialise_s"] = time.perf_counter() - t
-        res["incidents"] = con.execute("select count(*) from incidents").fetchone()[0]
-    else:
-        con = store.connect()  # read-only catalog
-    before = rss_mb("VmRSS")
+    t = time.perf_counter()
+    con = Store(root, create=False).connect()  # read-only catalog
+    res: dict = {"open_s": time.perf_counter() - t}
     first, best, df = _timed(
         lambda: run_query(con, "fractile_compliance", dict(QUERY_PARAMS)), repeat
     )
+    df.write_parquet(out)
     res.update(query_first_s=first, query_best_s=best, groups=df.height, n_total=int(df["n"].sum()))
     first, best, f = _timed(lambda: Fractiles.from_store(con, **FRACTILES_KW), repeat)
     res.update(
         fractiles_first_s=first,
         fractiles_best_s=best,
         fractiles_groups=f.table.height,
-        inputs_mb=before,
         peak_mb=rss_mb(),
     )
-    if materialise:  # where the query's time goes, over the materialised table
+    con.close()
+    return res
 
-        def secs(sql: str) -> float:
-            t = time.perf_counter()
-            con.execute(sql).fetchall()
-            return time.perf_counter() - t
 
-        month = "cast(date_trunc('month', {}) as date)"
-        res["local_month_stored_s"] = secs(
-            f"select count(distinct {month.format('call_received_local_at')}) from incidents"
-        )
-        res["local_month_row_tz_s"] = secs(
-            f"select count(distinct {month.format('call_received_at at time zone timezone')}) "
-            "from incidents"
-        )
-        res["ci_ranks_s"] = secs(
-            "select count(*) from da_os_ci_ranks((select list({'n': n, 'pct': 90.0}) from "
-            f"(select count(*) as n from incidents i left join incident_zones z on "
-            f"z.incident_id = i.incident_id and z.layer = '{LAYER}' "
-            "group by z.zone_id, date_trunc('month', i.call_received_at))))"
-        )
+# Long: one timing per piece of the query, each a plain statement; a list reads worse
+def step_profile(root: str, repeat: int) -> dict:
+    """Where the query's time goes: each piece timed alone (best of ``repeat``)."""
+    from dispatch_analytics import Store
+    from dispatch_analytics.metrics.queries import get_query, inline_params, prepare
+
+    con = Store(root, create=False).connect()
+    prepare(con)
+
+    def secs(sql: str) -> float:
+        return _timed(lambda: con.execute(sql).fetchall(), repeat)[1]
+
+    bind = {**QUERY_PARAMS, "percentile": 90, "min_n": 30, "call_category": None, "agency": None}
+    full = inline_params(get_query("fractile_compliance").sql, bind)
+    rows_sql = full.split("with interval_rows as (", 1)[1].split("\n)\n", 1)[0]
+    res = {
+        "incidents_view_s": secs("select sum(total_response_s) from incidents"),
+        "derived_file_s": secs("select sum(total_response_s) from _derived_incidents"),
+        "fresh_incidents_s": secs("select count(*) from _fresh_incidents"),
+        "incident_zones_s": secs(f"select count(*) from incident_zones where layer = '{LAYER}'"),
+        "rows_s": secs(f"select count(*), sum(value_s) from ({rows_sql})"),
+        "query_s": secs(full),
+    }
+    con.execute(f"create temp table rows_mat as {rows_sql}")
+    res["macro_s"] = secs(
+        "select * from da_fractiles(rows_mat, percentiles := [50, 90, 95], min_n := 30)"
+    )
+    res["sorted_lists_s"] = secs(
+        "select grp, list_sort(list(value_s) filter (where excluded_reason is null)) "
+        "from rows_mat group by grp"
+    )
+    res["quantile_disc_s"] = secs(
+        "select grp, quantile_disc(value_s, 0.9) from rows_mat group by grp"
+    )
+    res["ci_ranks_s"] = secs(
+        "select count(*) from da_os_ci_ranks((select list({'n': n, 'pct': 90.0}) from "
+        "(select count(*) as n from rows_mat group by grp)))"
+    )
     con.close()
     return res
 
@@ -231,7 +341,7 @@ def step_pandas(csv: str, out: str) -> dict:
         return f
 
     t0 = time.perf_counter()
-    df = pd.read_csv(csv)
+    df = pd.read_csv(csv, usecols=["RCVD", "ARRV", "LAT", "LON"])  # only what the job needs
     t1 = time.perf_counter()
     rcvd = pd.to_datetime(df["RCVD"], format=FMT)
     arrv = pd.to_datetime(df["ARRV"], format=FMT)
@@ -246,10 +356,13 @@ def step_pandas(csv: str, out: str) -> dict:
     j = j[~j.index.duplicated(keep="first")]  # a point on a shared edge: first zone
     df["zone_id"] = j[ID_FIELD].reindex(df.index)
     t3 = time.perf_counter()
-    ok = df[df["month"].notna()]
-    g = ok.groupby(["zone_id", "month"], dropna=False)["total_response_s"]
-    res = g.agg(["count", "mean", nearest_rank(50), nearest_rank(90), nearest_rank(95)])
-    res["compliance"] = g.apply(lambda s: float((s.dropna() <= 480).mean()))
+    ok = df[df["month"].notna() & df["total_response_s"].notna()]
+    ok = ok.assign(on_target=ok["total_response_s"] <= 480)
+    g = ok.groupby(["zone_id", "month"], dropna=False)
+    res = g["total_response_s"].agg(
+        ["count", "mean", nearest_rank(50), nearest_rank(90), nearest_rank(95)]
+    )
+    res["compliance"] = g["on_target"].mean()
     res = res.rename(columns={"count": "n", "mean": "mean_s"}).reset_index()
     t4 = time.perf_counter()
     pl.from_pandas(res).write_parquet(out)
@@ -270,8 +383,9 @@ STEPS = {
     "points_ids": lambda a: step_points("ids", a.points, a.seed),
     "build_store": lambda a: step_build_store(a.root, a.incidents, a.seed),
     "load_zones": lambda a: step_load_zones(a.root),
-    "query": lambda a: step_query(a.root, False, a.repeat),
-    "query_mat": lambda a: step_query(a.root, True, a.repeat),
+    "bare_duckdb": lambda a: step_bare_duckdb(a.root, a.repeat, a.out),
+    "query": lambda a: step_query(a.root, a.repeat, a.out),
+    "profile": lambda a: step_profile(a.root, a.repeat),
     "bare_read": lambda a: step_bare_read(a.csv),
     "ours": lambda a: step_ours(a.csv, a.mapping, a.root, a.out),
     "pandas": lambda a: step_pandas(a.csv, a.out),
@@ -314,6 +428,133 @@ def compare(ours_path: Path, pandas_path: Path) -> str:
     return (
         f"{both.height} of {a.height} / {b.height} groups matched; identical n in "
         f"{same_n}, identical p90 in {same_p90}; max |compliance diff| {dc or 0:.2g}"
+    )
+
+
+# Long: one labelled row per measurement, in the order the table prints them
+def section_b(args, row, section) -> None:
+    """(b) p90 by zone x month at M incidents: ours vs a bare DuckDB group-by (goal
+    ``query_vs_duckdb``)."""
+    m = args.incidents
+    section(f"(b) p90 by zone x month, {m:,} incidents (goal: ours <= 1.5x a bare DuckDB group-by)")
+    root = WORK / f"metrics_store_{m}"
+    meta = WORK / f"metrics_store_{m}.json"
+    if root.exists() and meta.exists():
+        built = json.loads(meta.read_text())
+        row(
+            "store build (synth.make_store)",
+            f"cached in {root.relative_to(HERE.parent)} (built in {built['seconds']:.1f} s, "
+            f"peak RSS {built['peak_mb']:,.0f} MB)",
+        )
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        meta.unlink(missing_ok=True)
+        built = child("build_store", root=root, incidents=m, seed=args.seed)
+        meta.write_text(json.dumps(built))
+        row(
+            "store build (synth.make_store)",
+            f"{built['seconds']:.1f} s, peak RSS {built['peak_mb']:,.0f} MB",
+        )
+    if layer_loaded(root):
+        row("load_zones (41 zones)", "cached (the layer was loaded into the cached store)")
+    else:
+        r = child("load_zones", root=root)
+        row(
+            "load_zones (41 zones, assigns every incident)",
+            f"{r['seconds']:.1f} s, peak RSS {r['peak_mb']:,.0f} MB; {r['assigned']:,} in a "
+            f"zone, {r['outside']:,} outside, {r['unlocated']:,} unlocated",
+        )
+    bare_out, ours_out = WORK / "b_bare.parquet", WORK / "b_ours.parquet"
+    bare = child("bare_duckdb", root=root, repeat=args.repeat, out=bare_out)
+    row(
+        "BARE DuckDB quantile_disc group-by over the Parquet",
+        f"first {bare['first_s']:.2f} s, best of {args.repeat} {bare['best_s']:.2f} s",
+    )
+    q = child("query", root=root, repeat=args.repeat, out=ours_out)
+    row(
+        "run_query fractile_compliance (catalog)",
+        f"first {q['query_first_s']:.2f} s, best of {args.repeat} {q['query_best_s']:.2f} s; "
+        f"{q['groups']:,} groups, n = {q['n_total']:,}",
+    )
+    row(
+        "Fractiles.from_store (catalog)",
+        f"first {q['fractiles_first_s']:.2f} s, best of {args.repeat} "
+        f"{q['fractiles_best_s']:.2f} s; {q['fractiles_groups']:,} groups; peak RSS "
+        f"{q['peak_mb']:,.0f} MB",
+    )
+    cli, bare_proc = cli_vs_bare_process(root, args.repeat)
+    row(
+        "dispatch query fractile_compliance (whole process)",
+        f"best of {args.repeat} {cli:.2f} s vs a bare python+duckdb process {bare_proc:.2f} s "
+        f"({cli / bare_proc:.2f}x)",
+    )
+    agree = compare_b(ours_out, bare_out)
+    row("results agree (BARE vs ours)", agree)
+    prof = child("profile", root=root, repeat=args.repeat)
+    where = (
+        f"incidents view {prof['incidents_view_s']:.2f} s (derived file alone "
+        f"{prof['derived_file_s']:.2f}, _fresh_incidents {prof['fresh_incidents_s']:.2f}), "
+        f"incident_zones {prof['incident_zones_s']:.2f}, rows with zone and month "
+        f"{prof['rows_s']:.2f}, whole query {prof['query_s']:.2f}; over materialised rows: "
+        f"da_fractiles {prof['macro_s']:.2f} (sorted lists {prof['sorted_lists_s']:.2f}, "
+        f"quantile_disc {prof['quantile_disc_s']:.2f}, CI ranks {prof['ci_ranks_s']:.2f})"
+    )
+    row("where the time goes", where)
+    ours = max(q["query_best_s"], q["fractiles_best_s"])
+    ratio = ours / bare["best_s"]
+    goals.write_goal(
+        "query_vs_duckdb",
+        work=f"p90 by zone x month at {m:,} incidents: ours (run_query / Fractiles.from_store) "
+        "vs a bare DuckDB quantile_disc group-by over the same Parquet",
+        measured=f"ours {ours:.2f} s (run_query {q['query_best_s']:.2f}, Fractiles "
+        f"{q['fractiles_best_s']:.2f}) vs bare {bare['best_s']:.2f} s; dispatch query process "
+        f"{cli:.2f} s vs bare process {bare_proc:.2f} s ({cli / bare_proc:.2f}x); {agree}",
+        ratio=ratio,
+        goal="<= 1.5x",
+        detail=where,
+    )
+    row("goal query_vs_duckdb (<= 1.5x)", f"{ratio:.2f}x ({'met' if ratio <= 1.5 else 'NOT met'})")
+
+
+BARE_PROCESS = """
+import sys, duckdb
+sys.path.insert(0, {here!r})
+from bench_metrics import bare_sql
+duckdb.connect().execute(bare_sql({root!r})).fetchall()
+"""
+
+
+def cli_vs_bare_process(root: Path, repeat: int) -> tuple[float, float]:
+    """Best wall seconds of a whole ``dispatch query`` process and of a bare DuckDB one."""
+    out = WORK / "b_cli.csv"
+    cli = [str(Path(sys.executable).with_name("dispatch")), "query", "fractile_compliance"]
+    for k, v in QUERY_PARAMS.items():
+        cli += ["-p", f"{k}={v}"]
+    cli += ["--format", "csv", "--out", str(out), "--data-dir", str(root)]
+    bare = [sys.executable, "-c", BARE_PROCESS.format(here=str(HERE), root=str(root))]
+
+    def wall(args: list[str]) -> float:
+        t = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True)
+        return time.perf_counter() - t
+
+    return min(wall(cli) for _ in range(repeat)), min(wall(bare) for _ in range(repeat))
+
+
+def compare_b(ours_path: Path, bare_path: Path) -> str:
+    """Groups matched and identical n / p90 between ours and the bare group-by."""
+    import polars as pl
+
+    a = pl.read_parquet(ours_path).select(
+        "zone_id", pl.col("period_start").alias("month"), "n", "p90_s"
+    )
+    b = pl.read_parquet(bare_path).select("zone_id", "month", "n", "p90_s")
+    j = a.join(b, on=["zone_id", "month"], how="full", nulls_equal=True, coalesce=True, suffix="_b")
+    both = j.drop_nulls(["n", "n_b"])
+    return (
+        f"{both.height} of {a.height} / {b.height} groups matched; identical n in "
+        f"{int((both['n'] == both['n_b']).sum())}, identical p90 in "
+        f"{int((both['p90_s'] == both['p90_s_b']).sum())}"
     )
 
 
@@ -364,71 +605,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- (b) 10M store
     if "b" not in skip:
-        m = args.incidents
-        section(f"(b) fractiles by zone and month, {m:,} incidents (goal < 1 s)")
-        root = WORK / f"metrics_store_{m}"
-        meta = WORK / f"metrics_store_{m}.json"
-        if root.exists() and meta.exists():
-            built = json.loads(meta.read_text())
-            row(
-                "store build (synth.make_store)",
-                f"cached in {root.relative_to(HERE.parent)} (built in {built['seconds']:.1f} s, "
-                f"peak RSS {built['peak_mb']:,.0f} MB)",
-            )
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-            meta.unlink(missing_ok=True)
-            built = child("build_store", root=root, incidents=m, seed=args.seed)
-            meta.write_text(json.dumps(built))
-            row(
-                "store build (synth.make_store)",
-                f"{built['seconds']:.1f} s, peak RSS {built['peak_mb']:,.0f} MB",
-            )
-        r = child("load_zones", root=root)
-        row(
-            "load_zones (41 zones, assigns every incident)",
-            f"{r['seconds']:.1f} s, peak RSS {r['peak_mb']:,.0f} MB; {r['assigned']:,} in a "
-            f"zone, {r['outside']:,} outside, {r['unlocated']:,} unlocated",
-        )
-        q = child("query", root=root, repeat=args.repeat)
-        row(
-            "run_query fractile_compliance (catalog view)",
-            f"first {q['query_first_s']:.2f} s, best of {args.repeat} {q['query_best_s']:.2f} s; "
-            f"{q['groups']:,} groups, n = {q['n_total']:,}",
-        )
-        row(
-            "Fractiles.from_store (catalog view)",
-            f"first {q['fractiles_first_s']:.2f} s, best of {args.repeat} "
-            f"{q['fractiles_best_s']:.2f} s; {q['fractiles_groups']:,} groups; peak RSS "
-            f"{q['peak_mb']:,.0f} MB",
-        )
-        qm = child("query_mat", root=root, repeat=args.repeat)
-        row(
-            "  materialise incidents (create temp table, once)",
-            f"{qm['materialise_s']:.2f} s ({qm['incidents']:,} rows)",
-        )
-        row(
-            "run_query fractile_compliance (MATERIALISED incidents)",
-            f"first {qm['query_first_s']:.2f} s, best of {args.repeat} "
-            f"{qm['query_best_s']:.2f} s; {qm['groups']:,} groups",
-        )
-        row(
-            "Fractiles.from_store (MATERIALISED incidents)",
-            f"first {qm['fractiles_first_s']:.2f} s, best of {args.repeat} "
-            f"{qm['fractiles_best_s']:.2f} s; peak RSS {qm['peak_mb']:,.0f} MB",
-        )
-        goal = (
-            f"catalog view {q['query_best_s']:.2f} s "
-            f"({'met' if q['query_best_s'] < 1 else 'NOT met'}); materialised incidents "
-            f"{qm['query_best_s']:.2f} s ({'met' if qm['query_best_s'] < 1 else 'NOT met'})"
-        )
-        row(
-            "  of which: local month from stored call_received_local_at",
-            f"{qm['local_month_stored_s']:.2f} s (a per-row zone lookup instead: "
-            f"{qm['local_month_row_tz_s']:.2f} s)",
-        )
-        row("  of which: da_os_ci_ranks (binomial terms within 12 sd)", f"{qm['ci_ranks_s']:.2f} s")
-        row("goal < 1 s", goal)
+        section_b(args, row, section)
 
     # ---------------------------------------------------------------- (c) end to end
     if "c" not in skip:
@@ -482,7 +659,20 @@ def main() -> None:
             f"{ratio:.2f}x ({'goal met' if ratio >= 5 else 'goal of 5x NOT met'}); "
             f"incl. imports {p['process_s'] / o['process_s']:.2f}x",
         )
-        row("results agree", compare(ours_out, pd_out))
+        agree = compare(ours_out, pd_out)
+        row("results agree", agree)
+        goals.write_goal(
+            "whole_job_vs_pandas",
+            work=f"whole job at {k:,} incidents (CSV ingest, zone layer, p90 by zone x month) "
+            "vs plain pandas + GeoPandas",
+            measured=f"ours {o['seconds']:.2f} s vs pandas {p['seconds']:.2f} s "
+            f"(with imports: {o['process_s']:.2f} vs {p['process_s']:.2f} s); {agree}",
+            ratio=ratio,
+            goal=">= 5x",
+            detail=f"ours by phase: ingest {o['ingest_s']:.2f} s, load_zones {o['zones_s']:.2f} "
+            f"s, query {o['query_s']:.2f} s; pandas: read {p['read_s']:.2f}, times "
+            f"{p['times_s']:.2f}, sjoin {p['sjoin_s']:.2f}, groupby {p['groupby_s']:.2f} s",
+        )
 
     w = max(len(a) for a, b in rows if b)
     line = "-" * min(w + 100, 160)

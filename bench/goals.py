@@ -161,10 +161,11 @@ def shortfall(rec: dict) -> str:
     return f"only {number / bound:.0%} of the goal ({number:.3g}{u} vs {bound:g}{u})"
 
 
-def table(goals: dict[str, dict]) -> str:
+def table(goals: dict[str, dict], directory: str | os.PathLike | None = None) -> str:
     """The summary table of ``goals`` (one line per goal, then the details)."""
     if not goals:
-        return f"No speed goals recorded in {GOALS_DIR} (run the bench scripts first)."
+        where = directory if directory is not None else GOALS_DIR
+        return f"No speed goals recorded in {where} (run the bench scripts first: make bench)."
     rows = []
     for key, g in goals.items():
         number = g["ratio"] if g["ratio"] is not None else g["value"]
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(goals, indent=1))
     else:
-        print(table(goals))
+        print(table(goals, args.dir))
     for p in problems:
         print(f"Error: {p}", file=sys.stderr)
     return 1 if problems else 0

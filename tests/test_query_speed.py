@@ -10,8 +10,12 @@ import sys
 
 import duckdb
 import metrics_helpers as H
+import numpy as np
 import polars as pl
 import pytest
+import stats_reference as R
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from dispatch_analytics.metrics.queries import fetch_frame, inline_params, run_query
@@ -166,3 +170,55 @@ def test_dispatch_query_imports_no_pandas_geopandas_or_dash(sample):
     report = json.loads(res.stderr.strip().splitlines()[-1])
     assert report == {"rc": 0, "loaded": []}, res.stderr
     assert json.loads(res.stdout)  # and it printed the rows
+
+
+# --------------------------------------------- the literal path through the fractile macro
+VALUES = st.lists(
+    st.one_of(st.none(), st.integers(0, 40).map(float), st.floats(0, 2000, allow_nan=False)),
+    min_size=0,
+    max_size=60,
+)
+PCTS = st.one_of(
+    st.sampled_from([50, 70, 90, 95, 99, 99.9, 100, 0.1, 33.333333]),
+    st.floats(0.01, 100, allow_nan=False),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=VALUES, pct=PCTS, target=st.one_of(st.none(), st.integers(0, 2000)))
+def test_inlined_fractiles_equal_nearest_rank_by_hand(values, pct, target):
+    """The fractile macro fed through inlined literals (``$pct``, ``$target``, ``$min_n``)
+    gives numpy-checked nearest-rank values, the same CI ranks and compliance, with ties,
+    n = 0 and 1, NULLs (not counted: excluded) and p = 100 / exact rank boundaries."""
+    from dispatch_analytics.metrics.fractile_sql import fractile_sql
+    from dispatch_analytics.metrics.queries import install_macros
+
+    con = duckdb.connect()
+    install_macros(con)
+    con.execute("create table v (g varchar, x double)")
+    if values:
+        con.executemany("insert into v values ('a', ?)", [[x] for x in values])
+    rows = (
+        "select g, x as value_s, $target::double as target_s, $pct::double as pct, "
+        "case when x is null then 'missing on_scene_at' end as excluded_reason from v"
+    )
+    sql = fractile_sql("r", keys=["g"], percentiles=(50, 90), ctes=[("r", rows)], min_n="$min_n")
+    params = {"pct": float(pct), "target": target, "min_n": 5}
+    got = fetch_frame(con, sql, params)
+    assert_frame_equal(got, con.execute(sql, params).pl())  # literal == bound
+    xs = sorted(x for x in values if x is not None)
+    if not values:
+        assert got.height == 0
+        return
+    (row,) = got.to_dicts()
+    assert row["n"] == len(xs) and row["n_missing"] == len(values) - len(xs)
+    assert row["p_value_s"] == R.nearest_rank(xs, pct)
+    if xs and float(pct).is_integer():
+        assert row["p90_s"] == np.percentile(xs, 90, method="inverted_cdf")
+    lo, hi = R.order_statistic_ci(len(xs), pct)
+    assert row["ci_low_s"] == (xs[lo - 1] if lo else None)
+    assert row["ci_high_s"] == (xs[hi - 1] if hi else None)
+    if target is None or not xs:
+        assert row["compliance"] is None
+    else:
+        assert row["compliance"] == sum(x <= target for x in xs) / len(xs)
