@@ -76,7 +76,11 @@ def test_placeholders_inside_strings_comments_and_quoted_names_are_left_alone():
     )
 
 
-@pytest.mark.parametrize("value", [[[1], [2]], [1, "a"], [], {"k": 1}, object()], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [[[1], [2]], [1, "a"], [], {"k": 1}, object()],
+    ids=["nested", "mixed", "empty", "dict", "object"],
+)
 def test_values_it_cannot_render_are_bound_instead(value):
     assert inline_params("select $x", {"x": value}) is None
     con = duckdb.connect()
