@@ -72,6 +72,7 @@ bench: install postgres ## Benchmarks (prints tables; nothing is asserted)
 	$(PY) bench/bench_coverage.py
 	$(PY) bench/bench_watch.py
 	$(PY) bench/bench_compact.py
+	$(PY) bench/goals.py
 
 clean: ## Remove the venv, demo store and bench files
 	rm -rf $(VENV) $(DEMO) bench/_work .pytest_cache

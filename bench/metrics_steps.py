@@ -1,12 +1,17 @@
-"""The measured steps of ``bench/bench_metrics.py``, each run in a process of its own
-(``bench_metrics.py --step NAME``), and the constants they share; see that script's docstring."""
+"""The measured steps of ``bench/bench_metrics.py``: each runs in a child process (the
+script re-run with ``--step``), so its peak RSS is its own."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
 WORK = HERE / "_work"
 NHOODS = HERE.parent / "sample_data" / "sf_week" / "sf_analysis_neighborhoods.geojson"
 LAYER, ID_FIELD = "neighborhoods", "nhood"
@@ -34,6 +39,7 @@ def _timed(fn, repeat: int) -> tuple[float, float, object]:
     return times[0], min(times), res
 
 
+# ============================================================================ steps (children)
 def step_points(kind: str, n: int, seed: int) -> dict:
     import geopandas as gpd
     import numpy as np
@@ -69,11 +75,61 @@ def step_points(kind: str, n: int, seed: int) -> dict:
 
 
 def step_build_store(root: str, n: int, seed: int) -> dict:
+    """``synth.make_store`` without its one-shot derived refresh (at 10M unit rows that
+    refresh peaks above 20 GB, more than a shared box has: measured 2026-12-01), then the
+    derived incidents table built one 2M-row file at a time (:func:`derived_by_file`)."""
     from synth import make_store
 
+    from dispatch_analytics.store import Store
+
     t = time.perf_counter()
-    make_store(Path(root), n, seed=seed)
+    refresh = Store.refresh_derived
+    Store.refresh_derived = lambda self: None  # built below, a file at a time
+    try:
+        store = make_store(Path(root), n, seed=seed)
+    finally:
+        Store.refresh_derived = refresh
+    derived_by_file(store)
     return {"seconds": time.perf_counter() - t, "peak_mb": rss_mb()}
+
+
+def derived_by_file(store) -> None:
+    """The store's derived incidents table, computed with the store's own SQL over each
+    responses file alone and published with the store's own writer. Exact for
+    ``synth.make_store``, whose files hold disjoint incidents (an incident's unit rows are
+    never split between files); not a general replacement for ``refresh_derived``."""
+    import duckdb
+
+    from dispatch_analytics.store.derived_sql import dedupe_sql, incidents_sql
+
+    parts_dir = store.tmp_dir / "derived_parts"
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    parts_dir.mkdir(parents=True)
+    files = sorted(store.batches_dir.glob("*/responses-*.parquet"))
+    parts = []
+    for i, f in enumerate(files):
+        con = duckdb.connect()
+        con.execute("set preserve_insertion_order = false")
+        con.execute(
+            "create view responses_all as select * replace (coalesce(agency, profile) as "
+            f"agency) from read_parquet(['{f}', '{store.schema_file('responses')}'], "
+            "union_by_name = true)"
+        )
+        con.execute(f"create view responses as {dedupe_sql('responses_all')}")
+        part = parts_dir / f"part-{i:05d}.parquet"
+        con.execute(f"copy ({incidents_sql('responses')}) to '{part}' (format parquet)")
+        con.close()
+        parts.append(f"'{part}'")
+    con = store.connect(read_only=False)
+    try:
+        store._write_derived(
+            con,
+            f"select * from read_parquet([{', '.join(parts)}])",
+            "select distinct batch_id from responses_all union select batch_id from ingest_log",
+        )
+    finally:
+        con.close()
+        shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 def step_load_zones(root: str) -> dict:
@@ -92,56 +148,104 @@ def step_load_zones(root: str) -> dict:
     }
 
 
-def step_query(root: str, materialise: bool, repeat: int) -> dict:
+def bare_sql(root: str) -> str:
+    """The bare DuckDB group-by: p90 by zone x local month over the store's Parquet files
+    (the derived incidents and the layer's assignment), no catalog, no macros."""
+    r = Path(root)
+    inc = r / "lake" / "derived" / "current" / "incidents.parquet"
+    # the layer's current assignment: the newest file (a re-load writes a new generation)
+    izones = max(
+        (r / "spatial" / "incident_zones").glob(f"{LAYER}.*.parquet"), key=os.path.getmtime
+    )
+    files = f"'{izones}'"
+    return f"""select z.zone_id, cast(date_trunc('month', i.call_received_local_at) as date) as month,
+  count(*) as n, quantile_disc(i.total_response_s, 0.9) as p90_s
+from read_parquet('{inc}') i
+left join read_parquet({files}) z on z.agency = i.agency and z.incident_id = i.incident_id
+where i.total_response_s is not null
+group by all"""
+
+
+def layer_loaded(root: Path) -> bool:
+    """Whether the cached store already holds the neighbourhood layer and its assignment."""
+    z = root / "spatial"
+    return any((z / "zones").glob(f"{LAYER}.*.parquet")) and any(
+        (z / "incident_zones").glob(f"{LAYER}.*.parquet")
+    )
+
+
+def step_bare_duckdb(root: str, repeat: int, out: str) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    sql = bare_sql(root)
+    first, best, _ = _timed(lambda: con.execute(sql).fetchall(), repeat)
+    con.execute(f"copy ({sql}) to '{out}' (format parquet)")
+    return {"first_s": first, "best_s": best, "peak_mb": rss_mb()}
+
+
+def step_query(root: str, repeat: int, out: str) -> dict:
     from dispatch_analytics import Store
     from dispatch_analytics.metrics.fractiles import Fractiles
     from dispatch_analytics.metrics.queries import run_query
 
-    store = Store(root, create=False)
-    res: dict = {}
-    if materialise:
-        con = store.connect(read_only=False)  # in-memory database with the catalog views
-        t = time.perf_counter()
-        con.execute("create temp table incidents_mat as select * from incidents")
-        con.execute("create or replace temp view incidents as select * from incidents_mat")
-        res["materialise_s"] = time.perf_counter() - t
-        res["incidents"] = con.execute("select count(*) from incidents").fetchone()[0]
-    else:
-        con = store.connect()  # read-only catalog
-    before = rss_mb("VmRSS")
+    t = time.perf_counter()
+    con = Store(root, create=False).connect()  # read-only catalog
+    res: dict = {"open_s": time.perf_counter() - t}
     first, best, df = _timed(
         lambda: run_query(con, "fractile_compliance", dict(QUERY_PARAMS)), repeat
     )
+    df.write_parquet(out)
     res.update(query_first_s=first, query_best_s=best, groups=df.height, n_total=int(df["n"].sum()))
     first, best, f = _timed(lambda: Fractiles.from_store(con, **FRACTILES_KW), repeat)
     res.update(
         fractiles_first_s=first,
         fractiles_best_s=best,
         fractiles_groups=f.table.height,
-        inputs_mb=before,
         peak_mb=rss_mb(),
     )
-    if materialise:  # where the query's time goes, over the materialised table
+    con.close()
+    return res
 
-        def secs(sql: str) -> float:
-            t = time.perf_counter()
-            con.execute(sql).fetchall()
-            return time.perf_counter() - t
 
-        month = "cast(date_trunc('month', {}) as date)"
-        res["local_month_stored_s"] = secs(
-            f"select count(distinct {month.format('call_received_local_at')}) from incidents"
-        )
-        res["local_month_row_tz_s"] = secs(
-            f"select count(distinct {month.format('call_received_at at time zone timezone')}) "
-            "from incidents"
-        )
-        res["ci_ranks_s"] = secs(
-            "select count(*) from da_os_ci_ranks((select list({'n': n, 'pct': 90.0}) from "
-            f"(select count(*) as n from incidents i left join incident_zones z on "
-            f"z.incident_id = i.incident_id and z.layer = '{LAYER}' "
-            "group by z.zone_id, date_trunc('month', i.call_received_at))))"
-        )
+# Long: one timing per piece of the query, each a plain statement; a list reads worse
+def step_profile(root: str, repeat: int) -> dict:
+    """Where the query's time goes: each piece timed alone (best of ``repeat``)."""
+    from dispatch_analytics import Store
+    from dispatch_analytics.metrics.queries import get_query, inline_params, prepare
+
+    con = Store(root, create=False).connect()
+    prepare(con)
+
+    def secs(sql: str) -> float:
+        return _timed(lambda: con.execute(sql).fetchall(), repeat)[1]
+
+    bind = {**QUERY_PARAMS, "percentile": 90, "min_n": 30, "call_category": None, "agency": None}
+    full = inline_params(get_query("fractile_compliance").sql, bind)
+    rows_sql = full.split("with interval_rows as (", 1)[1].split("\n)\n", 1)[0]
+    res = {
+        "incidents_view_s": secs("select sum(total_response_s) from incidents"),
+        "derived_file_s": secs("select sum(total_response_s) from _derived_incidents"),
+        "fresh_incidents_s": secs("select count(*) from _fresh_incidents"),
+        "incident_zones_s": secs(f"select count(*) from incident_zones where layer = '{LAYER}'"),
+        "rows_s": secs(f"select count(*), sum(value_s) from ({rows_sql})"),
+        "query_s": secs(full),
+    }
+    con.execute(f"create temp table rows_mat as {rows_sql}")
+    res["macro_s"] = secs(
+        "select * from da_fractiles(rows_mat, percentiles := [50, 90, 95], min_n := 30)"
+    )
+    res["sorted_lists_s"] = secs(
+        "select grp, list_sort(list(value_s) filter (where excluded_reason is null)) "
+        "from rows_mat group by grp"
+    )
+    res["quantile_disc_s"] = secs(
+        "select grp, quantile_disc(value_s, 0.9) from rows_mat group by grp"
+    )
+    res["ci_ranks_s"] = secs(
+        "select count(*) from da_os_ci_ranks((select list({'n': n, 'pct': 90.0}) from "
+        "(select count(*) as n from rows_mat group by grp)))"
+    )
     con.close()
     return res
 
@@ -198,7 +302,7 @@ def step_pandas(csv: str, out: str) -> dict:
         return f
 
     t0 = time.perf_counter()
-    df = pd.read_csv(csv)
+    df = pd.read_csv(csv, usecols=["RCVD", "ARRV", "LAT", "LON"])  # only what the job needs
     t1 = time.perf_counter()
     rcvd = pd.to_datetime(df["RCVD"], format=FMT)
     arrv = pd.to_datetime(df["ARRV"], format=FMT)
@@ -213,10 +317,13 @@ def step_pandas(csv: str, out: str) -> dict:
     j = j[~j.index.duplicated(keep="first")]  # a point on a shared edge: first zone
     df["zone_id"] = j[ID_FIELD].reindex(df.index)
     t3 = time.perf_counter()
-    ok = df[df["month"].notna()]
-    g = ok.groupby(["zone_id", "month"], dropna=False)["total_response_s"]
-    res = g.agg(["count", "mean", nearest_rank(50), nearest_rank(90), nearest_rank(95)])
-    res["compliance"] = g.apply(lambda s: float((s.dropna() <= 480).mean()))
+    ok = df[df["month"].notna() & df["total_response_s"].notna()]
+    ok = ok.assign(on_target=ok["total_response_s"] <= 480)
+    g = ok.groupby(["zone_id", "month"], dropna=False)
+    res = g["total_response_s"].agg(
+        ["count", "mean", nearest_rank(50), nearest_rank(90), nearest_rank(95)]
+    )
+    res["compliance"] = g["on_target"].mean()
     res = res.rename(columns={"count": "n", "mean": "mean_s"}).reset_index()
     t4 = time.perf_counter()
     pl.from_pandas(res).write_parquet(out)
@@ -237,8 +344,9 @@ STEPS = {
     "points_ids": lambda a: step_points("ids", a.points, a.seed),
     "build_store": lambda a: step_build_store(a.root, a.incidents, a.seed),
     "load_zones": lambda a: step_load_zones(a.root),
-    "query": lambda a: step_query(a.root, False, a.repeat),
-    "query_mat": lambda a: step_query(a.root, True, a.repeat),
+    "bare_duckdb": lambda a: step_bare_duckdb(a.root, a.repeat, a.out),
+    "query": lambda a: step_query(a.root, a.repeat, a.out),
+    "profile": lambda a: step_profile(a.root, a.repeat),
     "bare_read": lambda a: step_bare_read(a.csv),
     "ours": lambda a: step_ours(a.csv, a.mapping, a.root, a.out),
     "pandas": lambda a: step_pandas(a.csv, a.out),

@@ -45,7 +45,7 @@ import polars as pl
 from ..errors import MetricError
 from .grouping import DIMENSIONS, parse_by
 from .metric_sql import MetricQuery, build_sql, family
-from .queries import known_layers, prepare
+from .queries import fetch_frame, known_layers, prepare
 from .rules import CI_METHOD, DEFAULT_MIN_N, METHOD, PERIODS, check_pct
 from .standards import Standard, StandardError, TargetSpec, load_standard, metric_names
 from .targets import density_notes, erf_staffing, resolve_metric, target_entries
@@ -295,7 +295,7 @@ class Fractiles:
         )
         sql = build_sql(q)
         try:
-            table = con.execute(sql, q.params).pl()
+            table = fetch_frame(con, sql, q.params)
         except duckdb.Error as exc:
             raise MetricError(f"metric SQL failed: {str(exc).strip()}") from exc
         pcts = {e.pct for e in entries}

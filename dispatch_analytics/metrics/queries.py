@@ -25,6 +25,8 @@ lacks them.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 import re
 from pathlib import Path
@@ -51,6 +53,8 @@ __all__ = [
     "ensure_interval_views",
     "known_layers",
     "prepare",
+    "inline_params",
+    "fetch_frame",
     "run_query",
 ]
 
@@ -271,6 +275,79 @@ def prepare(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _literal(v: Any) -> str | None:
+    """A SQL literal of the same type DuckDB gives the bound Python value, or None when ``v``
+    is of a kind this does not render (it is then bound as usual)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)  # INTEGER / BIGINT / HUGEINT by size, as a bound int
+    if isinstance(v, float):  # through text: DuckDB parses doubles exactly ('1.5' not 1.5)
+        text = repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else repr(v))
+        return f"'{text}'::double"
+    if isinstance(v, str):
+        return "'" + v.replace("'", "''") + "'::varchar"
+    if isinstance(v, dt.datetime):
+        kind = "timestamptz" if v.tzinfo is not None else "timestamp"
+        return f"'{v.isoformat()}'::{kind}"
+    if isinstance(v, dt.date):
+        return f"'{v.isoformat()}'::date"
+    if isinstance(v, list | tuple) and v and all(type(x) in (int, str, float) for x in v):
+        if len({type(x) for x in v}) == 1:
+            return "[" + ", ".join(_literal(x) or "" for x in v) + "]"
+    return None
+
+
+_SQL_TOKENS = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\$\$.*?\$\$|\$([A-Za-z_][A-Za-z0-9_]*)""",
+    re.S,
+)
+
+
+def inline_params(sql: str, params: dict[str, Any]) -> str | None:
+    """``sql`` with each ``$name`` placeholder of ``params`` replaced by a SQL literal of its
+    value (outside string literals, quoted names and comments), or None when a value is of a
+    kind that must be bound (nested lists, mixed lists, other objects).
+
+    Why: the DuckDB Python client imports pandas (0.5-1 s) the first time it binds any
+    parameter, so a ``dispatch query`` that binds pays for pandas it never uses. A literal has
+    the type DuckDB gives the bound value (int -> INTEGER/BIGINT, float -> DOUBLE, str ->
+    VARCHAR, None -> NULL, date -> DATE, datetime -> TIMESTAMP[TZ], flat lists -> T[]):
+    ``tests/test_query_speed.py`` checks ``typeof`` of both for every kind.
+    """
+    lits: dict[str, str] = {}
+    for k, v in params.items():
+        lit = _literal(v)
+        if lit is None:
+            return None
+        lits[k] = lit
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1)
+        return lits.get(name, m.group(0)) if name is not None else m.group(0)
+
+    return _SQL_TOKENS.sub(sub, sql)
+
+
+def fetch_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run one select and return a Polars frame, without the pandas import DuckDB makes when it
+    binds parameters (:func:`inline_params`) and without pyarrow (the relation's Arrow C
+    stream goes to Polars directly). Same frame, same column types as
+    ``con.execute(sql, params).pl()``; DuckDB errors are raised as ``duckdb.Error``."""
+    params = dict(params or {})
+    inlined = inline_params(sql, params)
+    if inlined is None:
+        return con.execute(sql, params).pl()
+    rel = con.sql(inlined)
+    if rel is None:  # not a select: executed already, nothing to return
+        return pl.DataFrame()
+    return pl.DataFrame(rel)
+
+
 def _coerce(q: QueryInfo, p: QueryParam, value: Any) -> Any:
     if value is None:
         return None
@@ -396,7 +473,7 @@ def run_query(
             sql = _with_sources(sql, sources)
             bind.update(source_params or {})
         try:
-            return con.execute(sql, bind).pl()
+            return fetch_frame(con, sql, bind)
         except duckdb.Error as exc:
             raise QueryError(f"query {q.name} failed: {str(exc).strip()}") from exc
     finally:
