@@ -180,6 +180,7 @@ def linked_copy(src: Path, dest: Path) -> Path:
     return dest
 
 
+# Long: the bench in the order it prints: build or reuse the stores, time each case, print the table and write the goals
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--incidents", type=int, default=1_000_000)

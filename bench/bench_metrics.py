@@ -223,6 +223,7 @@ def compare_b(ours_path: Path, bare_path: Path) -> str:
     )
 
 
+# Long: the three sections (a) (b) (c) in the order they print, each a few child steps and a table row
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=10_000_000, help="(a) points to assign")
