@@ -105,6 +105,7 @@ def _register_overview(app, ds, cfg, targets_fn) -> None:
             cfg.alerts_log,
             cfg.alert_window_days,
             cfg.alert_min_n,
+            alert_targets=targets_fn(cfg.profile),
         )
 
 

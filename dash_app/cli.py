@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dispatch_analytics.cli.common import DataDir, out
-from dispatch_analytics.store import Store
+from dispatch_analytics.store import Store, resolve_data_dir
 
 __all__ = ["register", "serve_cmd"]
 
@@ -74,7 +74,11 @@ def serve_cmd(
     from .config import load_config
     from .serve import ServerOptions, run_gunicorn
 
-    Store(data_dir, create=False)
+    if not (resolve_data_dir(data_dir) / "lake" / "batches").is_dir():
+        Store(data_dir, create=False)  # raises: no store here, with what to do
+    # nothing else touches the store here: gunicorn forks its workers from this process, and
+    # a DuckDB or Polars thread pool started before a fork deadlocks the child; every worker
+    # opens the store itself
     cfg = load_config(config, refresh_s=refresh_s, host=host)
     cfg.allowed_hosts = [*cfg.allowed_hosts, *(allowed_host or [])]
     opts = ServerOptions(host, port, workers, threads, timeout, access_log)
@@ -84,6 +88,7 @@ def serve_cmd(
             raise typer.BadParameter("`--dev` runs one process; leave out `--workers`")
         from . import create_app
 
+        Store(data_dir, create=False)
         app = create_app(data_dir, cfg)
         out.print(f"dashboard on http://{host}:{port}  (development server; Ctrl-C stops it)")
         app.run(host=host, port=port, debug=False)
