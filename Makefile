@@ -69,6 +69,7 @@ bench: install postgres ## Benchmarks (prints tables; nothing is asserted)
 	$(PY) bench/bench_zones.py
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_dash.py
+	$(PY) bench/bench_serve.py
 	$(PY) bench/bench_coverage.py
 	$(PY) bench/bench_watch.py
 	$(PY) bench/bench_compact.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -180,4 +181,29 @@ def create_app(
     app.layout = layout
     register_callbacks(app, ds, cfg, profile_targets, GeoCache(ds), _saved_queries())
     app.server.config["DISPATCH_DATA_SOURCE"] = ds
+    _install_health(app.server, ds)
     return app
+
+
+def _install_health(server, ds: DataSource) -> None:
+    """``GET /healthz``: ``{"ok": true, "pid": ..., "version": ...}`` (the worker that
+    answered and the data version it serves); every response names its worker in
+    ``X-Dispatch-Worker``."""
+    from flask import jsonify
+
+    pid = str(os.getpid())
+
+    @server.route("/healthz")
+    def _healthz():
+        snap = ds._snapshot
+        return jsonify(
+            ok=True,
+            pid=os.getpid(),
+            version=snap.version if snap is not None else None,
+            snapshot_builds=ds.builds,
+        )
+
+    @server.after_request
+    def _worker_header(resp):
+        resp.headers["X-Dispatch-Worker"] = pid
+        return resp

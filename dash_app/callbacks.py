@@ -86,6 +86,18 @@ def _register_frame(app, ds, cfg, saved_queries) -> None:
     def status(search, _v):
         return views.status_text(ds, parse_search(search, cfg.profile))
 
+    @app.callback(
+        Output("feed-status", "children"),
+        Output("feed-status", "className"),
+        Output("feed-status", "style"),
+        Input("refresh", "n_intervals"),
+        Input("url", "search"),
+        Input("data-version", "data"),
+    )
+    def feed_status(_n, search, _v):
+        f = parse_search(search, cfg.profile)
+        return views.feed_status_view(ds, f, cfg.feed_stale_after_s)
+
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def render_page(path):
         return page_layout(path or "/", saved_queries)
@@ -105,6 +117,7 @@ def _register_overview(app, ds, cfg, targets_fn) -> None:
             cfg.alerts_log,
             cfg.alert_window_days,
             cfg.alert_min_n,
+            alert_targets=targets_fn(cfg.profile),
         )
 
 

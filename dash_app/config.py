@@ -47,6 +47,9 @@ class DashConfig:
     host : str
         The interface the server binds (``dispatch serve --host``); a name or address here
         is also an allowed ``Host``.
+    feed_stale_after_s : float
+        The dashboard warns that the feed is stale when the agency's last successful ingest
+        is older than this (seconds; the rule of ``dispatch feed-status --check``).
     allowed_hosts : list of str
         More ``Host`` names to answer (e.g. the name a reverse proxy forwards); loopback
         names are always allowed; ``"*"`` allows any (only behind a proxy that checks it).
@@ -67,6 +70,7 @@ class DashConfig:
     h3_resolution: int = 8
     host: str = "127.0.0.1"
     allowed_hosts: list[str] = field(default_factory=list)
+    feed_stale_after_s: float = 900.0
 
 
 def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
@@ -123,6 +127,8 @@ def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
         v = getattr(cfg, key)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             problems.append(f"`{key}` must be a whole number >= 1, got {v!r}")
+    if not isinstance(cfg.feed_stale_after_s, int | float) or not cfg.feed_stale_after_s > 0:
+        problems.append(f"`feed_stale_after_s` must be > 0 seconds, got {cfg.feed_stale_after_s!r}")
     if not isinstance(cfg.sql_timeout_s, int | float) or cfg.sql_timeout_s <= 0:
         problems.append(f"`sql_timeout_s` must be > 0 seconds, got {cfg.sql_timeout_s!r}")
     if cfg.alerts_log is not None:

@@ -1,14 +1,22 @@
 """Data access for the dashboard: a materialised snapshot of the store, rebuilt when it changes.
 
-Interactions are answered from DuckDB tables held in memory (``inc``: one row per incident
-with local time parts, zone per layer and H3 cell; ``units``: one row per unit response), so a
-callback never re-aggregates the lake. The snapshot is rebuilt when the store's ingest log
-changes (another process ingested), which the app checks every ``refresh_s`` seconds.
+Interactions are answered from DuckDB tables (``inc``: one row per incident with local time
+parts, zone per layer and H3 cell; ``units``: one row per unit response), so a callback never
+re-aggregates the lake. The tables are one DuckDB file per data version under
+``<data dir>/cache/dashboard/``, built once under a lock and attached read-only by every
+server worker. A new version is built when the store's batches change (another process
+ingested), which the app checks every ``refresh_s`` seconds.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +88,8 @@ class Snapshot:
     has_cells: bool
     #: the store's agencies, newest data first: ``[(agency, timezone), ...]``
     agencies: list[tuple[str, str | None]] = field(default_factory=list)
+    #: the snapshot's database file (shared by every server worker), None when in memory
+    path: Path | None = None
 
     def __post_init__(self):
         self._memo: dict = {}
@@ -151,13 +161,26 @@ class Snapshot:
 
 
 class DataSource:
-    """The store as the dashboard sees it: a snapshot per data version, built on demand."""
+    """The store as the dashboard sees it: a snapshot per data version, built on demand.
+
+    The snapshot is one DuckDB database file per data version under
+    ``<data dir>/cache/dashboard/``, built once (by whichever process or thread asks first,
+    under an exclusive ``fcntl`` lock, written to a temporary name then renamed) and opened
+    read-only by every server worker: N workers share one file, not N private copies.
+    """
 
     def __init__(self, data_dir: str | Path | None = None, h3_resolution: int = 8):
         self.store = Store(data_dir)
         self.h3_resolution = h3_resolution
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        #: how many snapshots this process built (the others it opened)
+        self.builds = 0
+
+    @property
+    def cache_dir(self) -> Path:
+        """The folder of the snapshot files (``<data dir>/cache/dashboard``)."""
+        return self.store.root / "cache" / "dashboard"
 
     def version(self) -> str:
         return data_version(self.store)
@@ -170,16 +193,89 @@ class DataSource:
             return snap
         with self._lock:
             if self._snapshot is None or self._snapshot.version != v:
-                self._snapshot = self._build(v)
+                self._snapshot = self._open(v)
             return self._snapshot
 
-    # ------------------------------------------------------------------ build
-    def _build(self, version: str) -> Snapshot:
+    def snapshot_path(self, version: str) -> Path:
+        """The snapshot file of one data version."""
+        digest = hashlib.sha256(version.encode()).hexdigest()[:16]
+        return self.cache_dir / f"snapshot-{digest}.duckdb"
+
+    # ------------------------------------------------------------------ open / build
+    def _open(self, version: str) -> Snapshot:
+        """Open the version's snapshot file, building it first if no process has."""
+        path = self.snapshot_path(version)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with _flock(self.cache_dir / "build.lock", fcntl.LOCK_SH):
+            if path.exists():
+                return self._attach(version, path)
+        with _flock(self.cache_dir / "build.lock", fcntl.LOCK_EX):
+            if not path.exists():
+                self._build_file(version, path)
+                self.builds += 1
+            # older versions' files: workers that still read one keep it open (unlinked)
+            for old in self.cache_dir.glob("snapshot-*.duckdb*"):
+                if old != path:
+                    old.unlink(missing_ok=True)
+            return self._attach(version, path)
+
+    def _attach(self, version: str, path: Path) -> Snapshot:
+        """An in-memory connection with the snapshot file attached read-only as ``snap``;
+        the catalog's views and the statistics macros are created in memory."""
         con = duckdb.connect()
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
         for stmt in self.store.view_sql():
             con.execute(stmt)
-        views = {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
+        con.execute(f"attach '{_sql_str(path)}' as snap (read_only)")
+        # the snapshot's `units` table (unit responses) replaces the catalog's `units` view
+        # (home stations), which the dashboard reads through the library instead
+        con.execute("drop view if exists units")
+        for t in ("inc", "units", "rejects_t", "log_t"):
+            con.execute(f"create view {t} as select * from snap.main.{t}")
+        prepare(con)  # the statistics macros (da_fractiles) the dashboard's questions use
+        meta = json.loads(con.execute("select meta from snap.main.snapshot_meta").fetchone()[0])
+        return Snapshot(
+            version=version,
+            con=con,
+            layers=meta["layers"],
+            has_cells=meta["has_cells"],
+            agencies=[tuple(a) for a in meta["agencies"]],
+            path=path,
+        )
+
+    def _build_file(self, version: str, path: Path) -> None:
+        """Write the snapshot tables of ``version`` to a temporary file, then rename it."""
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        tmp.unlink(missing_ok=True)
+        con = duckdb.connect()
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            con.execute("set enable_progress_bar = false")
+            con.execute(f"attach '{_sql_str(tmp)}' as out")
+            meta = self._build(con)
+            con.execute("create table out.snapshot_meta (meta varchar)")
+            con.execute("insert into out.snapshot_meta values ($m)", {"m": json.dumps(meta)})
+            con.execute("checkpoint out")
+            con.execute("detach out")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            con.close()
+        os.replace(tmp, path)
+
+    # Long: one statement per snapshot table, each with its column list; split it would
+    # scatter the one place that says what the dashboard's tables hold
+    def _build(self, con: duckdb.DuckDBPyConnection) -> dict:
+        for stmt in self.store.view_sql():
+            con.execute(stmt)
+        views = {
+            r[0]
+            for r in con.execute(
+                "select view_name from duckdb_views() where database_name = 'memory'"
+            ).fetchall()
+        }
         layers: list[str] = []
         if "incident_zones" in views:
             layers = [
@@ -195,10 +291,19 @@ class DataSource:
             f"z{k} using (agency, incident_id)"
             for k, lyr in enumerate(layers)
         )
-        con.execute("set enable_progress_bar = false")
+        has_cells = False
+        if "incident_cells" in views:
+            has_cells = bool(con.execute("select count(*) from incident_cells").fetchone()[0])
+        cell_col = ", c.h3_cell" if has_cells else ""
+        cell_join = (
+            "left join (select agency, incident_id, any_value(h3_cell) as h3_cell "
+            "from incident_cells group by all) c using (agency, incident_id)"
+            if has_cells
+            else ""
+        )
         con.execute(
             f"""
-            create table inc as
+            create table out.inc as
             with base as (
               select *, call_received_local_at as received_local from incidents
             )
@@ -208,45 +313,46 @@ class DataSource:
               cast(i.received_local as date) as local_date,
               hour(i.received_local) as local_hour,
               isodow(i.received_local) as local_weekday
-              {"," if zone_cols else ""} {zone_cols}
-            from base i {zone_joins}
-            order by local_date
+              {"," if zone_cols else ""} {zone_cols} {cell_col}
+            from base i {zone_joins} {cell_join}
+            order by i.agency, local_date
             """
         )
-        has_cells = False
-        if "incident_cells" in views:
-            n = con.execute("select count(*) from incident_cells").fetchone()[0]
-            if n:
-                con.execute("alter table inc add column h3_cell varchar")
-                con.execute(
-                    "update inc set h3_cell = c.h3_cell from incident_cells c "
-                    "where c.agency = inc.agency and c.incident_id = inc.incident_id"
-                )
-                has_cells = True
-        # the snapshot's `units` table (unit responses) replaces the catalog's `units` view
-        # (home stations), which the dashboard reads through the library instead
-        con.execute("drop view if exists units")
         con.execute(
             f"""
-            create table units as
+            create table out.units as
             select r.agency, r.incident_id, r.unit_id, r.unit_type, r.station_id,
               coalesce(r.call_category, 'other') as call_category, r.call_type, r.priority,
               {_columns(intervals("unit", stored=True), "r", ["cleared_at"])},
               cast(r.call_received_local_at as date) as local_date,
               (epoch_us(r.cleared_at) - epoch_us(r.dispatched_at)) / 1e6 as busy_s
             from responses r
+            order by r.agency, local_date
             """
         )
-        prepare(con)  # the statistics macros (da_fractiles) the dashboard's questions use
-        con.execute("create table rejects_t as select * from rejects")
-        con.execute("create table log_t as select * from ingest_log")
+        con.execute("create table out.rejects_t as select * from rejects")
+        con.execute("create table out.log_t as select * from ingest_log")
         agencies = [
-            (r[0], r[1])
+            [r[0], r[1]]
             for r in con.execute(
                 "select agency, mode(timezone) from incidents where agency is not null "
                 "group by agency order by max(call_received_at) desc nulls last, agency"
             ).fetchall()
         ]
-        return Snapshot(
-            version=version, con=con, layers=layers, has_cells=has_cells, agencies=agencies
-        )
+        return {"layers": layers, "has_cells": has_cells, "agencies": agencies}
+
+
+def _sql_str(p: Path) -> str:
+    return str(p).replace("'", "''")
+
+
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    """Hold an ``fcntl.flock`` on ``path`` (shared or exclusive) for the block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -76,6 +76,11 @@ def app_layout(profiles: list[str], refresh_s: float, choices: dict | None = Non
             html.Div(
                 id="status-line", style={"padding": "4px 14px", "color": "#555", "fontSize": "13px"}
             ),
+            html.Div(
+                id="feed-status",
+                style={"padding": "2px 14px", "fontSize": "13px"},
+                role="status",
+            ),
             html.Div(id="page", style={"padding": "6px 8px"}),
         ],
         style={

@@ -34,6 +34,7 @@ __all__ = [
     "interval_summary",
     "windows_summary",
     "trend",
+    "trends",
     "heatmap",
     "volume_by_category",
     "zone_stats",
@@ -271,6 +272,21 @@ def trend(
     return _trend_rows(snap, f, {metric: (target_s, pct)}, freq).select(_TREND_COLUMNS)
 
 
+def trends(
+    snap: Snapshot, f: Filters, targets: dict[str, tuple[Target, float]], freq: str = "month"
+) -> dict[str, pl.DataFrame]:
+    """:func:`trend` of every interval, from one fractile query (not one per interval);
+    cached per data version and filters. Intervals missing from ``targets`` get no target."""
+    key = ("trends", f, tuple(sorted(targets.items())), freq)
+
+    def build():
+        tmap = {m: targets.get(m, (None, 90.0)) for m in INTERVALS}
+        df = _trend_rows(snap, f, tmap, freq)
+        return {m: df.filter(pl.col("metric") == m).select(_TREND_COLUMNS) for m in tmap}
+
+    return snap.memo(key, build)
+
+
 def heatmap(
     snap: Snapshot, f: Filters, metric: str | None = None, target_s: float = 0, pct: float = 90
 ) -> pl.DataFrame:
@@ -386,7 +402,13 @@ def unit_turnout(
 ) -> pl.DataFrame:
     """Turnout per unit and turnout class (the library's ``unit_turnout`` query over the
     filtered responses): ``unit_id`` (``"E01 · fire"``), ``unit``, ``turnout_class``,
-    ``unit_type``, n, p_s, compliance, target_s, flag; most responses first."""
+    ``unit_type``, n, p_s, compliance, target_s, flag; most responses first. Cached per
+    data version and filters."""
+    key = ("unit_turnout", f, target_s, float(pct), int(top))
+    return snap.memo(key, lambda: _unit_turnout(snap, f, target_s, pct, top))
+
+
+def _unit_turnout(snap: Snapshot, f: Filters, target_s: Target, pct: float, top: int):
     where, params = where_sql(f)
     rows = interval_rows_sql(
         "units",
@@ -421,7 +443,14 @@ def unit_turnout(
 def first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFrame:
     """Per station area (a zone layer whose zone ids are station ids): the share of its
     incidents whose first-arriving unit came from that station (the library's
-    ``first_due_reliability`` query over the filtered incidents)."""
+    ``first_due_reliability`` query over the filtered incidents). Cached per data version
+    and filters."""
+    _layer_col(snap, layer)
+    key = ("first_due", f, layer)
+    return snap.memo(key, lambda: _first_due_reliability(snap, f, layer))
+
+
+def _first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFrame:
     zc = _layer_col(snap, layer)
     where, params = where_sql(f)
     # the query keeps only the responses and zones of the incidents it is given

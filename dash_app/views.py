@@ -6,7 +6,7 @@ view function lives in its module under ``dash_app/pages/`` and is re-exported h
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from dash import no_update
 
@@ -35,6 +35,8 @@ __all__ = [
     "refresh_outputs",
     "filter_options",
     "sync_bar",
+    "feed_status_view",
+    "ago",
 ]
 
 
@@ -184,3 +186,73 @@ def filter_options(ds: DataSource, search: str | None, default_profile: str) -> 
         ch["date_min"],
         ch["date_max"],
     )
+
+
+_BOX = {"padding": "2px 14px", "fontSize": "13px"}
+_OK = {**_BOX, "color": "#555"}
+_STALE = {**_BOX, "color": "#fff", "background": "#c62828", "fontWeight": "600"}
+
+
+def ago(seconds: float | None) -> str:
+    """An age in words: ``just now``, ``3 min ago``, ``2 h 05 min ago``, ``4 days ago``."""
+    if seconds is None:
+        return "never"
+    s = max(0.0, float(seconds))
+    if s < 60:
+        return "just now"
+    if s < 3600:
+        return f"{int(s // 60)} min ago"
+    if s < 86400:
+        return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min ago"
+    days = int(s // 86400)
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+def feed_status_view(
+    ds: DataSource, f: Filters | None, stale_after_s: float, now: datetime | None = None
+) -> tuple[str, str, dict]:
+    """The feed status beside the status line: the agency's last successful ingest in its
+    time zone and how long ago, with a warning when the feed is stale.
+
+    The library's :func:`dispatch_analytics.feeds.feed_status` (the rule of
+    ``dispatch feed-status --check``) runs once per data version and agency (memoised on the
+    snapshot, so a request costs nothing); between versions only the age moves on: the
+    time since the same last ingest, against the same threshold.
+
+    Parameters
+    ----------
+    ds : DataSource
+    f : Filters or None
+        Their agency (default: the one the dashboard shows).
+    stale_after_s : float
+        The threshold (``[dashboard] feed_stale_after_s``).
+    now : datetime, optional
+        Timezone-aware; default: now.
+
+    Returns
+    -------
+    (str, str, dict)
+        The text, the element's class (``feed-ok`` or ``feed-stale``) and its style.
+    """
+    from zoneinfo import ZoneInfo
+
+    from dispatch_analytics import fmt
+    from dispatch_analytics.feeds import feed_status
+
+    snap = ds.snapshot()
+    agency = snap.agency((f or Filters()).agency)
+
+    key = ("feed_status", agency, float(stale_after_s))
+    st = snap.memo(key, lambda: feed_status(ds.store, stale_after_s, agency=agency))
+    last = st["last_ingest_at"]
+    if last is None:
+        return "Feed stale: no successful ingest yet", "feed-stale", _STALE
+    age = ((now or datetime.now(UTC)) - last).total_seconds()
+    tz = snap.timezone(agency)
+    local = last.astimezone(ZoneInfo(tz)) if tz else last
+    when = f"{local:%Y-%m-%d %H:%M} ({tz or 'UTC'})"
+    text = f"Last ingest {when}, {ago(age)}"
+    if st["stale"] or age > st["stale_after_s"]:
+        limit = fmt.duration(st["stale_after_s"])
+        return f"Feed stale: {text}; nothing new for longer than {limit}", "feed-stale", _STALE
+    return text, "feed-ok", _OK

@@ -62,9 +62,10 @@ def live_server(data_dir: Path, *args: str, env: dict | None = None):
             if proc.poll() is not None:
                 raise RuntimeError(f"dispatch serve ended: {proc.stdout.read()}")
             try:
-                requests.get(url + "/_dash-layout", timeout=2)
+                requests.get(url + "/_dash-layout", timeout=10)
                 break
-            except requests.ConnectionError:
+            # gunicorn binds the port before its worker has loaded the app: a slow answer
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         yield url
     finally:

@@ -11,7 +11,7 @@ from dispatch_analytics import fmt
 from dispatch_analytics.schema.intervals import intervals
 
 from .. import figures, stats
-from ..alerts import append_alerts, evaluate_alerts
+from ..alerts import stored_alerts
 from ..components import CARD, ROW, fmt_pct, fmt_s
 from ..data import INTERVALS, DataSource
 from ..filters import Filters
@@ -134,17 +134,13 @@ def _card(metric: str, interval: tuple, parts: dict, target: tuple) -> html.Div:
     )
 
 
-def _alerts_panel(snap, f: Filters, targets: dict, alerts_log, window_days: int, min_n: int):
-    """Evaluate the alerts (logging new ones to ``alerts_log``) and render the panel."""
-    alerts = evaluate_alerts(
-        snap,
-        f,
-        {m: v for m, v in targets.items() if v[0] is not None},
-        window_days=window_days,
-        min_n=min_n,
+def _alerts_panel(ds, snap, f: Filters, targets: dict, alerts_log, window_days: int, min_n: int):
+    """The agency's alerts for this data version (evaluated once over all its calls, by
+    whichever request came first; :func:`dash_app.alerts.stored_alerts`) as a panel."""
+    agency = snap.agency(f.agency)
+    alerts = stored_alerts(
+        ds.store.root, snap, agency, targets, window_days, min_n, alerts_log=alerts_log
     )
-    if alerts_log is not None and alerts:
-        append_alerts(alerts_log, alerts)
     if alerts:
         return html.Ul([html.Li(a.message(), className="alert-item") for a in alerts[:50]])
     return html.Div(
@@ -160,6 +156,7 @@ def overview_view(
     alerts_log: Path | None,
     window_days: int = 7,
     min_n: int = 20,
+    alert_targets: dict | None = None,
 ):
     """Cards per interval (percentile vs target, compliance, volume, sparkline, windows)
     and the alerts panel.
@@ -174,6 +171,9 @@ def overview_view(
         Where new alerts are appended (None: not logged).
     window_days, min_n : int
         The alert window and the fewest incidents an alert needs.
+    alert_targets : dict, optional
+        The targets alerts are evaluated against (the server's standards profile: alerts are
+        the same for every viewer); default ``targets``.
 
     Returns
     -------
@@ -186,4 +186,5 @@ def overview_view(
         _card(metric, interval, allstats[metric], targets.get(metric, (None, 90.0)))
         for metric, interval in INTERVALS.items()
     ]
-    return cards, _alerts_panel(snap, f, targets, alerts_log, window_days, min_n)
+    panel = _alerts_panel(ds, snap, f, alert_targets or targets, alerts_log, window_days, min_n)
+    return cards, panel

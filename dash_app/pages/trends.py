@@ -43,10 +43,10 @@ def layout() -> html.Div:
 def trends_view(ds: DataSource, f: Filters, targets, freq: str):
     """(percentile trend figure, heatmap figure, volume figure) per ``freq`` period."""
     snap = ds.snapshot()
-    series, tmap, pct = {}, {}, 90.0
+    series = stats.trends(snap, f, targets, freq)  # one fractile query for every interval
+    tmap, pct = {}, 90.0
     for metric in INTERVALS:
         target_s, pct = targets.get(metric, (None, 90.0))
-        series[metric] = stats.trend(snap, f, metric, target_s, pct, freq)
         tmap[metric] = stats.single_target(target_s)
     trend_fig = (
         figures.trend_figure(series, tmap, pct, {m: v[0] for m, v in INTERVALS.items()})
