@@ -44,7 +44,7 @@ import polars as pl
 
 from ..errors import MetricError
 from .grouping import DIMENSIONS, parse_by
-from .metric_sql import MetricQuery, build_sql, family
+from .metric_sql import MetricQuery, build_sql, family, out_of_scope_sql
 from .queries import known_layers, prepare
 from .rules import CI_METHOD, DEFAULT_MIN_N, METHOD, PERIODS, check_pct
 from .standards import Standard, StandardError, TargetSpec, load_standard, metric_names
@@ -135,6 +135,10 @@ class Fractiles:
         The profile entries applied (targets, filters).
     notes : list of str
         Assumptions and exclusions, to print with the table.
+    out_of_scope : dict of str to int
+        Calls (after the filters) of each call category the profile's ``[scope]`` leaves out
+        of every objective (the fire and EMS built-ins: ``police``); ``scope_note`` says it in
+        one line ("312 police calls not judged against NFPA 1710 ...").
     sql, params :
         The SQL that produced the table and its parameters.
     """
@@ -160,6 +164,12 @@ class Fractiles:
     notes: list[str] = field(default_factory=list)
     sql: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    out_of_scope: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def scope_note(self) -> str | None:
+        """One line on the calls the profile's ``[scope]`` left out (None: none)."""
+        return self.standard.scope_text(self.out_of_scope) if self.standard else None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -184,6 +194,7 @@ class Fractiles:
             },
             "min_n": self.min_n,
             "notes": list(self.notes),
+            "out_of_scope": dict(self.out_of_scope),
         }
 
     def __repr__(self) -> str:
@@ -292,12 +303,17 @@ class Fractiles:
             density_layer=density_layer,
             staffing=staff_table,
             default_staff=default_staff,
+            exclude_categories=std.exclude_call_categories if std is not None else (),
         )
         sql = build_sql(q)
         try:
             table = con.execute(sql, q.params).pl()
+            out_of_scope = _out_of_scope(con, q)
         except duckdb.Error as exc:
             raise MetricError(f"metric SQL failed: {str(exc).strip()}") from exc
+        scope = std.scope_text(out_of_scope) if std is not None else None
+        if scope:
+            notes.append(scope)
         pcts = {e.pct for e in entries}
         return cls(
             table=table,
@@ -319,7 +335,20 @@ class Fractiles:
             notes=notes,
             sql=sql,
             params=q.params,
+            out_of_scope=out_of_scope,
         )
+
+
+def _out_of_scope(con: duckdb.DuckDBPyConnection, q: MetricQuery) -> dict[str, int]:
+    """Calls of each category the profile's ``[scope]`` leaves out (after the filters)."""
+    if not q.exclude_categories:
+        return {}
+    import re
+
+    sql = out_of_scope_sql(q)
+    params = {k: v for k, v in q.params.items() if re.search(rf"\${k}\b", sql)}
+    rows = con.execute(sql, params).fetchall()
+    return {str(c): int(n) for c, n in rows if n}
 
 
 def first_due_comparison(

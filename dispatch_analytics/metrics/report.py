@@ -197,9 +197,9 @@ def _entry_rows(
     spec: TargetSpec,
     by: tuple[str, ...],
     options: dict[str, Any],
-) -> tuple[pl.DataFrame | None, dict[str, Any], list[str]]:
-    """One entry's rows of the table (None when it cannot be computed), its quality row and
-    the engine's notes."""
+) -> tuple[pl.DataFrame | None, dict[str, Any], list[str], dict[str, int]]:
+    """One entry's rows of the table (None when it cannot be computed), its quality row, the
+    engine's notes and the calls the profile's ``[scope]`` left out."""
     try:
         f = Fractiles.from_store(
             con,
@@ -212,7 +212,7 @@ def _entry_rows(
             **{k: v for k, v in options.items() if k != "agency"},
         )
     except MetricError as exc:
-        return None, {"section": "skipped_metric", "item": spec.key, "detail": str(exc)}, []
+        return None, {"section": "skipped_metric", "item": spec.key, "detail": str(exc)}, [], {}
     t = f.table.with_columns(
         pl.lit(std.name).alias("profile"),
         pl.lit(spec.key).alias("standard"),
@@ -223,7 +223,7 @@ def _entry_rows(
         pl.lit(spec.definition.basis).alias("basis"),
         pl.lit(spec.calls_text(options.get("agency"))).alias("calls"),
     )
-    return t, _in_scope_quality(spec, t), list(f.notes)
+    return t, _in_scope_quality(spec, t), list(f.notes), f.out_of_scope
 
 
 def _align(frames: list[pl.DataFrame], layer: str | None, period: str | None) -> pl.DataFrame:
@@ -252,20 +252,24 @@ def _compliance_table(
     std: Standard,
     by: tuple[str, ...],
     options: dict[str, Any],
-) -> tuple[list[pl.DataFrame], list[dict[str, Any]], list[str]]:
-    """Every entry's rows, the quality rows of the entries and the notes (each once)."""
+) -> tuple[list[pl.DataFrame], list[dict[str, Any]], list[str], dict[str, int]]:
+    """Every entry's rows, the quality rows of the entries, the notes (each once) and the calls
+    left out by the profile's ``[scope]`` (the same calls for every entry: the largest count)."""
     frames: list[pl.DataFrame] = []
     quality: list[dict[str, Any]] = []
     notes: list[str] = []
+    scope: dict[str, int] = {}
     for spec in std.targets:
-        t, q, entry_notes = _entry_rows(con, std, spec, by, options)
+        t, q, entry_notes, left_out = _entry_rows(con, std, spec, by, options)
+        for cat, n in left_out.items():
+            scope[cat] = max(scope.get(cat, 0), n)
         quality.append(q)
         if t is not None:
             frames.append(t)
         for n in entry_notes:
-            if n not in notes:
+            if n not in notes and not (std.exclude_call_categories and " not judged against " in n):
                 notes.append(n)
-    return frames, quality, notes
+    return frames, quality, notes, scope
 
 
 # ---------------------------------------------------------------------------- data quality
@@ -369,7 +373,7 @@ def compliance_report(
         "filters": filters,
         "agency": chosen,
     }
-    frames, entry_quality, notes = _compliance_table(con, std, by, options)
+    frames, entry_quality, notes, scope = _compliance_table(con, std, by, options)
     table = _align(frames, layer, period).with_columns(pl.lit(label).alias("agency"))
     if layer:
         table = _zone_names(con, table, layer)
@@ -389,6 +393,8 @@ def compliance_report(
         metrics=_metrics_frame(std, chosen),
         notes=_profile_notes(std, notes),
         overrides=list(std.overrides),
+        out_of_scope=scope,
+        scope_note=std.scope_text(scope),
         conf=conf,
         min_n=min_n,
     )
