@@ -18,6 +18,7 @@ from ..errors import AgencyError
 __all__ = [
     "ALL",
     "agencies",
+    "agency_counts",
     "agency_names",
     "agency_status",
     "newest_agency",
@@ -112,6 +113,47 @@ def agency_status(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         store's rows read.
     """
     return con.execute(_STATUS_SQL).pl()
+
+
+def agency_counts(
+    con: duckdb.DuckDBPyConnection,
+    agency: str | Sequence[str] | None,
+    date_from: Any = None,
+    date_to: Any = None,
+) -> dict[str, int]:
+    """Incidents of each agency of a selection, within local dates (both inclusive; None: no
+    bound): what an export or a report says it covers.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A connection with the catalog views.
+    agency : str, list of str or None
+        The selection (a name, several names, :data:`ALL` or None: every agency).
+    date_from, date_to : date or ``YYYY-MM-DD`` text, optional
+        The local dates of the calls counted.
+
+    Returns
+    -------
+    dict of str to int
+        Agency -> incidents, in name order (agencies without a call in the window: 0).
+    """
+    names = [agency] if isinstance(agency, str) else list(agency) if agency else []
+    if names == [ALL]:
+        names = []
+    chosen = names or agency_names(con)
+    rows = con.execute(
+        "select agency, count(*) from incidents where list_contains($names, agency) "
+        "and ($d0::date is null or call_received_local_at::date >= $d0::date) "
+        "and ($d1::date is null or call_received_local_at::date <= $d1::date) group by agency",
+        {
+            "names": chosen,
+            "d0": str(date_from) if date_from else None,
+            "d1": str(date_to) if date_to else None,
+        },
+    ).fetchall()
+    found = dict(rows)
+    return {a: int(found.get(a, 0)) for a in sorted(chosen)}
 
 
 def agency_names(con: duckdb.DuckDBPyConnection) -> list[str]:
