@@ -168,7 +168,7 @@ def newest_agency(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def resolve_agency(
-    con: duckdb.DuckDBPyConnection, agency: str | Sequence[str] | None
+    con: duckdb.DuckDBPyConnection, agency: str | Sequence[str] | None, python: bool = False
 ) -> str | list[str] | None:
     """The agency (or agencies) a command works on.
 
@@ -179,6 +179,9 @@ def resolve_agency(
     agency : str, list of str or None
         A name, several names, :data:`ALL` (every agency together) or None (the store's only
         agency).
+    python : bool
+        Word the fix for a Python caller (``agency="SFFD"``) rather than the command line
+        (``--agency SFFD``).
 
     Returns
     -------
@@ -195,6 +198,11 @@ def resolve_agency(
     if agency is None:
         if len(names) <= 1:
             return names[0] if names else None
+        if python:
+            raise AgencyError(
+                f"the store holds {len(names)} agencies ({listing}); choose one with "
+                f'`agency="{names[0]}"`, or `agency="{ALL}"` to take them together'
+            )
         raise AgencyError(
             f"the store holds {len(names)} agencies ({listing}); choose one with "
             f"`--agency NAME`, or `--agency {ALL}` to take them together"

@@ -43,6 +43,8 @@ import duckdb
 import polars as pl
 
 from ..errors import MetricError
+from .agencies import resolve_agency
+from .agency_scope import agency_scope
 from .grouping import DIMENSIONS, parse_by
 from .metric_sql import MetricQuery, build_sql, family, out_of_scope_sql
 from .queries import known_layers, prepare
@@ -226,6 +228,7 @@ class Fractiles:
         staff: int | None = None,
         overrides: str | dict | None = None,
         entry: str | None = None,
+        agency: str | Sequence[str] | None = None,
     ) -> Fractiles:
         """Compute the fractile table from a connection with the catalog views.
 
@@ -263,8 +266,15 @@ class Fractiles:
         staff : the effective response force to assemble (default: the profile entry's)
         overrides : config TOML path or dict applied to the profile (see load_standard)
         entry : use only this entry of the profile (its metric, level, target and filters)
+        agency : str, list of str or None
+            The agency (several: taken together; ``"all"``: every agency). None: the store's
+            only agency; a store of several raises :class:`AgencyError` listing them (pass
+            ``agency="NAME"`` or ``agency="all"``): agencies are never added up silently.
         """
         con = _connection(con)
+        chosen = resolve_agency(con, agency, python=True)
+        if chosen is not None:
+            con = agency_scope(con, chosen)  # every relation below: the agency's rows only
         prepare(con)
         filters = dict(filters or {})
         _check_args(percentiles, percentile, min_n, conf)
@@ -358,10 +368,12 @@ def first_due_comparison(
     percentile: float = 90,
     min_n: int = DEFAULT_MIN_N,
     filters: dict[str, Any] | None = None,
+    agency: str | Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """First-due vs first-arriving travel, side by side, per group: ``n_first_arriving,
     first_arriving_p_s, n_first_due, first_due_p_s, difference_s`` (first-due minus
-    first-arriving, at the same nearest-rank percentile; the two are separate distributions)."""
+    first-arriving, at the same nearest-rank percentile; the two are separate distributions).
+    ``agency`` as in :meth:`Fractiles.from_store`."""
     fa = Fractiles.from_store(
         con,
         metric="travel",
@@ -371,6 +383,7 @@ def first_due_comparison(
         percentile=percentile,
         min_n=min_n,
         filters=filters,
+        agency=agency,
     ).table
     fd = Fractiles.from_store(
         con,
@@ -382,6 +395,7 @@ def first_due_comparison(
         percentile=percentile,
         min_n=min_n,
         filters=filters,
+        agency=agency,
     ).table
     keys = [c for c in fa.columns if c not in _RESULT_COLS]
     a = fa.select(

@@ -24,12 +24,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from .agencies import agency_label, resolve_agency
+from .agencies import ALL, agency_label, agency_names, resolve_agency
 from .agency_scope import agency_scope
 from .fractiles import PERIODS, Fractiles, MetricError, _connection
 from .queries import known_layers, prepare, run_query
 from .report_output import Report
-from .standards import Standard, StandardError, TargetSpec, load_standard
+from .standards import Standard, StandardError, TargetSpec, agency_standard, load_standard
 
 __all__ = ["Report", "compliance_report", "TABLE_COLUMNS", "QUALITY_COLUMNS"]
 
@@ -209,6 +209,7 @@ def _entry_rows(
             percentiles=(),
             profile=std,
             level=spec.level,
+            agency=ALL,  # the connection is already scoped to the chosen agencies
             **{k: v for k, v in options.items() if k != "agency"},
         )
     except MetricError as exc:
@@ -317,7 +318,7 @@ def _zone_names(con: duckdb.DuckDBPyConnection, table: pl.DataFrame, layer: str)
 # --------------------------------------------------------------------------------- report
 def compliance_report(
     con: Any,
-    profile: str | Standard = "nfpa1710",
+    profile: str | Standard | None = None,
     layer: str | None = None,
     period: str | None = None,
     overrides: str | os.PathLike | dict | None = None,
@@ -333,7 +334,9 @@ def compliance_report(
     Parameters
     ----------
     con : DuckDB connection with the catalog views (or a Store)
-    profile : built-in profile name, profile TOML path, or a loaded Standard
+    profile : built-in profile name, profile TOML path, or a loaded Standard; None: the
+        agency's profile from ``overrides``' ``[agencies."NAME"] standards`` (see
+        :func:`~.standards.agency_standard`), else ``nfpa1710``
     layer : zone layer to group by (None: the whole area)
     period : day, week, month, quarter or year (local period start), or None
     overrides : config TOML path or dict of local overrides (see ``load_standard``)
@@ -361,8 +364,15 @@ def compliance_report(
     """
     con = _connection(con)
     prepare(con)
-    chosen = resolve_agency(con, agency)
+    chosen = resolve_agency(con, agency, python=True)
     label = agency_label(chosen, con)
+    if profile is None:  # the agency's configured profile, else nfpa1710
+        try:
+            profile = agency_standard(
+                chosen if chosen is not None else agency_names(con), overrides
+            )
+        except StandardError as exc:
+            raise MetricError(str(exc)) from None
     con = prepare(agency_scope(con, chosen))
     std, by = _resolve(con, profile, overrides, layer, period)
     options = {
