@@ -63,8 +63,11 @@ def test_none_on_several_agencies_raises_the_clis_error(two, name):
 
 @pytest.mark.parametrize("name", ["Fractiles", "BusyShares", "Hotspots", "Reliability"])
 def test_unknown_agency_lists_them(two, name):
-    with pytest.raises(Exception, match=r"`agency` 'Nowhere' is not in the store; its agencies: "
-                       r"SFFD, Sample City FD"):
+    with pytest.raises(
+        Exception,
+        match=r"`agency` 'Nowhere' is not in the store; its agencies: "
+        r"SFFD, Sample City FD",
+    ):
         CALLS[name](two, agency="Nowhere")
 
 
@@ -73,9 +76,9 @@ def test_one_agency_and_all_are_explicit(two):
     sf = con.execute(
         "select travel_s from incidents where agency = 'SFFD' and travel_s is not null"
     ).fetchnumpy()["travel_s"]
-    every = con.execute(
-        "select travel_s from incidents where travel_s is not null"
-    ).fetchnumpy()["travel_s"]
+    every = con.execute("select travel_s from incidents where travel_s is not null").fetchnumpy()[
+        "travel_s"
+    ]
     f = Fractiles.from_store(two, metric="travel", profile=None, agency="SFFD")
     assert f.table["n"][0] == len(sf)
     assert f.table["p90_s"][0] == np.percentile(sf, 90, method="inverted_cdf")
@@ -88,14 +91,15 @@ def test_one_agency_and_all_are_explicit(two):
 def test_one_agency_in_the_store_and_none_is_that_agency(tmp_path):
     store = H.small_store(tmp_path / "one", H.HERE / "first_due_erf.csv")
     con = store.connect(read_only=True)
-    want = con.execute(
-        "select travel_s from incidents where travel_s is not null"
-    ).fetchnumpy()["travel_s"]
+    want = con.execute("select travel_s from incidents where travel_s is not null").fetchnumpy()[
+        "travel_s"
+    ]
     f = Fractiles.from_store(store, metric="travel", profile=None)
     assert f.table["n"][0] == len(want)
-    assert compliance_report(store).agency == con.execute(
-        "select any_value(agency) from incidents"
-    ).fetchone()[0]
+    assert (
+        compliance_report(store).agency
+        == con.execute("select any_value(agency) from incidents").fetchone()[0]
+    )
 
 
 def test_a_scoped_connection_is_one_agency(two):

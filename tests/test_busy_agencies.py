@@ -79,7 +79,7 @@ def _pandas_shares(root: Path, agency: str) -> dict[str, float]:
     home = home.set_index("unit_id")["station_id"]
     tz = r["timezone"].iloc[0]
     first = pd.Timestamp(r["call_received_local_at"].min().date()).tz_localize(tz)
-    last = (pd.Timestamp(r["call_received_local_at"].max().date()) + pd.Timedelta(days=1))
+    last = pd.Timestamp(r["call_received_local_at"].max().date()) + pd.Timedelta(days=1)
     last = last.tz_localize(tz)
     hours = (last - first).total_seconds() / 3600
     busy: dict[str, float] = {}
@@ -130,8 +130,11 @@ def test_one_agency_of_several(two):
 
 
 def test_none_on_several_agencies_refuses(two):
-    with pytest.raises(AgencyError, match=r'the store holds 2 agencies \(County FD, Town FD\); '
-                       r'choose one with `agency="County FD"`, or `agency="all"`'):
+    with pytest.raises(
+        AgencyError,
+        match=r"the store holds 2 agencies \(County FD, Town FD\); "
+        r'choose one with `agency="County FD"`, or `agency="all"`',
+    ):
         BusyShares.from_store(Store(two))
     with pytest.raises(AgencyError, match=r"`agency` 'Nowhere' is not in the store"):
         BusyShares.from_store(Store(two), agency="Nowhere")
@@ -149,23 +152,51 @@ def test_coverage_busy_several_agencies(two):
 
 def test_cli_coverage_busy_several_agencies(two, capsys):
     code, out, err = run(
-        capsys, "coverage", "--target-s", "120", "--layer", "town", "--busy",
-        "--agency", "all", "--format", "json", "--data-dir", str(two),
+        capsys,
+        "coverage",
+        "--target-s",
+        "120",
+        "--layer",
+        "town",
+        "--busy",
+        "--agency",
+        "all",
+        "--format",
+        "json",
+        "--data-dir",
+        str(two),
     )
     assert code == 0, err
     doc = json.loads(out)
     rows = {r["station_id"]: r for r in doc["by_station"] if r.get("busy_share") is not None}
-    assert rows and all(r["agency"] == ("County FD" if s.startswith("C") else "Town FD")
-                        for s, r in rows.items())
+    assert rows and all(
+        r["agency"] == ("County FD" if s.startswith("C") else "Town FD") for s, r in rows.items()
+    )
     code, out, err = run(
-        capsys, "coverage", "--target-s", "120", "--layer", "town", "--busy",
-        "--agency", "all", "--data-dir", str(two),
+        capsys,
+        "coverage",
+        "--target-s",
+        "120",
+        "--layer",
+        "town",
+        "--busy",
+        "--agency",
+        "all",
+        "--data-dir",
+        str(two),
     )
     assert code == 0, err
     text = " ".join(out.split())
     assert "each agency's units over its own calls" in text and "County FD" in text
     code, out, err = run(
-        capsys, "coverage", "--target-s", "120", "--layer", "town", "--busy", "--data-dir",
+        capsys,
+        "coverage",
+        "--target-s",
+        "120",
+        "--layer",
+        "town",
+        "--busy",
+        "--data-dir",
         str(two),
     )
     assert code == 1 and "choose one with `--agency NAME`" in " ".join(err.split())

@@ -53,10 +53,16 @@ def test_config_reads_the_agencies_table(cfg):
 @pytest.mark.parametrize(
     "toml, match",
     [
-        ('[agencies."X"]\nstandards = "nfpa9999"\n', r'\[agencies."X"\]: unknown standards profile '
-         r"'nfpa9999'; built-in profiles: cfai, nfpa1225, nfpa1710, nfpa1720"),
-        ('[agencies."X"]\nprofile = "cfai"\n', r'\[agencies."X"\]: unknown key profile; valid key: '
-         "standards"),
+        (
+            '[agencies."X"]\nstandards = "nfpa9999"\n',
+            r'\[agencies."X"\]: unknown standards profile '
+            r"'nfpa9999'; built-in profiles: cfai, nfpa1225, nfpa1710, nfpa1720",
+        ),
+        (
+            '[agencies."X"]\nprofile = "cfai"\n',
+            r'\[agencies."X"\]: unknown key profile; valid key: '
+            "standards",
+        ),
         ('[agencies."X"]\nstandards = 3\n', r"`standards` must be a profile name"),
         ('[dashboard]\nprofile = "nope"\n', r"`profile`: unknown standards profile 'nope'"),
     ],
@@ -84,9 +90,7 @@ def test_filters_follow_the_agency_unless_chosen(cfg):
     assert not g.with_(profile="nfpa1720").profile_chosen
     # without per-agency defaults the old behaviour: the URL always names the profile
     plain = parse_search("?agency=SFFD", "nfpa1710")
-    assert plain.with_(agency=CITY).profile == "nfpa1710" and "profile=nfpa1710" in to_search(
-        plain
-    )
+    assert plain.with_(agency=CITY).profile == "nfpa1710" and "profile=nfpa1710" in to_search(plain)
 
 
 def test_agency_switch_keeps_a_chosen_profile_only(cfg):
@@ -151,8 +155,11 @@ def test_library_agency_standard_and_report(two, tmp_path):
     assert agency_standard("SFFD", cfgfile) == "nfpa1710"
     assert agency_standard(None, cfgfile) == "nfpa1710"
     assert agency_standard([CITY, "X"], {CITY: "cfai", "X": "cfai"}) == "cfai"
-    with pytest.raises(StandardError, match=r"different standards profiles \(Sample City FD: "
-                       r"nfpa1720, SFFD: nfpa1710\); choose one with `--profile NAME`"):
+    with pytest.raises(
+        StandardError,
+        match=r"different standards profiles \(Sample City FD: "
+        r"nfpa1720, SFFD: nfpa1710\); choose one with `--profile NAME`",
+    ):
         agency_standard([CITY, "SFFD"], cfgfile)
     store = two.store if hasattr(two, "store") else H.Store(two.root)
     rep = compliance_report(store, agency=CITY, overrides=cfgfile)

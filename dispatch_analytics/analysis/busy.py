@@ -186,7 +186,9 @@ class BusyShares:
         per = pl.concat(frames) if frames else pl.DataFrame()
         total = (
             per.group_by("station_id")
-            .agg(pl.col("committed_h").sum(), pl.col("unit_window_h").sum(), pl.col("n_units").sum())
+            .agg(
+                pl.col("committed_h").sum(), pl.col("unit_window_h").sum(), pl.col("n_units").sum()
+            )
             .sort("station_id")
         )
         shares = _share_dict(total)

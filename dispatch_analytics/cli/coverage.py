@@ -176,7 +176,8 @@ def _by_station(cov) -> pl.DataFrame:
     owners = (cov.metadata.get("busy") or {}).get("busy_agency")
     if owners:  # several agencies: each station's share is its own agency's
         busy = busy.with_columns(
-            pl.col("station_id").replace_strict(owners, default=None, return_dtype=pl.String)
+            pl.col("station_id")
+            .replace_strict(owners, default=None, return_dtype=pl.String)
             .alias("agency")
         )
     return df.join(busy, on="station_id", how="left")

@@ -38,7 +38,7 @@ def report_cmd(
         Path | None,
         typer.Option(
             "--config",
-            help='TOML of local target overrides ([targets], [scope]) and each agency\'s '
+            help="TOML of local target overrides ([targets], [scope]) and each agency's "
             'profile ([agencies."NAME"] standards = "...").',
         ),
     ] = None,

@@ -438,7 +438,7 @@ def agency_profiles(config: str | os.PathLike | dict | None) -> dict[str, str]:
         if not isinstance(d, dict) or set(d) - {"standards"}:
             bad = sorted(set(d) - {"standards"}) if isinstance(d, dict) else [repr(d)]
             problems.append(
-                f'{w}: unknown key {", ".join(bad)}; valid key: standards (e.g. standards = '
+                f"{w}: unknown key {', '.join(bad)}; valid key: standards (e.g. standards = "
                 '"nfpa1710")'
             )
             continue
