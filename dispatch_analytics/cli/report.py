@@ -69,9 +69,8 @@ def report_cmd(
 
     Example:  dispatch report --agency SFFD --profile nfpa1710 --layer sf_neighborhoods --period month --format xlsx -o report.xlsx
     """
-    from ..metrics.report import compliance_report
-
     from ..metrics.agencies import ALL
+    from ..metrics.report import compliance_report
 
     con = open_catalog(data_dir)
     try:
