@@ -155,7 +155,8 @@ def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
 def _agency_profiles(doc: dict, cfg: DashConfig) -> list[str]:
     """``[agencies."NAME"] standards`` of the config (read by the library, as ``dispatch
     report --config`` reads it) into ``cfg.agencies``; the problems, if any."""
-    from dispatch_analytics.metrics.standards import StandardError, agency_profiles
+    from dispatch_analytics.metrics.agency_standards import agency_profiles
+    from dispatch_analytics.metrics.standards import StandardError
 
     try:
         cfg.agencies = agency_profiles({"agencies": doc.get("agencies", {})})

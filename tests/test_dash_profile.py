@@ -15,8 +15,8 @@ from dash_app.config import DashConfig, load_config
 from dash_app.data import DataSource
 from dash_app.filters import Filters, ProfileDefaults, agency_switched, parse_search, to_search
 from dispatch_analytics.errors import DispatchError, MetricError, StandardError
+from dispatch_analytics.metrics.agency_standards import agency_profiles, agency_standard
 from dispatch_analytics.metrics.report import compliance_report
-from dispatch_analytics.metrics.standards import agency_profiles, agency_standard
 
 CITY = "Sample City FD"
 CONFIG = f"""

@@ -121,6 +121,8 @@ class Gaps:
     fractiles: Fractiles
     metadata: dict = field(default_factory=dict)
 
+    # Long: the parameter checks, the scoped Fractiles call and the result's metadata in one
+    # place (81 lines since it passes agency="all" to the already scoped connection)
     @classmethod
     def from_store(
         cls,

@@ -19,6 +19,7 @@ from .common import (
 __all__ = ["register"]
 
 
+# Long: most of it is the typer option declarations of the command
 def report_cmd(
     profile: Annotated[
         str | None,

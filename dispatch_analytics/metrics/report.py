@@ -26,10 +26,11 @@ import polars as pl
 
 from .agencies import ALL, agency_label, agency_names, resolve_agency
 from .agency_scope import agency_scope
+from .agency_standards import agency_standard
 from .fractiles import PERIODS, Fractiles, MetricError, _connection
 from .queries import known_layers, prepare, run_query
 from .report_output import Report
-from .standards import Standard, StandardError, TargetSpec, agency_standard, load_standard
+from .standards import Standard, StandardError, TargetSpec, load_standard
 
 __all__ = ["Report", "compliance_report", "TABLE_COLUMNS", "QUALITY_COLUMNS"]
 
@@ -336,7 +337,7 @@ def compliance_report(
     con : DuckDB connection with the catalog views (or a Store)
     profile : built-in profile name, profile TOML path, or a loaded Standard; None: the
         agency's profile from ``overrides``' ``[agencies."NAME"] standards`` (see
-        :func:`~.standards.agency_standard`), else ``nfpa1710``
+        :func:`~.agency_standards.agency_standard`), else ``nfpa1710``
     layer : zone layer to group by (None: the whole area)
     period : day, week, month, quarter or year (local period start), or None
     overrides : config TOML path or dict of local overrides (see ``load_standard``)
