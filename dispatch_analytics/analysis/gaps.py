@@ -162,7 +162,8 @@ class Gaps:
         date_from, date_to : str or date, optional
             Local dates (YYYY-MM-DD, inclusive) in the agency time zone.
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; ``"all"``: every agency; None: the store's only agency, an AgencyError when it holds several).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
 
         Returns
         -------

@@ -169,7 +169,8 @@ class Impact:
         n_boot, seed : bootstrap resamples and their seed
         mix_by : ``call_category`` or ``call_type``
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; ``"all"``: every agency; None: the store's only agency, an AgencyError when it holds several).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
 
         Raises
         ------

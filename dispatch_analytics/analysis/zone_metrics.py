@@ -264,7 +264,8 @@ class ZoneMetrics:
             Local dates, inclusive (calls received from ``date_from`` 00:00 to the end of
             ``date_to`` in the agency time zone).
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; ``"all"``: every agency; None: the store's only agency, an AgencyError when it holds several).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
         min_n : int
             Zones with fewer values are flagged ``small_sample``.
         overrides : path or dict, optional
