@@ -33,6 +33,7 @@ def register_callbacks(app, ds, cfg, targets_fn, geo, saved_queries) -> None:
     _register_quality(app, ds)
     _register_sql(app, ds, cfg, saved_queries)
     _register_coverage(app, ds, cfg, geo)
+    _register_profile_line(app, ds, cfg)
 
 
 def _scope(search: str | None, cfg, targets_fn, ds=None) -> tuple[Filters, dict]:
@@ -376,3 +377,18 @@ def _register_coverage(app, ds, cfg, geo) -> None:
         kind = "csv" if ctx.triggered_id == "cov-dl-csv" else "geojson"
         f = views.resolve_filters(ds, parse_search(search, cfg.profile))
         return coverage_page.download_payload(ds, f, target, changes, kind, quantile)
+
+
+def _register_profile_line(app, ds, cfg) -> None:
+    """The line under the status line: the standards profile applied, and why."""
+    from .choices import profile_line
+
+    @app.callback(
+        Output("profile-line", "children"),
+        Input("url", "search"),
+        Input("data-version", "data"),
+    )
+    def profile(search, _v):
+        return profile_line(
+            ds.snapshot(), views.resolve_filters(ds, parse_search(search, cfg.profile))
+        )

@@ -6,8 +6,9 @@ from __future__ import annotations
 import polars as pl
 
 from .data import Snapshot
+from .filters import Filters, where_sql
 
-__all__ = ["rejects_over_time", "outside_zones", "filter_choices"]
+__all__ = ["rejects_over_time", "outside_zones", "filter_choices", "profile_line"]
 
 
 def rejects_over_time(snap: Snapshot, agency: str | None = None) -> pl.DataFrame:
@@ -77,3 +78,35 @@ def filter_choices(snap: Snapshot, agency: str | None = None) -> dict:
         "date_max": q("select max(local_date) as v from inc where {cond}")[0],
         "layers": snap.layers_of(agency),
     }
+
+
+def profile_line(snap: Snapshot, f: Filters) -> str:
+    """Which standards profile the page applies and why (chosen, the agency's configured
+    one, or the dashboard's default), and how many of the selected calls its ``[scope]``
+    leaves out (e.g. "312 police calls not judged against NFPA 1710")."""
+    from dispatch_analytics.metrics.standards import StandardError, load_standard
+
+    try:
+        std = load_standard(f.profile)
+    except StandardError:
+        return f"Standards: {f.profile!r} is not a standards profile; choose one in the bar"
+    why = {
+        "chosen": "chosen",
+        "agency": f"{f.agency}'s profile",
+        "default": "the dashboard's default",
+    }[f.profile_source]
+    line = f"Standards: {std.display_name} ({why})"
+    cats = list(std.exclude_call_categories)
+    if not cats:
+        return line
+    where, params = where_sql(f)
+    rows = snap.query(
+        f"select lower(call_category) as c, count(*) as n from inc where {where} "
+        "and list_contains($scope_cats, lower(call_category)) group by 1",
+        {**params, "scope_cats": cats},
+    )
+    counts = dict(zip(rows["c"].to_list(), rows["n"].to_list(), strict=True))
+    left = [f"{counts[c]:,} {c}" for c in cats if counts.get(c)]
+    if left:
+        line += f" · {' and '.join(left)} calls not judged against {std.display_name}"
+    return line

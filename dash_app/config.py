@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dispatch_analytics.errors import DispatchError
 
+from .filters import ProfileDefaults
+
 __all__ = ["DashConfig", "load_config"]
 
 
@@ -41,7 +43,13 @@ class DashConfig:
     sql_threads : int
         DuckDB ``threads`` of the console.
     profile : str
-        Default standards profile.
+        Default standards profile (a :class:`~dash_app.filters.ProfileDefaults` after
+        :func:`load_config`: also each agency's own).
+    agencies : dict
+        Agency -> its standards profile, from the config's ``[agencies."NAME"] standards =
+        "nfpa1720"`` tables (the same ones ``dispatch report --config`` reads); an agency not
+        named takes ``profile``. Switching agency on the dashboard switches the profile,
+        unless the user chose one.
     h3_resolution : int
         Resolution of the hexagon layer.
     host : str
@@ -71,6 +79,14 @@ class DashConfig:
     host: str = "127.0.0.1"
     allowed_hosts: list[str] = field(default_factory=list)
     feed_stale_after_s: float = 900.0
+    agencies: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.profile = ProfileDefaults(str(self.profile), self.agencies)
+
+    def profile_for(self, agency: str | None) -> str:
+        """The standards profile of ``agency`` (its configured one, else ``profile``)."""
+        return self.agencies.get(agency, str(self.profile)) if agency else str(self.profile)
 
 
 def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
@@ -83,10 +99,12 @@ def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
     problems = []
     if path is not None:
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("dashboard", {})
+            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise DispatchError(f"cannot read dashboard config {path}: {exc}") from exc
-        known = {f.name for f in fields(DashConfig)}
+        data = doc.get("dashboard", {})
+        problems += _agency_profiles(doc, cfg)
+        known = {f.name for f in fields(DashConfig)} - {"agencies"}
         for k, v in data.items():
             if k not in known:
                 problems.append(
@@ -133,6 +151,34 @@ def load_config(path: str | Path | None = None, **overrides) -> DashConfig:
         problems.append(f"`sql_timeout_s` must be > 0 seconds, got {cfg.sql_timeout_s!r}")
     if cfg.alerts_log is not None:
         cfg.alerts_log = Path(cfg.alerts_log)
+    problems += _check_profile(cfg.profile)
     if problems:
         raise DispatchError("invalid dashboard config: " + "; ".join(problems))
+    cfg.profile = ProfileDefaults(str(cfg.profile), cfg.agencies)
     return cfg
+
+
+def _agency_profiles(doc: dict, cfg: DashConfig) -> list[str]:
+    """``[agencies."NAME"] standards`` of the config (read by the library, as ``dispatch
+    report --config`` reads it) into ``cfg.agencies``; the problems, if any."""
+    from dispatch_analytics.metrics.agency_standards import agency_profiles
+    from dispatch_analytics.metrics.standards import StandardError
+
+    try:
+        cfg.agencies = agency_profiles({"agencies": doc.get("agencies", {})})
+    except StandardError as exc:
+        return [str(exc).removeprefix("overrides: ")]
+    return []
+
+
+def _check_profile(name) -> list[str]:
+    """The global ``profile`` must be a standards profile the library knows."""
+    from dispatch_analytics.metrics.standards import StandardError, load_standard
+
+    if not isinstance(name, str) or not name:
+        return [f'`profile` must be a standards profile name, e.g. "nfpa1710"; got {name!r}']
+    try:
+        load_standard(name)
+    except StandardError as exc:
+        return [f"`profile`: {exc}"]
+    return []

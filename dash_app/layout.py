@@ -81,6 +81,10 @@ def app_layout(profiles: list[str], refresh_s: float, choices: dict | None = Non
                 style={"padding": "2px 14px", "fontSize": "13px"},
                 role="status",
             ),
+            html.Div(
+                id="profile-line",
+                style={"padding": "0 14px 4px", "color": "#555", "fontSize": "13px"},
+            ),
             html.Div(id="page", style={"padding": "6px 8px"}),
         ],
         style={

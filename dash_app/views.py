@@ -12,7 +12,7 @@ from dash import no_update
 
 from .components import table_props
 from .data import DataSource
-from .filters import Filters, parse_search, to_search, where_sql
+from .filters import Filters, agency_switched, parse_search, to_search, where_sql
 from .pages.map import map_view
 from .pages.overview import overview_view
 from .pages.quality import quality_view
@@ -135,7 +135,7 @@ def sync_filters(
         return (no_update, *_control_values(f))
     f = _filters_of_controls(values, default_profile)
     if triggered_id == "f-agency":
-        f = Filters(agency=f.agency, profile=f.profile)
+        f = agency_switched(f, search, default_profile)  # a chosen profile stays
         if ds is not None:
             f = resolve_filters(ds, f)
         new = to_search(f)

@@ -71,7 +71,7 @@ def test_ingest_status_rejects_sql(tmp_path, capsys):
     code, out, _ = run(capsys, "status", "--data-dir", d)
     assert code == 0 and "Store status" in out and "stage_order" in out
     code, out, _ = run(capsys, "status", "--data-dir", d, "--format", "json")
-    st = json.loads(out)[0]
+    st = json.loads(out)["totals"]
     assert st["rows_read"] == st["rows_accepted"] + st["rows_rejected"] == 427
     code, out, _ = run(capsys, "rejects", "--data-dir", d, "--reason", "stage_order", "-f", "csv")
     assert code == 0 and out.count("\n") == 29

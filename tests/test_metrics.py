@@ -409,6 +409,7 @@ def test_dst_spring_forward_local_hour_weekday_and_intervals(tmp_path):
 def test_engine_matches_pandas_on_sample_city(sample):
     f = Fractiles.from_store(
         sample,
+        agency="all",  # both agencies of the store, explicitly
         metric="total_response",
         by=("layer:station_areas", "month"),
         target_s=480,
@@ -443,6 +444,7 @@ def test_engine_matches_pandas_on_sample_city(sample):
 def test_unit_level_and_profile_entries(sample):
     f = Fractiles.from_store(
         sample,
+        agency="all",  # both agencies of the store, explicitly
         metric="turnout",
         level="unit",
         by=("unit_type",),
@@ -460,7 +462,7 @@ def test_unit_level_and_profile_entries(sample):
         assert r["n"] == len(v)
         assert r["p90_s"] == np.percentile(v, 90, method="inverted_cdf")
     # nfpa1710 has two turnout targets: one row group each, with its own filter and target
-    g = Fractiles.from_store(sample, metric="turnout")
+    g = Fractiles.from_store(sample, agency="all", metric="turnout")
     assert g.table["standard"].to_list() == ["turnout_ems", "turnout_fire"]
     assert g.table["target_s"].to_list() == [60.0, 80.0]
     assert any("first-arriving unit" in n for n in g.notes)
@@ -473,7 +475,7 @@ def test_unit_level_and_profile_entries(sample):
         np.percentile(fire, 90, method="inverted_cdf"),
     ]
     # an entry name selects one entry
-    h = Fractiles.from_store(sample, metric="turnout_fire", percentiles=(50,))
+    h = Fractiles.from_store(sample, agency="all", metric="turnout_fire", percentiles=(50,))
     assert h.table.columns[:3] == ["n", "n_missing", "mean_s"] and "p50_s" in h.table.columns
     assert h.table["target_s"].to_list() == [80.0] and h.entries[0].key == "turnout_fire"
     # metadata names profile, timestamps and method
@@ -560,6 +562,7 @@ def test_erf_assembly_and_demand_zones(fd_con):
 def test_filters_since_until_and_store_argument(sample):
     a = Fractiles.from_store(
         sample,
+        agency="all",  # both agencies of the store, explicitly
         metric="call_processing",
         profile=None,
         filters={
@@ -610,14 +613,14 @@ def test_filters_since_until_and_store_argument(sample):
 )
 def test_error_paths(sample, kwargs, match):
     with pytest.raises(MetricError, match=match) as exc:
-        Fractiles.from_store(sample, **kwargs)
+        Fractiles.from_store(sample, agency="all", **kwargs)
     assert isinstance(exc.value, DispatchError) and isinstance(exc.value, ValueError)
 
 
 def test_independent_pandas_fractiles_by_category(sample):
     """A pandas groupby with nearest-rank by hand equals the engine for every category."""
     f = Fractiles.from_store(
-        sample, metric="travel", by=("call_category",), profile=None, target_s=240
+        sample, metric="travel", by=("call_category",), profile=None, target_s=240, agency="all"
     )
     inc = sample.execute("select call_category, travel_s from incidents").pl().to_pandas()
 

@@ -279,7 +279,9 @@ def test_cross_area_on_the_sample_city(two_agency_store, tmp_path):
     con = store.connect(read_only=False)
     h.add_zone_tables(con)
     # the city's first quarter (the store also holds an SFFD slice of 2016)
-    rel = Reliability.from_store(con, layer="station_areas", start="2024-01-01", end="2024-03-31")
+    rel = Reliability.from_store(
+        con, layer="station_areas", start="2024-01-01", end="2024-03-31", agency="Sample City FD"
+    )
     long = rel.cross_area
     # brute force: every unit response joined to its incident's area
     bf = con.execute(

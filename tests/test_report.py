@@ -57,6 +57,7 @@ def test_table_columns_and_entries(rep):
 def test_table_equals_the_engine_and_pandas(sample, rep):
     f = Fractiles.from_store(
         sample,
+        agency="all",  # as the report: both agencies, explicitly
         metric="turnout",
         entry="turnout_ems",
         by=("layer:station_areas", "quarter"),

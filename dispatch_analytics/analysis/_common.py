@@ -27,6 +27,7 @@ __all__ = [
     "utc_bounds",
     "data_dates",
     "check_agency",
+    "resolve_agencies",
     "check_layer",
     "resolve_target",
     "INCIDENT_INTERVALS",
@@ -46,16 +47,25 @@ INCIDENT_INTERVALS = (
 DEFAULT_TOTAL_RESPONSE_TARGET_S = 480.0
 
 
-def connection(con: Any, agency: Any = None) -> duckdb.DuckDBPyConnection:
+#: ``connection(con)`` without an agency: the catalog as it is (for checks before scoping)
+_UNSCOPED = object()
+
+
+def connection(con: Any, agency: Any = _UNSCOPED) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the catalog views (a Store is opened read-only), prepared
     with the macros and zone-view placeholders; with ``agency``, scoped to that agency's rows
-    (:func:`~dispatch_analytics.metrics.agency_scope.agency_scope`; an unknown agency raises
-    :class:`AgencyError`)."""
+    (:func:`~dispatch_analytics.metrics.agency_scope.agency_scope`): a name, several names,
+    ``"all"``, or None for the store's only agency (:func:`resolve_agencies`: an unknown
+    agency, or None for a store of several, raises :class:`AgencyError`)."""
     if isinstance(con, duckdb.DuckDBPyConnection):
-        return prepare(agency_scope(con, agency))
-    if hasattr(con, "connect"):  # a Store
-        return prepare(agency_scope(con.connect(read_only=True), agency))
-    raise AnalysisError(f"expected a DuckDB connection or a Store, got {type(con).__name__}")
+        pass
+    elif hasattr(con, "connect"):  # a Store
+        con = con.connect(read_only=True)
+    else:
+        raise AnalysisError(f"expected a DuckDB connection or a Store, got {type(con).__name__}")
+    if agency is _UNSCOPED:
+        return prepare(con)
+    return prepare(agency_scope(con, resolve_agencies(con, agency)))
 
 
 def parse_date(value: Any, name: str, problems: list[str]) -> dt.date | None:
@@ -193,6 +203,30 @@ def check_agency(agency: Any, problems: list[str], con: Any = None) -> None:
             resolve_agency(con, agency)
         except AgencyError as exc:
             problems.append(str(exc))
+
+
+def resolve_agencies(con: Any, agency: Any) -> list[str] | None:
+    """The agencies a Python call works on: a list of names, or None for every agency (only
+    when asked with ``"all"``, or when the store holds one agency or none).
+
+    Raises
+    ------
+    AgencyError
+        An unknown agency, or None for a store of several (the message lists them and says
+        ``agency="NAME"`` or ``agency="all"``): never a silent sum of agencies.
+    """
+    from ..metrics.agencies import resolve_agency
+
+    if not isinstance(con, duckdb.DuckDBPyConnection) and hasattr(con, "connect"):
+        own = con.connect(read_only=True)
+        try:
+            return resolve_agencies(own, agency)
+        finally:
+            own.close()
+    chosen = resolve_agency(con, agency, python=True)
+    if chosen is None:
+        return None
+    return [chosen] if isinstance(chosen, str) else list(chosen)
 
 
 def check_layer(

@@ -46,13 +46,15 @@ def check_agency(agency: Any) -> None:
 
 
 def scoped_connect(store: Any, agency: Any = None):
-    """A read-only catalog connection of ``store``, scoped to ``agency``'s rows (None: every
-    agency; an unknown agency raises :class:`AgencyError`)."""
+    """A read-only catalog connection of ``store``, scoped to ``agency``'s rows: a name,
+    several, ``"all"``, or None for the store's only agency (an unknown agency, or None for a
+    store of several, raises :class:`AgencyError` naming them and the fix)."""
     from ..metrics.agency_scope import agency_scope
+    from ._common import resolve_agencies
 
     con = store.connect(read_only=True)
     con.execute("set enable_progress_bar = false")  # DuckDB's own bar would print to stdout
-    return agency_scope(con, agency)
+    return agency_scope(con, resolve_agencies(con, agency))
 
 
 def store_root(store: Any) -> Path:

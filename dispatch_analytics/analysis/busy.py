@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import CoverageError
-from ..metrics.queries import run_query
+from ..metrics.queries import prepare, run_query
 from ..spatial.distance import haversine_m
 from ._common import connection, data_dates
 
@@ -82,6 +82,16 @@ class BusyShares:
         First and last local date of the history used.
     source : str
         ``"measured"`` or ``"given"``.
+    agencies : list of str
+        The agencies measured (several: each agency's units over its own calls, in its own
+        time zone and window).
+    agency_shares : dict
+        ``(agency, station_id) -> busy share`` when several agencies were measured.
+    station_agency : dict
+        ``station_id -> agency`` of the stations that belong to one of them (a station id of
+        several agencies, or of none, takes its share over all of them).
+    windows : dict
+        ``agency -> (first, last local date)`` of each agency's history.
     """
 
     shares: dict[str, float]
@@ -91,6 +101,10 @@ class BusyShares:
     window: tuple[str, str] | None = None
     source: str = "given"
     units: dict[str, int] = field(default_factory=dict)
+    agencies: list[str] = field(default_factory=list)
+    agency_shares: dict[tuple[str, str], float] = field(default_factory=dict)
+    station_agency: dict[str, str] = field(default_factory=dict)
+    windows: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, shares: Mapping[str, float], default: float | None = None) -> BusyShares:
@@ -119,7 +133,7 @@ class BusyShares:
         cls,
         store: Any,
         hour: int | None = None,
-        agency: str | None = None,
+        agency: str | list[str] | None = None,
         band_h: int = 4,
     ) -> BusyShares:
         """Busy shares measured over the whole history of the store.
@@ -129,8 +143,11 @@ class BusyShares:
         store : Store or duckdb.DuckDBPyConnection
         hour : int, optional
             A local hour (0-23): the shares of the ``band_h``-hour band holding it.
-        agency : str, optional
-            Only this agency's units.
+        agency : str, list of str or None
+            The agency whose units are measured; several (or ``"all"``): each agency's units
+            over its own calls, its own window and time zone, and a station takes the share of
+            its agency (:attr:`agency_shares`). None: the store's only agency (a store of
+            several raises :class:`AgencyError`: pass ``agency="all"`` or a name).
         band_h : int
             Hours per band (divides 24).
 
@@ -138,67 +155,87 @@ class BusyShares:
         ------
         CoverageError
             A bad hour, or a store with no unit responses.
+        AgencyError
+            An unknown agency, or None for a store of several.
         """
+        from ..metrics.agencies import agency_names
+        from ..metrics.agency_scope import agency_scope
+        from ._common import resolve_agencies
+
         if hour is not None and (isinstance(hour, bool) or not isinstance(hour, int)):
             raise CoverageError(f"`hour` must be a local hour from 0 to 23, got {hour!r}")
         if hour is not None and not 0 <= hour <= 23:
             raise CoverageError(f"`hour` must be a local hour from 0 to 23, got {hour!r}")
         con = connection(store)
         try:
-            first, last = data_dates(con)
-            if first is None or last is None:
-                raise CoverageError(
-                    "`--busy` needs the agency's unit responses to measure how busy each station "
-                    "is, and the store holds none; ingest data first (`dispatch ingest`)"
-                )
-            to = last + dt.timedelta(days=1)
-            df = run_query(
-                con,
-                "station_busy_share",
-                {"from_date": first, "to_date": to, "band_h": band_h, "agency": agency},
-            )
+            chosen = resolve_agencies(con, agency)
+            names = agency_names(con) if chosen is None else chosen
+            # each agency over its own calls (its window, its time zone)
+            parts = [_measure(prepare(agency_scope(con, [a])), a, hour, band_h) for a in names]
+            parts = parts or [_measure(con, None, hour, band_h)]
+            owners = _station_owners(con, names) if len(names) > 1 else {}
         finally:
             if not isinstance(store, duckdb.DuckDBPyConnection):
                 con.close()
-        band = None
-        if hour is not None:
-            df = df.filter((pl.col("band_start_hour") <= hour) & (pl.col("band_end_hour") > hour))
-            if df.height:
-                band = (int(df["band_start_hour"][0]), int(df["band_end_hour"][0]))
-        per = (
-            df.group_by("station_id")
+        return cls._combine(parts, hour, owners)
+
+    @classmethod
+    def _combine(cls, parts: list[dict], hour: int | None, owners: dict[str, str]) -> BusyShares:
+        """One BusyShares of the per-agency measurements of :func:`_measure`."""
+        frames = [p["frame"] for p in parts]
+        per = pl.concat(frames) if frames else pl.DataFrame()
+        total = (
+            per.group_by("station_id")
             .agg(
-                pl.col("committed_h").sum(),
-                pl.col("unit_window_h").sum(),
-                pl.col("n_units").max(),
+                pl.col("committed_h").sum(), pl.col("unit_window_h").sum(), pl.col("n_units").sum()
             )
-            .filter(pl.col("unit_window_h") > 0)
             .sort("station_id")
         )
-        shares = dict(
-            zip(
-                per["station_id"].to_list(),
-                (per["committed_h"] / per["unit_window_h"]).clip(0.0, 1.0).to_list(),
-                strict=True,
-            )
-        )
-        default = float(np.mean(list(shares.values()))) if shares else 0.0
+        shares = _share_dict(total)
+        agency_shares: dict[tuple[str, str], float] = {}
+        if len(parts) > 1:
+            for r in per.iter_rows(named=True):
+                q = r["committed_h"] / r["unit_window_h"]
+                agency_shares[(r["agency"], r["station_id"])] = min(max(q, 0.0), 1.0)
+        measured = list(agency_shares.values()) if agency_shares else list(shares.values())
+        default = float(np.mean(measured)) if measured else 0.0
+        windows = {p["agency"]: p["window"] for p in parts if p["agency"] is not None}
+        lo = min(p["window"][0] for p in parts)
+        hi = max(p["window"][1] for p in parts)
+        band = next((p["band"] for p in parts if p["band"] is not None), None)
         return cls(
             shares,
             default,
             hour,
             band,
-            (first.isoformat(), last.isoformat()),
+            (lo, hi),
             "measured",
-            dict(zip(per["station_id"].to_list(), per["n_units"].to_list(), strict=True)),
+            dict(zip(total["station_id"].to_list(), total["n_units"].to_list(), strict=True)),
+            agencies=[p["agency"] for p in parts if p["agency"] is not None],
+            agency_shares=agency_shares,
+            station_agency=owners,
+            windows=windows if len(parts) > 1 else {},
         )
 
     def of(self, station_ids: Iterable[Any]) -> tuple[np.ndarray, list[str]]:
         """The share of each station (``default`` for one without history) and the ids that
         took the default."""
         ids = [str(s) for s in station_ids]
-        assumed = [s for s in ids if s not in self.shares]
-        return np.array([self.shares.get(s, self.default) for s in ids], dtype=float), assumed
+        out, assumed = [], []
+        for s in ids:
+            q = self._share(s)
+            if q is None:
+                assumed.append(s)
+            out.append(self.default if q is None else q)
+        return np.array(out, dtype=float), assumed
+
+    def _share(self, station_id: str) -> float | None:
+        """A station's measured share: its agency's when it belongs to one of several
+        agencies measured, else over every agency measured (None: no history)."""
+        owner = self.station_agency.get(station_id)
+        if self.agency_shares and owner is not None:
+            return self.agency_shares.get((owner, station_id))
+        return self.shares.get(station_id)
 
     def describe(self, station_ids: Iterable[Any]) -> dict[str, Any]:
         """What an output states: the method, the band, the window and each station's share."""
@@ -213,6 +250,15 @@ class BusyShares:
             "busy_share": dict(zip(ids, q.tolist(), strict=True)),
             "busy_assumed": assumed,
             "busy_default": self.default,
+            **(
+                {
+                    "agencies": list(self.agencies),
+                    "windows": {a: list(w) for a, w in self.windows.items()},
+                    "busy_agency": {s: self.station_agency.get(s) for s in ids},
+                }
+                if len(self.agencies) > 1
+                else {}
+            ),
         }
 
 
@@ -268,6 +314,63 @@ def add_expected_cover(cells, stations, travel, target_s, busy, summary, meta, c
     meta["busy"] = busy.describe(stations["station_id"].to_list())
     meta["columns"] = {**columns, **BUSY_CELL_COLUMNS}
     return cells, stations.with_columns(pl.Series("busy_share", q))
+
+
+def _measure(con: duckdb.DuckDBPyConnection, agency: str | None, hour: int | None, band_h: int):
+    """One agency's (or, None, the whole store's) committed and window hours per station over
+    its own history: ``{"agency", "frame", "window", "band"}``."""
+    first, last = data_dates(con)
+    if first is None or last is None:
+        who = f"agency {agency!r} holds" if agency else "the store holds"
+        raise CoverageError(
+            "`--busy` needs the agency's unit responses to measure how busy each station "
+            f"is, and {who} none; ingest data first (`dispatch ingest`)"
+        )
+    df = run_query(
+        con,
+        "station_busy_share",
+        {
+            "from_date": first,
+            "to_date": last + dt.timedelta(days=1),
+            "band_h": band_h,
+            "agency": agency,
+        },
+    )
+    band = None
+    if hour is not None:
+        df = df.filter((pl.col("band_start_hour") <= hour) & (pl.col("band_end_hour") > hour))
+        if df.height:
+            band = (int(df["band_start_hour"][0]), int(df["band_end_hour"][0]))
+    frame = (
+        df.group_by("station_id")
+        .agg(pl.col("committed_h").sum(), pl.col("unit_window_h").sum(), pl.col("n_units").max())
+        .filter(pl.col("unit_window_h") > 0)
+        .with_columns(pl.lit(agency, pl.String).alias("agency"))
+        .sort("station_id")
+    )
+    return {
+        "agency": agency,
+        "frame": frame,
+        "window": (first.isoformat(), last.isoformat()),
+        "band": band,
+    }
+
+
+def _share_dict(per: pl.DataFrame) -> dict[str, float]:
+    if per.height == 0:
+        return {}
+    q = (per["committed_h"] / per["unit_window_h"]).clip(0.0, 1.0)
+    return dict(zip(per["station_id"].to_list(), q.to_list(), strict=True))
+
+
+def _station_owners(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
+    """``station_id -> agency`` for the station ids that belong to exactly one of ``names``."""
+    rows = con.execute(
+        "select station_id, min(agency) from stations where list_contains($names, agency) "
+        "group by station_id having count(distinct agency) = 1",
+        {"names": names},
+    ).fetchall()
+    return {str(s): str(a) for s, a in rows}
 
 
 def _is_share(v: Any) -> bool:

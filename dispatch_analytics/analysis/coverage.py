@@ -299,7 +299,8 @@ class Coverage:
         hour : int, optional
             A local hour: that band's travel (default all hours).
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; None: every agency).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
         busy : bool or BusyShares
             True: expected coverage with each station's busy share measured from the store's
             history (:class:`~dispatch_analytics.analysis.busy.BusyShares`, the band of

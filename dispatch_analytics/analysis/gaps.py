@@ -121,6 +121,8 @@ class Gaps:
     fractiles: Fractiles
     metadata: dict = field(default_factory=dict)
 
+    # Long: the parameter checks, the scoped Fractiles call and the result's metadata in one
+    # place (81 lines since it passes agency="all" to the already scoped connection)
     @classmethod
     def from_store(
         cls,
@@ -160,7 +162,8 @@ class Gaps:
         date_from, date_to : str or date, optional
             Local dates (YYYY-MM-DD, inclusive) in the agency time zone.
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; None: every agency).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
 
         Returns
         -------
@@ -192,6 +195,7 @@ class Gaps:
                 filters = {**(filters or {}), **local_bounds(con, date_from, date_to)}
                 fr = Fractiles.from_store(
                     con,
+                    agency="all",  # the connection is already scoped
                     metric=metric,
                     by=(f"layer:{layer}",),
                     percentiles=(pct,),

@@ -316,7 +316,8 @@ class Hotspots:
         start, end : local dates, both inclusive (default: all)
         call_category : only these calls
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; None: every agency).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
 
         Raises
         ------

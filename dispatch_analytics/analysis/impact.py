@@ -169,7 +169,8 @@ class Impact:
         n_boot, seed : bootstrap resamples and their seed
         mix_by : ``call_category`` or ``call_type``
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; None: every agency).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
 
         Raises
         ------
@@ -371,7 +372,7 @@ class _Scope:
         grp = ((f"layer:{self.layer}",) if self.layer else ()) + (self.trend_period,)
         t = Fractiles.from_store(
             self.con, metric=self.metric, by=grp, percentiles=(50, 90), target_s=self.target,
-            profile=None, filters=filters, percentile=90,
+            profile=None, filters=filters, percentile=90, agency="all",  # already scoped
         ).table  # fmt: skip
         if self.layer:
             t = t.filter(pl.col("zone_id") == self.zone)

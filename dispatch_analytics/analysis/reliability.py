@@ -170,7 +170,8 @@ class Reliability:
         roster : a roster file or frame (``unit_id, start, end``) for the utilisation window
         band_h : hours per band of the station busy share (divides 24)
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; None: every agency).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
 
         Raises
         ------

@@ -331,7 +331,8 @@ class TravelModel:
             A GraphML road network: distances by road (see :mod:`.network`); circuity is
             then measured (median road / straight-line distance over the calls).
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; None: every agency).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
         **options
             As :meth:`from_frame` (``seed``, ``test_share``, ``circuity``, ...).
         """

@@ -264,7 +264,8 @@ class ZoneMetrics:
             Local dates, inclusive (calls received from ``date_from`` 00:00 to the end of
             ``date_to`` in the agency time zone).
         agency : str, list of str or None
-            Only this agency's calls (several: taken together; None: every agency).
+            Only this agency's calls (several: taken together; ``"all"``: every agency; None:
+            the store's only agency, an AgencyError when it holds several).
         min_n : int
             Zones with fewer values are flagged ``small_sample``.
         overrides : path or dict, optional
@@ -290,7 +291,10 @@ class ZoneMetrics:
             raise ZoneError(
                 f"`--layer` {layer!r} has no zones; reload it with `dispatch zones load`"
             )
-        con = agency_scope(store.connect(read_only=True), agency)
+        from ._common import resolve_agencies
+
+        con = store.connect(read_only=True)
+        con = agency_scope(con, resolve_agencies(con, agency))  # None: the only agency
         try:
             since, until, tz = _bounds(con, d_from, d_to)
             n_inc, first, last = _in_range(con, since, until)
@@ -299,6 +303,7 @@ class ZoneMetrics:
             filters = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
             fr = Fractiles.from_store(
                 con,
+                agency="all",  # the connection is already scoped
                 metric=metric,
                 by=(f"layer:{layer}",),
                 percentiles=_PERCENTILES,

@@ -166,10 +166,10 @@ def agency_for(con_or_store, values: list[str] | None):
     """The agency an analysis command works on (``--agency``), said on stderr when the store
     holds several agencies or one was asked for ("Agency: all agencies (A, B) together").
 
-    Returns a name, a list of names or None (every agency together); raises ``AgencyError``
+    Returns a name, a list of names or ``"all"`` (every agency together); raises ``AgencyError``
     (exit 1) for an unknown agency or none given for a store of several.
     """
-    from ..metrics.agencies import agency_names
+    from ..metrics.agencies import ALL, agency_names
 
     con = con_or_store
     own = not hasattr(con, "execute")
@@ -182,4 +182,4 @@ def agency_for(con_or_store, values: list[str] | None):
     finally:
         if own:
             con.close()
-    return chosen
+    return ALL if chosen is None else chosen  # the library takes None as "the only agency"

@@ -171,7 +171,16 @@ def _by_station(cov) -> pl.DataFrame:
         .with_columns((pl.col("covered_demand") / pl.col("demand")).alias("covered_share"))
         .sort("demand", descending=True)
     )
-    return df if busy is None else df.join(busy, on="station_id", how="left")
+    if busy is None:
+        return df
+    owners = (cov.metadata.get("busy") or {}).get("busy_agency")
+    if owners:  # several agencies: each station's share is its own agency's
+        busy = busy.with_columns(
+            pl.col("station_id")
+            .replace_strict(owners, default=None, return_dtype=pl.String)
+            .alias("agency")
+        )
+    return df.join(busy, on="station_id", how="left")
 
 
 @coverage_app.callback()
@@ -228,8 +237,16 @@ def coverage_cmd(
     if busy:
         b = cov.metadata["busy"]
         assumed = ", ".join(b["busy_assumed"])
+        windows = b.get("windows") or {}
+        when = (
+            "each agency's units over its own calls ("
+            + "; ".join(f"{a} {w[0]} to {w[1]}" for a, w in windows.items())
+            + ")"
+            if windows
+            else f"{b['window'][0]} to {b['window'][1]}"
+        )
         out.print(
-            f"expected coverage: stations busy {b['window'][0]} to {b['window'][1]}"
+            f"expected coverage: stations busy {when}"
             + (f", local hours {b['band'][0]:02d}-{b['band'][1]:02d}" if b["band"] else "")
             + (f"; no history for {assumed}: the mean share" if assumed else ""),
             highlight=False,

@@ -243,6 +243,7 @@ def _export_command(kind: ExportKind):
         opts.agency = agency_for(store, agency)
         frame, meta, caught = build_layer(kind.name, store, opts)
         print_warnings(caught)
+        _say_agencies(store, meta, opts.agency)
         res = write_export(frame, out_file, format=file_format, meta=meta, crs=crs)
         out.print(
             f"wrote {res.path} ({res.rows:,} {kind.name}, {res.format}, {res.crs or 'no CRS'})",
@@ -258,6 +259,18 @@ def _export_command(kind: ExportKind):
         f"--out {kind.name}.gpkg"
     )
     return cmd
+
+
+def _say_agencies(store: Store, meta: ExportMeta, agency) -> None:
+    """The export's README names the agencies it covers, with each one's incidents in its
+    period (several agencies: the counts; one: its name)."""
+    from ..metrics.agencies import agency_counts
+
+    con = store.connect(read_only=True)
+    try:
+        meta.agencies = agency_counts(con, agency, meta.date_from, meta.date_to)
+    finally:
+        con.close()
 
 
 def map_spec(meta: ExportMeta, column: str, title: str | None):

@@ -13,20 +13,22 @@ from .common import (
     DataDir,
     open_catalog,
     out,
-    split_agencies,
+    resolve_agency_option,
 )
 
 __all__ = ["register"]
 
 
+# Long: most of it is the typer option declarations of the command
 def report_cmd(
     profile: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--profile",
-            help="Standards profile: nfpa1710, nfpa1225, nfpa1720, cfai, or a TOML path.",
+            help="Standards profile: nfpa1710, nfpa1225, nfpa1720, cfai, or a TOML path "
+            '(default: the agency\'s [agencies."NAME"] standards in --config, else nfpa1710).',
         ),
-    ] = "nfpa1710",
+    ] = None,
     layer: Annotated[
         str | None, typer.Option("--layer", help="Group by the zones of this layer.")
     ] = None,
@@ -34,7 +36,12 @@ def report_cmd(
         str | None, typer.Option("--period", help="Group by day, week, month, quarter or year.")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML of local target overrides.")
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML of local target overrides ([targets], [scope]) and each agency's "
+            'profile ([agencies."NAME"] standards = "...").',
+        ),
     ] = None,
     station_layer: Annotated[
         str | None,
@@ -63,13 +70,15 @@ def report_cmd(
 
     Example:  dispatch report --agency SFFD --profile nfpa1710 --layer sf_neighborhoods --period month --format xlsx -o report.xlsx
     """
+    from ..metrics.agencies import ALL
     from ..metrics.report import compliance_report
 
     con = open_catalog(data_dir)
     try:
+        chosen, _label = resolve_agency_option(con, agency)  # the CLI's words for an error
         rep = compliance_report(
             con,
-            agency=split_agencies(agency),
+            agency=ALL if chosen is None else chosen,
             profile=profile,
             layer=layer,
             period=period,

@@ -23,13 +23,8 @@ from .common import (
 __all__ = ["register"]
 
 
-def status_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
-    """Show what the store holds: batches, rows, incidents, date range, rejects.
-
-    Example:  dispatch status --data-dir ./dispatch_data
-    """
-    store = Store(data_dir, create=False)
-    totals = store.sql(
+def _status_totals(store: Store) -> pl.DataFrame:
+    return store.sql(
         """
         select
           (select count(*) from ingest_log) as batches,
@@ -43,8 +38,91 @@ def status_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
           (select max(call_received_at) from responses) as last_received_at
         """
     )
-    if fmt != "table":
-        print_frame(totals, fmt)
+
+
+def _shared(store: Store) -> dict:
+    """Zone layers and stations every agency shares (``agency`` null)."""
+    layers = store.sql("select distinct layer from zones where agency is null order by layer")[
+        "layer"
+    ].to_list()
+    stations = store.sql("select count(*) as n from stations where agency is null")["n"][0]
+    return {"zone_layers": layers, "stations": int(stations)}
+
+
+def _status_json(store: Store, totals: pl.DataFrame, per: pl.DataFrame) -> None:
+    import json
+
+    def plain(row: dict) -> dict:
+        return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+    doc = {
+        "store": str(store.root),
+        "totals": plain(totals.row(0, named=True)),
+        "agencies": [plain(r) for r in per.iter_rows(named=True)],
+        "shared": _shared(store),
+    }
+    out.file.write(json.dumps(doc, indent=1, default=str) + "\n")
+
+
+def _agency_table(per: pl.DataFrame, shared: dict) -> None:
+    """One row per agency, in people's formats; the shared layers and stations below it."""
+    from .. import fmt
+
+    t = Table(title="Per agency", header_style="bold")
+    heads = [
+        ("agency", "left"), ("time zone", "left"), ("incidents", "right"),
+        ("responses", "right"), ("first call", "left"), ("last call", "left"),
+        ("batches", "right"), ("rejected rows", "right"), ("flagged rows", "right"),
+        ("zone layers", "left"), ("stations", "right"),
+    ]  # fmt: skip
+    for h, j in heads:
+        t.add_column(h, justify=j)
+    for r in per.iter_rows(named=True):
+        t.add_row(
+            r["agency"] or "(no agency)",
+            r["timezone"] or "",
+            fmt.count(r["incidents"]),
+            fmt.count(r["responses"]),
+            str(r["first_call_date"] or ""),
+            str(r["last_call_date"] or ""),
+            fmt.count(r["batches"]),
+            fmt.count(r["rows_rejected"]),
+            fmt.count(r["flagged_rows"]),
+            ", ".join(r["zone_layers"]) or "-",
+            fmt.count(r["stations"]),
+        )
+    out.print(t)
+    if shared["zone_layers"] or shared["stations"]:
+        out.print(
+            f"Shared by every agency: zone layers {', '.join(shared['zone_layers']) or '-'}; "
+            f"stations {shared['stations']:,}",
+            highlight=False,
+        )
+
+
+def status_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
+    """Show what the store holds, per agency (incidents, responses, first and last call date
+    in the agency's time zone, batches, rejected and flagged rows, its zone layers and
+    stations) and in total (batches, rows read = accepted + rejected). ``--format json`` gives
+    ``{"store", "totals", "agencies": [...], "shared"}``; ``csv`` the per-agency rows.
+
+    Example:  dispatch status --data-dir ./dispatch_data --format json
+    """
+    from ..metrics.agencies import agency_status
+
+    fmt = check_format(fmt)
+    store = Store(data_dir, create=False)
+    totals = _status_totals(store)
+    con = store.connect(read_only=True)
+    try:
+        per = agency_status(con)
+    finally:
+        con.close()
+    if fmt == "json":
+        _status_json(store, totals, per)
+        return
+    if fmt == "csv":
+        print_frame(per.with_columns(pl.col("zone_layers").list.join("; ")), "csv")
         return
     out.print(f"Store: {store.root}")
     row = totals.row(0, named=True)
@@ -54,19 +132,26 @@ def status_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
     for k, v in row.items():
         t.add_row(k.replace("_", " "), fmt_cell(v))
     out.print(t)
+    out.print(
+        f"rows read {row['rows_read']:,} = accepted {row['rows_accepted']:,} + rejected "
+        f"{row['rows_rejected']:,}",
+        highlight=False,
+    )
+    _agency_table(per, _shared(store))
     batches = store.sql(
         "select batch_id, source, profile, rows_read, rows_accepted, rows_rejected, incidents "
         "from ingest_log order by batch_id"
     )
     print_frame(batches, "table", title="Batches")
     q = store.sql(
-        "select reason, count(*) as rows from rejects group by reason order by rows desc, reason"
+        "select agency, reason, count(*) as rows from rejects group by all "
+        "order by agency nulls last, rows desc, reason"
     )
     if q.height:
-        print_frame(q, "table", title="Data quality: rejected rows by reason")
+        print_frame(q, "table", title="Data quality: rejected rows by agency and reason")
     flags = store.sql(
-        "select time_flags, count(*) as rows from responses where time_flags is not null "
-        "group by all order by rows desc"
+        "select agency, time_flags, count(*) as rows from responses where time_flags is not null "
+        "group by all order by agency nulls last, rows desc"
     )
     if flags.height:
         print_frame(flags, "table", title="Data quality: flagged times (kept)")

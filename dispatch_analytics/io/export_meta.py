@@ -143,6 +143,9 @@ class ExportMeta:
         The standards profile the targets come from.
     agency : str, optional
         The agency, when known (None: every agency in the store).
+    agencies : dict of str to int
+        Incidents of each agency the export covers (in its period), when known: the README
+        names them, with the counts when there are several.
     generated_at : str
         UTC ISO timestamp (default: now).
     tool_version : str
@@ -161,6 +164,7 @@ class ExportMeta:
     date_to: str | None = None
     profile: str | None = None
     agency: str | None = None
+    agencies: dict[str, int] = field(default_factory=dict)
     generated_at: str = field(default_factory=_now)
     tool_version: str = __version__
     details: dict[str, Any] = field(default_factory=dict)
@@ -169,6 +173,21 @@ class ExportMeta:
     def column(self, name: str) -> ColumnInfo | None:
         """The :class:`ColumnInfo` of ``name``, or None."""
         return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def agency_text(self) -> str:
+        """Which agency or agencies the export covers, in words: ``"SFFD"``, ``"SFFD and
+        Sample City FD, together (214 and 2,970 incidents)"`` or ``"all agencies in the
+        store"``."""
+        names = list(self.agencies)
+        if len(names) > 1:
+            counts = " and ".join(fmt.count(self.agencies[a]) for a in names)
+            return f"{', '.join(names[:-1])} and {names[-1]}, together ({counts} incidents)"
+        if names:
+            return names[0]
+        if isinstance(self.agency, list | tuple):
+            return ", ".join(self.agency) + " (together)"
+        return self.agency or "all agencies in the store"
 
 
 @dataclass
@@ -309,7 +328,8 @@ def metadata_document(
         "date_from": meta.date_from,
         "date_to": meta.date_to,
         "profile": meta.profile,
-        "agency": meta.agency,
+        "agency": meta.agency_text,
+        "agencies": [{"agency": a, "incidents": n} for a, n in meta.agencies.items()],
         "generated_at": meta.generated_at,
         "tool": "dispatch-analytics",
         "tool_version": meta.tool_version,

@@ -319,6 +319,11 @@ def _xlsx_readme_sheet(wb, doc, layer, geo, bold) -> None:
         ("period", f"{doc.get('date_from') or '?'} to {doc.get('date_to') or '?'}"),
         ("profile", doc.get("profile") or fmt.MISSING),
         ("agency", doc.get("agency") or "all agencies in the store"),
+        *(
+            (f"incidents, {a['agency']}", a["incidents"])
+            for a in (doc.get("agencies") or [])
+            if len(doc.get("agencies") or []) > 1
+        ),
         ("generated at (UTC)", doc["generated_at"]),
         ("tool", f"{doc['tool']} {doc['tool_version']}"),
         ("rows", doc["rows"]),

@@ -43,8 +43,10 @@ import duckdb
 import polars as pl
 
 from ..errors import MetricError
+from .agencies import resolve_agency
+from .agency_scope import agency_scope
 from .grouping import DIMENSIONS, parse_by
-from .metric_sql import MetricQuery, build_sql, family
+from .metric_sql import MetricQuery, build_sql, family, out_of_scope_sql
 from .queries import fetch_frame, known_layers, prepare
 from .rules import CI_METHOD, DEFAULT_MIN_N, METHOD, PERIODS, check_pct
 from .standards import Standard, StandardError, TargetSpec, load_standard, metric_names
@@ -135,6 +137,10 @@ class Fractiles:
         The profile entries applied (targets, filters).
     notes : list of str
         Assumptions and exclusions, to print with the table.
+    out_of_scope : dict of str to int
+        Calls (after the filters) of each call category the profile's ``[scope]`` leaves out
+        of every objective (the fire and EMS built-ins: ``police``); ``scope_note`` says it in
+        one line ("312 police calls not judged against NFPA 1710 ...").
     sql, params :
         The SQL that produced the table and its parameters.
     """
@@ -160,6 +166,12 @@ class Fractiles:
     notes: list[str] = field(default_factory=list)
     sql: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    out_of_scope: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def scope_note(self) -> str | None:
+        """One line on the calls the profile's ``[scope]`` left out (None: none)."""
+        return self.standard.scope_text(self.out_of_scope) if self.standard else None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -184,6 +196,7 @@ class Fractiles:
             },
             "min_n": self.min_n,
             "notes": list(self.notes),
+            "out_of_scope": dict(self.out_of_scope),
         }
 
     def __repr__(self) -> str:
@@ -215,6 +228,7 @@ class Fractiles:
         staff: int | None = None,
         overrides: str | dict | None = None,
         entry: str | None = None,
+        agency: str | Sequence[str] | None = None,
     ) -> Fractiles:
         """Compute the fractile table from a connection with the catalog views.
 
@@ -252,8 +266,15 @@ class Fractiles:
         staff : the effective response force to assemble (default: the profile entry's)
         overrides : config TOML path or dict applied to the profile (see load_standard)
         entry : use only this entry of the profile (its metric, level, target and filters)
+        agency : str, list of str or None
+            The agency (several: taken together; ``"all"``: every agency). None: the store's
+            only agency; a store of several raises :class:`AgencyError` listing them (pass
+            ``agency="NAME"`` or ``agency="all"``): agencies are never added up silently.
         """
         con = _connection(con)
+        chosen = resolve_agency(con, agency, python=True)
+        if chosen is not None:
+            con = agency_scope(con, chosen)  # every relation below: the agency's rows only
         prepare(con)
         filters = dict(filters or {})
         _check_args(percentiles, percentile, min_n, conf)
@@ -292,12 +313,17 @@ class Fractiles:
             density_layer=density_layer,
             staffing=staff_table,
             default_staff=default_staff,
+            exclude_categories=std.exclude_call_categories if std is not None else (),
         )
         sql = build_sql(q)
         try:
             table = fetch_frame(con, sql, q.params)
+            out_of_scope = _out_of_scope(con, q)
         except duckdb.Error as exc:
             raise MetricError(f"metric SQL failed: {str(exc).strip()}") from exc
+        scope = std.scope_text(out_of_scope) if std is not None else None
+        if scope:
+            notes.append(scope)
         pcts = {e.pct for e in entries}
         return cls(
             table=table,
@@ -319,7 +345,20 @@ class Fractiles:
             notes=notes,
             sql=sql,
             params=q.params,
+            out_of_scope=out_of_scope,
         )
+
+
+def _out_of_scope(con: duckdb.DuckDBPyConnection, q: MetricQuery) -> dict[str, int]:
+    """Calls of each category the profile's ``[scope]`` leaves out (after the filters)."""
+    if not q.exclude_categories:
+        return {}
+    import re
+
+    sql = out_of_scope_sql(q)
+    params = {k: v for k, v in q.params.items() if re.search(rf"\${k}\b", sql)}
+    rows = fetch_frame(con, sql, params).rows()  # no pandas import (queries.inline_params)
+    return {str(c): int(n) for c, n in rows if n}
 
 
 def first_due_comparison(
@@ -329,10 +368,12 @@ def first_due_comparison(
     percentile: float = 90,
     min_n: int = DEFAULT_MIN_N,
     filters: dict[str, Any] | None = None,
+    agency: str | Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """First-due vs first-arriving travel, side by side, per group: ``n_first_arriving,
     first_arriving_p_s, n_first_due, first_due_p_s, difference_s`` (first-due minus
-    first-arriving, at the same nearest-rank percentile; the two are separate distributions)."""
+    first-arriving, at the same nearest-rank percentile; the two are separate distributions).
+    ``agency`` as in :meth:`Fractiles.from_store`."""
     fa = Fractiles.from_store(
         con,
         metric="travel",
@@ -342,6 +383,7 @@ def first_due_comparison(
         percentile=percentile,
         min_n=min_n,
         filters=filters,
+        agency=agency,
     ).table
     fd = Fractiles.from_store(
         con,
@@ -353,6 +395,7 @@ def first_due_comparison(
         percentile=percentile,
         min_n=min_n,
         filters=filters,
+        agency=agency,
     ).table
     keys = [c for c in fa.columns if c not in _RESULT_COLS]
     a = fa.select(

@@ -18,7 +18,7 @@ from .fractile_sql import fractile_sql, pcol, sql_literal
 from .grouping import Group, filter_sql
 from .targets import Entry
 
-__all__ = ["family", "MetricQuery", "build_sql"]
+__all__ = ["family", "MetricQuery", "build_sql", "out_of_scope_sql"]
 
 _FA_JOIN = (
     "\n  left join responses fa on fa.agency = i.agency and fa.incident_id = i.incident_id "
@@ -58,6 +58,8 @@ class MetricQuery:
     density_layer: str | None = None
     staffing: dict[str, Any] = field(default_factory=dict)
     default_staff: int = 0
+    #: call categories the profile's ``[scope]`` leaves out of every objective (lower-case)
+    exclude_categories: tuple[str, ...] = ()
 
     @property
     def family(self) -> str:
@@ -250,9 +252,16 @@ def _targeted_sql(q: MetricQuery) -> str:
         if any(e.density_class for e in q.entries)
         else ""
     )
+    rows = "dims"
+    if q.exclude_categories:  # the profile's [scope]: these categories are no objective's
+        q.params["scope_excluded"] = list(q.exclude_categories)
+        rows = (
+            "(select * from dims where _call_category is null\n"
+            "        or not list_contains($scope_excluded, lower(_call_category)))"
+        )
     return f"""select
     {gcols}e.entry_id, {value} as value_s, e.target_s, e.pct, {reason} as excluded_reason
-  from dims d
+  from {rows} d
   join entries e
     on (e.call_categories is null or list_contains(e.call_categories, d._call_category))
    and (e.unit_types is null or list_contains(e.unit_types, d._unit_type))
@@ -270,6 +279,22 @@ def _bind_family(q: MetricQuery) -> None:
         q.params["staff_types"] = [k for k, _ in items]
         q.params["staff_counts"] = [v for _, v in items]
         q.params["default_staff"] = q.default_staff
+
+
+def out_of_scope_sql(q: MetricQuery) -> str:
+    """Calls (distinct incidents, after the filters) of each call category the profile's
+    ``[scope]`` leaves out: ``call_category, calls``. Call after :func:`build_sql` (it binds
+    the parameters); run it with ``q.params``."""
+    return f"""with base as ({_BASES[q.family](q)}
+), dims as (
+  {_dims_sql(q)}
+)
+select lower(_call_category) as call_category, count(distinct (agency, incident_id)) as calls
+from dims
+where list_contains($scope_excluded, lower(_call_category))
+group by 1
+order by 1
+"""
 
 
 def build_sql(q: MetricQuery) -> str:

@@ -24,8 +24,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from .agencies import agency_label, resolve_agency
+from .agencies import ALL, agency_label, agency_names, resolve_agency
 from .agency_scope import agency_scope
+from .agency_standards import agency_standard
 from .fractiles import PERIODS, Fractiles, MetricError, _connection
 from .queries import known_layers, prepare, run_query
 from .report_output import Report
@@ -197,9 +198,9 @@ def _entry_rows(
     spec: TargetSpec,
     by: tuple[str, ...],
     options: dict[str, Any],
-) -> tuple[pl.DataFrame | None, dict[str, Any], list[str]]:
-    """One entry's rows of the table (None when it cannot be computed), its quality row and
-    the engine's notes."""
+) -> tuple[pl.DataFrame | None, dict[str, Any], list[str], dict[str, int]]:
+    """One entry's rows of the table (None when it cannot be computed), its quality row, the
+    engine's notes and the calls the profile's ``[scope]`` left out."""
     try:
         f = Fractiles.from_store(
             con,
@@ -209,10 +210,11 @@ def _entry_rows(
             percentiles=(),
             profile=std,
             level=spec.level,
+            agency=ALL,  # the connection is already scoped to the chosen agencies
             **{k: v for k, v in options.items() if k != "agency"},
         )
     except MetricError as exc:
-        return None, {"section": "skipped_metric", "item": spec.key, "detail": str(exc)}, []
+        return None, {"section": "skipped_metric", "item": spec.key, "detail": str(exc)}, [], {}
     t = f.table.with_columns(
         pl.lit(std.name).alias("profile"),
         pl.lit(spec.key).alias("standard"),
@@ -223,7 +225,7 @@ def _entry_rows(
         pl.lit(spec.definition.basis).alias("basis"),
         pl.lit(spec.calls_text(options.get("agency"))).alias("calls"),
     )
-    return t, _in_scope_quality(spec, t), list(f.notes)
+    return t, _in_scope_quality(spec, t), list(f.notes), f.out_of_scope
 
 
 def _align(frames: list[pl.DataFrame], layer: str | None, period: str | None) -> pl.DataFrame:
@@ -252,20 +254,24 @@ def _compliance_table(
     std: Standard,
     by: tuple[str, ...],
     options: dict[str, Any],
-) -> tuple[list[pl.DataFrame], list[dict[str, Any]], list[str]]:
-    """Every entry's rows, the quality rows of the entries and the notes (each once)."""
+) -> tuple[list[pl.DataFrame], list[dict[str, Any]], list[str], dict[str, int]]:
+    """Every entry's rows, the quality rows of the entries, the notes (each once) and the calls
+    left out by the profile's ``[scope]`` (the same calls for every entry: the largest count)."""
     frames: list[pl.DataFrame] = []
     quality: list[dict[str, Any]] = []
     notes: list[str] = []
+    scope: dict[str, int] = {}
     for spec in std.targets:
-        t, q, entry_notes = _entry_rows(con, std, spec, by, options)
+        t, q, entry_notes, left_out = _entry_rows(con, std, spec, by, options)
+        for cat, n in left_out.items():
+            scope[cat] = max(scope.get(cat, 0), n)
         quality.append(q)
         if t is not None:
             frames.append(t)
         for n in entry_notes:
-            if n not in notes:
+            if n not in notes and not (std.exclude_call_categories and " not judged against " in n):
                 notes.append(n)
-    return frames, quality, notes
+    return frames, quality, notes, scope
 
 
 # ---------------------------------------------------------------------------- data quality
@@ -313,7 +319,7 @@ def _zone_names(con: duckdb.DuckDBPyConnection, table: pl.DataFrame, layer: str)
 # --------------------------------------------------------------------------------- report
 def compliance_report(
     con: Any,
-    profile: str | Standard = "nfpa1710",
+    profile: str | Standard | None = None,
     layer: str | None = None,
     period: str | None = None,
     overrides: str | os.PathLike | dict | None = None,
@@ -329,7 +335,9 @@ def compliance_report(
     Parameters
     ----------
     con : DuckDB connection with the catalog views (or a Store)
-    profile : built-in profile name, profile TOML path, or a loaded Standard
+    profile : built-in profile name, profile TOML path, or a loaded Standard; None: the
+        agency's profile from ``overrides``' ``[agencies."NAME"] standards`` (see
+        :func:`~.agency_standards.agency_standard`), else ``nfpa1710``
     layer : zone layer to group by (None: the whole area)
     period : day, week, month, quarter or year (local period start), or None
     overrides : config TOML path or dict of local overrides (see ``load_standard``)
@@ -357,8 +365,15 @@ def compliance_report(
     """
     con = _connection(con)
     prepare(con)
-    chosen = resolve_agency(con, agency)
+    chosen = resolve_agency(con, agency, python=True)
     label = agency_label(chosen, con)
+    if profile is None:  # the agency's configured profile, else nfpa1710
+        try:
+            profile = agency_standard(
+                chosen if chosen is not None else agency_names(con), overrides
+            )
+        except StandardError as exc:
+            raise MetricError(str(exc)) from None
     con = prepare(agency_scope(con, chosen))
     std, by = _resolve(con, profile, overrides, layer, period)
     options = {
@@ -369,7 +384,7 @@ def compliance_report(
         "filters": filters,
         "agency": chosen,
     }
-    frames, entry_quality, notes = _compliance_table(con, std, by, options)
+    frames, entry_quality, notes, scope = _compliance_table(con, std, by, options)
     table = _align(frames, layer, period).with_columns(pl.lit(label).alias("agency"))
     if layer:
         table = _zone_names(con, table, layer)
@@ -389,6 +404,8 @@ def compliance_report(
         metrics=_metrics_frame(std, chosen),
         notes=_profile_notes(std, notes),
         overrides=list(std.overrides),
+        out_of_scope=scope,
+        scope_note=std.scope_text(scope),
         conf=conf,
         min_n=min_n,
     )

@@ -43,6 +43,10 @@ class Report:
     agency: str | None = None
     first_date: dt.date | None = None
     last_date: dt.date | None = None
+    #: calls of each category the profile's ``[scope]`` left out of every objective
+    out_of_scope: dict[str, int] = field(default_factory=dict)
+    #: that in one line ("312 police calls not judged against NFPA 1710 ..."), or None
+    scope_note: str | None = None
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     # ------------------------------------------------------------------------------ metadata
@@ -64,6 +68,8 @@ class Report:
             "generated_at": self.generated_at.isoformat(timespec="seconds"),
             "overrides": list(self.overrides),
             "notes": list(self.notes),
+            "out_of_scope": dict(self.out_of_scope),
+            "scope_note": self.scope_note,
         }
 
     def header_lines(self) -> list[str]:
@@ -93,6 +99,8 @@ class Report:
                 + (f", {r['filters']}" if r["filters"] else "")
                 + (f"; calls counted: {r['calls']}" if r.get("calls") else "")
             )
+        if self.scope_note:
+            lines.append(f"Scope: {self.scope_note}")
         if self.notes:
             lines.append("Notes:")
             lines.extend(f"  - {n}" for n in self.notes)

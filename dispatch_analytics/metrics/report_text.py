@@ -155,6 +155,8 @@ def _footer(rep: Any) -> list[str]:
     if rep.layer or rep.period:
         calls = {r["label"]: r["calls"] for r in rep.metrics.iter_rows(named=True)}
         lines.append("Calls counted: " + "; ".join(f"{k}: {v}" for k, v in calls.items()) + ".")
+    if getattr(rep, "scope_note", None):
+        lines.append(rep.scope_note[0].upper() + rep.scope_note[1:] + ".")
     exc = _excluded_line(rep)
     if exc:
         lines.append(exc)

@@ -213,6 +213,36 @@ class Standard:
     defaults: bool = False
     overrides: list[str] = field(default_factory=list)
     percentile_method: str = PERCENTILE_METHOD
+    #: call categories no objective judges (``[scope] exclude_call_categories``; the fire and
+    #: EMS built-ins leave ``police`` out); empty: every call
+    exclude_call_categories: tuple[str, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """How sentences name the profile: ``NFPA 1710`` for ``nfpa1710``, else its name."""
+        import re
+
+        m = re.fullmatch(r"(nfpa)(\d+)", self.name.lower())
+        return (
+            f"NFPA {m.group(2)}" if m else self.name.upper() if self.name == "cfai" else self.name
+        )
+
+    def scope_text(self, counts: Mapping[str, int] | None = None) -> str | None:
+        """One line on the calls the profile leaves out, e.g. ``"312 police calls not judged
+        against NFPA 1710 (its [scope] leaves them out)"``; None when it leaves none out (or
+        ``counts`` says none were in the data)."""
+        if not self.exclude_call_categories:
+            return None
+        if counts is None:
+            cats = " and ".join(self.exclude_call_categories)
+            return f"{cats} calls are not judged against {self.display_name} (its [scope])"
+        parts = [f"{counts[c]:,} {c}" for c in self.exclude_call_categories if counts.get(c)]
+        if not parts:
+            return None
+        return (
+            f"{' and '.join(parts)} calls not judged against {self.display_name} (its [scope] "
+            "leaves them out; set [scope] exclude_call_categories = [] in --config to judge them)"
+        )
 
     @property
     def keys(self) -> list[str]:

@@ -41,7 +41,8 @@ _ENTRY_KEYS = {
     "note",
 }
 _ZONE_KEYS = {"staff", "target_s", "percentile", "description", "target_note", "note"}
-_TOP_KEYS = {"profile", "staffing", "targets", "demand_zones"}
+_TOP_KEYS = {"profile", "staffing", "targets", "demand_zones", "scope"}
+_SCOPE_KEYS = {"exclude_call_categories"}
 _PROFILE_KEYS = {"name", "title", "description", "defaults"}
 
 
@@ -218,6 +219,25 @@ def _staffing(d: Any, where: str) -> tuple[dict[str, int], int | None]:
     return out, default
 
 
+def _scope(d: Any, where: str) -> tuple[str, ...] | None:
+    """``[scope] exclude_call_categories = ["police"]``: the call categories no objective of the
+    profile judges (lower-case; ``[]`` judges every call). None when the table does not say."""
+    if not isinstance(d, dict):
+        raise StandardError(
+            f'{where}: [scope] must be a table, e.g. [scope] exclude_call_categories = ["police"]'
+        )
+    _check_keys(d, _SCOPE_KEYS, f"{where} [scope]")
+    if "exclude_call_categories" not in d:
+        return None
+    v = d["exclude_call_categories"]
+    if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+        raise StandardError(
+            f"{where} [scope]: exclude_call_categories must be a list of call categories, "
+            f'e.g. ["police"] (or [] to judge every call), got {v!r}'
+        )
+    return tuple(dict.fromkeys(x.strip().lower() for x in v))
+
+
 # ---------------------------------------------------------------------------- the profile
 def _profile_table(raw: dict, where: str) -> dict:
     """The ``[profile]`` table (name, title, description, defaults)."""
@@ -274,6 +294,7 @@ def read_profile(path: Path, model: ProfileModel) -> Any:
     staffing, default_staff = _staffing(raw.get("staffing", {}), where)
     zones = {k: _zone(k, d, where, model) for k, d in raw.get("demand_zones", {}).items()}
     _check_density_entries(targets, zones, where)
+    excluded = _scope(raw.get("scope", {}), where)
     return model.standard(
         name=str(prof.get("name", path.stem)),
         title=str(prof.get("title", path.stem)),
@@ -284,6 +305,7 @@ def read_profile(path: Path, model: ProfileModel) -> Any:
         default_staff=default_staff if default_staff is not None else 0,
         demand_zones=zones,
         defaults=bool(prof.get("defaults", False)),
+        exclude_call_categories=excluded or (),
     )
 
 
@@ -411,7 +433,8 @@ def apply_overrides(std: Any, over: dict, where: str, model: ProfileModel) -> An
     std : Standard
         The profile.
     over : dict
-        The config's tables; only ``targets``, ``staffing`` and ``demand_zones`` are read (a
+        The config's tables; only ``targets``, ``staffing``, ``demand_zones`` and ``scope`` are
+        read (a
         config file may hold other sections).
     where : str
         How error messages name the overrides' source.
@@ -431,11 +454,20 @@ def apply_overrides(std: Any, over: dict, where: str, model: ProfileModel) -> An
     targets, applied = _override_targets(std, over, where, model)
     staffing, default_staff, staff_applied = _override_staffing(std, over, where)
     zones, zone_applied = _override_zones(std, over, where, model)
+    excluded = std.exclude_call_categories
+    if "scope" in over:
+        new = _scope(over["scope"], where)
+        if new is not None:
+            excluded = new
+            zone_applied.append(
+                "scope: exclude_call_categories = [" + ", ".join(repr(c) for c in new) + "]"
+            )
     return replace(
         std,
         targets=targets,
         staffing=staffing,
         default_staff=default_staff,
         demand_zones=zones,
+        exclude_call_categories=excluded,
         overrides=std.overrides + applied + staff_applied + zone_applied,
     )

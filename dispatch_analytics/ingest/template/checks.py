@@ -7,6 +7,8 @@ from __future__ import annotations
 import polars as pl
 
 from ...schema.fields import STAGE_ORDER
+from ..profile_tables import EXCEL_SERIAL
+from ..times import _excel_serial
 from .read import _Sample
 
 __all__ = ["order_problems", "discipline_column", "IN_ORDER_SHARE"]
@@ -23,12 +25,18 @@ def _parsed(sample: _Sample, name: str, formats: list[str]) -> pl.Series:
     out = None
     for fmt in formats or []:
         try:
-            p = raw.str.strptime(pl.Datetime("us"), fmt, strict=False)
+            if fmt == EXCEL_SERIAL:  # Excel serial day numbers, read as ingest reads them
+                p = pl.DataFrame({"v": raw}).select(_excel_serial(pl.col("v")).alias("v"))["v"]
+            else:
+                p = raw.str.strptime(pl.Datetime("us"), fmt, strict=False)
         except pl.exceptions.PolarsError:
             continue
         out = p if out is None else out.zip_with(out.is_not_null(), p)
     if out is None or out.null_count() == len(out):
-        out = raw.str.to_datetime(strict=False, time_unit="us")  # typed columns: ISO text
+        try:
+            out = raw.str.to_datetime(strict=False, time_unit="us")  # typed columns: ISO text
+        except pl.exceptions.PolarsError:  # no format Polars can infer: nothing to compare
+            out = pl.Series([None] * len(raw), dtype=pl.Datetime("us"))
     zoned = isinstance(out.dtype, pl.Datetime) and out.dtype.time_zone is not None
     return out.dt.replace_time_zone(None) if zoned else out
 

@@ -6,7 +6,14 @@ from collections import Counter
 
 import polars as pl
 
-__all__ = ["TIMESTAMP_CANDIDATES", "guess_formats", "_clean", "_format_cover"]
+__all__ = [
+    "TIMESTAMP_CANDIDATES",
+    "EXCEL_SERIAL_RANGE",
+    "guess_formats",
+    "excel_serial_guess",
+    "_clean",
+    "_format_cover",
+]
 
 #: strftime formats tried on sampled values, most specific first (ties go to the earlier one).
 TIMESTAMP_CANDIDATES: tuple[str, ...] = (
@@ -29,6 +36,13 @@ TIMESTAMP_CANDIDATES: tuple[str, ...] = (
     "%Y/%m/%d %H:%M:%S",
     "%Y/%m/%d %H:%M",
 )
+
+#: Excel serial day numbers taken for timestamps: 1970-01-01 (25569) up to 2100-01-01 (73051).
+#: Smaller or larger numbers (ids, seconds, projected coordinates) are not dates of a CAD export.
+EXCEL_SERIAL_RANGE = (25569.0, 73051.0)
+#: share of sampled values that must be such day numbers, and share with a time of day
+_EXCEL_SHARE = 0.9
+_EXCEL_TIME_SHARE = 0.5
 
 _NULLS = frozenset({"", "NULL", "null", "NA", "N/A", "None"})
 
@@ -108,3 +122,43 @@ def guess_formats(values: list[str]) -> list[str]:
     ['%d/%m/%Y %H:%M:%S']
     """
     return [fmt for fmt, _ in _format_cover(values)]
+
+
+def excel_serial_guess(values: list[str]) -> tuple[int, str] | None:
+    """Whether a column's sampled values are Excel serial day numbers with a time of day
+    (``45292.5`` is 2024-01-01 12:00: days since 1899-12-30, the fraction the time).
+
+    Parameters
+    ----------
+    values : list of str
+        The cleaned sample values (see :func:`_clean`).
+
+    Returns
+    -------
+    tuple of (int, str) or None
+        How many values are such numbers, and how sure the guess is in words (``"sure: all
+        12 sampled values ..."`` or ``"likely: 11 of 12 ..."``); None when fewer than 90% are
+        numbers of 1970-2099 (:data:`EXCEL_SERIAL_RANGE`) or fewer than half have a time of
+        day (whole numbers are more often ids or dates without a time).
+    """
+    if not values:
+        return None
+    lo, hi = EXCEL_SERIAL_RANGE
+    days = []
+    for v in values:
+        try:
+            x = float(v)
+        except ValueError:
+            continue
+        if lo <= x < hi:
+            days.append(x)
+    n = len(values)
+    if len(days) < _EXCEL_SHARE * n:
+        return None
+    timed = sum(1 for x in days if x != int(x))
+    if timed < _EXCEL_TIME_SHARE * len(days):
+        return None
+    what = "Excel serial day numbers of 1970-2099 with a time of day"
+    if len(days) == n and timed == n:
+        return len(days), f"sure: all {n} sampled values are {what}"
+    return len(days), f"likely: {len(days)} of {n} sampled values are {what}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ...schema.fields import TIME_FIELDS
 from .checks import discipline_column, order_problems
-from .formats import TIMESTAMP_CANDIDATES, _clean, _format_cover
+from .formats import TIMESTAMP_CANDIDATES, _clean, _format_cover, excel_serial_guess
 from .read import _Sample
 from .synonyms import _INCIDENT_RE, _RECEIVED_FALLBACK, _SYNONYMS, _TIME_KEYWORDS, _UNIT_RE
 
@@ -56,6 +56,7 @@ class _Column:
     is_time: bool = False
     numbers: list[float] | None = None
     location: str | None = None  # "pair" ("(a, b)") or "point" ("POINT (x y)")
+    excel_note: str | None = None  # Excel serial day numbers: how sure (see excel_serial_guess)
 
     @property
     def example(self) -> str | None:
@@ -80,6 +81,11 @@ def _analyse(name: str, original: str, raw: list[str | None], temporal: bool) ->
         col.is_time = sum(n for _, n in col.formats) > len(vals) / 2
         if col.is_time:
             return col
+    serial = excel_serial_guess(vals)
+    if serial is not None:  # 45292.5: an Excel serial day number (a numeric cell or CSV text)
+        col.formats, col.excel_note = [("excel", serial[0])], serial[1]
+        col.is_time = True
+        return col
     numbers = []
     for v in vals:
         try:
@@ -272,7 +278,7 @@ def _union_formats(time_cols: dict[str, _Column]) -> list[str]:
         for fmt, n in c.formats:
             totals[fmt] += n
     rank = {f: i for i, f in enumerate(TIMESTAMP_CANDIDATES)}
-    return sorted(totals, key=lambda f: (-totals[f], rank[f]))
+    return sorted(totals, key=lambda f: (-totals[f], rank.get(f, len(rank))))
 
 
 def _guess_grain(matched: dict[str, _Column]) -> tuple[str, str]:

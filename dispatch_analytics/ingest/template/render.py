@@ -183,6 +183,11 @@ def _timestamp_format_line(guess: _Guess) -> str:
         note = "formats parsing the sampled times, most values first"
         if any("z" in f for f in formats):
             note += "; values with a UTC offset ignore `timezone`"
+        if "excel" in formats:
+            note += (
+                '; "excel" = Excel serial day numbers (45292.5 is 2024-01-01 12:00 local), '
+                + _excel_confidence(guess)
+            )
         return _line("timestamp_format", _toml_list(formats), note)
     if any(c.temporal for c in guess.time_cols.values()):
         return _line(
@@ -195,6 +200,14 @@ def _timestamp_format_line(guess: _Guess) -> str:
         '"%Y-%m-%d %H:%M:%S"',
         "TODO: no timestamp values in the sample; set the format",
     )
+
+
+def _excel_confidence(guess: _Guess) -> str:
+    """How sure the template is of the Excel serial columns: the least sure one's words."""
+    notes = [c.excel_note for c in guess.time_cols.values() if c.excel_note]
+    notes += [c.excel_note for c in guess.unused if c.excel_note]
+    likely = [n for n in notes if n.startswith("likely")]
+    return (likely or notes or ["likely"])[0].split(":")[0] + " (see each column)"
 
 
 def _column_lines(guess: _Guess) -> list[str]:
@@ -215,6 +228,8 @@ def _column_lines(guess: _Guess) -> list[str]:
             notes.append(f"e.g. {_comment_text(c.example)}")
         if fld in guess.notes:
             notes.append(guess.notes[fld])
+        if c.excel_note:
+            notes.append("timestamp_format excel, " + c.excel_note)
         out.append(_line(fld, _toml_str(c.name), "; ".join(notes)))
     out += [
         f"# {fld} = {_toml_str(name)}  # {comment}"
