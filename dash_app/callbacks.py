@@ -112,13 +112,16 @@ def _register_overview(app, ds, cfg, targets_fn) -> None:
         Input("data-version", "data"),
     )
     def overview(search, _v):
+        f, targets = _scope(search, cfg, targets_fn, ds)
+        # alerts are the agency's, whatever profile this viewer picked: its configured one
         return views.overview_view(
             ds,
-            *_scope(search, cfg, targets_fn, ds),
+            f,
+            targets,
             cfg.alerts_log,
             cfg.alert_window_days,
             cfg.alert_min_n,
-            alert_targets=targets_fn(cfg.profile),
+            alert_targets=targets_fn(cfg.profile_for(f.agency)),
         )
 
 
