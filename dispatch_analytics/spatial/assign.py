@@ -38,7 +38,7 @@ from ..store.spatial_tables import (
 )
 from .h3cells import _h3_cells
 from .index import assign_point_index, zone_geoms_4326
-from .layers import list_layers, read_layer, unknown_layer
+from .layers import layer_zone_arrays, list_layers, unknown_layer
 from .validate import text_values
 
 __all__ = [
@@ -92,18 +92,19 @@ def _write_layer(
     or ``zones`` about to be published) for the incidents in the layer's scope (its
     agency's, or all for a shared layer); returns each one's zone position and how many of
     them have coordinates."""
-    if zones is None:
-        zones = read_layer(root, layer)
+    if zones is None:  # the stored layer, read without GeoPandas (the ingest path)
+        zone_ids, geoms, agency = layer_zone_arrays(root, layer)
         generation = layer_generations(root).get(layer)
     else:
         generation = int(zones["generation"].iloc[0]) if len(zones) else None
-    agency = layer_agency(zones)
+        zone_ids, geoms = zones["zone_id"].tolist(), zone_geoms_4326(zones)
+        agency = layer_agency(zones)
     if agency is not None:
         inc = inc.filter(pl.col("agency") == agency)
     lat = inc["latitude"].to_numpy().astype(np.float64)
     lon = inc["longitude"].to_numpy().astype(np.float64)
-    idx = assign_point_index(lon, lat, zone_geoms_4326(zones))
-    out = _zone_rows(inc, layer, idx, zones["zone_id"].tolist(), generation)
+    idx = assign_point_index(lon, lat, geoms)
+    out = _zone_rows(inc, layer, idx, zone_ids, generation)
     atomic_write(incident_zones_path(root, layer, generation), out.write_parquet, stage)
     return idx, int((np.isfinite(lat) & np.isfinite(lon)).sum())
 

@@ -37,8 +37,8 @@ from .assign import (
     _zone_rows,
 )
 from .index import assign_point_index
+from .layers import layer_zone_arrays as _layer_zones
 from .layers import list_layers
-from .validate import text_values
 
 __all__ = ["assign_changed", "ensure_assigned"]
 
@@ -53,27 +53,6 @@ def _merged(path, keys: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         [old.filter(~hit), old.filter(hit).join(keys, on=["agency", "incident_id"], how="anti")]
     )
     return pl.concat([keep, new.select(keep.columns).cast(keep.schema)])  # type: ignore[arg-type]
-
-
-def _layer_zones(root, layer: str) -> tuple[list[str | None], np.ndarray, str | None]:
-    """(zone ids, geometries, agency) of a loaded layer, in zone order, read with pyarrow
-    and shapely only (no GeoPandas: the ingest path imports neither it nor pandas). Stored
-    layers are EPSG:4326 (``dispatch zones load`` reprojects)."""
-    import pyarrow.parquet as pq
-    import shapely
-
-    from ..store.spatial_tables import zones_dir
-
-    path = zones_dir(root) / f"{layer}.parquet"
-    names = pq.read_schema(path).names
-    cols = [c for c in ("zone_id", "agency", "geometry") if c in names]
-    table = pq.ParquetFile(path).read(columns=cols)
-    wkb = table.column("geometry").combine_chunks()
-    wkb = getattr(wkb, "storage", wkb)  # the geoarrow.wkb extension type holds binary
-    geoms = shapely.from_wkb(np.asarray(wkb.to_pylist(), dtype=object))
-    agencies = table.column("agency").to_pylist() if "agency" in cols else []
-    agency = next((str(a) for a in agencies if a is not None), None)
-    return text_values(table.column("zone_id").to_pylist()), geoms, agency
 
 
 def _located_counts(con, agency: str | None) -> tuple[int, int]:

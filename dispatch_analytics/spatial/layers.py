@@ -16,8 +16,9 @@ from .validate import LAYER_NAME_RE
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
+    import numpy as np
 
-__all__ = ["list_layers", "read_layer", "unknown_layer"]
+__all__ = ["layer_zone_arrays", "list_layers", "read_layer", "unknown_layer"]
 
 
 def list_layers(root: str | os.PathLike) -> list[str]:
@@ -89,3 +90,25 @@ def read_layer(root: str | os.PathLike, layer: str) -> gpd.GeoDataFrame:
     gdf = gpd.read_parquet(p)
     # the layer's generation (which assignment file belongs to it) is the store's business
     return gdf.drop(columns=["generation"], errors="ignore")
+
+
+def layer_zone_arrays(root, layer: str) -> tuple[list[str | None], np.ndarray, str | None]:
+    """(zone ids, geometries, agency) of a loaded layer, in zone order, read with pyarrow
+    and shapely only (no GeoPandas: the ingest path imports neither it nor pandas). Stored
+    layers are EPSG:4326 (``dispatch zones load`` reprojects)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    import shapely
+
+    from .validate import text_values
+
+    path = zones_dir(root) / f"{layer}.parquet"
+    names = pq.read_schema(path).names
+    cols = [c for c in ("zone_id", "agency", "geometry") if c in names]
+    table = pq.ParquetFile(path).read(columns=cols)
+    wkb = table.column("geometry").combine_chunks()
+    wkb = getattr(wkb, "storage", wkb)  # the geoarrow.wkb extension type holds binary
+    geoms = shapely.from_wkb(np.asarray(wkb.to_pylist(), dtype=object))
+    agencies = table.column("agency").to_pylist() if "agency" in cols else []
+    agency = next((str(a) for a in agencies if a is not None), None)
+    return text_values(table.column("zone_id").to_pylist()), geoms, agency
