@@ -93,7 +93,7 @@ def snapshot(root: Path) -> dict[str, pl.DataFrame]:
         out["report"] = rep.table
         out["report quality"] = rep.quality
         for metric in ("total_response", "travel", "turnout"):
-            f = Fractiles.from_store(con, metric, by=["call_category"], profile=None)
+            f = Fractiles.from_store(con, metric, by=["call_category"], profile=None, agency="all")
             out[f"fractiles {metric}"] = f.table
     finally:
         con.close()

@@ -215,7 +215,7 @@ def test_incidents_view_is_current_when_derived_is_stale(
         load_profile(unit_toml),
         data_dir=data_dir,
     )
-    monkeypatch.setattr(Store, "refresh_derived", lambda self: None)
+    monkeypatch.setattr(Store, "refresh_derived", lambda self, **kw: None)
     # the grown record of A and a new incident C arrive
     ingest(
         write_csv(tmp_path / "b.csv", UNIT_HEADER, [unit_row(inc="A"), unit_row(inc="C")]),

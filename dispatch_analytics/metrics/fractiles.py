@@ -271,14 +271,14 @@ class Fractiles:
             only agency; a store of several raises :class:`AgencyError` listing them (pass
             ``agency="NAME"`` or ``agency="all"``): agencies are never added up silently.
         """
+        filters = dict(filters or {})
+        _check_args(percentiles, percentile, min_n, conf)
+        std = _standard(profile, overrides)  # the arguments' errors before the store's
         con = _connection(con)
         chosen = resolve_agency(con, agency, python=True)
         if chosen is not None:
             con = agency_scope(con, chosen)  # every relation below: the agency's rows only
         prepare(con)
-        filters = dict(filters or {})
-        _check_args(percentiles, percentile, min_n, conf)
-        std = _standard(profile, overrides)
         mdef, entry_specs = resolve_metric(std, metric, level, entry)
         metric, level, fam = mdef.name, mdef.level, family(mdef)
         layers = known_layers(con)
