@@ -8,7 +8,6 @@ that the callbacks wrap) over a set of filter combinations: p50 / p95 per page a
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from goals import write_goal  # noqa: E402  (bench/goals.py: the goal files)
 from synth import make_store  # noqa: E402
 
 from dash_app import views  # noqa: E402
@@ -96,13 +96,6 @@ def pct(xs, p):
     return xs[max(0, -(-len(xs) * p // 100) - 1)]
 
 
-def write_goal(key: str, goal: dict) -> None:
-    """``bench/_work/goals/<key>.json`` (read by bench/goals.py)."""
-    d = WORK / "goals"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{key}.json").write_text(json.dumps(goal, indent=2) + "\n", encoding="utf-8")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="1000000,10000000")
@@ -132,7 +125,7 @@ def main() -> None:
             p95 = pct(allt, 95) * 1e3
             write_goal(
                 "dash_p95_10m",
-                {
+                **{
                     "work": "dashboard callbacks at 10M incidents",
                     "measured": "p95 of the callback bodies (overview, trends, units, quality, "
                     "map) over 5 filter sets, first time each is seen in a data version",

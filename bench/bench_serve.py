@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dash_payloads import SEARCHES, body, frame  # noqa: E402
+from goals import write_goal  # noqa: E402  (bench/goals.py: the goal files)
 
 WORK = Path(__file__).parent / "_work"
 HERE = Path(__file__).parent
@@ -166,12 +166,6 @@ def load_test(root: Path, workers: int, users: int, seconds: int) -> dict:
     }
 
 
-def write_goal(key: str, goal: dict) -> None:
-    d = WORK / "goals"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{key}.json").write_text(json.dumps(goal, indent=2) + "\n", encoding="utf-8")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--incidents", type=int, default=1_000_000)
@@ -208,7 +202,7 @@ def main() -> None:
     met = r["p95"] < 500 and r["failures"] == 0
     write_goal(
         "load_20_users",
-        {
+        **{
             "work": f"{args.users} concurrent dashboard users on loopback, "
             f"{args.incidents:,} incidents",
             "measured": f"locust headless {args.seconds} s against dispatch serve --workers "
