@@ -7,6 +7,7 @@ from typing import Annotated
 
 import polars as pl
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from ..ingest.results import REJECT_REASONS
@@ -69,7 +70,7 @@ def _agency_table(per: pl.DataFrame, shared: dict) -> None:
     from .. import fmt
 
     t = Table(title="Per agency", header_style="bold")
-    heads = [
+    heads: list[tuple[str, JustifyMethod]] = [
         ("agency", "left"), ("time zone", "left"), ("incidents", "right"),
         ("responses", "right"), ("first call", "left"), ("last call", "left"),
         ("batches", "right"), ("rejected rows", "right"), ("flagged rows", "right"),

@@ -263,8 +263,8 @@ def _compliance_table(
     scope: dict[str, int] = {}
     for spec in std.targets:
         t, q, entry_notes, left_out = _entry_rows(con, std, spec, by, options)
-        for cat, n in left_out.items():
-            scope[cat] = max(scope.get(cat, 0), n)
+        for cat, k in left_out.items():
+            scope[cat] = max(scope.get(cat, 0), k)
         quality.append(q)
         if t is not None:
             frames.append(t)

@@ -52,7 +52,7 @@ def _merged(path, keys: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     keep = pl.concat(
         [old.filter(~hit), old.filter(hit).join(keys, on=["agency", "incident_id"], how="anti")]
     )
-    return pl.concat([keep, new.select(keep.columns).cast(keep.schema)])  # type: ignore[arg-type]
+    return pl.concat([keep, new.select(keep.columns).cast(keep.schema)])
 
 
 def _located_counts(con, agency: str | None) -> tuple[int, int]:

@@ -41,6 +41,7 @@ from ..schema.tables import LOG_SCHEMA, RESPONSE_SCHEMA
 from .crash import crash_point
 
 if TYPE_CHECKING:
+    from .compacted import Layout
     from .store import Store
 
 __all__ = ["ingest_files", "new_batch_id", "profile_digest"]
@@ -98,7 +99,7 @@ class _Run:
     #: batches whose rows do not count as stored (being replaced)
     exclude: set[str] = field(default_factory=set)
     #: the stored files the lookup reads (listed once per run, again after a replace)
-    stored_files: list[list[str]] | None = None
+    stored_files: tuple[set[str], Layout] | None = None
 
     def lookup(self, hashes: pl.Series) -> pl.DataFrame:
         """``row_hash, source, source_row`` of the rows seen before with one of ``hashes``:

@@ -291,7 +291,7 @@ class DerivedTable:
         where = keys.join(mask, on=on, how="left").with_columns(pl.col("_part").fill_null(0))
         frames = []
         for (part,), grp in where.group_by("_part"):
-            path = self.derived_current / _PART.format(int(part))  # type: ignore[call-overload]
+            path = self.derived_current / _PART.format(int(part))
             if not path.is_file():
                 continue
             ids = grp["incident_id"].implode()
