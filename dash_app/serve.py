@@ -114,6 +114,10 @@ def run_gunicorn(data_dir: str | Path | None, cfg: DashConfig, opts: ServerOptio
         def load_config(self):
             for k, v in gunicorn_options(opts).items():
                 self.cfg.set(k, v)
+            # gunicorn >= 25.1 opens a control socket in ~/.gunicorn by default: two
+            # dashboards (two stores) would fight over it, and nothing here uses it
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             from . import create_app

@@ -126,6 +126,7 @@ def test_two_workers_answer_share_one_snapshot_reload_and_stop(store):
     assert proc.returncode == 0, out
     assert "Handling signal: hup" in out.lower() or "hang up" in out.lower(), out
     assert '"GET /healthz' in out  # the access log went to stdout
+    assert "Control socket" not in out  # none in ~/.gunicorn: two dashboards never collide
 
 
 def test_options_are_checked_together(tmp_path):
