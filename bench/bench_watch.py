@@ -24,43 +24,21 @@ from pathlib import Path
 
 from dispatch_analytics import ingest, load_profile
 from dispatch_analytics.feeds import DatabaseWatch
-from dispatch_analytics.feeds.pg_local import PgServer, pg_bin_dir
-from dispatch_analytics.io.database import connect_database
-
-MAPPING = """
-[source]
-name = "cad_pg"
-grain = "unit"
-timezone = "America/New_York"
-
-[columns]
-incident_id = "incident_no"
-unit_id = "unit"
-call_type = "nature"
-priority = "pri"
-call_received_at = "received"
-dispatched_at = "dispatched"
-enroute_at = "enroute"
-on_scene_at = "arrived"
-cleared_at = "cleared"
-latitude = "lat"
-longitude = "lon"
-"""
-
-TABLE = (
-    "create table cad_units (row_id serial primary key, incident_no text, unit text, "
-    "nature text, pri text, received timestamp, dispatched timestamp, enroute timestamp, "
-    "arrived timestamp, cleared timestamp, lat double precision, lon double precision, "
-    "updated_at timestamp not null);"
+from dispatch_analytics.feeds.pg_local import (
+    DEMO_CAD_COLUMNS,
+    DEMO_CAD_MAPPING,
+    DEMO_CAD_TABLE,
+    PgServer,
+    pg_bin_dir,
 )
+from dispatch_analytics.io.database import connect_database
 
 
 def insert_rows(pg: PgServer, start: int, n: int) -> None:
     """n unit rows generated server-side (incidents start .. start+n-1)."""
     t0 = datetime(2024, 3, 1)
     pg.psql(
-        "insert into cad_units (incident_no, unit, nature, pri, received, dispatched, enroute, "
-        "arrived, cleared, lat, lon, updated_at) select 'I' || g, 'M' || (g % 40), 'Medical', "
+        f"insert into cad_units ({DEMO_CAD_COLUMNS}) select 'I' || g, 'M' || (g % 40), 'Medical', "
         f"'1', r, r + interval '60 s', r + interval '120 s', r + interval '420 s', "
         f"r + interval '2400 s', 40.7 + (g % 100) / 1000.0, -74.0, "
         f"timestamp '{t0:%Y-%m-%d}' + g * interval '1 s' from (select g, timestamp "
@@ -82,8 +60,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dispatch-bench-watch-"))
     pg = PgServer(bin_dir, root).start()
     try:
-        pg.psql(TABLE)
-        (work / "m.toml").write_text(MAPPING)
+        pg.psql(DEMO_CAD_TABLE)
+        (work / "m.toml").write_text(DEMO_CAD_MAPPING)
         prof = load_profile(work / "m.toml")
         w = DatabaseWatch.from_url(
             pg.url, "select * from cad_units", "updated_at", prof, work / "feed_store"

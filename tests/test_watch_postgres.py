@@ -18,27 +18,7 @@ from dispatch_analytics import Store, load_profile
 from dispatch_analytics.cli import main
 from dispatch_analytics.errors import FeedError
 from dispatch_analytics.feeds import DatabaseWatch, feed_status
-
-MAPPING = """
-[source]
-name = "cad_pg"
-grain = "unit"
-timezone = "America/New_York"
-crs = "EPSG:4326"
-
-[columns]
-incident_id = "incident_no"
-unit_id = "unit"
-call_type = "nature"
-priority = "pri"
-call_received_at = "received"
-dispatched_at = "dispatched"
-enroute_at = "enroute"
-on_scene_at = "arrived"
-cleared_at = "cleared"
-latitude = "lat"
-longitude = "lon"
-"""
+from dispatch_analytics.feeds.pg_local import DEMO_CAD_COLUMNS, DEMO_CAD_MAPPING, DEMO_CAD_TABLE
 
 BASE = datetime(2024, 3, 1, 8, 0, 0)
 STAMP = datetime(2024, 3, 1, 12, 0, 0)
@@ -61,22 +41,14 @@ def unit_sql(i: int, unit: str, updated: datetime, arrived: bool = True, extra_s
 
 
 def insert(pg, rows: list[str]) -> None:
-    pg.psql(
-        "insert into cad_units (incident_no, unit, nature, pri, received, dispatched, enroute, "
-        "arrived, cleared, lat, lon, updated_at) values " + ",\n".join(rows) + ";"
-    )
+    pg.psql(f"insert into cad_units ({DEMO_CAD_COLUMNS}) values " + ",\n".join(rows) + ";")
 
 
 @pytest.fixture
 def cad(pg_server, tmp_path):  # noqa: F811
     """A fresh cad_units table; yields (server, mapping path, query path)."""
-    pg_server.psql(
-        "drop table if exists cad_units; create table cad_units (row_id serial primary key, "
-        "incident_no text, unit text, nature text, pri text, received timestamp, "
-        "dispatched timestamp, enroute timestamp, arrived timestamp, cleared timestamp, "
-        "lat double precision, lon double precision, updated_at timestamp not null);"
-    )
-    mapping = write_toml(tmp_path / "cad.toml", MAPPING)
+    pg_server.psql("drop table if exists cad_units; " + DEMO_CAD_TABLE)
+    mapping = write_toml(tmp_path / "cad.toml", DEMO_CAD_MAPPING)
     query = tmp_path / "units.sql"
     query.write_text("select * from cad_units\n", encoding="utf-8")
     return pg_server, mapping, query

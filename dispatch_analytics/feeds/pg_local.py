@@ -31,7 +31,44 @@ from pathlib import Path
 
 from ..errors import FeedError
 
-__all__ = ["PgServer", "pg_bin_dir"]
+__all__ = ["DEMO_CAD_COLUMNS", "DEMO_CAD_MAPPING", "DEMO_CAD_TABLE", "PgServer", "pg_bin_dir"]
+
+#: A small CAD unit table, as a CAD vendor might lay it out, that the feed tests and
+#: ``bench/bench_watch.py`` fill; ``updated_at`` is the watcher's cursor column.
+DEMO_CAD_TABLE = (
+    "create table cad_units (row_id serial primary key, incident_no text, unit text, "
+    "nature text, pri text, received timestamp, dispatched timestamp, enroute timestamp, "
+    "arrived timestamp, cleared timestamp, lat double precision, lon double precision, "
+    "updated_at timestamp not null);"
+)
+
+#: The columns an ``insert into cad_units (...)`` names (all but the serial ``row_id``).
+DEMO_CAD_COLUMNS = (
+    "incident_no, unit, nature, pri, received, dispatched, enroute, arrived, cleared, lat, lon, "
+    "updated_at"
+)
+
+#: The source mapping (a ``--mapping`` TOML) that reads :data:`DEMO_CAD_TABLE`.
+DEMO_CAD_MAPPING = """\
+[source]
+name = "cad_pg"
+grain = "unit"
+timezone = "America/New_York"
+crs = "EPSG:4326"
+
+[columns]
+incident_id = "incident_no"
+unit_id = "unit"
+call_type = "nature"
+priority = "pri"
+call_received_at = "received"
+dispatched_at = "dispatched"
+enroute_at = "enroute"
+on_scene_at = "arrived"
+cleared_at = "cleared"
+latitude = "lat"
+longitude = "lon"
+"""
 
 _USER = "nobody"
 
