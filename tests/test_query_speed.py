@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 import pytest
 import stats_reference as R
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -198,7 +199,7 @@ PCTS = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(values=VALUES, pct=PCTS, target=st.one_of(st.none(), st.integers(0, 2000)))
 def test_inlined_fractiles_equal_nearest_rank_by_hand(values, pct, target):
     """The fractile macro fed through inlined literals (``$pct``, ``$target``, ``$min_n``)
