@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from browser_helpers import require_chromium  # sets DASH_TEST_CHROMEPATH for dash_duo
 from hypothesis import settings
 
 DATA = Path(__file__).parent / "data"
@@ -41,6 +42,14 @@ def examples(n: int) -> int:
     if settings.get_current_profile_name() == FAST_PROFILE:
         return max(3, n // FAST_SHARE)
     return n
+
+
+# ------------------------------------------------------------------ browser tests
+@pytest.fixture(autouse=True)
+def _chromium(request):
+    """Tests marked ``browser`` fail (never skip) without Chromium (browser_helpers)."""
+    if request.node.get_closest_marker("browser") is not None:
+        require_chromium()
 
 
 def write_csv(
