@@ -54,9 +54,11 @@ FAST = {
 # step is still a separate process that runs the real CLI (``main(argv)``) and, with the hook
 # set, kills itself with SIGKILL at its stage, but it does not pay the package's import
 # (~1 s of CPU per step, ~40 steps in the fast suite). The server imports only: no DuckDB
-# connection and no Polars work happens before a fork (their thread pools would not survive
-# it). One case per run (``FRESH``) runs the killed command as ``python -m
-# dispatch_analytics.cli`` in a new interpreter, as a user would.
+# connection and no Polars work happens before a fork, so their worker pools start in the
+# child (a pool started before a fork would deadlock it). The threads that importing starts
+# (jemalloc's background purgers, Polars' spill-file cleaner, an OpenBLAS worker: 7 in all,
+# read from /proc) are fork-safe (atfork handlers) or unused by a command. One case
+# (``FRESH``) kills a ``python -m dispatch_analytics.cli`` in a new interpreter instead.
 _FORK_SERVER = r"""
 import json, os, sys
 import dispatch_analytics.cli as cli
