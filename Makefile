@@ -56,7 +56,7 @@ test: install browser postgres ## Run every test (browser tests in headless Chro
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: install ## Every test but the browser and slow ones, on every core (under 2 minutes)
-	$(PY) -m pytest -q -m "not browser and not slow" -n auto --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not browser and not slow" -n auto --dist loadfile --hypothesis-profile=fast $(PYTEST_ARGS)
 
 lint: install ## Ruff lint and format check, mypy on the library
 	$(VENV)/bin/ruff check dispatch_analytics dash_app tests bench docs

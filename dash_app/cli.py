@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from dispatch_analytics.cli.common import DataDir, out
-from dispatch_analytics.store import Store, resolve_data_dir
 
 __all__ = ["register", "serve_cmd"]
 
@@ -71,6 +70,8 @@ def serve_cmd(
     Example:  dispatch serve --data-dir .demo/data --port 8050
     Example:  dispatch serve --workers 4 --access-log - --host 0.0.0.0 --allowed-host dash.example.org
     """
+    from dispatch_analytics.store import Store, resolve_data_dir
+
     from .config import load_config
     from .serve import ServerOptions, run_gunicorn
 

@@ -15,6 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from browser_helpers import require_chromium  # sets DASH_TEST_CHROMEPATH for dash_duo
+from hypothesis import settings
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +25,31 @@ SF_WEEK = REPO / "sample_data" / "sf_week"
 SF_WEEK_CSV = SF_WEEK / "sffd_calls_2016-12-31_2017-01-07.csv"
 SF_NHOODS = SF_WEEK / "sf_analysis_neighborhoods.geojson"
 TOWN = DATA / "coverage"
+
+
+# ------------------------------------------------------------------ hypothesis profiles
+#: ``make test-fast`` passes ``--hypothesis-profile=fast``: a sixth of every test's examples
+#: (at least 3; the default 100 becomes 16). ``make test`` and a plain ``pytest`` keep the
+#: ``default`` profile and every test's own count. See docs/testing.md.
+FAST_PROFILE = "fast"
+FAST_SHARE = 6
+settings.register_profile(FAST_PROFILE, max_examples=100 // FAST_SHARE)
+
+
+def examples(n: int) -> int:
+    """A hypothesis test's ``max_examples``: ``n``, or a sixth of it (at least 3) under the
+    ``fast`` profile. Use as ``@settings(max_examples=examples(60), ...)``."""
+    if settings.get_current_profile_name() == FAST_PROFILE:
+        return max(3, n // FAST_SHARE)
+    return n
+
+
+# ------------------------------------------------------------------ browser tests
+@pytest.fixture(autouse=True)
+def _chromium(request):
+    """Tests marked ``browser`` fail (never skip) without Chromium (browser_helpers)."""
+    if request.node.get_closest_marker("browser") is not None:
+        require_chromium()
 
 
 def write_csv(

@@ -280,3 +280,11 @@ def test_nothing_imports_the_tests(module):
         if '"tests"' in text and "sys.path" in text:
             problems.append(f"{rel}: puts tests/ on sys.path")
     assert not problems, "\n".join(problems)
+
+
+def test_the_cli_repeats_the_feed_stale_default_exactly():
+    # cli/watch.py repeats the default so that loading the CLI does not import the feeds
+    from dispatch_analytics.cli.watch import STALE_AFTER_S
+    from dispatch_analytics.feeds.status import DEFAULT_STALE_AFTER_S
+
+    assert STALE_AFTER_S == DEFAULT_STALE_AFTER_S

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from conftest import build_town
+from conftest import build_town, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_coverage import TOWN, _model, run
@@ -56,7 +56,7 @@ def test_tiny_instance_by_hand():
     assert plain.tolist() == [1.0, 1.0, 0.0]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(st.lists(st.floats(0, 1000), min_size=3, max_size=3), min_size=1, max_size=12),
     st.lists(st.floats(0, 1), min_size=3, max_size=3),

@@ -438,6 +438,7 @@ def test_a_reader_never_sees_an_error_or_a_mix(tmp_path):
 
 
 # -------------------------------------------------------------- random batches (hypothesis)
+from conftest import examples  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as hs  # noqa: E402
 
@@ -466,7 +467,7 @@ def _contents(root: Path) -> dict[str, pl.DataFrame]:
 
 
 @settings(
-    max_examples=12,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 import polars as pl
 import pytest
-from conftest import copy_store
+from conftest import copy_store, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
@@ -367,7 +367,7 @@ def test_adding_at_the_most_uncovered_demand_increases_coverage(base):
     assert (gdf["change"] == "newly covered").sum() > 0
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     close=st.lists(st.sampled_from(["S1", "S2", "S3"]), min_size=1, max_size=2, unique=True),
     target=st.floats(30, 600),
@@ -379,7 +379,7 @@ def test_closing_stations_never_increases_coverage(base, close, target):
     assert (wi.after.cells["travel_s"] >= before.cells["travel_s"] - 1e-9).all()
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(fx=st.floats(0.05, 4.95), fy=st.floats(0.05, 0.95), target=st.floats(30, 600))
 def test_adding_a_station_never_decreases_coverage(base, fx, fy, target):
     before = Coverage.evaluate(base.grid, base.stations, base.model, target)

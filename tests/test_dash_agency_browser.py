@@ -4,29 +4,21 @@ that render with the agency's data in view (their centre and zoom checked agains
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import time
 
 import metrics_helpers as H  # noqa: E402
 import pytest
+from browser_helpers import fresh_copy as _fresh_copy
+from browser_helpers import start_app, switch_agency
+from browser_helpers import text as _text
+from browser_helpers import until as _until
 
-import dash_app
 from dispatch_analytics.spatial.zones import load_zones
 
-os.environ.setdefault("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
 pytestmark = pytest.mark.browser
 
 CITY = "Sample City FD"
 NHOODS = H.SF_WEEK.parent / "sf_analysis_neighborhoods.geojson"
-
-
-@pytest.fixture(autouse=True)
-def _chromium():
-    """Fail (never skip) without the browser: `make test` installs it."""
-    if not (shutil.which("chromedriver") and os.path.exists(os.environ["DASH_TEST_CHROMEPATH"])):
-        pytest.fail("needs Debian chromium and chromium-driver: run `make browser` (as root)")
 
 
 @pytest.fixture(scope="module")
@@ -36,37 +28,6 @@ def two(tmp_path_factory):
     load_zones(root, H.CITY_AREAS, "station_areas", "station_id", name_field="name", agency=CITY)
     load_zones(root, NHOODS, "sf_neighborhoods", "nhood", name_field="nhood", agency="SFFD")
     return root
-
-
-def _fresh(root, tmp_path):
-    store = tmp_path / "store"
-    shutil.copytree(root, store)
-    return store
-
-
-def _text(dash_duo, sel, timeout=20):
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    t0 = time.time()
-    while True:
-        try:
-            return dash_duo.wait_for_element(sel, timeout=timeout).text
-        except StaleElementReferenceException:
-            if time.time() - t0 > timeout:
-                raise
-            time.sleep(0.1)
-
-
-def _until(check, timeout=25):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        try:
-            if check():
-                return True
-        except Exception:  # a figure or element being re-rendered
-            pass
-        time.sleep(0.25)
-    return False
 
 
 def _map_view(dash_duo, graph_id):
@@ -81,8 +42,7 @@ def _map_view(dash_duo, graph_id):
 
 
 def test_agency_selector_switches_figures_and_url(dash_duo, two, tmp_path):
-    app = dash_app.create_app(_fresh(two, tmp_path))
-    dash_duo.start_server(app)
+    start_app(dash_duo, _fresh_copy(two, tmp_path))
     card = "#card-total_response"
     dash_duo.wait_for_element(card, timeout=30)
     assert _until(lambda: _text(dash_duo, "#status-line").startswith(CITY))  # newest data
@@ -92,8 +52,7 @@ def test_agency_selector_switches_figures_and_url(dash_duo, two, tmp_path):
     assert re.search(r"\b\d+:\d\d\b", before) and "%" in turnout
     for text in (before, turnout):
         assert re.search(r"\d s\b", text) is None and "_at" not in text
-    dash_duo.select_dcc_dropdown("#f-agency", value="SFFD")
-    assert _until(lambda: "agency=SFFD" in dash_duo.driver.current_url)
+    switch_agency(dash_duo, "SFFD")
     assert _until(lambda: _text(dash_duo, "#status-line").startswith("SFFD:"))
     assert _until(lambda: _text(dash_duo, card) != before)
     assert "America/Los_Angeles" in _text(dash_duo, "#status-line")
@@ -108,8 +67,7 @@ def test_agency_selector_switches_figures_and_url(dash_duo, two, tmp_path):
 
 
 def test_maps_render_with_the_agencys_data_in_view(dash_duo, two, tmp_path):
-    app = dash_app.create_app(_fresh(two, tmp_path))
-    dash_duo.start_server(app)
+    start_app(dash_duo, _fresh_copy(two, tmp_path))
     for agency, (south, north, west, east) in (
         ("SFFD", (37.6, 37.9, -122.6, -122.3)),
         (CITY, (30.0, 30.6, -98.1, -97.4)),

@@ -1,24 +1,14 @@
 """The Hotspots, Impact and Units-reliability views in the real app, headless Chromium."""
 
-import os
-import shutil
 import time
 
 import pytest
+from browser_helpers import start_app
 
-import dash_app
 from dispatch_analytics import ingest, load_profile
 from dispatch_analytics.sample.city import generate_city
 
-os.environ.setdefault("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _chromium():
-    """Fail (never skip) without the browser: `make test` installs it."""
-    if not (shutil.which("chromedriver") and os.path.exists(os.environ["DASH_TEST_CHROMEPATH"])):
-        pytest.fail("needs Debian chromium and chromium-driver: run `make browser` (as root)")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +42,7 @@ def _wait_text(dash_duo, sel, needle, timeout=40):
 
 
 def test_hotspots_page(dash_duo, city):
-    dash_duo.start_server(dash_app.create_app(city))
+    start_app(dash_duo, city)
     dash_duo.driver.get(dash_duo.server_url + "/hotspots?layer=station_areas")
     dash_duo.wait_for_element("#hs-map .main-svg", timeout=60)
     _wait_text(dash_duo, "#hs-headline", "Gi* of calls")
@@ -67,7 +57,7 @@ def test_hotspots_page(dash_duo, city):
 
 
 def test_units_page_reliability(dash_duo, city):
-    dash_duo.start_server(dash_app.create_app(city))
+    start_app(dash_duo, city)
     dash_duo.driver.get(dash_duo.server_url + "/units?layer=station_areas")
     for sel in (
         "#units-uhu .main-svg",
@@ -86,7 +76,7 @@ def test_units_page_reliability(dash_duo, city):
 
 
 def test_impact_page(dash_duo, city):
-    dash_duo.start_server(dash_app.create_app(city))
+    start_app(dash_duo, city)
     dash_duo.driver.get(dash_duo.server_url + "/impact?layer=station_areas")
     dash_duo.wait_for_element("#imp-trend .main-svg", timeout=60)
     first = _wait_text(dash_duo, "#imp-table", "after - before")

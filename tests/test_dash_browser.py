@@ -1,14 +1,15 @@
 """The real dashboard in headless Chromium (dash_duo): every page, filters, map clicks, SQL,
 live refresh and basic auth."""
 
-import os
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 import requests
+from browser_helpers import fresh_copy as _fresh_copy
+from browser_helpers import start_app
+from browser_helpers import text as _text
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -16,15 +17,7 @@ import dash_app
 from dispatch_analytics import ingest, load_profile
 from dispatch_analytics.sample.city import generate_city
 
-os.environ.setdefault("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _chromium():
-    """Fail (never skip) without the browser: `make test` installs it."""
-    if not (shutil.which("chromedriver") and os.path.exists(os.environ["DASH_TEST_CHROMEPATH"])):
-        pytest.fail("needs Debian chromium and chromium-driver: run `make browser` (as root)")
 
 
 PAGES = ["/", "/map", "/trends", "/units", "/quality", "/coverage", "/sql"]
@@ -49,30 +42,9 @@ def _load_zones(store, c):
     load_stations(store, c.stations_geojson, id_field="station_id")
 
 
-def _fresh(city, tmp_path):
-    store = tmp_path / "store"
-    shutil.copytree(city[0], store)
-    return store
-
-
-def _text(dash_duo, sel, timeout=20):
-    """The element's text; retried while Dash re-renders it (stale element)."""
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    t0 = time.time()
-    while True:
-        try:
-            return dash_duo.wait_for_element(sel, timeout=timeout).text
-        except StaleElementReferenceException:
-            if time.time() - t0 > timeout:
-                raise
-            time.sleep(0.1)
-
-
 @pytest.mark.parametrize("path", PAGES)
 def test_page_loads_without_console_errors(dash_duo, city, tmp_path, path):
-    app = dash_app.create_app(_fresh(city, tmp_path))
-    dash_duo.start_server(app)
+    start_app(dash_duo, _fresh(city, tmp_path))
     dash_duo.driver.get(dash_duo.server_url + path + "?layer=station_areas")
     anchor = {
         "/": "#card-total_response",
@@ -89,8 +61,7 @@ def test_page_loads_without_console_errors(dash_duo, city, tmp_path, path):
 
 
 def test_filters_change_figures_and_url(dash_duo, city, tmp_path):
-    app = dash_app.create_app(_fresh(city, tmp_path))
-    dash_duo.start_server(app)
+    start_app(dash_duo, _fresh(city, tmp_path))
     card = "#card-total_response"
     before = _text(dash_duo, card)
     dash_duo.select_dcc_dropdown("#f-cat", value="fire")
@@ -111,8 +82,7 @@ def test_filters_change_figures_and_url(dash_duo, city, tmp_path):
 
 def test_clicking_a_zone_shows_its_breakdown(dash_duo, city, tmp_path):
     store = _fresh(city, tmp_path)
-    app = dash_app.create_app(store)
-    dash_duo.start_server(app)
+    start_app(dash_duo, store)
     dash_duo.driver.get(dash_duo.server_url + "/map?layer=station_areas")
     dash_duo.wait_for_element("#map-zones .main-svg", timeout=30)
     # wait until the choropleth is drawn, then click: plotly emits plotly_click with the
@@ -131,8 +101,7 @@ def test_clicking_a_zone_shows_its_breakdown(dash_duo, city, tmp_path):
 
 
 def test_sql_console(dash_duo, city, tmp_path):
-    app = dash_app.create_app(_fresh(city, tmp_path))
-    dash_duo.start_server(app)
+    start_app(dash_duo, _fresh(city, tmp_path))
     dash_duo.driver.get(dash_duo.server_url + "/sql")
     box = dash_duo.wait_for_element("#sql-text", timeout=20)
 
@@ -154,8 +123,7 @@ def test_sql_console(dash_duo, city, tmp_path):
 
 def test_live_refresh_shows_incident_ingested_elsewhere(dash_duo, city, tmp_path):
     store = _fresh(city, tmp_path)
-    app = dash_app.create_app(store, refresh_s=1)
-    dash_duo.start_server(app)
+    start_app(dash_duo, store, refresh_s=1)
     dash_duo.wait_for_contains_text("#status-line", "calls selected", timeout=20)
     status = _text(dash_duo, "#status-line")  # "Sample City FD: 496 calls selected; ..."
     agency, rest = status.split(": ", 1)
@@ -212,3 +180,7 @@ def test_basic_auth_refuses_wrong_password(dash_duo, city, tmp_path):
     assert not drv.find_elements(By.ID, "react-entry-point")
     browse_as("chief", "s3cret")
     dash_duo.wait_for_element("#card-total_response", timeout=30)
+
+
+def _fresh(city, tmp_path):
+    return _fresh_copy(city[0], tmp_path)

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 
 import pytest
+from browser_helpers import start_app
 
-import dash_app
 from dispatch_analytics import ingest, load_profile
 from dispatch_analytics.sample.city import generate_city
 
-os.environ.setdefault("DASH_TEST_CHROMEPATH", "/usr/bin/chromium")
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _chromium():
-    """Fail (never skip) without the browser: `make test` installs it."""
-    if not (shutil.which("chromedriver") and os.path.exists(os.environ["DASH_TEST_CHROMEPATH"])):
-        pytest.fail("needs Debian chromium and chromium-driver: run `make browser` (as root)")
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +32,7 @@ def _feed(dash_duo, timeout=30):
 
 
 def test_fresh_store_shows_the_last_ingest_without_warning(dash_duo, store):
-    app = dash_app.create_app(store, feed_stale_after_s=3600)
-    dash_duo.start_server(app)
+    start_app(dash_duo, store, feed_stale_after_s=3600)
     text, cls = _feed(dash_duo)
     assert text.startswith("Last ingest ") and ("ago" in text or "just now" in text)
     assert cls == "feed-ok" and "stale" not in text.lower()
@@ -53,8 +42,7 @@ def test_fresh_store_shows_the_last_ingest_without_warning(dash_duo, store):
 def test_stale_store_shows_the_warning(dash_duo, store, tmp_path):
     # the store's only ingest finished seconds ago: past a one-second threshold it is stale
     time.sleep(1.5)
-    app = dash_app.create_app(store, feed_stale_after_s=1)
-    dash_duo.start_server(app)
+    start_app(dash_duo, store, feed_stale_after_s=1)
     text, cls = _feed(dash_duo)
     assert text.startswith("Feed stale: Last ingest ") and cls == "feed-stale"
     assert "nothing new for longer than 0:01" in text

@@ -19,7 +19,7 @@ import h3
 import polars as pl
 import pytest
 import shapely
-from conftest import UNIT_HEADER, UNIT_TOML, unit_row, write_csv, write_toml
+from conftest import UNIT_HEADER, UNIT_TOML, examples, unit_row, write_csv, write_toml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -128,7 +128,7 @@ row_spec = st.tuples(
 
 @pytest.mark.slow  # ~2 min: several ingests per example
 @settings(
-    max_examples=12,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -4,6 +4,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ def _reference(s, zone, ambiguous):
 
 
 @pytest.mark.slow  # ~11 s of hypothesis examples
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.sampled_from(ZONES),
     st.lists(

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from conftest import copy_store
+from conftest import copy_store, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
@@ -174,7 +174,7 @@ def test_fractiles_polars_edge_cases():
     assert one.height == 1 and one["n"][0] == 0 and one["flag"][0] == "no_data"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(st.one_of(st.none(), st.integers(0, 40)), max_size=70),
     st.integers(0, 40),
@@ -256,7 +256,7 @@ def _compare(a: pl.DataFrame, b: pl.DataFrame, keys: list[str], exact: list[str]
 
 
 @pytest.mark.slow  # ~14 s of hypothesis examples
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     _datasets(),
     st.integers(0, 900),
@@ -655,7 +655,7 @@ def _macro_con() -> duckdb.DuckDBPyConnection:
 
 
 @pytest.mark.slow  # ~12 s of hypothesis examples
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(

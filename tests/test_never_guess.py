@@ -12,7 +12,7 @@ import zipfile
 
 import polars as pl
 import pytest
-from conftest import UNIT_HEADER, unit_row, write_csv
+from conftest import UNIT_HEADER, examples, unit_row, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -300,7 +300,7 @@ def _files(draw):
     return data
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=_files())
 def test_fuzz_no_traceback_and_rows_add_up(tmp_path_factory, data):
     tmp = tmp_path_factory.mktemp("fuzz")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import numpy as np
 import polars as pl
 import pytest
 import stats_reference as R
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -142,38 +144,47 @@ def test_run_query_gives_what_binding_gave(sample):
 
 
 CHECK = """
-import json, sys
+import json, os, sys
 from dispatch_analytics.cli import main
 rc = main(sys.argv[1:])
-heavy = ["pandas", "geopandas", "shapely", "pyproj", "dash", "plotly", "scipy", "sklearn"]
+heavy = os.environ["HEAVY"].split(",")
 print(json.dumps({"rc": rc, "loaded": [m for m in heavy if m in sys.modules]}), file=sys.stderr)
 """
 
+_HEAVY = ["pandas", "geopandas", "shapely", "pyproj", "dash", "plotly", "scipy", "sklearn"]
+_QUERY = [
+    *("query", "fractile_compliance", "-p", "metric=total_response", "-p", "target_s=480"),
+    *("-p", "period=month", "--agency", "Sample City FD", "--format", "json"),
+]
 
-def test_dispatch_query_imports_no_pandas_geopandas_or_dash(sample):
+
+@pytest.mark.parametrize(
+    ("args", "heavy"),
+    [
+        (_QUERY, _HEAVY),
+        # start-up (issue 7): status opens the store without pyarrow (placeholders checked
+        # with polars, rows fetched through the Arrow C stream); --help loads no data library
+        (["status"], [*_HEAVY, "pyarrow"]),
+        (["--help"], [*_HEAVY, "pyarrow", "polars", "duckdb", "numpy"]),
+    ],
+    ids=["query", "status", "help"],
+)
+def test_dispatch_query_imports_no_pandas_geopandas_or_dash(sample, args, heavy):
     store, _ = sample
-    args = [
-        "query",
-        "fractile_compliance",
-        "-p",
-        "metric=total_response",
-        "-p",
-        "target_s=480",
-        "-p",
-        "period=month",
-        "--agency",
-        "Sample City FD",
-        "--format",
-        "json",
-        "--data-dir",
-        str(store.root),
-    ]
+    args = [*args, "--data-dir", str(store.root)] if args != ["--help"] else args
     res = subprocess.run(
-        [sys.executable, "-c", CHECK, *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", CHECK, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HEAVY": ",".join(heavy)},
     )
     report = json.loads(res.stderr.strip().splitlines()[-1])
     assert report == {"rc": 0, "loaded": []}, res.stderr
-    assert json.loads(res.stdout)  # and it printed the rows
+    if args[0] == "query":
+        assert json.loads(res.stdout)  # and it printed the rows
+    else:
+        assert ("Store status" if args[0] == "status" else "ingest") in res.stdout
 
 
 # --------------------------------------------- the literal path through the fractile macro
@@ -188,7 +199,7 @@ PCTS = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(values=VALUES, pct=PCTS, target=st.one_of(st.none(), st.integers(0, 2000)))
 def test_inlined_fractiles_equal_nearest_rank_by_hand(values, pct, target):
     """The fractile macro fed through inlined literals (``$pct``, ``$target``, ``$min_n``)

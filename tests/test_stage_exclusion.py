@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import UNIT_HEADER, UNIT_TOML, unit_row, write_csv, write_toml
+from conftest import UNIT_HEADER, UNIT_TOML, examples, unit_row, write_csv, write_toml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +26,7 @@ def _brute(values, anchor):
     return []
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=8), st.data())
 def test_keep_in_order_is_the_brute_force_choice(values, data):
     anchor = data.draw(st.one_of(st.none(), st.integers(0, len(values) - 1)))
@@ -163,7 +163,7 @@ _T = ["rcvd", "disp", "enrt", "arrv", "clr"]
 
 
 @pytest.mark.slow  # a few dozen ingests
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(
         st.tuples(st.integers(0, 4), st.integers(-3, 3), st.booleans()), min_size=1, max_size=12

@@ -8,6 +8,7 @@ import random
 import zoneinfo
 
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from status_log_gen import HEADER, status_log, write_status_log
@@ -49,7 +50,7 @@ def test_status_log_from_the_builtin_profile(tmp_path):
 
 
 @pytest.mark.slow  # a few dozen ingests
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.integers(0, 10_000))
 def test_shuffling_an_event_log_never_changes_the_pivot(tmp_path_factory, seed):
     rows, _ = status_log(6, seed=seed)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -398,7 +399,7 @@ def test_guess_formats_fractions_and_offsets():
 _PLAIN = [f for f in TIMESTAMP_CANDIDATES if "z" not in f and "%.f" not in f]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     st.lists(
         st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2060, 1, 1)),

@@ -7,14 +7,17 @@ import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 from rich.table import Table
 
 import dispatch_analytics.fmt as fmt
 
-from ..store import Store
 from .common import out
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..store import Store
 
 if TYPE_CHECKING:
     from ..analysis.coverage import Coverage
@@ -90,6 +93,8 @@ def people_table(df: pl.DataFrame, title: str | None = None) -> None:
 
 def summary_rows(summaries: dict[str, dict], fields: tuple[str, ...]) -> pl.DataFrame:
     """One row per measure of ``fields``, one column per summary (formatted for people)."""
+    import polars as pl
+
     cols: dict[str, list] = {"measure": list(fields)}
     for name, s in summaries.items():
         cols[name] = [

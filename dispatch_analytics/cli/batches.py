@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
-from ..store import Store
 from .common import DataDir, Format, check_format, out, print_frame
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["register"]
 
@@ -40,6 +41,10 @@ def list_cmd(fmt: Format = "table", data_dir: DataDir = None) -> None:
 
     Example:  dispatch batches list --format csv
     """
+    import polars as pl
+
+    from ..store import Store
+
     fmt = check_format(fmt)
     store = Store(data_dir, create=False)
     log = store.ingest_log().select(_COLUMNS)
@@ -65,6 +70,7 @@ def remove_cmd(
     Example:  dispatch batches remove 20240115T100000000000-ab12cd34-9f3e --yes
     """
     from ..api import remove_batches
+    from ..store import Store
     from ..store.removal import check_batch_ids
 
     store = Store(data_dir, create=False)

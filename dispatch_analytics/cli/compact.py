@@ -4,15 +4,16 @@ time-partitioned files (``dispatch_analytics.store.compact``)."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..fmt import count as fmt_count
-from ..store import Store
-from ..store.compact import CompactReport
 from .common import DataDir, Format, check_format, err, out, split_agencies
+
+if TYPE_CHECKING:
+    from ..store.compact import CompactReport
 
 __all__ = ["register", "summary_lines"]
 
@@ -100,6 +101,7 @@ def compact_cmd(
     Example:  dispatch compact --dry-run && dispatch compact
     """
     from ..api import finish_interrupted
+    from ..store import Store
     from ..store.compact import compact, grace_seconds
     from ..store.crash import crash_point
 

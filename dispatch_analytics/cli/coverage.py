@@ -7,12 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 
 import dispatch_analytics.fmt as fmt
 
-from ..store import Store
 from ._planning import (
     BusyOpt,
     CategoryOpt,
@@ -29,6 +27,11 @@ from ._planning import (
     summary_rows,
 )
 from .common import AgencyOpt, DataDir, Format, agency_for, check_format, err, out, print_frame
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..store import Store
 
 if TYPE_CHECKING:
     from ..analysis.travel_model import TravelModel
@@ -84,6 +87,7 @@ def fit_cmd(
     Example:  dispatch coverage fit --priority 3 --network city.graphml
     """
     from ..analysis.travel_model import TravelModel
+    from ..store import Store
 
     f = check_format(fmt_name, ("table", "json"))
     store = Store(data_dir, create=False)
@@ -112,6 +116,8 @@ def fit_cmd(
 
 def _print_fit(model: TravelModel, network: Path | None, seed: int, path: Path) -> None:
     """The fitted model for people: calls used and excluded, held-out error, the bands."""
+    import polars as pl
+
     h = model.holdout
     out.print(
         f"travel model: {model.n_used:,} calls used, excluded "
@@ -155,6 +161,8 @@ def _band_rows(model: TravelModel) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------- coverage
 def _by_station(cov) -> pl.DataFrame:
+    import polars as pl
+
     busy = (
         cov.stations.select("station_id", "busy_share")
         if "busy_share" in cov.stations.columns
@@ -204,6 +212,10 @@ def coverage_cmd(
 
     Example:  dispatch coverage --target-s 240 --resolution 9 --layer sf_neighborhoods --busy
     """
+    import polars as pl
+
+    from ..store import Store
+
     if ctx.invoked_subcommand is not None:
         return
     f = check_format(fmt_name, ("table", "json", "csv"))

@@ -30,11 +30,12 @@ import typer
 
 from ..errors import ExportError
 from ..io.export import EXTENSIONS, FORMATS, ExportMeta, check_output, write_export
-from ..store import Store
 from .common import AgencyOpt, DataDir, agency_for, out, print_warnings
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
+
+    from ..store import Store
 
 __all__ = [
     "KINDS",
@@ -238,6 +239,8 @@ def _export_command(kind: ExportKind):
         data_dir: DataDir = None,
     ) -> None:
         check_output(out_file, file_format, crs)  # before the work: a wrong name fails at once
+        from ..store import Store
+
         store = Store(data_dir, create=False)
         opts = options(layer, metric, profile, target_s, date_from, date_to, min_n, param)
         opts.agency = agency_for(store, agency)
@@ -349,6 +352,8 @@ def _map_command(kind: ExportKind):
         from ..spatial import read_stations
 
         check_map_output(out_file)  # before the work: a wrong name fails at once
+        from ..store import Store
+
         store = Store(data_dir, create=False)
         opts = options(layer, metric, profile, target_s, date_from, date_to, min_n, param)
         opts.agency = agency_for(store, agency)

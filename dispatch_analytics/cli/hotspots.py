@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 
-from ..store import Store
 from .common import (
     AgencyOpt,
     DataDir,
@@ -23,6 +21,9 @@ from .common import (
     print_people,
 )
 from .export import ExportKind, KindOptions, register_kind
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 __all__ = ["register"]
 
@@ -86,6 +87,8 @@ def hotspots_cmd(
 
     Example:  dispatch hotspots --metric late_rate --interval travel --target-s 240 --study-area neighborhoods
     """
+    import polars as pl
+
     from ..analysis.emerging import EmergingHotspots
     from ..analysis.hotspots import Hotspots
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
 from .common import (
@@ -20,10 +19,15 @@ from .common import (
     print_people,
 )
 
+if TYPE_CHECKING:
+    import polars as pl
+
 __all__ = ["register"]
 
 
 def _summary(imp) -> pl.DataFrame:
+    import polars as pl
+
     d = imp.difference
     rows = []
     for name, p in (("before", imp.before), ("after", imp.after)):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.markup import escape
 from rich.progress import (
@@ -19,9 +18,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..api import ingest
-from ..ingest.profiles import builtin_profiles, load_profile
-from ..ingest.results import REJECT_REASONS, IngestReport
 from .common import (
     EXIT_REJECTS,
     DataDir,
@@ -30,6 +26,9 @@ from .common import (
     out,
     print_frame,
 )
+
+if TYPE_CHECKING:
+    from ..ingest.results import IngestReport
 
 __all__ = ["register"]
 
@@ -67,6 +66,8 @@ def _file_notes(report: IngestReport) -> None:
 
 
 def _ingest_summary(report: IngestReport) -> None:
+    from ..ingest.results import REJECT_REASONS
+
     t = Table(title="Ingest summary" + (" (dry run: nothing written)" if report.dry_run else ""))
     for c in (
         "file",
@@ -172,6 +173,9 @@ def ingest_cmd(
     Example:  dispatch ingest exports/2024-*.csv.gz --mapping my_cad.toml
     Example:  dispatch ingest calls.csv --mapping fixed.toml --replace
     """
+    from ..api import ingest
+    from ..ingest.profiles import load_profile
+
     if profile is not None and mapping is None:
         prof = load_profile(profile)
     elif mapping is not None and profile is None:
@@ -221,6 +225,10 @@ def profiles_cmd(fmt: Format = "table") -> None:
 
     Example:  dispatch profiles
     """
+    import polars as pl
+
+    from ..ingest.profiles import builtin_profiles, load_profile
+
     rows = []
     for name, path in sorted(builtin_profiles().items()):
         p = load_profile(name)

@@ -5,14 +5,12 @@ station sites)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 
 import dispatch_analytics.fmt as fmt
 
-from ..store import Store
 from ._planning import (
     BusyOpt,
     CategoryOpt,
@@ -29,6 +27,9 @@ from ._planning import (
     summary_rows,
 )
 from .common import AgencyOpt, DataDir, Format, agency_for, check_format, err, out, print_frame
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 __all__ = ["register"]
 
@@ -65,6 +66,7 @@ def gaps_cmd(
     Example:  dispatch gaps --layer sf_neighborhoods --metric travel --target-s 240 --priority 3
     """
     from ..analysis.gaps import Gaps
+    from ..store import Store
 
     f = check_format(fmt_name, ("table", "csv", "json"))
     store = Store(data_dir, create=False)
@@ -161,7 +163,10 @@ def whatif_cmd(
 
     Example:  dispatch whatif --add-station -122.39,37.72 --close-station 12 --layer sf_neighborhoods
     """
+    import polars as pl
+
     from ..analysis.whatif import WhatIf, parse_lonlat
+    from ..store import Store
 
     f = check_format(fmt_name, ("table", "csv", "json"))
     adds = [parse_lonlat(p, "--add-station") for p in add_station or []]
@@ -226,6 +231,7 @@ def site_cmd(
     Example:  dispatch site --new 2 --target-s 240 --layer sf_neighborhoods
     """
     from ..analysis.siting import Siting
+    from ..store import Store
 
     f = check_format(fmt_name, ("table", "csv", "json"))
     store = Store(data_dir, create=False)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
 from ..errors import QueryError
@@ -19,6 +18,9 @@ from .common import (
     resolve_agency_option,
 )
 
+if TYPE_CHECKING:
+    import polars as pl
+
 __all__ = ["register"]
 
 
@@ -28,6 +30,8 @@ def queries_cmd(fmt: Format = "table", data_dir: DataDir = None) -> None:
 
     Example:  dispatch queries --format json
     """
+    import polars as pl
+
     from ..metrics.queries import list_queries
 
     rows = [

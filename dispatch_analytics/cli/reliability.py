@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
 from .common import (
@@ -23,6 +22,9 @@ from .common import (
     print_people,
 )
 
+if TYPE_CHECKING:
+    import polars as pl
+
 __all__ = ["register"]
 
 _SHARES = ("share_with_concurrent", "share_0", "share_1", "share_2", "share_3_plus",
@@ -31,6 +33,8 @@ _SHARES = ("share_with_concurrent", "share_0", "share_1", "share_2", "share_3_pl
 
 def _for_people(name: str, t: pl.DataFrame, rel, limit: int) -> tuple[pl.DataFrame, str]:
     """The table as shown to people (pivots and top rows), and its title."""
+    import polars as pl
+
     if name == "cross_area":
         m = rel.cross_area_matrix()
         return m, "Cross-area responses: unit responses by area (rows) and station (columns)"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..store import Store
 from .common import (
     AgencyOpt,
     DataDir,
@@ -17,6 +16,9 @@ from .common import (
     print_frame,
     print_warnings,
 )
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["register"]
 
@@ -85,6 +87,7 @@ def zones_load_cmd(
     import warnings
 
     from ..spatial.zones import load_zones
+    from ..store import Store
 
     store = Store(data_dir)
     with warnings.catch_warnings(record=True) as caught:
@@ -110,6 +113,8 @@ def zones_list_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
 
     Example:  dispatch zones list
     """
+    from ..store import Store
+
     store = Store(data_dir, create=False)
     df = store.sql(
         """
@@ -149,6 +154,7 @@ def zones_outside_cmd(
     """
     from ..metrics.agency_scope import agency_scope
     from ..spatial.zones import outside_incidents
+    from ..store import Store
 
     store = Store(data_dir, create=False)
     con = store.connect(read_only=True)
@@ -209,6 +215,7 @@ def stations_load_cmd(
     import warnings
 
     from ..spatial.stations import load_stations
+    from ..store import Store
 
     store = Store(data_dir)
     with warnings.catch_warnings(record=True) as caught:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.console import JustifyMethod
 from rich.table import Table
 
-from ..ingest.results import REJECT_REASONS
-from ..store import Store, resolve_data_dir
 from .common import (
     DataDir,
     Format,
@@ -20,6 +17,11 @@ from .common import (
     out,
     print_frame,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..store import Store
 
 __all__ = ["register"]
 
@@ -109,7 +111,10 @@ def status_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
 
     Example:  dispatch status --data-dir ./dispatch_data --format json
     """
+    import polars as pl
+
     from ..metrics.agencies import agency_status
+    from ..store import Store
 
     fmt = check_format(fmt)
     store = Store(data_dir, create=False)
@@ -177,6 +182,11 @@ def rejects_cmd(
 
     Example:  dispatch rejects --reason stage_order --out stage_order.csv
     """
+    import polars as pl
+
+    from ..ingest.results import REJECT_REASONS
+    from ..store import Store
+
     if reason is not None and reason not in REJECT_REASONS:
         raise typer.BadParameter(
             f"`--reason` {reason!r} is not a reject reason; use one of {', '.join(REJECT_REASONS)}"
@@ -222,6 +232,7 @@ def sql_cmd(
 
     Example:  dispatch sql "select call_category, count(*) from incidents group by 1" -f csv
     """
+    from ..store import Store
     from ..store.console import read_only_query
 
     fmt = check_format(fmt)
@@ -234,6 +245,8 @@ def where_cmd(data_dir: DataDir = None) -> None:
 
     Example:  duckdb -readonly "$(dispatch where | tail -1)"
     """
+    from ..store import resolve_data_dir
+
     root = resolve_data_dir(data_dir)
     out.print(str(root))
     out.print(str(root / "catalog.duckdb"))

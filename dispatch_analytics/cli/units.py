@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..store import Store
 from .common import DataDir, Format, out, print_frame
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["register"]
 
@@ -37,6 +39,7 @@ def units_load_cmd(
     Example:  dispatch units load units.xlsx
     """
     from ..spatial.units import load_units
+    from ..store import Store
 
     store = Store(data_dir)
     out.print(load_units(store.root, file, sheet=sheet).summary(), highlight=False)
@@ -77,6 +80,7 @@ def units_derive_cmd(
     Example:  dispatch units derive --regex '^[ET](\d+)$' --zero-pad 2
     """
     from ..spatial.units import derive_units
+    from ..store import Store
 
     store = Store(data_dir, create=False)
     rep = derive_units(
@@ -91,6 +95,8 @@ def units_list_cmd(data_dir: DataDir = None, fmt: Format = "table") -> None:
 
     Example:  dispatch units list --format csv
     """
+    from ..store import Store
+
     store = Store(data_dir, create=False)
     df = store.sql(
         "select u.unit_id, u.station_id, u.unit_type, u.staffing, "

@@ -7,18 +7,22 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 
 from ..errors import FeedError
-from ..feeds import DEFAULT_STALE_AFTER_S, DatabaseWatch, FolderWatch, feed_status, run
-from ..feeds.state import CycleReport
 from ..fmt import duration
-from ..ingest.profiles import SourceProfile, load_profile
-from ..store import Store
 from .common import EXIT_ERROR, EXIT_REJECTS, DataDir, Format, check_format, err, out, print_frame
+
+if TYPE_CHECKING:
+    from ..feeds import DatabaseWatch, FolderWatch
+    from ..feeds.state import CycleReport
+    from ..ingest.profiles import SourceProfile
+
+#: ``feeds.status.DEFAULT_STALE_AFTER_S``, repeated so that loading the command line does not
+#: import the feeds (and the ingest pipeline behind them); tests/test_architecture.py checks it.
+STALE_AFTER_S = 900.0
 
 __all__ = ["register"]
 
@@ -41,6 +45,8 @@ _CSV_FIELDS = (
 
 
 def _profile(profile: str | None, mapping: Path | None) -> SourceProfile:
+    from ..ingest.profiles import load_profile
+
     if profile is not None and mapping is None:
         return load_profile(profile)
     if mapping is not None and profile is None:
@@ -196,6 +202,8 @@ def watch_cmd(
     Example:  dispatch watch --database postgresql://reader@cad-db/cad --query units.sql
     --cursor updated_at --mapping cad.toml --once
     """
+    from ..feeds import DatabaseWatch, FolderWatch, run
+
     f = check_format(fmt)
     _check_args(folder, database, query, cursor, interval_s, settle_s)
     prof = _profile(profile, mapping)
@@ -248,7 +256,7 @@ def watch_cmd(
 def feed_status_cmd(
     stale_after_s: Annotated[
         float, typer.Option("--stale-after-s", help="Stale when the last ingest is older.")
-    ] = DEFAULT_STALE_AFTER_S,
+    ] = STALE_AFTER_S,
     check: Annotated[
         bool, typer.Option("--check", help="Exit with code 3 when the feed is stale.")
     ] = False,
@@ -261,6 +269,11 @@ def feed_status_cmd(
 
     Example:  dispatch feed-status --stale-after-s 600 --check
     """
+    import polars as pl
+
+    from ..feeds import feed_status
+    from ..store import Store
+
     f = check_format(fmt)
     st = feed_status(Store(data_dir, create=False), stale_after_s=stale_after_s)
     if f == "json":

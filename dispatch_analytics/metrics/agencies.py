@@ -112,7 +112,8 @@ def agency_status(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         ``stations`` (its own). Summed over agencies, ``rows_accepted + rows_rejected`` is the
         store's rows read.
     """
-    return con.execute(_STATUS_SQL).pl()
+    # the Arrow C stream, not .pl() (which imports pyarrow): `dispatch status` needs no pyarrow
+    return pl.DataFrame(con.sql(_STATUS_SQL))
 
 
 def agency_counts(

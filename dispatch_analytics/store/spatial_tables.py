@@ -58,6 +58,7 @@ __all__ = [
     "schema_path",
     "units_path",
     "SPATIAL_VIEWS",
+    "SPATIAL_COLUMNS",
     "arrow_schemas",
     "fsync_dir",
     "atomic_write",
@@ -140,56 +141,83 @@ def units_path(root) -> Path:
 SPATIAL_VIEWS: tuple[str, ...] = ("zones", "stations", "incident_zones", "incident_cells", "units")
 
 
+#: The placeholder files' columns, as (name, type) with the type named as in pyarrow (and in
+#: :data:`_POLARS_TYPES`): a plain spec, so opening a store can check the placeholders with
+#: polars (imported by the store anyway) and import pyarrow only when one must be written.
+SPATIAL_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "zones": (
+        ("layer", "string"),
+        ("agency", "string"),
+        ("zone_id", "string"),
+        ("name", "string"),
+        ("density_class", "string"),
+        ("area_km2", "float64"),
+        ("geometry", "binary"),
+        ("generation", "int64"),
+    ),
+    "stations": (
+        ("agency", "string"),
+        ("station_id", "string"),
+        ("name", "string"),
+        ("latitude", "float64"),
+        ("longitude", "float64"),
+        ("geometry", "binary"),
+    ),
+    "incident_zones": (
+        ("agency", "string"),
+        ("incident_id", "string"),
+        ("layer", "string"),
+        ("zone_id", "string"),
+        ("generation", "int64"),
+    ),
+    "incident_cells": (
+        ("agency", "string"),
+        ("incident_id", "string"),
+        ("resolution", "int8"),
+        ("h3_cell", "string"),
+    ),
+    "units": (
+        ("agency", "string"),
+        ("unit_id", "string"),
+        ("station_id", "string"),
+        ("unit_type", "string"),
+        ("staffing", "int32"),
+        ("source", "string"),
+    ),
+}
+
+#: What polars reads each pyarrow type of :data:`SPATIAL_COLUMNS` back as.
+_POLARS_TYPES = {
+    "string": "String",
+    "float64": "Float64",
+    "binary": "Binary",
+    "int64": "Int64",
+    "int32": "Int32",
+    "int8": "Int8",
+}
+
+
 def arrow_schemas() -> dict[str, Any]:
+    """The :data:`SPATIAL_COLUMNS` as pyarrow schemas (imports pyarrow)."""
     import pyarrow as pa
 
-    s = pa.string()
     return {
-        "zones": pa.schema(
-            [
-                ("layer", s),
-                ("agency", s),
-                ("zone_id", s),
-                ("name", s),
-                ("density_class", s),
-                ("area_km2", pa.float64()),
-                ("geometry", pa.binary()),
-                ("generation", pa.int64()),
-            ]
-        ),
-        "stations": pa.schema(
-            [
-                ("agency", s),
-                ("station_id", s),
-                ("name", s),
-                ("latitude", pa.float64()),
-                ("longitude", pa.float64()),
-                ("geometry", pa.binary()),
-            ]
-        ),
-        "incident_zones": pa.schema(
-            [
-                ("agency", s),
-                ("incident_id", s),
-                ("layer", s),
-                ("zone_id", s),
-                ("generation", pa.int64()),
-            ]
-        ),
-        "incident_cells": pa.schema(
-            [("agency", s), ("incident_id", s), ("resolution", pa.int8()), ("h3_cell", s)]
-        ),
-        "units": pa.schema(
-            [
-                ("agency", s),
-                ("unit_id", s),
-                ("station_id", s),
-                ("unit_type", s),
-                ("staffing", pa.int32()),
-                ("source", s),
-            ]
-        ),
+        table: pa.schema([(name, getattr(pa, kind)()) for name, kind in cols])
+        for table, cols in SPATIAL_COLUMNS.items()
     }
+
+
+def _has_columns(path: Path, table: str) -> bool:
+    """Whether the Parquet file at ``path`` holds exactly ``table``'s columns (names, order,
+    types), read with polars from the file's footer (no pyarrow import)."""
+    import polars as pl
+
+    try:
+        got = pl.scan_parquet(path, glob=False).collect_schema()
+    except (OSError, pl.exceptions.PolarsError):  # unreadable or truncated: rewrite it
+        return False
+    want = [(name, getattr(pl, _POLARS_TYPES[kind])()) for name, kind in SPATIAL_COLUMNS[table]]
+    return list(got.items()) == want
 
 
 def fsync_dir(d: Path) -> None:
@@ -363,28 +391,28 @@ def init_spatial(root: str | os.PathLike) -> Path:
     StoreError
         The folders or files cannot be created.
     """
-    import pyarrow.parquet as pq
-
-    schemas = arrow_schemas()
     # data files created empty when missing (existing ones are never touched)
     missing = {
-        stations_path(root): schemas["stations"],
-        cells_path(root): schemas["incident_cells"],
-        units_path(root): schemas["units"],
+        stations_path(root): "stations",
+        cells_path(root): "incident_cells",
+        units_path(root): "units",
     }
     # zero-row files that must hold the current schema (rewritten when it changed)
     current = {
-        zones_dir(root) / EMPTY_FILE: schemas["zones"],
-        incident_zones_dir(root) / EMPTY_FILE: schemas["incident_zones"],
-        **{schema_path(root, t): schemas[t] for t in ("stations", "incident_cells", "units")},
+        zones_dir(root) / EMPTY_FILE: "zones",
+        incident_zones_dir(root) / EMPTY_FILE: "incident_zones",
+        **{schema_path(root, t): t for t in ("stations", "incident_cells", "units")},
     }
+    todo = [(p, t) for p, t in missing.items() if not p.exists()]
+    todo += [(p, t) for p, t in current.items() if not p.exists() or not _has_columns(p, t)]
+    if not todo:  # the usual case: nothing to write, and pyarrow is not imported
+        return spatial_dir(root)
+    import pyarrow.parquet as pq
+
+    schemas = arrow_schemas()
     try:
-        for path, schema in missing.items():
-            if not path.exists():
-                atomic_write(path, partial(pq.write_table, schema.empty_table()))
-        for path, schema in current.items():
-            if not path.exists() or not pq.read_schema(path).equals(schema):
-                atomic_write(path, partial(pq.write_table, schema.empty_table()))
+        for path, table in todo:
+            atomic_write(path, partial(pq.write_table, schemas[table].empty_table()))
     except OSError as exc:
         raise StoreError(f"cannot create {spatial_dir(root)}: {exc}") from exc
     return spatial_dir(root)

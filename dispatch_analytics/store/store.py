@@ -357,7 +357,9 @@ class Store(DerivedTable, StoreReading):
             rel = con.sql(query, params=params or None)
             if rel is None:
                 raise QueryError("the statement returned no result set")
-            return rel.pl()
+            # the Arrow C stream (PyCapsule), not rel.pl(): .pl() goes through a pyarrow
+            # Table and imports pyarrow (~0.3 s) in every command that reads the store
+            return pl.DataFrame(rel)
         except duckdb.Error as exc:
             raise QueryError(str(exc).strip()) from exc
         finally:
