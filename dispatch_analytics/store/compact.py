@@ -47,6 +47,7 @@ from .compacted import (
     Layout,
     file_key,
 )
+from .assignment_parts import fold_assignment
 from .crash import crash_point
 from .superseded import DEFAULT_GRACE_S, GRACE_ENV, grace_seconds, purge_superseded
 
@@ -338,6 +339,8 @@ def compact(
     report.derived_parts = len(store.derived_parts())
     if not dry_run and report.derived_parts > 1:
         store.compact_derived()
+    if not dry_run:  # ... and so are the zone / H3 assignment's (.assignment_parts)
+        fold_assignment(store.root)
     report.folders_before, report.files_before, report.bytes_before = _footprint(lay)
     con = _connect(store)
     try:

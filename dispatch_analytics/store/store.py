@@ -38,6 +38,7 @@ import polars as pl
 from ..errors import QueryError, StoreError
 from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
 from ..sql import macro_statements
+from .assignment_parts import cells_view_sql
 from .compacted import COMPACT_COLUMN, SUPERSEDE_SCHEMA
 from .derived import SCHEMA_VERSION, DerivedTable
 from .derived_sql import dedupe_sql as _dedupe_sql
@@ -280,6 +281,7 @@ class Store(DerivedTable, StoreReading):
             f"create or replace view ingest_log as select b.* exclude ({COMPACT_COLUMN}) from "
             f"{self.read_sql('ingest_log')} b {live} order by b.batch_id",
             *spatial_view_sql(self.root),  # zones, stations, incident_zones, incident_cells
+            cells_view_sql(self.root),  # incident_cells over its parts (.assignment_parts)
             *_macros(),  # nearest-rank percentile and CI macros shared with queries/
         ]
 
