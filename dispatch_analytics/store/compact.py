@@ -42,6 +42,7 @@ from ..errors import StoreError
 from .compacted import (
     COMPACT_COLUMN,
     COMPACT_MARK,
+    LIVE_MARK,
     MANIFEST_SCHEMA,
     SUPERSEDE_SCHEMA,
     Layout,
@@ -281,14 +282,21 @@ def _finish_stage(stage: Path, names: list[str], keys: list[str]) -> None:
     )
     manifest.write_parquet(stage / "manifest.parquet")
     now = datetime.now(UTC)
+    hidden = sorted(set(keys))
+    # the run's own files: their rows count only once a query has listed this record
+    live = sorted({f"{stage.name}/{n.split('.')[0]}" for n in names})
     pl.DataFrame(
-        {"key": sorted(set(keys)), "superseded_at": [now] * len(set(keys))},
+        {
+            "key": hidden + live,
+            "superseded_at": [now] * len(hidden) + [None] * len(live),
+            "live": [False] * len(hidden) + [True] * len(live),
+        },
         schema=SUPERSEDE_SCHEMA,
     ).write_parquet(stage / "supersedes.parquet")
 
 
 def _run_name() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}{COMPACT_MARK}{uuid.uuid4().hex[:4]}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}{COMPACT_MARK}{uuid.uuid4().hex[:4]}{LIVE_MARK}"
 
 
 # Long: the plan, the three kinds' rewrites and the publish read best as one sequence

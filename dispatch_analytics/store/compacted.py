@@ -36,6 +36,7 @@ import polars as pl
 __all__ = [
     "COMPACT_MARK",
     "COMPACT_COLUMN",
+    "LIVE_MARK",
     "SUPERSEDE_SCHEMA",
     "MANIFEST_SCHEMA",
     "Layout",
@@ -50,11 +51,17 @@ COMPACT_MARK = "-compact-"
 #: The column of compacted rows naming the file they live in (``<run>/<file stem>``).
 COMPACT_COLUMN = "compact_id"
 
-#: ``supersedes.parquet``: the keys a run hides, and when it was written.
+#: ``supersedes.parquet``: the keys a run hides, and when it was written; and (``live``
+#: true, no time) the keys of the run's own files, whose rows count only once this record is
+#: listed (runs named with :data:`LIVE_MARK`; see ``Store._live_sql``).
 SUPERSEDE_SCHEMA: dict[str, pl.DataType] = {
     "key": pl.String(),
     "superseded_at": pl.Datetime("us", "UTC"),
+    "live": pl.Boolean(),
 }
+#: The end of the names of runs whose rows need their ``live`` records (runs written before
+#: it count without them).
+LIVE_MARK = "-v2"
 #: ``manifest.parquet``: one row per file of a run and batch it holds rows of.
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {"file": pl.String(), "batch_id": pl.String()}
 
@@ -145,7 +152,10 @@ def read_layout(batches_dir: Path) -> Layout:
     ]
     if sup_files:
         sup = (
-            pl.scan_parquet(sup_files, schema=pl.Schema(SUPERSEDE_SCHEMA), glob=False)
+            pl.scan_parquet(
+                sup_files, schema=pl.Schema(SUPERSEDE_SCHEMA), glob=False, missing_columns="insert"
+            )
+            .filter(~pl.col("live").fill_null(False))
             .group_by("key")
             .agg(pl.col("superseded_at").min())
             .collect()
