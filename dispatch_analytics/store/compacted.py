@@ -2,7 +2,7 @@
 
 ``dispatch compact`` (:mod:`.compact`) rewrites the rows of many small batch folders into a
 few files, in one new folder of ``lake/batches/`` (a *compaction run*, named
-``<UTC stamp>-compact-<4 hex>``) published by one rename::
+``<UTC stamp>-compact-<4 hex>-v2``) published by one rename::
 
     lake/batches/<run>/
         responses-<agency>_<YYYY-MM>.parquet   accepted rows, one file per agency and month of
@@ -10,14 +10,17 @@ few files, in one new folder of ``lake/batches/`` (a *compaction run*, named
         rejects-<YYYY-MM>.parquet              rejected rows, by month of their batch's ingest
         ingest_log.parquet                     the ingest-log rows of every compacted batch
         manifest.parquet                       file, batch_id: which batches each file holds
-        supersedes.parquet                     key, superseded_at: what this run replaces
+        supersedes.parquet                     key, superseded_at, live: what this run
+                                               replaces, and its own files' keys (live)
 
 Every row keeps its ``batch_id``, ``source``, ``source_row`` and ``row_hash``; a compacted
 row also carries ``compact_id`` = ``<run>/<file stem>``, the file it lives in. So every row
 has a *key*: ``coalesce(compact_id, batch_id)`` = the batch folder it was ingested into, or
 the compacted file it was moved to. ``supersedes.parquet`` lists the keys the run replaces
 (the batch folders it compacted, the compacted files it merged); every view leaves out rows
-whose key is listed, in the same rename that shows the new files. Keys are never reused, so
+whose key is listed, in the same rename that shows the new files; the rows of a run's own
+files count only when a query listed the record naming them live (so a query whose listings
+straddle the rename sees the old files, never neither or both: ``Store._live_sql``). Keys are never reused, so
 a key once superseded stays hidden: the old files can be deleted later (after a grace period
 for readers still scanning them, :func:`~.compact.purge_superseded`) without changing what
 any view shows.
