@@ -457,8 +457,18 @@ def test_the_views_list_the_records_before_the_data(tmp_path):
         )
         mark = tmp_path / f"mark-{view}"
         subprocess.run(
-            ["strace", "-f", "-e", "trace=openat", "-o", str(trace), sys.executable, "-c", code,
-             str(mark)],
+            [
+                "strace",
+                "-f",
+                "-e",
+                "trace=openat",
+                "-o",
+                str(trace),
+                sys.executable,
+                "-c",
+                code,
+                str(mark),
+            ],
             check=True,
         )
         text = trace.read_text()
@@ -469,8 +479,9 @@ def test_the_views_list_the_records_before_the_data(tmp_path):
         ]
         first_record = next(i for i, p in enumerate(opened) if p.endswith("supersedes.parquet"))
         first_data = next(
-            i for i, p in enumerate(opened) if Path(p).name.startswith(("responses-", "rejects-",
-                                                                         "ingest_log"))
+            i
+            for i, p in enumerate(opened)
+            if Path(p).name.startswith(("responses-", "rejects-", "ingest_log"))
         )
         assert first_record < first_data, (view, opened[:12])
 

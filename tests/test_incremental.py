@@ -311,8 +311,15 @@ def test_assignment_parts_fold_at_the_threshold(tmp_path, monkeypatch):
     _check_store(root)
 
 
-@pytest.mark.parametrize("stage", ["assign.layer.fold.unstamped", "assign.layer.fold.emptied",
-                                   "assign.cells.fold.emptied", "assign.cells.fold.renamed"])
+@pytest.mark.parametrize(
+    "stage",
+    [
+        "assign.layer.fold.unstamped",
+        "assign.layer.fold.emptied",
+        "assign.cells.fold.emptied",
+        "assign.cells.fold.renamed",
+    ],
+)
 def test_an_ingest_killed_while_folding_is_finished_by_the_next(tmp_path, stage):
     """kill -9 inside a fold: the assignment is never doubled (no key twice), and the next
     ingest (no stamp: every incident assigned again) leaves the full result."""

@@ -210,7 +210,9 @@ def fold_assignment(root) -> int:
     stamp = assigned_path(root)
     with spatial_lock(root):
         saved = stamp.read_bytes() if stamp.is_file() else None
-        bases = [incident_zones_path(root, layer, g) for layer, g in layer_generations(root).items()]
+        bases = [
+            incident_zones_path(root, layer, g) for layer, g in layer_generations(root).items()
+        ]
         folded = sum(fold_table(root, b) for b in [*bases, cells_path(root)])
         if folded and saved is not None and not stamp.is_file():
             atomic_write(stamp, lambda p: Path(p).write_bytes(saved))

@@ -39,6 +39,7 @@ import duckdb
 import polars as pl
 
 from ..errors import StoreError
+from .assignment_parts import fold_assignment
 from .compacted import (
     COMPACT_COLUMN,
     COMPACT_MARK,
@@ -48,7 +49,6 @@ from .compacted import (
     Layout,
     file_key,
 )
-from .assignment_parts import fold_assignment
 from .crash import crash_point
 from .superseded import DEFAULT_GRACE_S, GRACE_ENV, grace_seconds, purge_superseded
 

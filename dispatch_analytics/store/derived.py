@@ -84,7 +84,11 @@ class DerivedTable:
         def changed_keys(self, added: set[str], removed: set[str]) -> pl.DataFrame: ...
 
         def scan_rows(
-            self, kind: str, batches: set[str] | None = None, schema=None, columns=None,
+            self,
+            kind: str,
+            batches: set[str] | None = None,
+            schema=None,
+            columns=None,
             layout=None,
         ) -> pl.LazyFrame | None: ...
 
