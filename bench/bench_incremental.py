@@ -33,6 +33,7 @@ HERE = Path(__file__).parent
 WORK = HERE / "_work"
 sys.path.insert(0, str(HERE))
 
+from goals import write_goal  # noqa: E402  (bench/goals.py: the goal files)
 from synth import MAPPING, make_csv, make_store  # noqa: E402
 
 NHOODS = HERE.parent / "sample_data" / "sf_week" / "sf_analysis_neighborhoods.geojson"
@@ -68,6 +69,24 @@ CHILD = {
         ingest(sys.argv[1], prof, data_dir=sys.argv[3])
         p.disable()
         pstats.Stats(p).sort_stats("cumulative").print_stats(45)
+    """),
+    "phases": textwrap.dedent("""
+        import cProfile, json, pstats, sys
+        import polars, duckdb
+        from dispatch_analytics import ingest, load_profile
+        prof = load_profile(sys.argv[2])
+        p = cProfile.Profile()
+        p.enable()
+        ingest(sys.argv[1], prof, data_dir=sys.argv[3])
+        p.disable()
+        st = pstats.Stats(p)
+        out = {}
+        for (file, _, func), (_, _, _, cum, _) in st.stats.items():
+            for name, (mod, fn) in PHASES.items():
+                if file.endswith(mod) and func == fn:
+                    out[name] = out.get(name, 0) + cum
+        out["total"] = max(c for (_, _, _, c, _) in st.stats.values())
+        print(json.dumps(out))
     """),
     "view": textwrap.dedent("""
         import json, sys, time
@@ -119,8 +138,19 @@ CHILD = {
 }
 
 
+#: The phases of a batch reported in the goal's detail: (module file, function) whose
+#: cumulative time is the phase's.
+PHASES = {
+    "open the store (views, catalog)": ("store/store.py", "__init__"),
+    "catch-up checks": ("dispatch_analytics/api.py", "finish_interrupted"),
+    "write the batch": ("store/batches.py", "ingest_files"),
+    "derived refresh": ("store/derived.py", "refresh_derived"),
+    "zone / H3 assignment": ("spatial/changed.py", "assign_changed"),
+}
+
+
 def child(kind: str, *args: str) -> dict | str:
-    code = CHILD[kind].replace("HWM", HWM)
+    code = CHILD[kind].replace("HWM", HWM).replace("PHASES", repr(PHASES))
     out = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
     )
@@ -262,6 +292,28 @@ def main() -> None:
             ),
             ("ingest / bare read", f"{full['seconds'] / bare['seconds']:.2f}x  (goal <= 2x)"),
         ]
+    # where the time goes: one profiled batch into each store
+    ph_big = child("phases", str(csv), str(mapping), str(linked_copy(big, WORK / "run")))
+    shutil.rmtree(WORK / "run", ignore_errors=True)
+    ph_empty = child("phases", str(csv), str(mapping), str(linked_copy(empty, WORK / "run")))
+    shutil.rmtree(WORK / "run", ignore_errors=True)
+    phases = "; ".join(
+        f"{name} {ph_big.get(name, 0):.2f} s (empty store {ph_empty.get(name, 0):.2f} s)"
+        for name in PHASES
+    )
+    rows.append(("phases into big (into empty), profiled", phases))
+    ratio = into_big["seconds"] / into_empty["seconds"]
+    write_goal(
+        "batch_vs_empty",
+        work=f"a {args.batch_rows}-row batch into a {args.incidents:,}-incident store vs into "
+        "an empty store (one zone layer, H3 cells)",
+        measured=f"{into_big['seconds']:.2f} s vs {into_empty['seconds']:.2f} s; peak RSS "
+        f"{into_big['rss_mb']:,.0f} MB vs {into_empty['rss_mb']:,.0f} MB; load "
+        f"{os.getloadavg()[0]:.1f}",
+        ratio=ratio,
+        goal="<= 1.5x",
+        detail=f"cProfile of one batch: {phases}",
+    )
     w = max(len(a) for a, _ in rows)
     print(f"\nIncremental ingest benchmark (best of {args.repeat})")
     print("-" * (w + 40))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 from dispatch_analytics import Store, ingest, load_profile
 from dispatch_analytics.api import remove_batches
 from dispatch_analytics.spatial.zones import load_zones
+from dispatch_analytics.store import assignment_parts as parts_mod
 from dispatch_analytics.store import derived as derived_mod
 
 #: two squares side by side near (40.71, -74.00); points east of both are in no zone
@@ -133,23 +135,60 @@ row_spec = st.tuples(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(
-    st.lists(row_spec, min_size=1, max_size=14),
-    st.lists(st.integers(0, 14), min_size=1, max_size=3),
-    st.one_of(st.none(), st.integers(0, 5)),
+    st.lists(row_spec, min_size=1, max_size=16),
+    st.lists(st.integers(0, 16), min_size=1, max_size=7),
+    st.one_of(st.none(), st.integers(0, 7)),
+    st.sampled_from([1, 2, 16]),
 )
-def test_incremental_equals_full_rebuild(specs, cuts, remove):
+def test_incremental_equals_full_rebuild(specs, cuts, remove, max_parts):
+    """Up to 8 batches and a removal; the assignment tables may hold at most ``max_parts``
+    parts (1 or 2: folds happen along the way), then are folded by `compact`."""
     rows = [_row(*s) for s in specs]
     bounds = sorted({0, len(rows), *(c % (len(rows) + 1) for c in cuts)})
     batches = [rows[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if rows[a:b]]
-    with tempfile.TemporaryDirectory() as d:
-        root = _run(batches, remove, Path(d))
-        _check_store(root)
-        store = Store(root, create=False)
-        before = store.sql(INC_COLS.format("incidents"))
-        with store.write_lock():
-            store.compact_derived()
-        assert len(store.derived_parts()) == 1
-        assert store.sql(INC_COLS.format("incidents")).equals(before)
+    real = parts_mod.MAX_PARTS
+    parts_mod.MAX_PARTS = max_parts
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            root = _run(batches, remove, Path(d))
+            _check_store(root)
+            _check_parts_disjoint(root)
+            store = Store(root, create=False)
+            before = store.sql(INC_COLS.format("incidents"))
+            zones = store.sql("select * from incident_zones order by all")
+            with store.write_lock():
+                store.compact_derived()
+            parts_mod.fold_assignment(root)
+            assert len(store.derived_parts()) == 1
+            assert store.sql(INC_COLS.format("incidents")).equals(before)
+            assert store.sql("select * from incident_zones order by all").equals(zones)
+            assert all(parts_mod.part_rows(p) == 0 for p in _part_files(root))
+            _check_store(root)
+    finally:
+        parts_mod.MAX_PARTS = real
+
+
+def _is_part(p: Path) -> bool:
+    return re.search(r"\.p\d{5}\.parquet$", p.name) is not None
+
+
+def _part_files(root: Path) -> list[Path]:
+    sp = root / "spatial"
+    return sorted(sp.glob("incident_zones/*.p*.parquet")) + sorted(
+        sp.glob("incident_cells.p*.parquet")
+    )
+
+
+def _check_parts_disjoint(root: Path) -> None:
+    """No key in two files of one assignment table (the views are plain unions)."""
+    sp = root / "spatial"
+    tables = [*sorted(sp.glob("incident_zones/*.*.parquet")), sp / "incident_cells.parquet"]
+    for base in tables:
+        if _is_part(base) or not base.is_file():
+            continue
+        files = parts_mod.table_files(base)
+        keys = pl.concat([pl.read_parquet(f, columns=["agency", "incident_id"]) for f in files])
+        assert not keys.is_duplicated().any(), base.name
 
 
 def test_incremental_fixed_example(tmp_path):
@@ -208,6 +247,111 @@ def test_a_batch_links_the_untouched_parts_and_recomputes_only_its_incidents(tmp
     assert pl.read_parquet(parts[1]).height == 4  # only the touched incidents
     assert points == [4]  # only the changed incidents were located
     _check_store(root)
+
+
+def test_a_batch_adds_an_assignment_part_and_keeps_the_untouched_files(tmp_path):
+    """A batch of new incidents writes one part per assignment table with only its
+    incidents; part 0 keeps its inode. A supersede of one of them rewrites that small part
+    (not part 0); a removal drops the rows from the parts holding them."""
+    toml = write_toml(tmp_path / "m.toml", UNIT_TOML)
+    root = tmp_path / "store"
+    Store(root)
+    load_zones(root, _zones_file(tmp_path / "sq.geojson"), "squares", id_field="id")
+    big = [_row(i, "M1", i % 40, i % 4, True) for i in range(100)]
+    ingest(write_csv(tmp_path / "a.csv", UNIT_HEADER, big), load_profile(toml), data_dir=root)
+    sp = root / "spatial"
+    (zbase,) = [p for p in sp.glob("incident_zones/squares.*.parquet") if not _is_part(p)]
+    cbase = sp / "incident_cells.parquet"
+    parts_mod.fold_assignment(root)  # part 0 holds the 100 incidents
+    inodes = {p: p.stat().st_ino for p in (zbase, cbase)}
+    new = [_row(i, "E1", 7, 1, True) for i in (500, 501, 502)]
+    ingest(write_csv(tmp_path / "b.csv", UNIT_HEADER, new), load_profile(toml), data_dir=root)
+    assert {p: p.stat().st_ino for p in (zbase, cbase)} == inodes  # not rewritten
+    zparts = [p for p in parts_mod.table_files(zbase) if p != zbase and parts_mod.part_rows(p)]
+    cparts = [p for p in parts_mod.table_files(cbase) if p != cbase and parts_mod.part_rows(p)]
+    assert [sorted(pl.read_parquet(p)["incident_id"]) for p in zparts + cparts] == [
+        ["I500", "I501", "I502"]
+    ] * 2
+    _check_store(root)
+    _check_parts_disjoint(root)
+    # I501 again (moved to the point in no zone): its part rewritten, part 0 untouched
+    again = [_row(501, "E1", 7, 2, True), _row(501, "M1", 8, 2, True)]
+    ingest(write_csv(tmp_path / "c.csv", UNIT_HEADER, again), load_profile(toml), data_dir=root)
+    assert {p: p.stat().st_ino for p in (zbase, cbase)} == inodes
+    _check_store(root)
+    _check_parts_disjoint(root)
+    remove_batches([Store(root).ingest_log()["batch_id"][1]], data_dir=root)
+    _check_store(root)
+    _check_parts_disjoint(root)
+    ids = set(Store(root).sql("select incident_id from incident_zones")["incident_id"])
+    assert "I500" not in ids and "I501" in ids
+
+
+def test_assignment_parts_fold_at_the_threshold(tmp_path, monkeypatch):
+    monkeypatch.setattr(parts_mod, "MAX_PARTS", 2)
+    toml = write_toml(tmp_path / "m.toml", UNIT_TOML)
+    root = tmp_path / "store"
+    Store(root)
+    load_zones(root, _zones_file(tmp_path / "sq.geojson"), "squares", id_field="id")
+    full = []
+    for i in range(6):
+        f = write_csv(tmp_path / f"p{i}.csv", UNIT_HEADER, [_row(i, "M1", 3, i % 4, True)])
+        ingest(f, load_profile(toml), data_dir=root)
+        zdir = root / "spatial" / "incident_zones"
+        (zb,) = [p for p in zdir.glob("squares.*.parquet") if not _is_part(p)]
+        full.append(sum(1 for p in parts_mod.table_files(zb) if p != zb and parts_mod.part_rows(p)))
+        _check_store(root)
+        _check_parts_disjoint(root)
+    assert max(full) <= 3 and 0 in full  # folded when a third part would hold rows
+    # emptied parts stay (a reader may have listed them) until the grace period is over
+    empties = [p for p in _part_files(root) if parts_mod.part_rows(p) == 0]
+    assert empties
+    assert parts_mod.clean_parts(root) == []
+    assert sorted(parts_mod.clean_parts(root, grace_s=0)) == sorted(empties)
+    _check_store(root)
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        "assign.layer.fold.unstamped",
+        "assign.layer.fold.emptied",
+        "assign.cells.fold.emptied",
+        "assign.cells.fold.renamed",
+    ],
+)
+def test_an_ingest_killed_while_folding_is_finished_by_the_next(tmp_path, stage):
+    """kill -9 inside a fold: the assignment is never doubled (no key twice), and the next
+    ingest (no stamp: every incident assigned again) leaves the full result."""
+    import signal
+
+    from dispatch_analytics.store.crash import CRASH_ENV, FOLD_STAGES
+
+    assert stage in FOLD_STAGES
+    toml = write_toml(tmp_path / "m.toml", UNIT_TOML)
+    root = tmp_path / "store"
+    Store(root)
+    load_zones(root, _zones_file(tmp_path / "sq.geojson"), "squares", id_field="id")
+    for i in range(3):
+        f = write_csv(tmp_path / f"p{i}.csv", UNIT_HEADER, [_row(i, "M1", 3, i % 4, True)])
+        ingest(f, load_profile(toml), data_dir=root)
+    f = write_csv(tmp_path / "k.csv", UNIT_HEADER, [_row(9, "M1", 3, 1, True)])
+    code = (
+        "from dispatch_analytics import ingest, load_profile\n"
+        "import dispatch_analytics.store.assignment_parts as p\n"
+        "p.MAX_PARTS = 1\n"
+        f"ingest({str(f)!r}, load_profile({str(toml)!r}), data_dir={str(root)!r})\n"
+    )
+    env = {**os.environ, CRASH_ENV: stage, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    _check_parts_disjoint(root)
+    zones = Store(root).sql("select agency, incident_id from incident_zones")
+    assert not zones.is_duplicated().any()
+    g = write_csv(tmp_path / "n.csv", UNIT_HEADER, [_row(10, "M1", 3, 0, True)])
+    ingest(g, load_profile(toml), data_dir=root)
+    _check_store(root)
+    _check_parts_disjoint(root)
 
 
 def test_parts_are_folded_back_when_numerous(tmp_path, monkeypatch):

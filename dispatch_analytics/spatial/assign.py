@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import StoreError, ZoneError
+from ..store.assignment_parts import clean_parts, publish_whole, table_files
 from ..store.crash import crash_point
 from ..store.spatial_tables import (
     assigned_path,
@@ -105,7 +106,7 @@ def _write_layer(
     lon = inc["longitude"].to_numpy().astype(np.float64)
     idx = assign_point_index(lon, lat, geoms)
     out = _zone_rows(inc, layer, idx, zone_ids, generation)
-    atomic_write(incident_zones_path(root, layer, generation), out.write_parquet, stage)
+    publish_whole(root, incident_zones_path(root, layer, generation), out, stage)
     return idx, int((np.isfinite(lat) & np.isfinite(lon)).sum())
 
 
@@ -146,7 +147,7 @@ def _cell_rows(inc: pl.DataFrame, lat, lon, resolution: int) -> pl.DataFrame:
 
 def _write_cells(root, inc: pl.DataFrame, lat, lon, resolution: int) -> None:
     cells = _cell_rows(inc, lat, lon, resolution)
-    atomic_write(cells_path(root), cells.write_parquet, "assign.cells")
+    publish_whole(root, cells_path(root), cells, "assign.cells")
 
 
 def _live_batches(root) -> list[str] | None:
@@ -195,6 +196,7 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
         counts[layer] = _counts(*_write_layer(root, layer, inc))
     crash_point("assign.layers_done")
     clean_stale_assignments(root)  # earlier generations, layers that are gone
+    clean_parts(root)
     if h3_resolution is not None:
         _write_cells(root, inc, lat, lon, int(h3_resolution))
     if batches is not None:
@@ -204,9 +206,11 @@ def _assign_incidents(root, con, layers, h3_resolution) -> dict[str, dict[str, i
 
 def _cells_resolution(root) -> int | None:
     """The H3 resolution of the stored cells (None when there are none)."""
-    p = cells_path(root)
+    files = [str(f) for f in table_files(cells_path(root))]
+    if not files:
+        return None
     try:
-        res = pl.scan_parquet(p, glob=False).select("resolution").head(1).collect()
+        res = pl.scan_parquet(files, glob=False).select("resolution").head(1).collect()
     except (OSError, pl.exceptions.PolarsError):
         return None
     return int(res["resolution"][0]) if res.height else None

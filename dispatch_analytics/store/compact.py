@@ -39,9 +39,11 @@ import duckdb
 import polars as pl
 
 from ..errors import StoreError
+from .assignment_parts import fold_assignment
 from .compacted import (
     COMPACT_COLUMN,
     COMPACT_MARK,
+    LIVE_MARK,
     MANIFEST_SCHEMA,
     SUPERSEDE_SCHEMA,
     Layout,
@@ -280,14 +282,21 @@ def _finish_stage(stage: Path, names: list[str], keys: list[str]) -> None:
     )
     manifest.write_parquet(stage / "manifest.parquet")
     now = datetime.now(UTC)
+    hidden = sorted(set(keys))
+    # the run's own files: their rows count only once a query has listed this record
+    live = sorted({f"{stage.name}/{n.split('.')[0]}" for n in names})
     pl.DataFrame(
-        {"key": sorted(set(keys)), "superseded_at": [now] * len(set(keys))},
+        {
+            "key": hidden + live,
+            "superseded_at": [now] * len(hidden) + [None] * len(live),
+            "live": [False] * len(hidden) + [True] * len(live),
+        },
         schema=SUPERSEDE_SCHEMA,
     ).write_parquet(stage / "supersedes.parquet")
 
 
 def _run_name() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}{COMPACT_MARK}{uuid.uuid4().hex[:4]}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}{COMPACT_MARK}{uuid.uuid4().hex[:4]}{LIVE_MARK}"
 
 
 # Long: the plan, the three kinds' rewrites and the publish read best as one sequence
@@ -338,6 +347,8 @@ def compact(
     report.derived_parts = len(store.derived_parts())
     if not dry_run and report.derived_parts > 1:
         store.compact_derived()
+    if not dry_run:  # ... and so are the zone / H3 assignment's (.assignment_parts)
+        fold_assignment(store.root)
     report.folders_before, report.files_before, report.bytes_before = _footprint(lay)
     con = _connect(store)
     try:

@@ -2,7 +2,7 @@
 
 ``dispatch compact`` (:mod:`.compact`) rewrites the rows of many small batch folders into a
 few files, in one new folder of ``lake/batches/`` (a *compaction run*, named
-``<UTC stamp>-compact-<4 hex>``) published by one rename::
+``<UTC stamp>-compact-<4 hex>-v2``) published by one rename::
 
     lake/batches/<run>/
         responses-<agency>_<YYYY-MM>.parquet   accepted rows, one file per agency and month of
@@ -10,14 +10,17 @@ few files, in one new folder of ``lake/batches/`` (a *compaction run*, named
         rejects-<YYYY-MM>.parquet              rejected rows, by month of their batch's ingest
         ingest_log.parquet                     the ingest-log rows of every compacted batch
         manifest.parquet                       file, batch_id: which batches each file holds
-        supersedes.parquet                     key, superseded_at: what this run replaces
+        supersedes.parquet                     key, superseded_at, live: what this run
+                                               replaces, and its own files' keys (live)
 
 Every row keeps its ``batch_id``, ``source``, ``source_row`` and ``row_hash``; a compacted
 row also carries ``compact_id`` = ``<run>/<file stem>``, the file it lives in. So every row
 has a *key*: ``coalesce(compact_id, batch_id)`` = the batch folder it was ingested into, or
 the compacted file it was moved to. ``supersedes.parquet`` lists the keys the run replaces
 (the batch folders it compacted, the compacted files it merged); every view leaves out rows
-whose key is listed, in the same rename that shows the new files. Keys are never reused, so
+whose key is listed, in the same rename that shows the new files; the rows of a run's own
+files count only when a query listed the record naming them live (so a query whose listings
+straddle the rename sees the old files, never neither or both: ``Store._live_sql``). Keys are never reused, so
 a key once superseded stays hidden: the old files can be deleted later (after a grace period
 for readers still scanning them, :func:`~.compact.purge_superseded`) without changing what
 any view shows.
@@ -36,6 +39,7 @@ import polars as pl
 __all__ = [
     "COMPACT_MARK",
     "COMPACT_COLUMN",
+    "LIVE_MARK",
     "SUPERSEDE_SCHEMA",
     "MANIFEST_SCHEMA",
     "Layout",
@@ -50,11 +54,17 @@ COMPACT_MARK = "-compact-"
 #: The column of compacted rows naming the file they live in (``<run>/<file stem>``).
 COMPACT_COLUMN = "compact_id"
 
-#: ``supersedes.parquet``: the keys a run hides, and when it was written.
+#: ``supersedes.parquet``: the keys a run hides, and when it was written; and (``live``
+#: true, no time) the keys of the run's own files, whose rows count only once this record is
+#: listed (runs named with :data:`LIVE_MARK`; see ``Store._live_sql``).
 SUPERSEDE_SCHEMA: dict[str, pl.DataType] = {
     "key": pl.String(),
     "superseded_at": pl.Datetime("us", "UTC"),
+    "live": pl.Boolean(),
 }
+#: The end of the names of runs whose rows need their ``live`` records (runs written before
+#: it count without them).
+LIVE_MARK = "-v2"
 #: ``manifest.parquet``: one row per file of a run and batch it holds rows of.
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {"file": pl.String(), "batch_id": pl.String()}
 
@@ -145,7 +155,10 @@ def read_layout(batches_dir: Path) -> Layout:
     ]
     if sup_files:
         sup = (
-            pl.scan_parquet(sup_files, schema=pl.Schema(SUPERSEDE_SCHEMA), glob=False)
+            pl.scan_parquet(
+                sup_files, schema=pl.Schema(SUPERSEDE_SCHEMA), glob=False, missing_columns="insert"
+            )
+            .filter(~pl.col("live").fill_null(False))
             .group_by("key")
             .agg(pl.col("superseded_at").min())
             .collect()

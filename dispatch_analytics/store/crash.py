@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["CRASH_ENV", "WRITER_STAGES", "crash_point", "file_stages"]
+__all__ = ["CRASH_ENV", "WRITER_STAGES", "FOLD_STAGES", "crash_point", "file_stages"]
 
 #: The environment variable naming the stage to die at.
 CRASH_ENV = "DISPATCH_CRASH_AT"
@@ -96,3 +96,13 @@ WRITER_STAGES: dict[str, tuple[str, ...]] = {
     "units_load": ("units.locked", *file_stages("units.file")),
     "units_derive": ("units.locked", *file_stages("units.file")),
 }
+
+#: Stages of folding an assignment table's parts into part 0
+#: (:func:`~dispatch_analytics.store.assignment_parts.publish_whole`), reached only when a
+#: table's parts are due to be folded (so not by the matrix of ``tests/test_crash.py``, whose
+#: store has no parts; ``tests/test_incremental.py`` kills an ingest at each of them).
+FOLD_STAGES: tuple[str, ...] = tuple(
+    f"{table}.fold.{step}"
+    for table in ("assign.layer", "assign.cells")
+    for step in ("unstamped", "emptied", "renamed")
+)

@@ -83,6 +83,15 @@ class DerivedTable:
 
         def changed_keys(self, added: set[str], removed: set[str]) -> pl.DataFrame: ...
 
+        def scan_rows(
+            self,
+            kind: str,
+            batches: set[str] | None = None,
+            schema=None,
+            columns=None,
+            layout=None,
+        ) -> pl.LazyFrame | None: ...
+
     # ------------------------------------------------------------------ the view
     def derived_view_sql(self) -> str:
         """The ``_derived_incidents`` view: every part's rows but those a newer part
@@ -213,6 +222,8 @@ class DerivedTable:
         old_mask = pl.read_parquet(self.derived_current / _MASK).cast(_MASK_SCHEMA)  # type: ignore[arg-type]
         part = int(old_parts[-1].name[len("incidents-") : -len(".parquet")]) + 1
 
+        in_batches = self._batches_holding_sql(keys)
+
         def fill(new: Path) -> None:
             for f in old_parts:
                 _link_or_copy(f, new / f.name)
@@ -228,7 +239,7 @@ class DerivedTable:
             src = (
                 "(select * from responses_all r semi join (select agency, incident_id from "
                 f"read_parquet({_sql_str(str(new / _MASK))}) where _part = {part}) k "
-                "on k.agency = r.agency and k.incident_id = r.incident_id)"
+                f"on k.agency = r.agency and k.incident_id = r.incident_id where {in_batches})"
             )
             con.execute(
                 f"copy (select *, {part}::integer as _part from "
@@ -240,6 +251,21 @@ class DerivedTable:
             ).write_parquet(new / "coverage.parquet")
 
         self._publish_derived(fill, stages)
+
+    def _batches_holding_sql(self, keys: pl.DataFrame) -> str:
+        """A filter on ``batch_id`` to the batches holding a unit row of one of ``keys``:
+        found by scanning only the stored ``incident_id`` and ``batch_id`` columns, it lets
+        DuckDB skip every other file by its statistics (at 1M incidents 0.05 s for this scan
+        and 0.03 s for the filtered one, against 0.8 s for the semi-join over every row)."""
+        rows = self.scan_rows("responses", None, columns=["batch_id", "incident_id"])
+        if rows is None or not keys.height:
+            return "false"
+        ids = keys["incident_id"].cast(pl.String).implode()
+        hit = rows.filter(pl.col("incident_id").is_in(ids)).select("batch_id").unique()
+        batches = sorted(b for b in hit.collect()["batch_id"].to_list() if b is not None)
+        if not batches:
+            return "false"
+        return "r.batch_id in (" + ", ".join(_sql_str(b) for b in batches) + ")"
 
     def _clean_derived(self) -> None:
         """Delete the derived tables of killed refreshes (under the writer lock): temporary

@@ -38,7 +38,8 @@ import polars as pl
 from ..errors import QueryError, StoreError
 from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
 from ..sql import macro_statements
-from .compacted import COMPACT_COLUMN, SUPERSEDE_SCHEMA
+from .assignment_parts import cells_view_sql
+from .compacted import COMPACT_COLUMN, LIVE_MARK, SUPERSEDE_SCHEMA
 from .derived import SCHEMA_VERSION, DerivedTable
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
@@ -185,11 +186,13 @@ class Store(DerivedTable, StoreReading):
         batches (``union_by_name``) so batches written by an older version still read."""
         return self.lake / "_schema" / f"{kind}.parquet"
 
-    def read_sql(self, kind: str) -> str:
-        """``read_parquet(...)`` of one table kind: every batch plus its schema file."""
+    def read_sql(self, kind: str, filename: bool = False) -> str:
+        """``read_parquet(...)`` of one table kind: every batch plus its schema file
+        (``filename``: with the ``filename`` column)."""
         schema = glob_escape(self.schema_file(kind))
         files = f"[{_sql_str(self.glob(kind))}, {_sql_str(schema)}]"
-        return f"read_parquet({files}, union_by_name = true)"
+        extra = ", filename = true" if filename else ""
+        return f"read_parquet({files}, union_by_name = true{extra})"
 
     def _ensure_schema_files(self) -> None:
         compacted = {COMPACT_COLUMN: pl.String()}  # null in batch folders (see .compacted)
@@ -230,16 +233,38 @@ class Store(DerivedTable, StoreReading):
             *body,
         ]
 
+    def _live_sql(self, kind: str) -> str:
+        """The live rows of one kind: not of a removed batch, not under a superseded key,
+        and, for a row of a compaction run, listed as live by the run's record.
+
+        **Visibility from one listing of the records, taken before the data's.** The
+        records (``supersedes.parquet``: the keys a run hides, and the keys of its own
+        files, ``live``) are read by one scan, folded to one row per key (``_visibility``),
+        and stand on the left of a right join, so DuckDB binds, and lists, them before the
+        data files (``tests/test_compact.py`` checks the order with strace; the former
+        ``data anti join records`` listed the data first). A query listing the records
+        before a run's rename and the data after sees the old files: the run's rows are not
+        live yet and nothing it replaces is hidden. Runs written before live keys existed
+        (no :data:`~.compacted.LIVE_MARK` in their name) count without them."""
+        key = f"coalesce(b.{COMPACT_COLUMN}, b.batch_id)"
+        return (
+            f"select b.* from _visibility v right join (select b.* from {self.read_sql(kind)} b "
+            "anti join _removed_batches x on x.batch_id = b.batch_id) b "
+            f"on v.key = {key} where not coalesce(v.hidden, false) and "
+            f"(b.{COMPACT_COLUMN} is null or coalesce(v.live, false) or "
+            f"not contains(b.{COMPACT_COLUMN}, {_sql_str(LIVE_MARK + '/')}))"
+        )
+
     def _catalog_body(self) -> list[str]:
         # a row's key is the batch folder it was ingested into or the compacted file it was
         # moved to; a compaction run's supersedes.parquet hides the keys it replaced
-        live = (
-            "anti join _removed_batches x on x.batch_id = b.batch_id "
-            f"anti join _superseded s on s.key = coalesce(b.{COMPACT_COLUMN}, b.batch_id)"
-        )
         return [
             "create or replace view _superseded as select distinct key from "
-            f"{self.read_sql('supersedes')}",
+            f"{self.read_sql('supersedes')} where not coalesce(live, false)",
+            # one row per key of the records: hidden (a run replaced it), live (a run's own)
+            "create or replace view _visibility as select key, "
+            "bool_or(not coalesce(live, false)) as hidden, bool_or(coalesce(live, false)) "
+            f"as live from {self.read_sql('supersedes')} group by key",
             # batches removed (`dispatch batches remove`, `ingest --replace`): a batch folder's
             # removes.parquet hides them from every view in the same rename that publishes it
             f"create or replace view _removed as select * from {self.read_sql('removes')}",
@@ -247,8 +272,7 @@ class Store(DerivedTable, StoreReading):
             "from _removed where batch_id is not null",
             # batches written before rows carried an agency take their profile's name
             f"create or replace view responses_all as select b.* exclude ({COMPACT_COLUMN}) replace "
-            f"(coalesce(b.agency, b.profile) as agency) from {self.read_sql('responses')} b "
-            + live,
+            f"(coalesce(b.agency, b.profile) as agency) from ({self._live_sql('responses')}) b",
             # newest record of each incident/unit wins: most stages, latest last stage, latest
             # batch; within one batch the content decides (row_hash), never the row order
             f"create or replace view responses as {_dedupe_sql('responses_all')}",
@@ -276,10 +300,11 @@ class Store(DerivedTable, StoreReading):
             # long format: one row per incident (unit response) and interval of the registry
             *interval_view_sql(),
             f"create or replace view rejects as select b.* exclude ({COMPACT_COLUMN}) from "
-            f"{self.read_sql('rejects')} b {live}",
+            f"({self._live_sql('rejects')}) b",
             f"create or replace view ingest_log as select b.* exclude ({COMPACT_COLUMN}) from "
-            f"{self.read_sql('ingest_log')} b {live} order by b.batch_id",
+            f"({self._live_sql('ingest_log')}) b order by b.batch_id",
             *spatial_view_sql(self.root),  # zones, stations, incident_zones, incident_cells
+            cells_view_sql(self.root),  # incident_cells over its parts (.assignment_parts)
             *_macros(),  # nearest-rank percentile and CI macros shared with queries/
         ]
 

@@ -75,7 +75,12 @@ def purge_superseded(store: Store, grace_s: float | None = None) -> int:
         if any(file_kind(f.name) for f in run.iterdir()):
             continue  # still holds data (live, or waiting for its grace period)
         sup = run / "supersedes.parquet"
-        targets = set(pl.read_parquet(sup)["key"].to_list()) if sup.is_file() else set()
+        targets = set()
+        if sup.is_file():
+            rec = pl.read_parquet(sup)
+            if "live" in rec.columns:  # the run's own keys are not targets
+                rec = rec.filter(~pl.col("live").fill_null(False))
+            targets = set(rec["key"].to_list())
         if targets & on_disk:
             continue
         _trash(store, run)
