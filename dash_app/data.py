@@ -11,11 +11,11 @@ ingested), which the app checks every ``refresh_s`` seconds.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
+import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,10 @@ from dispatch_analytics.metrics.queries import prepare
 from dispatch_analytics.schema.intervals import intervals
 from dispatch_analytics.store import Store
 from dispatch_analytics.store.derived_sql import reason_columns
+
+from .results_cache import ResultsCache, remove_other_versions, version_digest
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["INTERVALS", "dashboard_intervals", "DataSource", "Snapshot", "data_version"]
 
@@ -90,6 +94,8 @@ class Snapshot:
     agencies: list[tuple[str, str | None]] = field(default_factory=list)
     #: the snapshot's database file (shared by every server worker), None when in memory
     path: Path | None = None
+    #: the version's result files shared by every worker (None: results stay in this process)
+    results: ResultsCache | None = None
 
     def __post_init__(self):
         self._memo: dict = {}
@@ -106,6 +112,18 @@ class Snapshot:
                 self._memo.clear()
             self._memo[key] = value
         return value
+
+    def shared(self, name: str, args: tuple, build):
+        """``name(*args)`` computed once per data version for every worker and thread: this
+        process's memo, then the version's result file (:class:`ResultsCache`), else
+        ``build()`` under the key's lock (its result written for the others)."""
+        key = ("shared", name, args)
+        with self._memo_lock:
+            if key in self._memo:
+                return self._memo[key]
+        if self.results is None or self.results.version != self.version:
+            return self.memo(key, build)
+        return self.memo(key, lambda: self.results.get(name, args, build))
 
     @property
     def default_agency(self) -> str | None:
@@ -176,6 +194,11 @@ class DataSource:
         self._snapshot: Snapshot | None = None
         #: how many snapshots this process built (the others it opened)
         self.builds = 0
+        #: computes the default views' results of a new data version (set by the app; run
+        #: in a background thread by the first process to open the version)
+        self.warm_up: Callable[[DataSource], None] | None = None
+        #: the warm-up thread of the version this process warms (None: it warms none)
+        self.warm_thread: threading.Thread | None = None
 
     @property
     def cache_dir(self) -> Path:
@@ -194,12 +217,33 @@ class DataSource:
         with self._lock:
             if self._snapshot is None or self._snapshot.version != v:
                 self._snapshot = self._open(v)
+                self._start_warm_up(self._snapshot)
             return self._snapshot
+
+    def _start_warm_up(self, snap: Snapshot) -> None:
+        """The first process to open a data version (the one that creates its results
+        folder) computes the default views in a background thread, so that the first viewer
+        reads them instead of paying for them."""
+        if self.warm_up is None or snap.results is None:
+            return
+        try:
+            snap.results.folder.mkdir(parents=True)
+        except FileExistsError:
+            return  # another process (or an earlier start) warms this version
+        warm = self.warm_up
+
+        def run():
+            try:
+                warm(self)
+            except Exception:  # a view that fails here fails again, visibly, for its viewer
+                _log.exception("dashboard warm-up of %s failed", snap.version)
+
+        self.warm_thread = threading.Thread(target=run, name="dashboard-warm-up", daemon=True)
+        self.warm_thread.start()
 
     def snapshot_path(self, version: str) -> Path:
         """The snapshot file of one data version."""
-        digest = hashlib.sha256(version.encode()).hexdigest()[:16]
-        return self.cache_dir / f"snapshot-{digest}.duckdb"
+        return self.cache_dir / f"snapshot-{version_digest(version)}.duckdb"
 
     # ------------------------------------------------------------------ open / build
     def _open(self, version: str) -> Snapshot:
@@ -217,6 +261,7 @@ class DataSource:
             for old in self.cache_dir.glob("snapshot-*.duckdb*"):
                 if old != path:
                     old.unlink(missing_ok=True)
+            remove_other_versions(self.cache_dir, version)  # and their results
             return self._attach(version, path)
 
     def _attach(self, version: str, path: Path) -> Snapshot:
@@ -242,6 +287,7 @@ class DataSource:
             has_cells=meta["has_cells"],
             agencies=[tuple(a) for a in meta["agencies"]],
             path=path,
+            results=ResultsCache(self.cache_dir, version, current=path.exists),
         )
 
     def _build_file(self, version: str, path: Path) -> None:
