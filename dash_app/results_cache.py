@@ -34,6 +34,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -89,6 +90,8 @@ def _tree(v, frames: list[bytes]):
         v.write_ipc(buf)
         frames.append(buf.getvalue())
         return {"df": len(frames) - 1}
+    if isinstance(v, Decimal):
+        return {"dec": str(v)}
     if isinstance(v, datetime):
         return {"dt": v.isoformat()}
     if isinstance(v, date):
@@ -110,6 +113,8 @@ def _untree(t, frames: list[pl.DataFrame]):
         return float(x)
     if kind == "df":
         return frames[x]
+    if kind == "dec":
+        return Decimal(x)
     if kind == "dt":
         return datetime.fromisoformat(x)
     if kind == "date":
@@ -157,7 +162,7 @@ def decode(data: bytes):
         raise ValueError("truncated or corrupt body")
     frames, pos = [], 0
     for size in header["sizes"]:
-        frames.append(pl.read_ipc(io.BytesIO(body[pos : pos + size]), memory_map=False))
+        frames.append(pl.read_ipc(io.BytesIO(body[pos : pos + size])))
         pos += size
     return _untree(header["tree"], frames)
 
