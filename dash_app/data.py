@@ -10,6 +10,7 @@ ingested), which the app checks every ``refresh_s`` seconds.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import logging
@@ -23,6 +24,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dispatch_analytics.errors import DispatchError
 from dispatch_analytics.metrics.queries import prepare
 from dispatch_analytics.schema.intervals import intervals
 from dispatch_analytics.store import Store
@@ -100,6 +102,8 @@ class Snapshot:
     def __post_init__(self):
         self._memo: dict = {}
         self._memo_lock = threading.Lock()
+        self._cursors: set = set()
+        self._stopped = False
 
     def memo(self, key, build):
         """Cache a computed result for this data version (filters are part of ``key``)."""
@@ -169,13 +173,38 @@ class Snapshot:
         row = self.query(f"select {counts} from inc where agency = $a", {"a": agency}).row(0)
         return [lyr for lyr, n in zip(self.layers, row, strict=True) if n]
 
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of the snapshot for one question (safe from several threads); the
+        snapshot can interrupt it (:meth:`interrupt`)."""
+        with self._memo_lock:
+            if self._stopped:
+                raise DispatchError("the dashboard is stopping; ask again once it restarts")
+            cur = self.con.cursor()
+            self._cursors.add(cur)
+        try:
+            yield cur
+        finally:
+            with self._memo_lock:
+                self._cursors.discard(cur)
+            cur.close()
+
     def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
         """Run SQL on a cursor of the snapshot (safe to call from several threads)."""
-        cur = self.con.cursor()
-        try:
+        with self.cursor() as cur:
             return cur.execute(sql, params or {}).pl()
-        finally:
-            cur.close()
+
+    def interrupt(self) -> None:
+        """Stop every question running on the snapshot's cursors and refuse new ones (the
+        process is exiting: a query left running would hold its exit)."""
+        with self._memo_lock:
+            self._stopped = True
+            running = list(self._cursors)
+        for cur in running:
+            try:
+                cur.interrupt()
+            except duckdb.Error:  # already finished
+                pass
 
 
 class DataSource:
@@ -240,6 +269,9 @@ class DataSource:
 
         self.warm_thread = threading.Thread(target=run, name="dashboard-warm-up", daemon=True)
         self.warm_thread.start()
+        # a worker told to stop while warming: the running query must not hold its exit
+        # (a daemon thread inside DuckDB blocks the interpreter's finalisation)
+        atexit.register(_stop_warm_up, self.warm_thread, snap)
 
     def snapshot_path(self, version: str) -> Path:
         """The snapshot file of one data version."""
@@ -386,6 +418,12 @@ class DataSource:
             ).fetchall()
         ]
         return {"layers": layers, "has_cells": has_cells, "agencies": agencies}
+
+
+def _stop_warm_up(thread: threading.Thread, snap: Snapshot) -> None:
+    if thread.is_alive():
+        snap.interrupt()
+        thread.join(timeout=10)
 
 
 def _sql_str(p: Path) -> str:

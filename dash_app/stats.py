@@ -392,11 +392,8 @@ def zone_breakdown(
 
 def _run_query(snap: Snapshot, name: str, params: dict, **kw) -> pl.DataFrame:
     """A query of the library's SQL, on a cursor of the snapshot."""
-    cur = snap.con.cursor()
-    try:
+    with snap.cursor() as cur:
         return run_query(cur, name, params, **kw)
-    finally:
-        cur.close()
 
 
 def _turnout_targets(t: Target) -> dict[str, float | None]:

@@ -29,12 +29,9 @@ def _parent_table(snap: Snapshot, resolution: int) -> str:
             {"h3_cell": c, "parent": [h3.cell_to_parent(x, int(resolution)) for x in c]},
             schema={"h3_cell": pl.String, "parent": pl.String},
         )
-        cur = snap.con.cursor()
-        try:
+        with snap.cursor() as cur:
             cur.register("_parents", parents)
             cur.execute(f"create or replace table {name} as select * from _parents")
-        finally:
-            cur.close()
         return name
 
     return snap.memo(("hex_parent", int(resolution)), build)
