@@ -264,7 +264,17 @@ class ResultsCache:
 def _freeze(v):
     """A hashable stand-in for an argument with the same repr in every process: dicts and
     lists as tuples, a dataclass (``Filters``) as its compared fields (what its equality
-    means: the profile's provenance and the per-agency defaults do not change a result)."""
+    means: the profile's provenance and the per-agency defaults do not change a result).
+    :class:`~dash_app.filters.Filters` are keyed by the rows they select (their
+    :func:`~dash_app.filters.where_sql`): the layer and the profile in the URL do not change
+    which incidents a question is over, so ``?layer=a`` and ``?layer=b`` share one result.
+    A shared function therefore reads a Filters' rows only (its layer, metric or targets
+    are separate arguments)."""
+    from .filters import Filters, where_sql
+
+    if isinstance(v, Filters):
+        sql, params = where_sql(v)
+        return ("Filters", sql, _freeze(params))
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         return (
             type(v).__name__,

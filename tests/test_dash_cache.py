@@ -123,9 +123,12 @@ def test_keyword_and_default_arguments_share_one_result(store):
     a = stats.zone_stats(snap, f, LAYER, "travel", 240.0)
     b = stats.zone_stats(snap, f, LAYER, "travel", 240.0, pct=90)
     assert a is b and snap.results.computed == 1
-    # filters equal as filters (a profile's provenance aside) are one result
+    # filters selecting the same rows are one result (the URL's layer and profile aside)
     c = stats.zone_stats(snap, f.with_(profile_chosen=True), LAYER, "travel", 240.0)
-    assert c is a and snap.results.computed == 1
+    d = stats.zone_stats(snap, f.with_(layer=None, profile="cfai"), LAYER, "travel", 240.0)
+    assert c is a and d is a and snap.results.computed == 1
+    e = stats.zone_stats(snap, f.with_(categories=("ems",)), LAYER, "travel", 240.0)
+    assert snap.results.computed == 2 and e.height
 
 
 def _extra_batch(tmp_path: Path, n: int = 12) -> Path:
