@@ -26,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from goals import write_goal  # noqa: E402  (bench/goals.py: the goal files)
-from synth import make_store  # noqa: E402
 
 from dash_app import views  # noqa: E402
 from dash_app.data import DataSource  # noqa: E402
@@ -59,9 +58,15 @@ def bench_store(n: int, repeat: int) -> dict:
 
     root = WORK / f"dash_{n}"
     if not (root / "lake").exists():
-        t = time.perf_counter()
-        make_store(root, n)
-        print(f"built {n:,}-incident store in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        # synth.make_store, its derived table built one 2M-row file at a time (the one-shot
+        # refresh of 10M unit rows peaks above 20 GB; bench/metrics_steps.py)
+        from metrics_steps import step_build_store
+
+        r = step_build_store(str(root), n, 0)
+        print(
+            f"built {n:,}-incident store in {r['seconds']:.1f} s (peak RSS {r['peak_mb']:,.0f} MB)",
+            file=sys.stderr,
+        )
     layer = None
     try:
         from dispatch_analytics.spatial.zones import assign_incidents, list_layers, load_zones
