@@ -154,8 +154,10 @@ def main() -> None:
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     print(
-        "\nDashboard callback latency (ms; callback bodies over 5 filter sets; cold = first\n"
-        "time a filter set is seen in a data version, warm = repeated, answered from the memo)"
+        "\nDashboard callback latency (ms; callback bodies over 5 filter sets; cold = the first\n"
+        "viewer of a filter set in a data version, every result computed; shared = another\n"
+        "worker, every result read from the shared results cache; warm = repeated in the\n"
+        "same process, answered from its memo)"
     )
     print(f"{'incidents':>12} {'page':<10} {'p50':>8} {'p95':>8} {'max':>8}")
     for n in [int(x) for x in args.sizes.split(",")]:
