@@ -123,23 +123,30 @@ def bench_store(n: int, repeat: int) -> dict:
     for _ in range(max(repeat - 1, 1)):
         for k, xs in run(pages_of(ds)).items():
             warm.setdefault(k, []).extend(xs)
-    # the warm-up of a new data version: every page's default view, from nothing
-    shutil.rmtree(results_root(ds.cache_dir), ignore_errors=True)
-    fresh = DataSource(root)
-    fresh.snapshot()
-    t = time.perf_counter()
-    warm_up_s = None
-    try:
-        from dash_app.config import load_config
-        from dash_app.targets import profile_targets
+    warm_up_s = time_warm_up(root, geo)
+    return {"build": build, "times": cold, "shared": shared, "warm": warm, "warm_up": warm_up_s}
 
-        views.warm_defaults(
-            fresh, load_config(alerts_log=root / "alerts.log"), profile_targets, geo
-        )
-        warm_up_s = time.perf_counter() - t
+
+def time_warm_up(root: Path, geo) -> float | None:
+    """Seconds of the warm-up of a new data version (every page's default view, from an
+    empty results cache); None when it failed (said on stderr)."""
+    import shutil
+
+    from dash_app.config import load_config
+    from dash_app.results_cache import results_root
+    from dash_app.targets import profile_targets
+
+    fresh = DataSource(root)
+    shutil.rmtree(results_root(fresh.cache_dir), ignore_errors=True)
+    fresh.snapshot()
+    cfg = load_config(alerts_log=root / "alerts.log")
+    t = time.perf_counter()
+    try:
+        views.warm_defaults(fresh, cfg, profile_targets, geo)
     except Exception as exc:  # reported, not hidden
         print(f"warm-up failed: {exc}", file=sys.stderr)
-    return {"build": build, "times": cold, "shared": shared, "warm": warm, "warm_up": warm_up_s}
+        return None
+    return time.perf_counter() - t
 
 
 def pct(xs, p):

@@ -25,8 +25,7 @@ from .data import INTERVALS, Snapshot
 from .filters import Filters, where_sql
 from .results_cache import shared
 
-#: the filter bar's choices, the quality page's rejects and outside-zone counts: computed
-#: once per data version for every worker (:mod:`dash_app.results_cache`)
+#: filter choices, rejects and outside-zone counts, once per data version for every worker
 filter_choices = shared("filter_choices")(choices.filter_choices)
 rejects_over_time = shared("rejects_over_time")(choices.rejects_over_time)
 outside_zones = shared("outside_zones")(choices.outside_zones)
