@@ -1,9 +1,13 @@
 """Load test of `dispatch serve --workers N` on loopback, and the memory of 1 vs N workers.
 
 For a store of 1M synthetic incidents (bench/synth.py, shared with bench_dash.py) it
-- starts `dispatch serve --workers W` on a free port, runs locust headless (bench/locustfile.py:
-  20 users loading the page and firing the main callbacks) for ~60 s, and prints p50 / p95 /
-  errors; writes the goal `bench/_work/goals/load_20_users.json` (p95 < 500 ms, no errors);
+- empties the dashboard's results cache (as after a new data version), starts `dispatch serve
+  --workers W` on a free port, opens the snapshot in every worker (the first one warms the
+  default views), runs locust headless (bench/locustfile.py: 20 users, a realistic mix of
+  default views and filter changes) for 150 s, leaves out the first 30 s (warm-up: said so in
+  the output), and prints p50 / p95 / max / errors per request and overall from locust's
+  per-request log, with the load average sampled during the run; writes the goal
+  `bench/_work/goals/load_20_users.json` (p95 < 500 ms, no errors in the whole run);
 - starts the server with 1 and with 4 workers, touches every page's callback on every worker,
   and prints the RSS and PSS (proportional set size: shared pages split between processes)
   of the master and the workers together.
@@ -13,7 +17,6 @@ Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import csv
 import socket
 import subprocess
 import sys
@@ -127,11 +130,65 @@ def touch_every_worker(url: str, workers: int) -> None:
             return
 
 
-def load_test(root: Path, workers: int, users: int, seconds: int) -> dict:
+def _pct(xs: list[float], p: float) -> float:
+    """Nearest-rank percentile (the project's definition)."""
+    xs = sorted(xs)
+    return xs[max(0, -(-len(xs) * p // 100) - 1)] if xs else float("nan")
+
+
+def _summary(rows: list[dict]) -> dict:
+    ms = [r["ms"] for r in rows]
+    return {
+        "requests": len(rows),
+        "failures": sum(1 for r in rows if r["error"]),
+        "p50": _pct(ms, 50),
+        "p95": _pct(ms, 95),
+        "max": max(ms) if ms else float("nan"),
+    }
+
+
+class LoadSampler:
+    """The 1-minute load average every ``every_s`` seconds while the test runs."""
+
+    def __init__(self, every_s: float = 2.0):
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+
+    def _run(self, every_s: float) -> None:
+        import os
+
+        while not self._stop.wait(every_s):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+# Long: one run of the load test, start to stop: clear the cache, start the server, open
+# every worker's snapshot, run locust, read its per-request log, split off the warm-up
+def load_test(root: Path, workers: int, users: int, seconds: int, warm_up_s: int) -> dict:
+    import json
+    import os
+    import shutil
+
+    from dash_app.data import DataSource
+    from dash_app.results_cache import results_root
+
+    # as after a new data version: no result computed yet (the snapshot file is kept)
+    shutil.rmtree(results_root(DataSource(root).cache_dir), ignore_errors=True)
     proc, url = start(root, workers)
+    log = WORK / f"locust_{workers}w_requests.jsonl"
+    log.unlink(missing_ok=True)
     try:
         touch_every_worker(url, workers)  # open the snapshot in every worker first
-        prefix = WORK / f"locust_{workers}w"
         cmd = [
             str(Path(sys.executable).with_name("locust")),
             "-f",
@@ -145,24 +202,30 @@ def load_test(root: Path, workers: int, users: int, seconds: int) -> dict:
             f"{seconds}s",
             "--host",
             url,
-            "--csv",
-            str(prefix),
             "--only-summary",
         ]
-        subprocess.run(cmd, check=False, capture_output=True, timeout=seconds + 300)
-        rows = list(csv.DictReader(open(f"{prefix}_stats.csv", encoding="utf-8")))
+        with LoadSampler() as load:
+            subprocess.run(
+                cmd,
+                check=False,
+                capture_output=True,
+                timeout=seconds + 300,
+                env={**os.environ, "BENCH_LOCUST_LOG": str(log)},
+            )
     finally:
         stop(proc)
-    agg = next(r for r in rows if r["Name"] == "Aggregated")
-    per = {r["Name"]: r for r in rows if r["Name"] != "Aggregated"}
+    rows = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+    measured = [r for r in rows if r["t"] >= warm_up_s]
+    per: dict[str, dict] = {}
+    for name in sorted({r["name"] for r in measured}):
+        per[name] = _summary([r for r in measured if r["name"] == name])
     return {
-        "requests": int(agg["Request Count"]),
-        "failures": int(agg["Failure Count"]),
-        "p50": float(agg["50%"]),
-        "p95": float(agg["95%"]),
-        "per": {
-            k: (float(v["50%"]), float(v["95%"]), int(v["Request Count"])) for k, v in per.items()
-        },
+        **_summary(measured),
+        "warm_up": _summary([r for r in rows if r["t"] < warm_up_s]),
+        "all_failures": sum(1 for r in rows if r["error"]),
+        "errors": sorted({r["error"] for r in rows if r["error"]})[:5],
+        "per": per,
+        "load": load.samples,
     }
 
 
@@ -171,7 +234,10 @@ def main() -> None:
     ap.add_argument("--incidents", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--users", type=int, default=20)
-    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--seconds", type=int, default=150)
+    ap.add_argument(
+        "--warm-up", type=int, default=30, help="seconds at the start left out of the figures"
+    )
     ap.add_argument("--rss-workers", default="1,4", help="worker counts to measure memory of")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -188,30 +254,51 @@ def main() -> None:
             stop(proc)
         print(f"{m['workers']:>8} {m['rss_mb']:8.0f} {m['pss_mb']:8.0f}  {m['worker_rss_mb']}")
 
-    r = load_test(root, args.workers, args.users, args.seconds)
+    r = load_test(root, args.workers, args.users, args.seconds, args.warm_up)
+    load = r["load"]
+    load_txt = (
+        f"load average {min(load):.1f}-{max(load):.1f} (mean {sum(load) / len(load):.1f})"
+        if load
+        else "load average not sampled"
+    )
     print(
         f"\nLoad test: {args.users} users, {args.seconds} s, dispatch serve --workers "
-        f"{args.workers}, {args.incidents:,} incidents (ms)"
+        f"{args.workers}, {args.incidents:,} incidents (ms); the first {args.warm_up} s "
+        f"(warm-up) left out; {load_txt}"
     )
-    print(f"{'request':<20} {'p50':>8} {'p95':>8} {'count':>8}")
-    for name, (p50, p95, n) in sorted(r["per"].items()):
-        print(f"{name:<20} {p50:8.0f} {p95:8.0f} {n:8d}")
+    print(f"{'request':<20} {'p50':>8} {'p95':>8} {'max':>8} {'count':>8} {'errors':>7}")
+    for name, x in r["per"].items():
+        print(
+            f"{name:<20} {x['p50']:8.0f} {x['p95']:8.0f} {x['max']:8.0f} {x['requests']:8d} "
+            f"{x['failures']:7d}"
+        )
     print(
-        f"{'ALL':<20} {r['p50']:8.0f} {r['p95']:8.0f} {r['requests']:8d}   errors {r['failures']}"
+        f"{'ALL':<20} {r['p50']:8.0f} {r['p95']:8.0f} {r['max']:8.0f} {r['requests']:8d} "
+        f"{r['failures']:7d}"
     )
-    met = r["p95"] < 500 and r["failures"] == 0
+    w = r["warm_up"]
+    print(
+        f"{'(warm-up period)':<20} {w['p50']:8.0f} {w['p95']:8.0f} {w['max']:8.0f} "
+        f"{w['requests']:8d} {w['failures']:7d}"
+    )
+    if r["errors"]:
+        print("errors:", *r["errors"], sep="\n  ")
+    met = r["p95"] < 500 and r["all_failures"] == 0
     write_goal(
         "load_20_users",
         **{
             "work": f"{args.users} concurrent dashboard users on loopback, "
             f"{args.incidents:,} incidents",
             "measured": f"locust headless {args.seconds} s against dispatch serve --workers "
-            f"{args.workers}: p95 over {r['requests']} requests",
+            f"{args.workers} from an empty results cache: p95 over the {r['requests']} "
+            f"requests after a {args.warm_up} s warm-up",
             "ratio": None,
             "value": r["p95"],
             "goal": "p95 < 500 ms, no errors",
             "met": met,
-            "detail": f"p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms, {r['failures']} errors",
+            "detail": f"p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms, max {r['max']:.0f} ms, "
+            f"{r['all_failures']} errors in the whole run; warm-up period: {w['requests']} "
+            f"requests, p95 {w['p95']:.0f} ms; {load_txt}",
         },
     )
 

@@ -34,3 +34,12 @@ def body(outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]]) 
 
 def frame(search: str, version) -> list[tuple[str, str, object]]:
     return [("url", "search", search), ("data-version", "data", version)]
+
+
+#: the map page's controls as it opens: (component, property, value)
+MAP_DEFAULTS = [
+    ("map-value", "value", "p"),
+    ("map-metric", "value", "total_response"),
+    ("hex-value", "value", "volume"),
+    ("selected-zone", "data", None),
+]

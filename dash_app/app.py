@@ -11,6 +11,7 @@ from dash import Dash
 
 from dispatch_analytics.store import resolve_data_dir
 
+from . import views
 from .auth import (
     allowed_host_names,
     content_security_policy,
@@ -131,7 +132,10 @@ def _saved_queries() -> list[dict]:
 
 
 def create_app(
-    data_dir: str | Path | None = None, config: DashConfig | str | Path | None = None, **overrides
+    data_dir: str | Path | None = None,
+    config: DashConfig | str | Path | None = None,
+    warm_up: bool = True,
+    **overrides,
 ) -> Dash:
     """Build the dashboard over a data directory.
 
@@ -140,6 +144,9 @@ def create_app(
     data_dir : path, optional
         The store (default: ``$DISPATCH_DATA_DIR`` or ``./dispatch_data``).
     config : DashConfig or path to a TOML with a ``[dashboard]`` table, optional
+    warm_up : bool
+        Compute every page's default view in the background when this process is the first
+        to open a data version (:func:`dash_app.views.warm_defaults`).
     **overrides
         Any :class:`DashConfig` field, e.g. ``refresh_s=5``.
 
@@ -179,7 +186,11 @@ def create_app(
         )
 
     app.layout = layout
-    register_callbacks(app, ds, cfg, profile_targets, GeoCache(ds), _saved_queries())
+    geo = GeoCache(ds)
+    register_callbacks(app, ds, cfg, profile_targets, geo, _saved_queries())
+    if warm_up:
+        # the first process to open a data version computes every page's default view
+        ds.warm_up = lambda d: views.warm_defaults(d, cfg, profile_targets, geo)
     app.server.config["DISPATCH_DATA_SOURCE"] = ds
     _install_health(app.server, ds)
     return app

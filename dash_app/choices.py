@@ -68,7 +68,7 @@ def filter_choices(snap: Snapshot, agency: str | None = None) -> dict:
         ).to_list(),
         "call_types": q(
             "select call_type as v from inc where call_type is not null and {cond} group by 1 "
-            "order by count(*) desc limit 200"
+            "order by count(*) desc, 1 limit 200"
         ).to_list(),
         "priorities": q(
             "select distinct priority as v from inc where priority is not null and {cond} "

@@ -10,12 +10,13 @@ ingested), which the app checks every ``refresh_s`` seconds.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
-import hashlib
 import json
+import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dispatch_analytics.errors import DispatchError
 from dispatch_analytics.metrics.queries import prepare
 from dispatch_analytics.schema.intervals import intervals
 from dispatch_analytics.store import Store
 from dispatch_analytics.store.derived_sql import reason_columns
+
+from .results_cache import ResultsCache, remove_other_versions, version_digest
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["INTERVALS", "dashboard_intervals", "DataSource", "Snapshot", "data_version"]
 
@@ -90,10 +96,14 @@ class Snapshot:
     agencies: list[tuple[str, str | None]] = field(default_factory=list)
     #: the snapshot's database file (shared by every server worker), None when in memory
     path: Path | None = None
+    #: the version's result files shared by every worker (None: results stay in this process)
+    results: ResultsCache | None = None
 
     def __post_init__(self):
         self._memo: dict = {}
         self._memo_lock = threading.Lock()
+        self._cursors: set = set()
+        self._stopped = False
 
     def memo(self, key, build):
         """Cache a computed result for this data version (filters are part of ``key``)."""
@@ -106,6 +116,18 @@ class Snapshot:
                 self._memo.clear()
             self._memo[key] = value
         return value
+
+    def shared(self, name: str, args: tuple, build):
+        """``name(*args)`` computed once per data version for every worker and thread: this
+        process's memo, then the version's result file (:class:`ResultsCache`), else
+        ``build()`` under the key's lock (its result written for the others)."""
+        key = ("shared", name, args)
+        with self._memo_lock:
+            if key in self._memo:
+                return self._memo[key]
+        if self.results is None or self.results.version != self.version:
+            return self.memo(key, build)
+        return self.memo(key, lambda: self.results.get(name, args, build))
 
     @property
     def default_agency(self) -> str | None:
@@ -151,13 +173,38 @@ class Snapshot:
         row = self.query(f"select {counts} from inc where agency = $a", {"a": agency}).row(0)
         return [lyr for lyr, n in zip(self.layers, row, strict=True) if n]
 
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of the snapshot for one question (safe from several threads); the
+        snapshot can interrupt it (:meth:`interrupt`)."""
+        with self._memo_lock:
+            if self._stopped:
+                raise DispatchError("the dashboard is stopping; ask again once it restarts")
+            cur = self.con.cursor()
+            self._cursors.add(cur)
+        try:
+            yield cur
+        finally:
+            with self._memo_lock:
+                self._cursors.discard(cur)
+            cur.close()
+
     def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
         """Run SQL on a cursor of the snapshot (safe to call from several threads)."""
-        cur = self.con.cursor()
-        try:
+        with self.cursor() as cur:
             return cur.execute(sql, params or {}).pl()
-        finally:
-            cur.close()
+
+    def interrupt(self) -> None:
+        """Stop every question running on the snapshot's cursors and refuse new ones (the
+        process is exiting: a query left running would hold its exit)."""
+        with self._memo_lock:
+            self._stopped = True
+            running = list(self._cursors)
+        for cur in running:
+            try:
+                cur.interrupt()
+            except duckdb.Error:  # already finished
+                pass
 
 
 class DataSource:
@@ -176,6 +223,11 @@ class DataSource:
         self._snapshot: Snapshot | None = None
         #: how many snapshots this process built (the others it opened)
         self.builds = 0
+        #: computes the default views' results of a new data version (set by the app; run
+        #: in a background thread by the first process to open the version)
+        self.warm_up: Callable[[DataSource], None] | None = None
+        #: the warm-up thread of the version this process warms (None: it warms none)
+        self.warm_thread: threading.Thread | None = None
 
     @property
     def cache_dir(self) -> Path:
@@ -194,12 +246,36 @@ class DataSource:
         with self._lock:
             if self._snapshot is None or self._snapshot.version != v:
                 self._snapshot = self._open(v)
+                self._start_warm_up(self._snapshot)
             return self._snapshot
+
+    def _start_warm_up(self, snap: Snapshot) -> None:
+        """The first process to open a data version (the one that creates its results
+        folder) computes the default views in a background thread, so that the first viewer
+        reads them instead of paying for them."""
+        if self.warm_up is None or snap.results is None:
+            return
+        try:
+            snap.results.folder.mkdir(parents=True)
+        except FileExistsError:
+            return  # another process (or an earlier start) warms this version
+        warm = self.warm_up
+
+        def run():
+            try:
+                warm(self)
+            except Exception:  # a view that fails here fails again, visibly, for its viewer
+                _log.exception("dashboard warm-up of %s failed", snap.version)
+
+        self.warm_thread = threading.Thread(target=run, name="dashboard-warm-up", daemon=True)
+        self.warm_thread.start()
+        # a worker told to stop while warming: the running query must not hold its exit
+        # (a daemon thread inside DuckDB blocks the interpreter's finalisation)
+        atexit.register(_stop_warm_up, self.warm_thread, snap)
 
     def snapshot_path(self, version: str) -> Path:
         """The snapshot file of one data version."""
-        digest = hashlib.sha256(version.encode()).hexdigest()[:16]
-        return self.cache_dir / f"snapshot-{digest}.duckdb"
+        return self.cache_dir / f"snapshot-{version_digest(version)}.duckdb"
 
     # ------------------------------------------------------------------ open / build
     def _open(self, version: str) -> Snapshot:
@@ -217,6 +293,7 @@ class DataSource:
             for old in self.cache_dir.glob("snapshot-*.duckdb*"):
                 if old != path:
                     old.unlink(missing_ok=True)
+            remove_other_versions(self.cache_dir, version)  # and their results
             return self._attach(version, path)
 
     def _attach(self, version: str, path: Path) -> Snapshot:
@@ -242,6 +319,7 @@ class DataSource:
             has_cells=meta["has_cells"],
             agencies=[tuple(a) for a in meta["agencies"]],
             path=path,
+            results=ResultsCache(self.cache_dir, version, current=path.exists),
         )
 
     def _build_file(self, version: str, path: Path) -> None:
@@ -340,6 +418,12 @@ class DataSource:
             ).fetchall()
         ]
         return {"layers": layers, "has_cells": has_cells, "agencies": agencies}
+
+
+def _stop_warm_up(thread: threading.Thread, snap: Snapshot) -> None:
+    if thread.is_alive():
+        snap.interrupt()
+        thread.join(timeout=10)
 
 
 def _sql_str(p: Path) -> str:

@@ -20,9 +20,15 @@ from dispatch_analytics.metrics.queries import run_query
 from dispatch_analytics.schema.intervals import intervals
 from dispatch_analytics.store.derived_sql import interval_rows_sql
 
-from .choices import filter_choices, outside_zones, rejects_over_time
+from . import choices
 from .data import INTERVALS, Snapshot
 from .filters import Filters, where_sql
+from .results_cache import shared
+
+#: filter choices, rejects and outside-zone counts, once per data version for every worker
+filter_choices = shared("filter_choices")(choices.filter_choices)
+rejects_over_time = shared("rejects_over_time")(choices.rejects_over_time)
+outside_zones = shared("outside_zones")(choices.outside_zones)
 
 __all__ = [
     "interval_table",
@@ -196,10 +202,14 @@ def overview_stats(
 
     Returns, per metric: ``summary`` (n, p_s, compliance, volume), ``windows`` (a frame like
     :func:`windows_summary`) and ``trend`` (a frame like :func:`trend`). Cached per data
-    version and filters.
+    version and filters, for every worker (:mod:`dash_app.results_cache`).
     """
-    key = ("overview", f, tuple(sorted(targets.items())), freq)
-    return snap.memo(key, lambda: _overview_stats(snap, f, targets, freq))
+    return _overview_shared(snap, f, tuple(sorted(targets.items())), freq)
+
+
+@shared("overview_stats")
+def _overview_shared(snap: Snapshot, f: Filters, targets: tuple, freq: str) -> dict:
+    return _overview_stats(snap, f, dict(targets), freq)
 
 
 _WINDOWS = (("last 24 h", 1), ("last 7 d", 7), ("last 30 d", 30))
@@ -247,6 +257,7 @@ def _overview_stats(snap, f, targets, freq):
     }
 
 
+@shared("latest_date")
 def latest_date(snap: Snapshot, agency: str | None = None):
     """Newest local date of the agency's calls (every call when None): the 'now' of relative
     windows."""
@@ -277,16 +288,17 @@ def trends(
 ) -> dict[str, pl.DataFrame]:
     """:func:`trend` of every interval, from one fractile query (not one per interval);
     cached per data version and filters. Intervals missing from ``targets`` get no target."""
-    key = ("trends", f, tuple(sorted(targets.items())), freq)
-
-    def build():
-        tmap = {m: targets.get(m, (None, 90.0)) for m in INTERVALS}
-        df = _trend_rows(snap, f, tmap, freq)
-        return {m: df.filter(pl.col("metric") == m).select(_TREND_COLUMNS) for m in tmap}
-
-    return snap.memo(key, build)
+    return _trends_shared(snap, f, tuple(sorted(targets.items())), freq)
 
 
+@shared("trends")
+def _trends_shared(snap: Snapshot, f: Filters, targets: tuple, freq: str) -> dict:
+    tmap = {m: dict(targets).get(m, (None, 90.0)) for m in INTERVALS}
+    df = _trend_rows(snap, f, tmap, freq)
+    return {m: df.filter(pl.col("metric") == m).select(_TREND_COLUMNS) for m in tmap}
+
+
+@shared("heatmap")
 def heatmap(
     snap: Snapshot, f: Filters, metric: str | None = None, target_s: float = 0, pct: float = 90
 ) -> pl.DataFrame:
@@ -303,6 +315,7 @@ def heatmap(
     )
 
 
+@shared("volume_by_category")
 def volume_by_category(snap: Snapshot, f: Filters, freq: str = "month") -> pl.DataFrame:
     """Incident counts per period and call category."""
     unit = _PERIOD.get(freq, "month")
@@ -322,6 +335,7 @@ def _layer_col(snap: Snapshot, layer: str) -> str:
     return f'"zone__{layer}"'
 
 
+@shared("zone_stats")
 def zone_stats(
     snap: Snapshot, f: Filters, layer: str, metric: str, target_s: Target, pct: float = 90
 ) -> pl.DataFrame:
@@ -345,6 +359,7 @@ _BREAKDOWN_SCHEMA = {"interval": pl.String, "n": pl.Int64, "p_s": pl.Float64}
 _BREAKDOWN_SCHEMA |= {"target": pl.String, "compliance": pl.Float64}
 
 
+@shared("zone_breakdown")
 def zone_breakdown(
     snap: Snapshot,
     f: Filters,
@@ -376,11 +391,8 @@ def zone_breakdown(
 
 def _run_query(snap: Snapshot, name: str, params: dict, **kw) -> pl.DataFrame:
     """A query of the library's SQL, on a cursor of the snapshot."""
-    cur = snap.con.cursor()
-    try:
+    with snap.cursor() as cur:
         return run_query(cur, name, params, **kw)
-    finally:
-        cur.close()
 
 
 def _turnout_targets(t: Target) -> dict[str, float | None]:
@@ -403,11 +415,11 @@ def unit_turnout(
     """Turnout per unit and turnout class (the library's ``unit_turnout`` query over the
     filtered responses): ``unit_id`` (``"E01 · fire"``), ``unit``, ``turnout_class``,
     ``unit_type``, n, p_s, compliance, target_s, flag; most responses first. Cached per
-    data version and filters."""
-    key = ("unit_turnout", f, target_s, float(pct), int(top))
-    return snap.memo(key, lambda: _unit_turnout(snap, f, target_s, pct, top))
+    data version and filters, for every worker."""
+    return _unit_turnout(snap, f, target_s, float(pct), int(top))
 
 
+@shared("unit_turnout")
 def _unit_turnout(snap: Snapshot, f: Filters, target_s: Target, pct: float, top: int):
     where, params = where_sql(f)
     rows = interval_rows_sql(
@@ -446,10 +458,10 @@ def first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFram
     ``first_due_reliability`` query over the filtered incidents). Cached per data version
     and filters."""
     _layer_col(snap, layer)
-    key = ("first_due", f, layer)
-    return snap.memo(key, lambda: _first_due_reliability(snap, f, layer))
+    return _first_due_reliability(snap, f, layer)
 
 
+@shared("first_due_reliability")
 def _first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFrame:
     zc = _layer_col(snap, layer)
     where, params = where_sql(f)
@@ -477,6 +489,7 @@ def _first_due_reliability(snap: Snapshot, f: Filters, layer: str) -> pl.DataFra
     )
 
 
+@shared("unit_workload")
 def unit_workload(snap: Snapshot, f: Filters, top: int = 40) -> pl.DataFrame:
     """Responses and committed hours per unit."""
     where, params = where_sql(f)

@@ -9,6 +9,7 @@ import polars as pl
 
 from .data import Snapshot
 from .filters import Filters, where_sql
+from .results_cache import shared
 from .stats import Target, interval_table
 
 __all__ = ["hex_bounds", "hex_stats"]
@@ -28,17 +29,15 @@ def _parent_table(snap: Snapshot, resolution: int) -> str:
             {"h3_cell": c, "parent": [h3.cell_to_parent(x, int(resolution)) for x in c]},
             schema={"h3_cell": pl.String, "parent": pl.String},
         )
-        cur = snap.con.cursor()
-        try:
+        with snap.cursor() as cur:
             cur.register("_parents", parents)
             cur.execute(f"create or replace table {name} as select * from _parents")
-        finally:
-            cur.close()
         return name
 
     return snap.memo(("hex_parent", int(resolution)), build)
 
 
+@shared("hex_bounds")
 def hex_bounds(snap: Snapshot, f: Filters) -> tuple[float, float, float, float] | None:
     """(west, south, east, north) of the filtered incidents' coordinates (None: none)."""
     where, params = where_sql(f)
@@ -50,6 +49,7 @@ def hex_bounds(snap: Snapshot, f: Filters) -> tuple[float, float, float, float] 
     return None if r[0] is None else tuple(float(x) for x in r)
 
 
+@shared("hex_stats")
 def hex_stats(
     snap: Snapshot, f: Filters, metric: str, target_s: Target, resolution: int | None = None
 ) -> pl.DataFrame:

@@ -19,6 +19,7 @@ from .pages.quality import quality_view
 from .pages.sql import sql_view
 from .pages.trends import trends_view
 from .pages.units import units_view
+from .results_cache import shared
 from .stats import filter_choices
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "sync_bar",
     "feed_status_view",
     "ago",
+    "default_searches",
+    "warm_defaults",
 ]
 
 
@@ -49,18 +52,26 @@ def status_text(ds: DataSource, f: Filters | None = None) -> str:
     f = f or Filters()
     agency = snap.agency(f.agency)
     f = f.with_(agency=agency)
-    where, params = where_sql(f)
-    n = snap.query(f"select count(*) as n from inc where {where}", params)["n"][0]
-    r = snap.query(
-        "select count(*) as n, max(received_local) as last from inc where "
-        + ("agency = $a" if agency else "true"),
-        {"a": agency} if agency else {},
-    ).row(0, named=True)
+    n, r = _status_counts(snap, f)
     last = r["last"].strftime("%Y-%m-%d %H:%M") if r["last"] else "none"
     tz = snap.timezone(agency) or "local time"
     who = agency or "no agency"
     of = f" of {fmt.count(r['n'])}" if n != r["n"] else ""
     return f"{who}: {fmt.count(n)}{of} calls selected; newest call received {last} ({tz})"
+
+
+@shared("status_counts")
+def _status_counts(snap, f: Filters) -> tuple[int, dict]:
+    """The calls ``f`` selects, and the agency's calls and newest call (one result per
+    data version and filters, for every worker)."""
+    where, params = where_sql(f)
+    n = snap.query(f"select count(*) as n from inc where {where}", params)["n"][0]
+    r = snap.query(
+        "select count(*) as n, max(received_local) as last from inc where "
+        + ("agency = $a" if f.agency else "true"),
+        {"a": f.agency} if f.agency else {},
+    ).row(0, named=True)
+    return int(n), r
 
 
 def _control_values(f: Filters) -> tuple:
@@ -256,3 +267,59 @@ def feed_status_view(
         limit = fmt.duration(st["stale_after_s"])
         return f"Feed stale: {text}; nothing new for longer than {limit}", "feed-stale", _STALE
     return text, "feed-ok", _OK
+
+
+def default_searches(ds: DataSource, default_profile: str) -> list[str]:
+    """The query strings of the view a new viewer opens: the bare URL, and the one the filter
+    bar rewrites it to (its agency's layer chosen)."""
+    f = resolve_filters(ds, parse_search("", default_profile))
+    return list(dict.fromkeys(["", to_search(f)]))
+
+
+def warm_defaults(ds: DataSource, cfg, targets_fn, geo=None) -> list[str]:
+    """Compute every page's default view (the status line, the filter bar, overview with
+    its alerts, trends by month, units, map, quality) so their results are in the shared
+    results cache before the first viewer asks (:mod:`dash_app.results_cache`).
+
+    Parameters
+    ----------
+    ds : DataSource
+    cfg : DashConfig
+        The dashboard's settings (default profile, alert window, tile URL).
+    targets_fn : callable
+        ``targets_fn(profile)``: the targets of a standards profile.
+    geo : GeoCache, optional
+        Map geometry; without it the map page is not warmed.
+
+    Returns
+    -------
+    list of str
+        The pages warmed, in order.
+    """
+    from .pages.map import map_outputs
+
+    done = []
+    for search in default_searches(ds, cfg.profile):
+        raw = parse_search(search, cfg.profile)
+        status_text(ds, raw)
+        filter_options(ds, search, cfg.profile)
+        f = resolve_filters(ds, raw)
+        targets = targets_fn(f.profile)
+        overview_view(
+            ds,
+            f,
+            targets,
+            cfg.alerts_log,
+            cfg.alert_window_days,
+            cfg.alert_min_n,
+            alert_targets=targets_fn(cfg.profile_for(f.agency)),
+        )
+        trends_view(ds, f, targets, "month")
+        units_view(ds, f, targets)
+        pages = ["status", "filters", "overview", "trends", "units"]
+        if geo is not None and f.layer:
+            map_outputs(ds, f, targets, geo, cfg.tile_url, "p", "total_response", "volume", None)
+            pages.append("map")
+        quality_view(ds, f)
+        done += [f"{p} {search or '(no filters)'}" for p in [*pages, "quality"]]
+    return done
