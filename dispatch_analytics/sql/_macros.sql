@@ -82,6 +82,25 @@ create or replace temp macro da_flag(n, min_n, ci_low, ci_high) as
     when ci_low is null or ci_high is null then 'ci_unbounded'
   end;
 
+-- The exact fraction of a percentile for quantile_disc: pct / 100 resolved to 1e-8 (1e-6 of
+-- a percent, as in da_nearest_rank) as a DECIMAL(18,8). DuckDB's discrete quantile of a DECIMAL
+-- fraction q picks the 0-based index max(1, n - (n * scale - n * q_int) // scale) - 1 in
+-- integer arithmetic, i.e. the 1-based rank max(1, ceil(n q)): the nearest rank, exactly
+-- (a DOUBLE fraction is computed in floating point: pct 99.9, n = 1000 gives rank 1000, not
+-- 999). Clamped to [0, 1] (the band fractions of da_fractiles may step outside).
+create or replace temp macro da_fraction(pct) as
+  (greatest(0, least(100000000, round(pct::double * 1000000)::bigint))::decimal(18,0)
+   * 0.00000001::decimal(18,8))::decimal(18,8);
+
+-- The 1-based nearest rank max(1, ceil(n pct / 100)) in exact integer arithmetic, pct clamped
+-- to [0, 100] like da_fraction (the rank da_nearest_rank and quantile_disc at da_fraction(pct)
+-- pick); NULL when n = 0.
+create or replace temp macro da_rank(n, pct) as
+  case when n > 0 then
+    least(n, greatest(1, ((greatest(0, least(100000000, round(pct::double * 1000000)::bigint))
+                           ::hugeint * n + 99999999) // 100000000)::bigint))
+  end;
+
 -- Fractiles, CI and compliance of every group of a relation: THE fractile implementation.
 --   select * from da_fractiles(my_rows, percentiles := [50, 90], conf := 0.95, min_n := 30)
 -- `tbl` names a table, view or CTE with the columns
@@ -92,6 +111,9 @@ create or replace temp macro da_flag(n, min_n, ci_low, ci_high) as
 --   pct              the percentile (in percent) to report and compare with the target
 --   excluded_reason  NULL when the value counts; else why it does not (e.g. 'missing
 --                    on_scene_at'): the row is counted in n_excluded and in `excluded`
+-- `percentiles` (the fractile columns) and `row_percentiles` (the values the rows' pct may
+-- take; NULL = the same as `percentiles`) must be constant lists: a row pct outside them is
+-- still right, only slower (its group is sorted whole).
 -- A row with value_s and excluded_reason both NULL is a placeholder: it only makes its group
 -- (and pct) appear, so a caller lists empty groups (n = 0, flag no_data) by adding one such
 -- row per wanted group. One output row per (grp, pct):
@@ -108,8 +130,17 @@ create or replace temp macro da_flag(n, min_n, ci_low, ci_high) as
 --   flag         da_flag(n, min_n, ci_low_s, ci_high_s)
 --   excluded     why rows were excluded, most frequent first: 'missing on_scene_at: 12;
 --                missing enroute_at and on_scene_at: 3' (NULL when none was)
+-- How (docs/metrics.md, "How da_fractiles computes"): pass 1, one aggregate per group, takes
+-- the counts and quantile_disc at constant exact fractions: the `percentiles`, and for each
+-- row percentile c the fraction c and two bands c -/+ 1 and c -/+ 5 (percent). The CI ranks
+-- l, u (da_os_ci_ranks of n) lie within a few sd of n c; the narrowest band whose end ranks
+-- hold l and u is kept. Pass 2 lists and sorts only the counted values inside that band
+-- [v_lo, v_hi]: rank r is band element r - count(value < v_lo) (right with ties: every value
+-- equal to v_lo is in the band). Groups no band holds (small n), and rows whose pct is not a
+-- row percentile, list all their values (the band -inf..+inf) - cheap when n is small.
+-- Identical to the full sort (tests/test_fractile_macro.py: hypothesis against a copy of it).
 create or replace temp macro da_fractiles(
-  tbl, percentiles := [50.0, 90.0, 95.0], conf := 0.95, min_n := 30
+  tbl, percentiles := [50.0, 90.0, 95.0], conf := 0.95, min_n := 30, row_percentiles := null
 ) as table
   with fr_rows as (
     select
@@ -118,38 +149,118 @@ create or replace temp macro da_fractiles(
       excluded_reason is null and value_s is not null as counted
     from query_table(tbl)
   ), fr_groups as (
-    -- one pass; every aggregate is cheap but the sorted list the ranks index into
+    -- pass 1: one aggregate; q holds the `percentiles`, then 5 per row percentile c:
+    -- c, c - 1, c + 1, c - 5, c + 5 (percent), all as exact DECIMAL fractions
     select
       grp, pct,
+      count(*) filter (where counted) as n,
       count(*) filter (where excluded_reason is not null and value_s is null) as n_missing,
-      histogram(excluded_reason) as reasons,
+      count(excluded_reason) as n_excluded,
       count(*) filter (where counted and isinf(value_s)) as n_unmet,
       avg(value_s) filter (where counted and isfinite(value_s)) as mean_s,
       count(target_s) filter (where counted) as n_targeted,
       count(*) filter (where counted and value_s <= target_s) as n_on_target,
       case when min(target_s) = max(target_s) then min(target_s) end as target_s,
-      coalesce(list_sort(list(value_s) filter (where counted)), []) as sorted_values
+      quantile_disc(value_s, list_transform(
+        list_concat(
+          percentiles::double[],
+          flatten(list_transform(coalesce(row_percentiles, percentiles)::double[],
+                                 c -> [c, c - 1, c + 1, c - 5, c + 5]))
+        ), f -> da_fraction(f))) filter (where counted) as q
     from fr_rows
     group by grp, pct
-  ), fr_counts as (
-    select *, len(sorted_values) as n from fr_groups
+  ), fr_reasons as (
+    -- why rows were excluded (few rows: its own small aggregate, not a histogram per group)
+    select grp, pct, list({'n': -c, 'reason': excluded_reason}) as reasons
+    from (
+      select grp, pct, excluded_reason, count(*) as c
+      from fr_rows
+      where excluded_reason is not null
+      group by all
+    )
+    group by all
   ), fr_ci as (
-    select * from da_os_ci_ranks((select list({'n': n, 'pct': pct}) from fr_counts), conf := conf)
+    select * from da_os_ci_ranks((select list({'n': n, 'pct': pct}) from fr_groups), conf := conf)
+  ), fr_ranked as (
+    select
+      g.*, c.ci_low_rank, c.ci_high_rank,
+      len(percentiles) + 5 * (list_position(coalesce(row_percentiles, percentiles)::double[],
+                                            g.pct) - 1) as base
+    from fr_groups g
+    left join fr_ci c on c.n = g.n and c.pct = g.pct
+  ), fr_bands as (
+    -- the narrowest band whose end ranks hold both CI ranks (NULL: none; list everything)
+    select
+      *,
+      case
+        when base is null then 0
+        when coalesce(ci_low_rank, ci_high_rank) >= da_rank(n, pct - 1)
+         and coalesce(ci_high_rank, ci_low_rank) <= da_rank(n, pct + 1) then 1
+        when coalesce(ci_low_rank, ci_high_rank) >= da_rank(n, pct - 5)
+         and coalesce(ci_high_rank, ci_low_rank) <= da_rank(n, pct + 5) then 2
+        else 0
+      end as band
+    from fr_ranked
+  ), fr_sel as (
+    select
+      grp, pct, n, band,
+      q[base + 2 * band] as band_lo,
+      q[base + 2 * band + 1] as band_hi
+    from fr_bands
+    where n > 0 and (base is null or ci_low_rank is not null or ci_high_rank is not null)
+  ), fr_top as (
+    -- pass 2, a percentile >= 50 with a band: only the values >= its band_lo are joined
+    -- (n_below = n - their count); the lowest band_lo of all such groups filters the rows first
+    select * from fr_sel where band > 0 and pct >= 50
+  ), fr_bottom as (
+    -- pass 2, a percentile < 50 with a band: only the values <= its band_hi
+    select * from fr_sel where band > 0 and pct < 50
+  ), fr_band_values as (
+    select
+      r.grp, r.pct, any_value(s.n) - count(*) as n_below,
+      list_sort(list(r.value_s) filter (where r.value_s <= s.band_hi)) as band_values
+    from fr_rows r
+    join fr_top s on s.grp is not distinct from r.grp and s.pct is not distinct from r.pct
+    where r.counted and r.value_s >= (select min(band_lo) from fr_top)
+      and r.value_s >= s.band_lo
+    group by r.grp, r.pct
+    union all
+    select
+      r.grp, r.pct, count(*) filter (where r.value_s < s.band_lo) as n_below,
+      list_sort(list(r.value_s) filter (where r.value_s >= s.band_lo)) as band_values
+    from fr_rows r
+    join fr_bottom s on s.grp is not distinct from r.grp and s.pct is not distinct from r.pct
+    where r.counted and r.value_s <= (select max(band_hi) from fr_bottom)
+      and r.value_s <= s.band_hi
+    group by r.grp, r.pct
+    union all
+    -- no band (small n, or a pct outside `row_percentiles`): all the group's values
+    select r.grp, r.pct, 0 as n_below, list_sort(list(r.value_s)) as band_values
+    from fr_rows r
+    join (select grp, pct from fr_sel where band = 0) s
+      on s.grp is not distinct from r.grp and s.pct is not distinct from r.pct
+    where r.counted
+    group by r.grp, r.pct
   ), fr_out as (
     select
-      g.grp, g.n, g.n_missing, coalesce(list_sum(map_values(g.reasons)), 0) as n_excluded,
+      g.grp, g.n, g.n_missing, g.n_excluded::hugeint as n_excluded,
       g.n_unmet, g.mean_s,
-      list_transform(percentiles, p -> da_nearest_rank(g.sorted_values, p)) as fractiles_s,
+      coalesce(g.q[1:len(percentiles)], list_transform(percentiles, p -> null::double))
+        as fractiles_s,
       g.pct as percentile,
-      da_nearest_rank(g.sorted_values, g.pct) as p_value_s,
-      g.sorted_values[c.ci_low_rank] as ci_low_s,
-      g.sorted_values[c.ci_high_rank] as ci_high_s,
+      case
+        when g.base is not null then g.q[g.base + 1]
+        else da_nearest_rank(b.band_values, g.pct)
+      end as p_value_s,
+      b.band_values[g.ci_low_rank - b.n_below] as ci_low_s,
+      b.band_values[g.ci_high_rank - b.n_below] as ci_high_s,
       g.target_s,
       case when g.n_targeted > 0 then g.n_on_target / g.n_targeted end as compliance,
-      list_sort(list_transform(map_entries(g.reasons), e -> {'n': -e.value, 'reason': e.key}))
-        as reasons
-    from fr_counts g
-    left join fr_ci c on c.n = g.n and c.pct = g.pct
+      list_sort(x.reasons) as reasons
+    from fr_bands g
+    left join fr_band_values b on b.grp is not distinct from g.grp
+                              and b.pct is not distinct from g.pct
+    left join fr_reasons x on x.grp is not distinct from g.grp and x.pct is not distinct from g.pct
   )
   select
     grp, n, n_missing, n_excluded, n_unmet, mean_s, fractiles_s, percentile, p_value_s,

@@ -39,7 +39,9 @@ with unit_turnouts as (
   from unit_turnouts
   group by agency, unit_id, turnout_class
 ), fractiles as (
-  select * from da_fractiles(targeted, percentiles := [50, 90], min_n := $min_n)
+  select * from da_fractiles(
+    targeted, percentiles := [50, 90], min_n := $min_n, row_percentiles := [$percentile]
+  )
 )
 select
   f.grp.agency as agency,
