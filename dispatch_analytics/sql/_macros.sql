@@ -203,43 +203,27 @@ create or replace temp macro da_fractiles(
     from fr_ranked
   ), fr_sel as (
     select
-      grp, pct, n, band,
-      q[base + 2 * band] as band_lo,
-      q[base + 2 * band + 1] as band_hi
+      grp, pct, n,
+      case when band = 0 then '-inf'::double else q[base + 2 * band] end as band_lo,
+      case when band = 0 then 'inf'::double else q[base + 2 * band + 1] end as band_hi,
+      -- count from the band's smaller side: above it for a high percentile, below for a low one
+      band = 0 or pct >= 50 as from_top
     from fr_bands
     where n > 0 and (base is null or ci_low_rank is not null or ci_high_rank is not null)
-  ), fr_top as (
-    -- pass 2, a percentile >= 50 with a band: only the values >= its band_lo are joined
-    -- (n_below = n - their count); the lowest band_lo of all such groups filters the rows first
-    select * from fr_sel where band > 0 and pct >= 50
-  ), fr_bottom as (
-    -- pass 2, a percentile < 50 with a band: only the values <= its band_hi
-    select * from fr_sel where band > 0 and pct < 50
   ), fr_band_values as (
+    -- pass 2: the counted values inside each group's band, sorted; n_below ranks them. Only
+    -- the rows on the band's smaller side reach the aggregate: n_below = n - count(value >=
+    -- band_lo) from the top, count(value < band_lo) from the bottom.
     select
-      r.grp, r.pct, any_value(s.n) - count(*) as n_below,
-      list_sort(list(r.value_s) filter (where r.value_s <= s.band_hi)) as band_values
+      r.grp, r.pct,
+      case when any_value(s.from_top) then any_value(s.n) - count(*)
+           else count(*) filter (where r.value_s < s.band_lo) end as n_below,
+      list_sort(list(r.value_s) filter (where r.value_s >= s.band_lo and r.value_s <= s.band_hi))
+        as band_values
     from fr_rows r
-    join fr_top s on s.grp is not distinct from r.grp and s.pct is not distinct from r.pct
-    where r.counted and r.value_s >= (select min(band_lo) from fr_top)
-      and r.value_s >= s.band_lo
-    group by r.grp, r.pct
-    union all
-    select
-      r.grp, r.pct, count(*) filter (where r.value_s < s.band_lo) as n_below,
-      list_sort(list(r.value_s) filter (where r.value_s >= s.band_lo)) as band_values
-    from fr_rows r
-    join fr_bottom s on s.grp is not distinct from r.grp and s.pct is not distinct from r.pct
-    where r.counted and r.value_s <= (select max(band_hi) from fr_bottom)
-      and r.value_s <= s.band_hi
-    group by r.grp, r.pct
-    union all
-    -- no band (small n, or a pct outside `row_percentiles`): all the group's values
-    select r.grp, r.pct, 0 as n_below, list_sort(list(r.value_s)) as band_values
-    from fr_rows r
-    join (select grp, pct from fr_sel where band = 0) s
-      on s.grp is not distinct from r.grp and s.pct is not distinct from r.pct
+    join fr_sel s on s.grp is not distinct from r.grp and s.pct is not distinct from r.pct
     where r.counted
+      and case when s.from_top then r.value_s >= s.band_lo else r.value_s <= s.band_hi end
     group by r.grp, r.pct
   ), fr_out as (
     select
