@@ -105,7 +105,8 @@ def test_quantile_disc_at_da_fraction_is_nearest_rank(con, n, spread, n_inf, pct
 
 
 def test_the_known_traps(con):
-    # p = 70, n = 10 is rank 7 (never 8); 99.9 of 1000 is rank 999 (a DOUBLE 0.999 gives 1000);
+    # p = 70, n = 10 is rank 7 (never 8); 99.9 of 1000 is rank 999 (99.9 / 100 as a DOUBLE,
+    # 0.9990000000000001, gives 1000);
     # 300/7 is resolved to 42.857143 percent (1e-6 of a percent), so 7 values give rank 4
     for n, pct, rank in [(10, 70, 7), (1000, 99.9, 999), (3, 33.3, 1), (7, 300 / 7, 4)]:
         got = con.execute(
