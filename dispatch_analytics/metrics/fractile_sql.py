@@ -83,7 +83,6 @@ def fractile_sql(
     min_n: int | str = DEFAULT_MIN_N,
     placeholders: str | None = None,
     ctes: Sequence[tuple[str, str]] = (),
-    row_percentiles: Sequence[float] = (),
 ) -> str:
     """A select of the fractile table of ``source``, one row per group of ``keys``.
 
@@ -101,10 +100,6 @@ def fractile_sql(
         A relation or select with the columns ``keys...``, ``target_s``, ``pct``: groups to list
         even when ``source`` has no row for them (n = 0, flag ``no_data``).
     ctes : ``(name, select)`` pairs to define first (``source`` may be one of them)
-    row_percentiles : the values the rows' ``pct`` may take, when they are not all among
-        ``percentiles`` (the macro reads these fractiles with ``quantile_disc`` and sorts only a
-        band of values around them; a row pct outside both lists is still right, only slower:
-        its group is sorted whole)
 
     Returns
     -------
@@ -112,7 +107,7 @@ def fractile_sql(
         ``keys...`` then :data:`FRACTILE_COLUMNS`, ordered by the keys (NULLs last). Use it as
         a statement or as the body of a CTE.
     """
-    for p in (*percentiles, *row_percentiles):
+    for p in percentiles:
         check_pct(p)
     keys = list(keys)
     for k in keys:
@@ -130,9 +125,6 @@ def fractile_sql(
     pcts = ", ".join(sql_literal(float(p)) for p in percentiles)
     pcols = "".join(f"fractiles_s[{i}] as {pcol(p)}, " for i, p in enumerate(percentiles, start=1))
     args = f"percentiles := [{pcts}]::double[], conf := {_arg(conf)}, min_n := {_arg(min_n)}"
-    if row_percentiles:
-        rows_p = list(dict.fromkeys([*(float(p) for p in row_percentiles)]))
-        args += f", row_percentiles := [{', '.join(sql_literal(p) for p in rows_p)}]::double[]"
     order = f"\norder by {', '.join(f'{k} nulls last' for k in keys)}" if keys else ""
     defs = "".join(f"{name} as (\n{body}\n), " for name, body in ctes)
     return (

@@ -311,8 +311,6 @@ def build_sql(q: MetricQuery) -> str:
         min_n="$min_n",
         # with no grouping there is one row per entry, even without data
         placeholders=None if gcols else "(select entry_id, target_s, pct from entries)",
-        # the entries' percentiles: read through quantile_disc, not a whole-group sort
-        row_percentiles=sorted({float(e.pct) for e in entries if e.pct is not None}),
     )
     multi = len({e.standard for e in entries}) > 1
     first = (["e.standard"] if multi else []) + (

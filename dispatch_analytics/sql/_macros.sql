@@ -85,9 +85,10 @@ create or replace temp macro da_flag(n, min_n, ci_low, ci_high) as
 -- The exact fraction of a percentile for quantile_disc: pct / 100 resolved to 1e-8 (1e-6 of
 -- a percent, as in da_nearest_rank) as a DECIMAL(18,8). DuckDB's discrete quantile of a DECIMAL
 -- fraction q picks the 0-based index max(1, n - (n * scale - n * q_int) // scale) - 1 in
--- integer arithmetic, i.e. the 1-based rank max(1, ceil(n q)): the nearest rank, exactly
--- (a DOUBLE fraction is computed in floating point: pct 99.9, n = 1000 gives rank 1000, not
--- 999). Clamped to [0, 1] (the band fractions of da_fractiles may step outside).
+-- integer arithmetic, i.e. the 1-based rank max(1, ceil(n q)): the nearest rank, exactly, so
+-- `quantile_disc(x, da_fraction(90))` is the nearest-rank p90 (a DOUBLE pct / 100 is not
+-- exact: 99.9 / 100 = 0.9990000000000001 picks rank 1000 of 1000, not 999). The fraction must
+-- be a constant for quantile_disc. Clamped to [0, 1] (a bracketing pct -/+ d may step out).
 create or replace temp macro da_fraction(pct) as
   (greatest(0, least(100000000, round(pct::double * 1000000)::bigint))::decimal(18,0)
    * 0.00000001::decimal(18,8))::decimal(18,8);
@@ -111,9 +112,6 @@ create or replace temp macro da_rank(n, pct) as
 --   pct              the percentile (in percent) to report and compare with the target
 --   excluded_reason  NULL when the value counts; else why it does not (e.g. 'missing
 --                    on_scene_at'): the row is counted in n_excluded and in `excluded`
--- `percentiles` (the fractile columns) and `row_percentiles` (the values the rows' pct may
--- take; NULL = the same as `percentiles`) must be constant lists: a row pct outside them is
--- still right, only slower (its group is sorted whole).
 -- A row with value_s and excluded_reason both NULL is a placeholder: it only makes its group
 -- (and pct) appear, so a caller lists empty groups (n = 0, flag no_data) by adding one such
 -- row per wanted group. One output row per (grp, pct):
@@ -130,17 +128,8 @@ create or replace temp macro da_rank(n, pct) as
 --   flag         da_flag(n, min_n, ci_low_s, ci_high_s)
 --   excluded     why rows were excluded, most frequent first: 'missing on_scene_at: 12;
 --                missing enroute_at and on_scene_at: 3' (NULL when none was)
--- How (docs/metrics.md, "How da_fractiles computes"): pass 1, one aggregate per group, takes
--- the counts and quantile_disc at constant exact fractions: the `percentiles`, and for each
--- row percentile c the fraction c and two bands c -/+ 1 and c -/+ 5 (percent). The CI ranks
--- l, u (da_os_ci_ranks of n) lie within a few sd of n c; the narrowest band whose end ranks
--- hold l and u is kept. Pass 2 lists and sorts only the counted values inside that band
--- [v_lo, v_hi]: rank r is band element r - count(value < v_lo) (right with ties: every value
--- equal to v_lo is in the band). Groups no band holds (small n), and rows whose pct is not a
--- row percentile, list all their values (the band -inf..+inf) - cheap when n is small.
--- Identical to the full sort (tests/test_fractile_macro.py: hypothesis against a copy of it).
 create or replace temp macro da_fractiles(
-  tbl, percentiles := [50.0, 90.0, 95.0], conf := 0.95, min_n := 30, row_percentiles := null
+  tbl, percentiles := [50.0, 90.0, 95.0], conf := 0.95, min_n := 30
 ) as table
   with fr_rows as (
     select
@@ -149,102 +138,38 @@ create or replace temp macro da_fractiles(
       excluded_reason is null and value_s is not null as counted
     from query_table(tbl)
   ), fr_groups as (
-    -- pass 1: one aggregate; q holds the `percentiles`, then 5 per row percentile c:
-    -- c, c - 1, c + 1, c - 5, c + 5 (percent), all as exact DECIMAL fractions
+    -- one pass; every aggregate is cheap but the sorted list the ranks index into
     select
       grp, pct,
-      count(*) filter (where counted) as n,
       count(*) filter (where excluded_reason is not null and value_s is null) as n_missing,
-      count(excluded_reason) as n_excluded,
+      histogram(excluded_reason) as reasons,
       count(*) filter (where counted and isinf(value_s)) as n_unmet,
       avg(value_s) filter (where counted and isfinite(value_s)) as mean_s,
       count(target_s) filter (where counted) as n_targeted,
       count(*) filter (where counted and value_s <= target_s) as n_on_target,
       case when min(target_s) = max(target_s) then min(target_s) end as target_s,
-      quantile_disc(value_s, list_transform(
-        list_concat(
-          percentiles::double[],
-          flatten(list_transform(coalesce(row_percentiles, percentiles)::double[],
-                                 c -> [c, c - 1, c + 1, c - 5, c + 5]))
-        ), f -> da_fraction(f))) filter (where counted) as q
+      coalesce(list_sort(list(value_s) filter (where counted)), []) as sorted_values
     from fr_rows
     group by grp, pct
-  ), fr_reasons as (
-    -- why rows were excluded (few rows: its own small aggregate, not a histogram per group)
-    select grp, pct, list({'n': -c, 'reason': excluded_reason}) as reasons
-    from (
-      select grp, pct, excluded_reason, count(*) as c
-      from fr_rows
-      where excluded_reason is not null
-      group by all
-    )
-    group by all
+  ), fr_counts as (
+    select *, len(sorted_values) as n from fr_groups
   ), fr_ci as (
-    select * from da_os_ci_ranks((select list({'n': n, 'pct': pct}) from fr_groups), conf := conf)
-  ), fr_ranked as (
-    select
-      g.*, c.ci_low_rank, c.ci_high_rank,
-      len(percentiles) + 5 * (list_position(coalesce(row_percentiles, percentiles)::double[],
-                                            g.pct) - 1) as base
-    from fr_groups g
-    left join fr_ci c on c.n = g.n and c.pct = g.pct
-  ), fr_bands as (
-    -- the narrowest band whose end ranks hold both CI ranks (NULL: none; list everything)
-    select
-      *,
-      case
-        when base is null then 0
-        when coalesce(ci_low_rank, ci_high_rank) >= da_rank(n, pct - 1)
-         and coalesce(ci_high_rank, ci_low_rank) <= da_rank(n, pct + 1) then 1
-        when coalesce(ci_low_rank, ci_high_rank) >= da_rank(n, pct - 5)
-         and coalesce(ci_high_rank, ci_low_rank) <= da_rank(n, pct + 5) then 2
-        else 0
-      end as band
-    from fr_ranked
-  ), fr_sel as (
-    select
-      grp, pct, n,
-      case when band = 0 then '-inf'::double else q[base + 2 * band] end as band_lo,
-      case when band = 0 then 'inf'::double else q[base + 2 * band + 1] end as band_hi,
-      -- count from the band's smaller side: above it for a high percentile, below for a low one
-      band = 0 or pct >= 50 as from_top
-    from fr_bands
-    where n > 0 and (base is null or ci_low_rank is not null or ci_high_rank is not null)
-  ), fr_band_values as (
-    -- pass 2: the counted values inside each group's band, sorted; n_below ranks them. Only
-    -- the rows on the band's smaller side reach the aggregate: n_below = n - count(value >=
-    -- band_lo) from the top, count(value < band_lo) from the bottom.
-    select
-      r.grp, r.pct,
-      case when any_value(s.from_top) then any_value(s.n) - count(*)
-           else count(*) filter (where r.value_s < s.band_lo) end as n_below,
-      list_sort(list(r.value_s) filter (where r.value_s >= s.band_lo and r.value_s <= s.band_hi))
-        as band_values
-    from fr_rows r
-    join fr_sel s on s.grp is not distinct from r.grp and s.pct is not distinct from r.pct
-    where r.counted
-      and case when s.from_top then r.value_s >= s.band_lo else r.value_s <= s.band_hi end
-    group by r.grp, r.pct
+    select * from da_os_ci_ranks((select list({'n': n, 'pct': pct}) from fr_counts), conf := conf)
   ), fr_out as (
     select
-      g.grp, g.n, g.n_missing, g.n_excluded::hugeint as n_excluded,
+      g.grp, g.n, g.n_missing, coalesce(list_sum(map_values(g.reasons)), 0) as n_excluded,
       g.n_unmet, g.mean_s,
-      coalesce(g.q[1:len(percentiles)], list_transform(percentiles, p -> null::double))
-        as fractiles_s,
+      list_transform(percentiles, p -> da_nearest_rank(g.sorted_values, p)) as fractiles_s,
       g.pct as percentile,
-      case
-        when g.base is not null then g.q[g.base + 1]
-        else da_nearest_rank(b.band_values, g.pct)
-      end as p_value_s,
-      b.band_values[g.ci_low_rank - b.n_below] as ci_low_s,
-      b.band_values[g.ci_high_rank - b.n_below] as ci_high_s,
+      da_nearest_rank(g.sorted_values, g.pct) as p_value_s,
+      g.sorted_values[c.ci_low_rank] as ci_low_s,
+      g.sorted_values[c.ci_high_rank] as ci_high_s,
       g.target_s,
       case when g.n_targeted > 0 then g.n_on_target / g.n_targeted end as compliance,
-      list_sort(x.reasons) as reasons
-    from fr_bands g
-    left join fr_band_values b on b.grp is not distinct from g.grp
-                              and b.pct is not distinct from g.pct
-    left join fr_reasons x on x.grp is not distinct from g.grp and x.pct is not distinct from g.pct
+      list_sort(list_transform(map_entries(g.reasons), e -> {'n': -e.value, 'reason': e.key}))
+        as reasons
+    from fr_counts g
+    left join fr_ci c on c.n = g.n and c.pct = g.pct
   )
   select
     grp, n, n_missing, n_excluded, n_unmet, mean_s, fractiles_s, percentile, p_value_s,

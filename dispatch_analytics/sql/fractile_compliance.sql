@@ -38,7 +38,5 @@ select
   grp.zone_id as zone_id, grp.period_start as period_start, n, n_missing, mean_s,
   fractiles_s[1] as p50_s, fractiles_s[2] as p90_s, fractiles_s[3] as p95_s,
   percentile, p_value_s, ci_low_s, ci_high_s, target_s, compliance, met, flag
-from da_fractiles(
-  interval_rows, percentiles := [50, 90, 95], min_n := $min_n, row_percentiles := [$percentile]
-)
+from da_fractiles(interval_rows, percentiles := [50, 90, 95], min_n := $min_n)
 order by zone_id nulls last, period_start nulls last

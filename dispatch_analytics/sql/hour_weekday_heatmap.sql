@@ -45,5 +45,5 @@ select
   grp.hour as hour,
   n, fractiles_s[1] as p50_s, percentile, p_value_s, ci_low_s, ci_high_s, target_s, compliance,
   flag, n_missing, excluded
-from da_fractiles(cell_rows, percentiles := [50], min_n := $min_n, row_percentiles := [$percentile])
+from da_fractiles(cell_rows, percentiles := [50], min_n := $min_n)
 order by weekday, hour

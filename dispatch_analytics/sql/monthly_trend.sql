@@ -48,5 +48,5 @@ select
   p_value_s - lag(p_value_s) over (partition by grp.zone_id order by grp.month_start)
     as change_s,
   flag, n_missing, excluded
-from da_fractiles(grid_rows, percentiles := [50], min_n := $min_n, row_percentiles := [$percentile])
+from da_fractiles(grid_rows, percentiles := [50], min_n := $min_n)
 order by zone_id nulls last, month_start

@@ -39,9 +39,7 @@ with unit_turnouts as (
   from unit_turnouts
   group by agency, unit_id, turnout_class
 ), fractiles as (
-  select * from da_fractiles(
-    targeted, percentiles := [50, 90], min_n := $min_n, row_percentiles := [$percentile]
-  )
+  select * from da_fractiles(targeted, percentiles := [50, 90], min_n := $min_n)
 )
 select
   f.grp.agency as agency,
