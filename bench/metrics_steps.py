@@ -152,7 +152,8 @@ def bare_sql(root: str) -> str:
     """The bare DuckDB group-by: p90 by zone x local month over the store's Parquet files
     (the derived incidents and the layer's assignment), no catalog, no macros."""
     r = Path(root)
-    inc = r / "lake" / "derived" / "current" / "incidents.parquet"
+    # the derived incidents: one file or several (incidents-00000.parquet, ...)
+    inc = r / "lake" / "derived" / "current" / "incidents*.parquet"
     # the layer's current assignment: the newest file (a re-load writes a new generation)
     izones = max(
         (r / "spatial" / "incident_zones").glob(f"{LAYER}.*.parquet"), key=os.path.getmtime

@@ -152,7 +152,7 @@ def test_query_file_style(name):
 def test_macros_file_is_not_a_query_and_loads_read_only(tmp_path):
     assert all(not q.path.name.startswith("_") for q in list_queries())
     stmts = macro_statements()
-    assert len(stmts) == 4 and all(" temp macro " in s for s in stmts)
+    assert len(stmts) == 6 and all(" temp macro " in s for s in stmts)
     assert all(" temp " not in s for s in macro_statements(temporary=False))
     store = Store(tmp_path / "s")  # an empty store: read-only catalog connection
     con = store.connect(read_only=True)

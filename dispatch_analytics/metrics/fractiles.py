@@ -275,9 +275,14 @@ class Fractiles:
         _check_args(percentiles, percentile, min_n, conf)
         std = _standard(profile, overrides)  # the arguments' errors before the store's
         con = _connection(con)
-        chosen = resolve_agency(con, agency, python=True)
-        if chosen is not None:
-            con = agency_scope(con, chosen)  # every relation below: the agency's rows only
+        if agency is None:
+            # the store's only agency (several: AgencyError): scoping to it would leave nothing
+            # out, and agency_scope would list the agencies twice more (a scan of incidents each)
+            resolve_agency(con, None, python=True)
+        else:
+            chosen = resolve_agency(con, agency, python=True)
+            if chosen is not None:
+                con = agency_scope(con, chosen)  # every relation below: the agency's rows only
         prepare(con)
         mdef, entry_specs = resolve_metric(std, metric, level, entry)
         metric, level, fam = mdef.name, mdef.level, family(mdef)

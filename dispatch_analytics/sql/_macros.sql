@@ -82,6 +82,26 @@ create or replace temp macro da_flag(n, min_n, ci_low, ci_high) as
     when ci_low is null or ci_high is null then 'ci_unbounded'
   end;
 
+-- The exact fraction of a percentile for quantile_disc: pct / 100 resolved to 1e-8 (1e-6 of
+-- a percent, as in da_nearest_rank) as a DECIMAL(18,8). DuckDB's discrete quantile of a DECIMAL
+-- fraction q picks the 0-based index max(1, n - (n * scale - n * q_int) // scale) - 1 in
+-- integer arithmetic, i.e. the 1-based rank max(1, ceil(n q)): the nearest rank, exactly, so
+-- `quantile_disc(x, da_fraction(90))` is the nearest-rank p90 (a DOUBLE pct / 100 is not
+-- exact: 99.9 / 100 = 0.9990000000000001 picks rank 1000 of 1000, not 999). The fraction must
+-- be a constant for quantile_disc. Clamped to [0, 1] (a bracketing pct -/+ d may step out).
+create or replace temp macro da_fraction(pct) as
+  (greatest(0, least(100000000, round(pct::double * 1000000)::bigint))::decimal(18,0)
+   * 0.00000001::decimal(18,8))::decimal(18,8);
+
+-- The 1-based nearest rank max(1, ceil(n pct / 100)) in exact integer arithmetic, pct clamped
+-- to [0, 100] like da_fraction (the rank da_nearest_rank and quantile_disc at da_fraction(pct)
+-- pick); NULL when n = 0.
+create or replace temp macro da_rank(n, pct) as
+  case when n > 0 then
+    least(n, greatest(1, ((greatest(0, least(100000000, round(pct::double * 1000000)::bigint))
+                           ::hugeint * n + 99999999) // 100000000)::bigint))
+  end;
+
 -- Fractiles, CI and compliance of every group of a relation: THE fractile implementation.
 --   select * from da_fractiles(my_rows, percentiles := [50, 90], conf := 0.95, min_n := 30)
 -- `tbl` names a table, view or CTE with the columns
