@@ -34,7 +34,7 @@ import polars as pl
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from synth import MAPPING, _arrays, make_csv  # noqa: E402
+from synth import MAPPING, _arrays, make_csv, response_frame  # noqa: E402
 
 from dispatch_analytics.schema.tables import LOG_SCHEMA, RESPONSE_SCHEMA  # noqa: E402
 from dispatch_analytics.store import Store  # noqa: E402
@@ -49,42 +49,7 @@ def make_batches(root: Path, n_batches: int, rows: int, seed: int = 0) -> Store:
     a = _arrays(n, seed)
     order = np.argsort(a["rcvd"])
     a = {k: v[order] for k, v in a.items()}
-    utc = {
-        k: pl.Series(a[k].astype("datetime64[us]")).dt.replace_time_zone("UTC")
-        for k in ("rcvd", "disp", "enrt", "arrv", "clr")
-    }
-    cat = np.where(
-        a["type"] == "Medical Incident",
-        "ems",
-        np.where(np.isin(a["type"], ["Structure Fire", "Alarms"]), "fire", "other"),
-    )
-    full = pl.DataFrame(
-        {
-            "agency": "Synthetic FD",
-            "incident_id": pl.int_range(0, n, eager=True).cast(pl.String),
-            "unit_id": pl.Series(np.char.add("E", (np.arange(n) % 50).astype(str))),
-            "station_id": pl.Series(((np.arange(n) % 50) + 1).astype(str)),
-            "call_type": a["type"],
-            "call_category": cat,
-            "priority": a["pri"].astype(str),
-            "call_received_at": utc["rcvd"],
-            "dispatched_at": utc["disp"],
-            "enroute_at": utc["enrt"],
-            "on_scene_at": utc["arrv"],
-            "cleared_at": utc["clr"],
-            "latitude": a["lat"],
-            "longitude": a["lon"],
-            "timezone": "America/Los_Angeles",
-            "stages_recorded": 5,
-            "last_stage_at": utc["clr"],
-            "grain": "unit",
-            "profile": "synthetic",
-            "row_hash": pl.int_range(0, n, eager=True).cast(pl.UInt64),
-        }
-    )
-    full = full.with_columns(
-        [pl.lit(None).cast(t).alias(c) for c, t in RESPONSE_SCHEMA.items() if c not in full.columns]
-    )
+    full = response_frame(a, 0, agency="Synthetic FD")
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     for k in range(n_batches):
         stamp = t0 + timedelta(seconds=30 * k)

@@ -92,6 +92,54 @@ def make_csv(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
+def response_frame(
+    a: dict[str, np.ndarray], first_id: int, agency: str | None = None
+) -> pl.DataFrame:
+    """The unit rows of ``_arrays`` output as a frame of every ``RESPONSE_SCHEMA`` column
+    (incident ids ``first_id ..``, one unit each; lineage columns null for the caller to set),
+    the canonical columns an ingest would have written."""
+    m = len(a["rcvd"])
+    utc = {
+        k: pl.Series(a[k].astype("datetime64[us]")).dt.replace_time_zone("UTC")
+        for k in ("rcvd", "disp", "enrt", "arrv", "clr")
+    }
+    cat = np.where(
+        a["type"] == "Medical Incident",
+        "ems",
+        np.where(np.isin(a["type"], ["Structure Fire", "Alarms"]), "fire", "other"),
+    )
+    df = pl.DataFrame(
+        {
+            "agency": pl.Series([agency] * m, dtype=pl.String),
+            "incident_id": pl.int_range(first_id, first_id + m, eager=True).cast(pl.String),
+            "unit_id": pl.Series(np.char.add("E", (np.arange(m) % 50).astype(str))),
+            "station_id": pl.Series(((np.arange(m) % 50) + 1).astype(str)),
+            "call_type": a["type"],
+            "call_category": cat,
+            "priority": a["pri"].astype(str),
+            "call_received_at": utc["rcvd"],
+            "dispatched_at": utc["disp"],
+            "enroute_at": utc["enrt"],
+            "on_scene_at": utc["arrv"],
+            "cleared_at": utc["clr"],
+            "latitude": a["lat"],
+            "longitude": a["lon"],
+            "timezone": "America/Los_Angeles",
+            "call_received_local_at": utc["rcvd"]
+            .dt.convert_time_zone("America/Los_Angeles")
+            .dt.replace_time_zone(None),
+            "stages_recorded": 5,
+            "last_stage_at": utc["clr"],
+            "grain": "unit",
+            "profile": "synthetic",
+            "row_hash": pl.int_range(first_id, first_id + m, eager=True).cast(pl.UInt64),
+        }
+    )
+    missing = [c for c in RESPONSE_SCHEMA if c not in df.columns]
+    df = df.with_columns([pl.lit(None).cast(RESPONSE_SCHEMA[c]).alias(c) for c in missing])
+    return df.select([pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()])
+
+
 # Long: two literal rows, one line per stored column of responses and of the ingest log.
 def make_store(root: Path, n: int, seed: int = 0, chunk: int = 2_000_000) -> Store:
     """A store holding n incidents (one unit each) in one batch, written directly."""
@@ -102,50 +150,10 @@ def make_store(root: Path, n: int, seed: int = 0, chunk: int = 2_000_000) -> Sto
     for i, lo in enumerate(range(0, n, chunk)):
         m = min(chunk, n - lo)
         a = _arrays(m, seed + i)
-        utc = {
-            k: pl.Series(a[k].astype("datetime64[us]")).dt.replace_time_zone("UTC")
-            for k in ("rcvd", "disp", "enrt", "arrv", "clr")
-        }
-        cat = np.where(
-            a["type"] == "Medical Incident",
-            "ems",
-            np.where(np.isin(a["type"], ["Structure Fire", "Alarms"]), "fire", "other"),
-        )
-        df = pl.DataFrame(
-            {
-                "incident_id": pl.int_range(lo, lo + m, eager=True).cast(pl.String),
-                "unit_id": pl.Series(np.char.add("E", (np.arange(m) % 50).astype(str))),
-                "station_id": pl.Series(((np.arange(m) % 50) + 1).astype(str)),
-                "call_type": a["type"],
-                "call_category": cat,
-                "priority": a["pri"].astype(str),
-                "call_received_at": utc["rcvd"],
-                "dispatched_at": utc["disp"],
-                "enroute_at": utc["enrt"],
-                "on_scene_at": utc["arrv"],
-                "cleared_at": utc["clr"],
-                "latitude": a["lat"],
-                "longitude": a["lon"],
-                "timezone": "America/Los_Angeles",
-                "call_received_local_at": utc["rcvd"]
-                .dt.convert_time_zone("America/Los_Angeles")
-                .dt.replace_time_zone(None),
-                "stages_recorded": 5,
-                "last_stage_at": utc["clr"],
-                "grain": "unit",
-                "profile": "synthetic",
-                "source": "synthetic",
-                "batch_id": batch,
-                "source_row": pl.int_range(lo + 1, lo + m + 1, eager=True),
-                "row_hash": pl.int_range(lo, lo + m, eager=True).cast(pl.UInt64),
-            }
-        )
-        df = df.with_columns(
-            [
-                pl.lit(None).cast(t).alias(c)
-                for c, t in RESPONSE_SCHEMA.items()
-                if c not in df.columns
-            ]
+        df = response_frame(a, lo).with_columns(
+            pl.lit("synthetic").alias("source"),
+            pl.lit(batch).alias("batch_id"),
+            pl.int_range(lo + 1, lo + m + 1, eager=True).alias("source_row"),
         )
         df.select([pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()]).write_parquet(
             stage / f"responses-{i:05d}.parquet"
