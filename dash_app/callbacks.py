@@ -114,15 +114,7 @@ def _register_overview(app, ds, cfg, targets_fn) -> None:
     def overview(search, _v):
         f, targets = _scope(search, cfg, targets_fn, ds)
         # alerts are the agency's, whatever profile this viewer picked: its configured one
-        return views.overview_view(
-            ds,
-            f,
-            targets,
-            cfg.alerts_log,
-            cfg.alert_window_days,
-            cfg.alert_min_n,
-            alert_targets=targets_fn(cfg.profile_for(f.agency)),
-        )
+        return views.configured_overview(ds, f, targets, cfg, targets_fn)
 
 
 def _register_map(app, ds, cfg, targets_fn, geo) -> None:

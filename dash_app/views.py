@@ -24,6 +24,7 @@ from .stats import filter_choices
 
 __all__ = [
     "overview_view",
+    "configured_overview",
     "map_view",
     "trends_view",
     "units_view",
@@ -276,6 +277,21 @@ def default_searches(ds: DataSource, default_profile: str) -> list[str]:
     return list(dict.fromkeys(["", to_search(f)]))
 
 
+def configured_overview(ds: DataSource, f, targets, cfg, targets_fn):
+    """:func:`overview_view` with the dashboard config's alert settings (log, window, minimum
+    n); the alerts are judged by the agency's configured profile (``targets_fn(profile)``),
+    whatever profile this viewer picked."""
+    return overview_view(
+        ds,
+        f,
+        targets,
+        cfg.alerts_log,
+        cfg.alert_window_days,
+        cfg.alert_min_n,
+        alert_targets=targets_fn(cfg.profile_for(f.agency)),
+    )
+
+
 def warm_defaults(ds: DataSource, cfg, targets_fn, geo=None) -> list[str]:
     """Compute every page's default view (the status line, the filter bar, overview with
     its alerts, trends by month, units, map, quality) so their results are in the shared
@@ -305,15 +321,7 @@ def warm_defaults(ds: DataSource, cfg, targets_fn, geo=None) -> list[str]:
         filter_options(ds, search, cfg.profile)
         f = resolve_filters(ds, raw)
         targets = targets_fn(f.profile)
-        overview_view(
-            ds,
-            f,
-            targets,
-            cfg.alerts_log,
-            cfg.alert_window_days,
-            cfg.alert_min_n,
-            alert_targets=targets_fn(cfg.profile_for(f.agency)),
-        )
+        configured_overview(ds, f, targets, cfg, targets_fn)
         trends_view(ds, f, targets, "month")
         units_view(ds, f, targets)
         pages = ["status", "filters", "overview", "trends", "units"]

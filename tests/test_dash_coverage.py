@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from browser_helpers import text
 from conftest import copy_store
 from selenium.webdriver.common.keys import Keys
 
@@ -95,16 +96,7 @@ def test_coverage_outputs_without_units(tmp_path):
 
 # ------------------------------------------------------------------------------ browser
 def _text(dash_duo, sel, timeout=30):
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    t0 = time.time()
-    while True:
-        try:
-            return dash_duo.wait_for_element(sel, timeout=timeout).text
-        except StaleElementReferenceException:
-            if time.time() - t0 > timeout:
-                raise
-            time.sleep(0.1)
+    return text(dash_duo, sel, timeout=timeout)
 
 
 def _wait_change(dash_duo, sel, before, timeout=30):
