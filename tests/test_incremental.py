@@ -428,3 +428,35 @@ def test_cells_of_every_incident_once_a_resolution_is_given(tmp_path):
     b = write_csv(tmp_path / "b.csv", UNIT_HEADER, [_row(9, "E1", 3, 0, True)])
     ingest(b, load_profile(toml), data_dir=root, h3_resolution=8)
     _check_store(root)  # five incidents, five cells (one null: no coordinates)
+
+
+def test_a_units_tied_rows_give_one_first_due_station_whatever_the_row_order(tmp_path):
+    """One unit twice on an incident with the same dispatch and arrival times but other
+    stations: the incident's station and first-arriving row are those of the unit's first
+    assignment (numbered by the content, never the row order), in the derived table, in the
+    live computation and after a full rebuild. Before the tie-break either row could win."""
+    toml = UNIT_TOML.replace('longitude = "Lon"', 'longitude = "Lon"\nstation_id = "Station"')
+    mapping = write_toml(tmp_path / "m.toml", toml)
+    rows = [
+        [*unit_row(inc="T1", unit="E1", clr="01/15/2024 10:40:00"), "S7"],
+        [*unit_row(inc="T1", unit="E1", clr="01/15/2024 10:55:00"), "S3"],
+        [*unit_row(inc="T2", unit="M2"), "S1"],
+    ]
+    seen = set()
+    for k, order in enumerate((rows, rows[::-1])):
+        csv_path = write_csv(tmp_path / f"t{k}.csv", [*UNIT_HEADER, "Station"], order)
+        root = tmp_path / f"store{k}"
+        ingest(csv_path, load_profile(mapping), data_dir=root)
+        store = Store(root, create=False)
+        first = store.sql(
+            "select station_id from responses where incident_id = 'T1' and assignment = 1"
+        ).item()
+        q = "select station_id, first_arriving_unit from {} where incident_id = 'T1'"
+        derived = store.sql(q.format("incidents")).row(0)
+        live = store.sql(q.format("incidents_live")).row(0)
+        with store.write_lock():
+            store.refresh_derived(full=True)
+        rebuilt = store.sql(q.format("incidents")).row(0)
+        assert derived == live == rebuilt == (first, "E1")
+        seen.add(first)
+    assert len(seen) == 1  # the row order in the file did not decide

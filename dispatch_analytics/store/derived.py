@@ -42,7 +42,7 @@ from .spatial_tables import glob_escape
 __all__ = ["SCHEMA_VERSION", "MAX_PARTS", "MAX_MASK_SHARE", "DerivedTable"]
 
 #: The store's schema version: a derived table or catalog of another version is rebuilt.
-SCHEMA_VERSION = "10"
+SCHEMA_VERSION = "11"  # 11: ties of the first-due / first-arriving pick broken
 #: Parts a derived table may hold before an ingest folds them back into one (a full build).
 MAX_PARTS = 16
 #: ... or when the masked keys exceed this share of the rows of part 0.

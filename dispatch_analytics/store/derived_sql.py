@@ -176,14 +176,16 @@ def incidents_sql(source: str) -> str:
   select
     agency,
     incident_id,
-    -- the first-arriving unit's row: earliest on scene, then earliest dispatch, then unit id
+    -- the first-arriving unit's row: earliest on scene, then earliest dispatch, then unit id,
+    -- then the unit's assignment number (a unit's rows are unique by it in a current
+    -- `responses`: without it a tie picked either row, and a rebuild could pick the other)
     arg_min(struct_pack(call_type, call_category, priority, zipcode, address, unit_id,
                         dispatched_at, enroute_at, on_scene_at, latitude, longitude, timezone,
                         grain, stage_flags),
             struct_pack(o := coalesce(on_scene_at, {never}), d := coalesce(dispatched_at, {never}),
-                        u := coalesce(unit_id, ''))) as fa,
+                        u := coalesce(unit_id, ''), a := assignment)) as fa,
     arg_min(station_id, struct_pack(d := coalesce(dispatched_at, {never}),
-                                    u := coalesce(unit_id, ''))) as station_id,
+                                    u := coalesce(unit_id, ''), a := assignment)) as station_id,
     min(call_arrived_at) as call_arrived_at,
     min(call_answered_at) as call_answered_at,
     min(call_received_at) as call_received_at,
