@@ -59,17 +59,6 @@ CHILD = {
         print(json.dumps({"seconds": secs, "accepted": r.rows_accepted, "rss_mb": hwm(),
                           "pandas": "pandas" in sys.modules}))
     """),
-    "profile": textwrap.dedent("""
-        import cProfile, pstats, sys
-        import polars, duckdb
-        from dispatch_analytics import ingest, load_profile
-        prof = load_profile(sys.argv[2])
-        p = cProfile.Profile()
-        p.enable()
-        ingest(sys.argv[1], prof, data_dir=sys.argv[3])
-        p.disable()
-        pstats.Stats(p).sort_stats("cumulative").print_stats(45)
-    """),
     "phases": textwrap.dedent("""
         import cProfile, json, pstats, sys
         import polars, duckdb
@@ -80,6 +69,9 @@ CHILD = {
         ingest(sys.argv[1], prof, data_dir=sys.argv[3])
         p.disable()
         st = pstats.Stats(p)
+        if sys.argv[4:] == ["print"]:  # the whole profile, for --profile
+            st.sort_stats("cumulative").print_stats(45)
+            raise SystemExit(0)
         out = {}
         for (file, _, func), (_, _, _, cum, _) in st.stats.items():
             for name, (mod, fn) in PHASES.items():
@@ -156,7 +148,7 @@ def child(kind: str, *args: str) -> dict | str:
     )
     if out.returncode:
         raise SystemExit(f"{kind} failed:\n{out.stderr}")
-    if kind == "profile":
+    if args[-1:] == ("print",):
         return out.stdout
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -226,7 +218,11 @@ def main() -> None:
     empty = empty_store()
     csv = batch_csv(WORK / f"batch_{args.batch_rows}.csv", args.batch_rows, 50_000_000)
     if args.profile:
-        print(child("profile", str(csv), str(mapping), str(linked_copy(big, WORK / "run_big"))))
+        print(
+            child(
+                "phases", str(csv), str(mapping), str(linked_copy(big, WORK / "run_big")), "print"
+            )
+        )
         shutil.rmtree(WORK / "run_big", ignore_errors=True)
         return
 
