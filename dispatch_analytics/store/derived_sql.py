@@ -267,6 +267,13 @@ def interval_view_sql(level: str | None = None) -> list[str]:
     out = []
     for lvl, (view, table) in _VIEWS.items():
         if level is None or level == lvl:
-            body = interval_rows_sql(table, intervals(lvl, stored=True), _COLUMNS[lvl])
-            out.append(f"create or replace view {view} as\n{body}")
+            # every branch reads one CTE, not the view itself: DuckDB binds ``table``'s view
+            # stack once instead of once per interval (measured: p90 of one metric 127 -> 78
+            # ms on a 1,700-row store, 386 -> 331 ms at 1M incidents; not materialized, so the
+            # filter on ``metric`` still drops the other branches before anything is read)
+            body = interval_rows_sql("_rows", intervals(lvl, stored=True), _COLUMNS[lvl])
+            out.append(
+                f"create or replace view {view} as\n"
+                f"with _rows as not materialized (select * from {table})\n{body}"
+            )
     return out
