@@ -88,15 +88,17 @@ def snapshot(root: Path, full: bool = True) -> dict[str, pl.DataFrame]:
         ]
         for v in views:
             out[f"view {v}"] = con.execute(f"select * from {v}").pl()
-        for q in list_queries() if full else []:
-            out[f"query {q.name}"] = run_query(con, q.name, PARAMS.get(q.name, {}))
         if full:
+            for q in list_queries():
+                out[f"query {q.name}"] = run_query(con, q.name, PARAMS.get(q.name, {}))
             rep = compliance_report(con, "nfpa1710", layer="station_areas", agency="all")
             out["report"] = rep.table
             out["report quality"] = rep.quality
-        for metric in ("total_response", "travel", "turnout") if full else ():
-            f = Fractiles.from_store(con, metric, by=["call_category"], profile=None, agency="all")
-            out[f"fractiles {metric}"] = f.table
+            for metric in ("total_response", "travel", "turnout"):
+                f = Fractiles.from_store(
+                    con, metric, by=["call_category"], profile=None, agency="all"
+                )
+                out[f"fractiles {metric}"] = f.table
     finally:
         con.close()
     log = st.ingest_log()
@@ -129,12 +131,9 @@ _SNAPSHOTS: dict[tuple, dict[str, pl.DataFrame]] = {}
 def _state(root: Path) -> tuple:
     """Every file of the store (but the catalog DuckDB file, which only caches the views) by
     relative path, size and modification time."""
+    files = (p for p in root.rglob("*") if p.is_file() and p.name != "catalog.duckdb")
     return tuple(
-        sorted(
-            (str(p.relative_to(root)), st.st_size, st.st_mtime_ns)
-            for p in root.rglob("*")
-            if p.is_file() and p.name != "catalog.duckdb" and (st := p.stat())
-        )
+        sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     )
 
 
@@ -145,20 +144,20 @@ def cached_snapshot(root: Path) -> dict[str, pl.DataFrame]:
     return _SNAPSHOTS[key]
 
 
-def assert_same_store(a: Path, b: Path) -> None:
-    sa, sb = snapshot(a), cached_snapshot(b)
+def _same_snapshots(sa: dict[str, pl.DataFrame], sb: dict[str, pl.DataFrame]) -> None:
     assert sa.keys() == sb.keys()
     for k in sa:
         _same(sa[k], sb[k], k)
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    _same_snapshots(snapshot(a), cached_snapshot(b))
 
 
 def assert_same_views(a: Path, b: Path) -> None:
     """:func:`assert_same_store` without the queries, the report and the fractiles (they are
     built on the views): for the steps between two full comparisons."""
-    sa, sb = snapshot(a, full=False), snapshot(b, full=False)
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        _same(sa[k], sb[k], k)
+    _same_snapshots(snapshot(a, full=False), snapshot(b, full=False))
 
 
 # ------------------------------------------------------------------------------ the store

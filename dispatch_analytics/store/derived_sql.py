@@ -268,9 +268,10 @@ def interval_view_sql(level: str | None = None) -> list[str]:
     for lvl, (view, table) in _VIEWS.items():
         if level is None or level == lvl:
             # every branch reads one CTE, not the view itself: DuckDB binds ``table``'s view
-            # stack once instead of once per interval (measured: p90 of one metric 127 -> 78
-            # ms on a 1,700-row store, 386 -> 331 ms at 1M incidents; not materialized, so the
-            # filter on ``metric`` still drops the other branches before anything is read)
+            # stack once instead of once per interval (measured: p90 of one metric 127 -> 25
+            # ms on a 1,700-row store, where binding was most of a query; within noise at 1M
+            # incidents; not materialized, so the filter on ``metric`` still drops the other
+            # branches before anything is read). See docs/benchmarks.md.
             body = interval_rows_sql("_rows", intervals(lvl, stored=True), _COLUMNS[lvl])
             out.append(
                 f"create or replace view {view} as\n"
