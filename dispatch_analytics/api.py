@@ -111,7 +111,7 @@ def ingest(
             replace and any(not f.skipped for f in report.files)
         )
         if changed:  # under the writer lock: no batch is published meanwhile
-            con = store.connect(read_only=False)  # one set of views for both steps
+            con = store.connect_attached()  # one connection for both steps
             try:
                 if refresh_derived:
                     store.refresh_derived(con=con)
@@ -151,7 +151,7 @@ def refresh_zone_assignment(
     if h3_resolution is None and not list_layers(store.root):
         return {}
     own = con is None
-    con = store.connect(read_only=False) if con is None else con
+    con = store.connect_attached() if con is None else con
     try:
         return assign_changed(store.root, con, h3_resolution=h3_resolution, store=store)
     finally:

@@ -226,7 +226,7 @@ def assign_new_layer(root, layer: str, zones) -> dict[str, int]:
         store = Store(root, create=False)
     except StoreError:
         return {}
-    con = store.connect(read_only=False)
+    con = store.connect_attached()
     try:
         inc = _read_incidents(con)
     finally:
@@ -360,7 +360,7 @@ def assign_store_incidents(
         store = Store(root, create=False)
     except StoreError:
         return {}
-    con = store.connect(read_only=False)
+    con = store.connect_attached()
     try:
         return _assign_incidents(root, con, layers, h3_resolution)
     finally:

@@ -168,7 +168,7 @@ def assign_changed(
     root : path
         The store root.
     con : duckdb.DuckDBPyConnection
-        A connection with the catalog views (``Store(root).connect(read_only=False)``).
+        A connection with the catalog views (``Store(root).connect_attached()``).
     h3_resolution : int or None
         H3 resolution 0-15; None leaves the cells file as is.
     store : Store, optional
@@ -227,7 +227,7 @@ def ensure_assigned(root: str | os.PathLike, h3_resolution: int | None = 8) -> b
     from ..store import Store
 
     store = Store(root, create=False)
-    con = store.connect(read_only=False)
+    con = store.connect_attached()
     try:  # the changed incidents only, when the stamp allows (the merge is idempotent)
         if _assign_changed(root, store, con, resolution) is None:
             _assign_incidents(root, con, None, resolution)

@@ -181,7 +181,7 @@ def _incident_station_ids(root, agency: str | None = None) -> list[str]:
     except StoreError:
         return []
     try:
-        con = store.connect(read_only=False)
+        con = store.connect_attached()
     except StoreError:  # pragma: no cover
         return []
     try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from ..schema.intervals import intervals
 from .crash import crash_point
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
+from .file_memo import checked
 from .spatial_tables import fsync_dir as fsync_path
 from .spatial_tables import glob_escape
 
@@ -54,6 +56,14 @@ _MASK_SCHEMA = {"agency": pl.String, "incident_id": pl.String, "_part": pl.Int32
 
 def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
+
+
+def _holds(want: set[str], path: Path) -> bool:
+    """Whether the Parquet file at ``path`` has (at least) the columns ``want``."""
+    try:
+        return want <= set(pl.scan_parquet(path, glob=False).collect_schema())
+    except (OSError, pl.exceptions.PolarsError):
+        return False
 
 
 def _parts(folder: Path) -> list[Path]:
@@ -122,14 +132,9 @@ class DerivedTable:
             return False
         # a stored interval added to the registry since: the table lacks its column
         want = {iv.column for iv in intervals("incident", stored=True)} | {"_part"}
-        for path in parts:
-            try:
-                have = set(pl.scan_parquet(path, glob=False).collect_schema())
-            except (OSError, pl.exceptions.PolarsError):
-                return False
-            if not want <= have:
-                return False
-        return True
+        return all(
+            checked(p, ("derived part", frozenset(want)), partial(_holds, want)) for p in parts
+        )
 
     def _ensure_derived(self) -> None:
         """Create an empty derived incidents table (covering no batch) when there is none of
@@ -357,7 +362,7 @@ class DerivedTable:
         Only the incidents the new batches (and the batches removed since) touch are
         recomputed, as a new part; a full build runs when ``full``, when there is no table
         of this version yet, or when the parts are due to be folded back into one.
-        ``con`` (``connect(read_only=False)``) saves building the views again.
+        ``con`` (``connect_attached()``) saves opening the catalog again.
         """
         coverage = self.derived_coverage()
         if full or coverage is None or not self._derived_version_ok():
@@ -373,7 +378,7 @@ class DerivedTable:
             self._full_build()
             return
         own = con is None
-        con = self.connect(read_only=False) if con is None else con
+        con = self.connect_attached() if con is None else con
         try:
             con.execute("set enable_progress_bar = false")
             self._write_derived_part(con, keys, (coverage - removed) | added)
@@ -388,7 +393,7 @@ class DerivedTable:
         self._full_build()
 
     def _full_build(self) -> None:
-        con = self.connect(read_only=False)
+        con = self.connect_attached()
         try:
             con.execute("set enable_progress_bar = false")
             # DuckDB may spill to the lake's scratch folder (a 1 GB cap is not enough: the

@@ -39,6 +39,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .crash import crash_point
+from .file_memo import checked, remember
 from .permissions import private_files
 
 __all__ = [
@@ -404,7 +405,11 @@ def init_spatial(root: str | os.PathLike) -> Path:
         **{schema_path(root, t): t for t in ("stations", "incident_cells", "units")},
     }
     todo = [(p, t) for p, t in missing.items() if not p.exists()]
-    todo += [(p, t) for p, t in current.items() if not p.exists() or not _has_columns(p, t)]
+    todo += [
+        (p, t)
+        for p, t in current.items()
+        if not checked(p, ("spatial columns", t), partial(_has_columns, table=t))
+    ]
     if not todo:  # the usual case: nothing to write, and pyarrow is not imported
         return spatial_dir(root)
     import pyarrow.parquet as pq
@@ -413,6 +418,8 @@ def init_spatial(root: str | os.PathLike) -> Path:
     try:
         for path, table in todo:
             atomic_write(path, partial(pq.write_table, schemas[table].empty_table()))
+            if path in current:
+                remember(path, ("spatial columns", table))
     except OSError as exc:
         raise StoreError(f"cannot create {spatial_dir(root)}: {exc}") from exc
     return spatial_dir(root)

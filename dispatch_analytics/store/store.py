@@ -30,6 +30,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -44,6 +45,7 @@ from .derived import SCHEMA_VERSION, DerivedTable
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
 from .derived_sql import interval_view_sql
+from .file_memo import checked, remember
 from .permissions import private_files
 from .reading import REMOVE_SCHEMA, StoreReading
 from .spatial_tables import (
@@ -81,6 +83,14 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
+
+
+def _has_schema(path: Path, schema: dict) -> bool:
+    """Whether the Parquet file at ``path`` has exactly the columns of ``schema``."""
+    try:
+        return pl.scan_parquet(path, glob=False).collect_schema() == pl.Schema(schema)
+    except (OSError, pl.exceptions.PolarsError):  # missing, unreadable or truncated
+        return False
 
 
 def _digest(statements: list[str]) -> str:
@@ -210,13 +220,14 @@ class Store(DerivedTable, StoreReading):
                 pl.DataFrame(schema=schema).write_parquet(tmp)
                 os.replace(tmp, init)
             path = self.schema_file(kind)
-            empty = pl.DataFrame(schema=schema)
-            if path.exists() and pl.scan_parquet(path, glob=False).collect_schema() == empty.schema:
+            what = ("schema file", kind, SCHEMA_VERSION)
+            if checked(path, what, partial(_has_schema, schema=schema)):
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = tmp_name(path)
-            empty.write_parquet(tmp)
+            pl.DataFrame(schema=schema).write_parquet(tmp)
             os.replace(tmp, path)
+            remember(path, what)
 
     # ------------------------------------------------------------------ views
     def view_sql(self) -> list[str]:
@@ -308,11 +319,18 @@ class Store(DerivedTable, StoreReading):
             *_macros(),  # nearest-rank percentile and CI macros shared with queries/
         ]
 
+    def _expected_meta(self) -> tuple[str, str, str]:
+        """The ``_catalog_meta`` row a current catalog holds."""
+        return (SCHEMA_VERSION, str(self.root), _digest(self._catalog_body()))
+
     def _catalog_current(self) -> bool:
-        if not self.catalog_path.exists():
-            return False
+        """Whether ``catalog.duckdb`` holds today's views for this directory (checked once
+        per version of the file in a process: :mod:`.file_memo`)."""
+        return checked(self.catalog_path, ("catalog", self._expected_meta()), self._catalog_ok)
+
+    def _catalog_ok(self, path: Path) -> bool:
         try:
-            con = duckdb.connect(str(self.catalog_path), read_only=True)
+            con = duckdb.connect(str(path), read_only=True)
         except duckdb.Error:
             return False
         try:
@@ -325,10 +343,7 @@ class Store(DerivedTable, StoreReading):
         finally:
             con.close()
         # a catalog missing a view (e.g. dropped by hand) is rebuilt too
-        return (
-            row == (SCHEMA_VERSION, str(self.root), _digest(self._catalog_body()))
-            and set(SPATIAL_VIEWS) <= views
-        )
+        return row == self._expected_meta() and set(SPATIAL_VIEWS) <= views
 
     def build_catalog(self) -> Path:
         """(Re)write ``catalog.duckdb`` atomically: a new file renamed over the old one.
@@ -345,6 +360,7 @@ class Store(DerivedTable, StoreReading):
             con.close()
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
         os.replace(tmp, self.catalog_path)
+        remember(self.catalog_path, ("catalog", self._expected_meta()))
         return self.catalog_path
 
     # ------------------------------------------------------------- connections
@@ -353,7 +369,8 @@ class Store(DerivedTable, StoreReading):
 
         ``read_only=True`` opens ``catalog.duckdb`` read-only (any number of processes may do
         so while an ingest runs). ``read_only=False`` gives an in-memory database with the
-        same views, for callers that need temporary tables. ``spatial=True`` also loads
+        same views, which the caller may replace or add tables beside (the library's writers
+        use the cheaper :meth:`connect_attached`). ``spatial=True`` also loads
         DuckDB's spatial extension offline, when installed, and adds the temporary views
         ``zones_geo`` and ``incidents_geo`` (GEOMETRY columns).
         """
@@ -373,6 +390,24 @@ class Store(DerivedTable, StoreReading):
             if load_spatial_extension(con):
                 for stmt in spatial_geometry_sql():
                     con.execute(stmt)
+        return con
+
+    def connect_attached(self) -> duckdb.DuckDBPyConnection:
+        """A private in-memory DuckDB with ``catalog.duckdb`` attached read-only as its
+        default database: the catalog's views, temporary tables beside them, and settings
+        (``temp_directory``, ``preserve_insertion_order``) that stay this connection's,
+        where a second ``connect()`` to the file in the same process shares DuckDB's one
+        instance of it. For the writers (derived refresh, zone / cell assignment): 24 ms,
+        where ``connect(read_only=False)`` creates its ~35 views in 85 ms (each ``create
+        view`` binds the view stack below it; a 1,700-row store, mean of 20)."""
+        con = duckdb.connect()
+        try:
+            con.execute(f"attach {_sql_str(str(self.catalog_path))} as catalog (read_only)")
+            con.execute("use catalog")
+            con.execute("set TimeZone = 'UTC'")
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"cannot open catalog {self.catalog_path}: {exc}") from exc
         return con
 
     def sql(self, query: str, params: dict | list | None = None) -> pl.DataFrame:
