@@ -198,6 +198,8 @@ def resolve_agency(
     AgencyError
         An unknown agency, or None when the store holds several.
     """
+    if agency == ALL or (isinstance(agency, list | tuple) and list(agency) == [ALL]):
+        return None  # every agency together: nothing to look up (a report asks once per entry)
     names = agency_names(con)
     listing = ", ".join(names) or "(none: the store holds no calls)"
     if agency is None:
@@ -213,8 +215,6 @@ def resolve_agency(
             f"`--agency NAME`, or `--agency {ALL}` to take them together"
         )
     wanted = [agency] if isinstance(agency, str) else list(agency)
-    if wanted == [ALL]:
-        return None
     unknown = [a for a in wanted if a not in names]
     if unknown:
         raise AgencyError(

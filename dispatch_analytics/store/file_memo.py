@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Hashable
 from pathlib import Path
 
-__all__ = ["checked", "remember", "forget"]
+__all__ = ["checked", "remember"]
 
 # (path, what was checked) -> the file's identity when the check passed
 _PASSED: dict[tuple[str, Hashable], tuple[int, int, int, int]] = {}
@@ -61,7 +61,3 @@ def remember(path: str | os.PathLike, what: Hashable) -> None:
     if ident is not None:
         _PASSED[(str(path), what)] = ident
 
-
-def forget() -> None:
-    """Drop every remembered check (tests that edit files in place use it)."""
-    _PASSED.clear()
