@@ -7,7 +7,9 @@ from __future__ import annotations
 import metrics_helpers as H  # noqa: E402
 import numpy as np
 import pytest
+from conftest import copy_store
 
+from dispatch_analytics import Store
 from dispatch_analytics.analysis.busy import BusyShares
 from dispatch_analytics.analysis.coverage import CoverageGrid
 from dispatch_analytics.analysis.emerging import EmergingHotspots
@@ -17,7 +19,9 @@ from dispatch_analytics.analysis.impact import Impact
 from dispatch_analytics.analysis.reliability import Reliability
 from dispatch_analytics.analysis.travel_model import TravelModel
 from dispatch_analytics.analysis.zone_metrics import ZoneMetrics
+from dispatch_analytics.api import remove_batches
 from dispatch_analytics.errors import AgencyError
+from dispatch_analytics.metrics.agencies import agency_names
 from dispatch_analytics.metrics.fractiles import Fractiles, first_due_comparison
 from dispatch_analytics.metrics.report import compliance_report
 from dispatch_analytics.spatial.zones import load_zones
@@ -109,3 +113,33 @@ def test_a_scoped_connection_is_one_agency(two):
     f = Fractiles.from_store(scoped, metric="travel", profile=None)
     g = Fractiles.from_store(two, metric="travel", profile=None, agency="SFFD")
     assert f.table["n"][0] == g.table["n"][0] > 0
+
+
+def test_agency_names_read_the_unit_rows_only_over_the_catalogs_views(two_agency_store, tmp_path):
+    """``agency_names`` asks ``responses_all`` when ``incidents`` is the catalog's view (the
+    same names for one column's scan), and ``incidents`` when a table or a temporary view
+    stands in for it; removing one agency's batch removes its name."""
+    root = copy_store(two_agency_store, tmp_path / "store")
+    st = Store(root)
+    by_incidents = sorted(st.sql("select distinct agency from incidents")["agency"].to_list())
+    con = st.connect()
+    try:
+        assert agency_names(con) == by_incidents == ["SFFD", CITY]
+        con.execute("create temp view incidents as select 'Stand-in FD' as agency")
+        assert agency_names(con) == ["Stand-in FD"]
+    finally:
+        con.close()
+    mem = st.connect(read_only=False)
+    try:
+        mem.execute("drop view incidents")
+        mem.execute("create table incidents as select 'Table FD' as agency")
+        assert agency_names(mem) == ["Table FD"]
+    finally:
+        mem.close()
+    sf = st.ingest_log().filter(st.ingest_log()["profile"] == "sffd")["batch_id"].to_list()
+    remove_batches(sf, data_dir=root)
+    con = Store(root).connect()
+    try:
+        assert agency_names(con) == [CITY]
+    finally:
+        con.close()

@@ -157,12 +157,25 @@ def agency_counts(
     return {a: int(found.get(a, 0)) for a in sorted(chosen)}
 
 
+# whether `incidents` and `responses_all` are the catalog's own views (not a table or a
+# temporary view of a snapshot, a test or an agency scope standing in for one of them)
+_CATALOG_VIEWS = (
+    "select count(*) filter (where not temporary) = 2 and count(*) filter (where temporary) = 0 "
+    "and not exists (select 1 from duckdb_tables() where table_name in "
+    "('incidents', 'responses_all')) from duckdb_views() "
+    "where view_name in ('incidents', 'responses_all')"
+)
+
+
 def agency_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The agencies of the store, in name order."""
     # the names alone, not :func:`agencies`' counts, times and modal time zone: every
-    # command resolves its agency through here (measured at 1M incidents: 86 ms, against
-    # 132 ms for the full aggregate)
-    rows = con.execute("select distinct agency from incidents where agency is not null").fetchall()
+    # command resolves its agency through here. Over the catalog's views the unit rows give
+    # the same names as the incidents (each incident is its rows' `agency`) for a scan of one
+    # column: at 1M incidents 25 ms, against 81 ms through `incidents` (132 ms for the full
+    # aggregate); anything standing in for those views is asked through `incidents`
+    source = "responses_all" if con.execute(_CATALOG_VIEWS).fetchone()[0] else "incidents"
+    rows = con.execute(f"select distinct agency from {source} where agency is not null").fetchall()
     return sorted(r[0] for r in rows)
 
 

@@ -60,4 +60,3 @@ def remember(path: str | os.PathLike, what: Hashable) -> None:
     ident = _identity(path)
     if ident is not None:
         _PASSED[(str(path), what)] = ident
-
