@@ -66,6 +66,7 @@ import dispatch_analytics.api, dispatch_analytics.store.compact, dispatch_analyt
 import dispatch_analytics.spatial.zones, dispatch_analytics.spatial.stations
 import dispatch_analytics.spatial.units, dispatch_analytics.io.vector
 import geopandas, pyogrio, pyproj, shapely, pyarrow.parquet  # what the spatial loaders use
+cli._command()  # the click command tree (pure Python), built once for every child
 proto = os.fdopen(os.dup(1), "w")
 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
 for line in sys.stdin:
