@@ -19,6 +19,9 @@ __all__ = ["checked", "remember"]
 
 # (path, what was checked) -> the file's identity when the check passed
 _PASSED: dict[tuple[str, Hashable], tuple[int, int, int, int]] = {}
+# a long-running process (`dispatch watch`, the dashboard) sees a new derived table folder
+# per ingest: past this many entries the memo starts again rather than grow all day
+_MAX_ENTRIES = 10_000
 
 
 def _identity(path: str | os.PathLike) -> tuple[int, int, int, int] | None:
@@ -48,9 +51,7 @@ def checked(path: str | os.PathLike, what: Hashable, check: Callable[[Path], boo
         return True
     ok = check(Path(path))
     if ok:
-        ident = _identity(path)  # the check may have written the file
-        if ident is not None:
-            _PASSED[key] = ident
+        remember(path, what)  # its identity now: the check may have written the file
     return ok
 
 
@@ -59,4 +60,6 @@ def remember(path: str | os.PathLike, what: Hashable) -> None:
     it to pass)."""
     ident = _identity(path)
     if ident is not None:
+        if len(_PASSED) >= _MAX_ENTRIES:
+            _PASSED.clear()
         _PASSED[(str(path), what)] = ident
