@@ -174,7 +174,8 @@ def agency_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     # the same names as the incidents (each incident is its rows' `agency`) for a scan of one
     # column: at 1M incidents 25 ms, against 81 ms through `incidents` (132 ms for the full
     # aggregate); anything standing in for those views is asked through `incidents`
-    source = "responses_all" if con.execute(_CATALOG_VIEWS).fetchone()[0] else "incidents"
+    own = con.execute(_CATALOG_VIEWS).fetchone()
+    source = "responses_all" if own and own[0] else "incidents"
     rows = con.execute(f"select distinct agency from {source} where agency is not null").fetchall()
     return sorted(r[0] for r in rows)
 

@@ -58,7 +58,7 @@ def _sql_str(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def _holds(want: set[str], path: Path) -> bool:
+def _holds(want: set[str | None], path: Path) -> bool:
     """Whether the Parquet file at ``path`` has (at least) the columns ``want``."""
     try:
         return want <= set(pl.scan_parquet(path, glob=False).collect_schema())
@@ -86,6 +86,8 @@ class DerivedTable:
         def connect(
             self, read_only: bool = True, spatial: bool = False
         ) -> duckdb.DuckDBPyConnection: ...
+
+        def connect_attached(self) -> duckdb.DuckDBPyConnection: ...
 
         def ingest_log(self) -> pl.DataFrame: ...
 
