@@ -52,13 +52,13 @@ def test_a_failed_check_and_a_missing_file_are_never_remembered(tmp_path):
 
 def test_the_memo_is_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(file_memo, "_MAX_ENTRIES", 3)
-    monkeypatch.setattr(file_memo, "_PASSED", {})
+    monkeypatch.setattr(file_memo, "_MEMO", {})
     check, _ = _counting()
     for i in range(7):
         p = tmp_path / f"f{i}"
         p.write_bytes(b"x")
         file_memo.checked(p, "x", check)
-    assert 1 <= len(file_memo._PASSED) <= 3
+    assert 1 <= len(file_memo._MEMO) <= 3
 
 
 def _store(tmp_path, unit_toml):

@@ -39,6 +39,7 @@ from ..errors import QueryError
 from ..schema.intervals import interval_names
 from ..sql import macro_statements, queries_dir
 from ..store.derived_sql import interval_view_sql
+from ..store.file_memo import cached
 from .agencies import agency_names
 
 __all__ = [
@@ -189,22 +190,6 @@ def parse_header(path: Path) -> QueryInfo | None:
     return QueryInfo(fields["name"], fields.get("description", ""), params, path, returns)
 
 
-# path -> (modification time, size, header): every run_query lists the folder, and parsing
-# its 14 headers took 5 ms a call (as much as executing a small query's plan)
-_HEADERS: dict[Path, tuple[int, int, QueryInfo | None]] = {}
-
-
-def _header(path: Path) -> QueryInfo | None:
-    """:func:`parse_header`, once per version of the file in a process."""
-    st = path.stat()
-    hit = _HEADERS.get(path)
-    if hit is not None and hit[:2] == (st.st_mtime_ns, st.st_size):
-        return hit[2]
-    info = parse_header(path)
-    _HEADERS[path] = (st.st_mtime_ns, st.st_size, info)
-    return info
-
-
 def list_queries(directory: str | os.PathLike | None = None) -> list[QueryInfo]:
     """Every query in the queries folder, sorted by name (files starting with ``_`` skipped)."""
     d = Path(directory) if directory else queries_dir()
@@ -214,7 +199,9 @@ def list_queries(directory: str | os.PathLike | None = None) -> list[QueryInfo]:
     for path in sorted(d.glob("*.sql")):
         if path.name.startswith("_"):
             continue
-        info = _header(path)
+        # parsed once per version of the file: every run_query lists the folder, and its
+        # 14 headers took 5 ms a call (as much as executing a small query's plan)
+        info = cached(path, "query header", parse_header)
         if info is None:
             raise QueryError(f"{path}: no '-- name:' header line")
         out.append(info)

@@ -158,8 +158,9 @@ class Store(DerivedTable, StoreReading):
         init_spatial(self.root)  # spatial/ placeholders: the spatial views' globs must match
         self._ensure_schema_files()
         self._ensure_derived()
-        if not self._catalog_current():
-            self.build_catalog()
+        body = self._catalog_body()  # generated once per open (a few ms)
+        if not self._catalog_current(body):
+            self._write_catalog(body)
 
     # ------------------------------------------------------------------ layout
     def _init_layout(self) -> None:
@@ -236,7 +237,9 @@ class Store(DerivedTable, StoreReading):
         ``_catalog_meta`` records a digest of the others: a catalog written by another version
         of the package (other views, intervals or macros) is rebuilt when the store opens.
         """
-        body = self._catalog_body()
+        return self._view_sql(self._catalog_body())
+
+    def _view_sql(self, body: list[str]) -> list[str]:
         return [
             f"create or replace view _catalog_meta as select {_sql_str(SCHEMA_VERSION)} as "
             f"schema_version, {_sql_str(str(self.root))} as data_dir, "
@@ -319,16 +322,17 @@ class Store(DerivedTable, StoreReading):
             *_macros(),  # nearest-rank percentile and CI macros shared with queries/
         ]
 
-    def _expected_meta(self) -> tuple[str, str, str]:
-        """The ``_catalog_meta`` row a current catalog holds."""
-        return (SCHEMA_VERSION, str(self.root), _digest(self._catalog_body()))
+    def _expected_meta(self, body: list[str]) -> tuple[str, str, str]:
+        """The ``_catalog_meta`` row of a catalog holding the views ``body``."""
+        return (SCHEMA_VERSION, str(self.root), _digest(body))
 
-    def _catalog_current(self) -> bool:
-        """Whether ``catalog.duckdb`` holds today's views for this directory (checked once
-        per version of the file in a process: :mod:`.file_memo`)."""
-        return checked(self.catalog_path, ("catalog", self._expected_meta()), self._catalog_ok)
+    def _catalog_current(self, body: list[str]) -> bool:
+        """Whether ``catalog.duckdb`` holds the views ``body`` for this directory (checked
+        once per version of the file in a process: :mod:`.file_memo`)."""
+        meta = self._expected_meta(body)
+        return checked(self.catalog_path, ("catalog", meta), partial(self._catalog_ok, meta=meta))
 
-    def _catalog_ok(self, path: Path) -> bool:
+    def _catalog_ok(self, path: Path, meta: tuple[str, str, str]) -> bool:
         try:
             con = duckdb.connect(str(path), read_only=True)
         except duckdb.Error:
@@ -343,24 +347,27 @@ class Store(DerivedTable, StoreReading):
         finally:
             con.close()
         # a catalog missing a view (e.g. dropped by hand) is rebuilt too
-        return row == self._expected_meta() and set(SPATIAL_VIEWS) <= views
+        return row == meta and set(SPATIAL_VIEWS) <= views
 
     def build_catalog(self) -> Path:
         """(Re)write ``catalog.duckdb`` atomically: a new file renamed over the old one.
 
         Readers that hold the old catalog open keep reading it; new readers get the new one.
         """
+        return self._write_catalog(self._catalog_body())
+
+    def _write_catalog(self, body: list[str]) -> Path:
         tmp = self.root / f".catalog-{os.getpid()}.duckdb"
         tmp.unlink(missing_ok=True)
         con = duckdb.connect(str(tmp))
         try:
-            for stmt in self.view_sql():
+            for stmt in self._view_sql(body):
                 con.execute(stmt)
         finally:
             con.close()
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
         os.replace(tmp, self.catalog_path)
-        remember(self.catalog_path, ("catalog", self._expected_meta()))
+        remember(self.catalog_path, ("catalog", self._expected_meta(body)))
         return self.catalog_path
 
     # ------------------------------------------------------------- connections
