@@ -20,7 +20,7 @@ the compacted file it was moved to. ``supersedes.parquet`` lists the keys the ru
 (the batch folders it compacted, the compacted files it merged); every view leaves out rows
 whose key is listed, in the same rename that shows the new files; the rows of a run's own
 files count only when a query listed the record naming them live (so a query whose listings
-straddle the rename sees the old files, never neither or both: ``Store._live_sql``). Keys are never reused, so
+straddle the rename sees the old files, never neither or both: ``catalog_sql.live_sql``). Keys are never reused, so
 a key once superseded stays hidden: the old files can be deleted later (after a grace period
 for readers still scanning them, :func:`~.compact.purge_superseded`) without changing what
 any view shows.
@@ -56,7 +56,7 @@ COMPACT_COLUMN = "compact_id"
 
 #: ``supersedes.parquet``: the keys a run hides, and when it was written; and (``live``
 #: true, no time) the keys of the run's own files, whose rows count only once this record is
-#: listed (runs named with :data:`LIVE_MARK`; see ``Store._live_sql``).
+#: listed (runs named with :data:`LIVE_MARK`; see ``catalog_sql.live_sql``).
 SUPERSEDE_SCHEMA: dict[str, pl.DataType] = {
     "key": pl.String(),
     "superseded_at": pl.Datetime("us", "UTC"),

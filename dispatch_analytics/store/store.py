@@ -38,13 +38,9 @@ import polars as pl
 
 from ..errors import QueryError, StoreError
 from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
-from ..sql import macro_statements
-from .assignment_parts import cells_view_sql
-from .compacted import COMPACT_COLUMN, LIVE_MARK, SUPERSEDE_SCHEMA
+from .catalog_sql import catalog_body
+from .compacted import COMPACT_COLUMN, MANIFEST_SCHEMA, SUPERSEDE_SCHEMA
 from .derived import SCHEMA_VERSION, DerivedTable
-from .derived_sql import dedupe_sql as _dedupe_sql
-from .derived_sql import incidents_sql as _incidents_sql
-from .derived_sql import interval_view_sql
 from .file_memo import checked, remember
 from .permissions import private_files
 from .reading import REMOVE_SCHEMA, StoreReading
@@ -53,7 +49,6 @@ from .spatial_tables import (
     clean_dead_tmp,
     glob_escape,
     init_spatial,
-    spatial_view_sql,
     tmp_name,
 )
 
@@ -68,10 +63,6 @@ __all__ = [
 
 
 DEFAULT_DATA_DIR = "dispatch_data"
-
-
-def _macros() -> list[str]:
-    return macro_statements(temporary=False)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -185,6 +176,7 @@ class Store(DerivedTable, StoreReading):
         "ingest_log": "ingest_log.parquet",
         "removes": "removes.parquet",
         "supersedes": "supersedes.parquet",
+        "manifest": "manifest.parquet",
     }
 
     def glob(self, kind: str) -> str:
@@ -213,6 +205,7 @@ class Store(DerivedTable, StoreReading):
             ("ingest_log", {**LOG_SCHEMA, **compacted}),
             ("removes", REMOVE_SCHEMA),
             ("supersedes", SUPERSEDE_SCHEMA),
+            ("manifest", MANIFEST_SCHEMA),
         ):
             # the _init batch holds a zero-row file of every kind, so every glob matches
             init = self.batches_dir / "_init" / self._PATTERNS[kind].replace("*", "00000")
@@ -247,80 +240,8 @@ class Store(DerivedTable, StoreReading):
             *body,
         ]
 
-    def _live_sql(self, kind: str) -> str:
-        """The live rows of one kind: not of a removed batch, not under a superseded key,
-        and, for a row of a compaction run, listed as live by the run's record.
-
-        **Visibility from one listing of the records, taken before the data's.** The
-        records (``supersedes.parquet``: the keys a run hides, and the keys of its own
-        files, ``live``) are read by one scan, folded to one row per key (``_visibility``),
-        and stand on the left of a right join, so DuckDB binds, and lists, them before the
-        data files (``tests/test_compact.py`` checks the order with strace; the former
-        ``data anti join records`` listed the data first). A query listing the records
-        before a run's rename and the data after sees the old files: the run's rows are not
-        live yet and nothing it replaces is hidden. Runs written before live keys existed
-        (no :data:`~.compacted.LIVE_MARK` in their name) count without them."""
-        key = f"coalesce(b.{COMPACT_COLUMN}, b.batch_id)"
-        return (
-            f"select b.* from _visibility v right join (select b.* from {self.read_sql(kind)} b "
-            "anti join _removed_batches x on x.batch_id = b.batch_id) b "
-            f"on v.key = {key} where not coalesce(v.hidden, false) and "
-            f"(b.{COMPACT_COLUMN} is null or coalesce(v.live, false) or "
-            f"not contains(b.{COMPACT_COLUMN}, {_sql_str(LIVE_MARK + '/')}))"
-        )
-
     def _catalog_body(self) -> list[str]:
-        # a row's key is the batch folder it was ingested into or the compacted file it was
-        # moved to; a compaction run's supersedes.parquet hides the keys it replaced
-        return [
-            "create or replace view _superseded as select distinct key from "
-            f"{self.read_sql('supersedes')} where not coalesce(live, false)",
-            # one row per key of the records: hidden (a run replaced it), live (a run's own)
-            "create or replace view _visibility as select key, "
-            "bool_or(not coalesce(live, false)) as hidden, bool_or(coalesce(live, false)) "
-            f"as live from {self.read_sql('supersedes')} group by key",
-            # batches removed (`dispatch batches remove`, `ingest --replace`): a batch folder's
-            # removes.parquet hides them from every view in the same rename that publishes it
-            f"create or replace view _removed as select * from {self.read_sql('removes')}",
-            "create or replace view _removed_batches as select distinct batch_id "
-            "from _removed where batch_id is not null",
-            # batches written before rows carried an agency take their profile's name
-            f"create or replace view responses_all as select b.* exclude ({COMPACT_COLUMN}) replace "
-            f"(coalesce(b.agency, b.profile) as agency) from ({self._live_sql('responses')}) b",
-            # newest record of each incident/unit wins: most stages, latest last stage, latest
-            # batch; within one batch the content decides (row_hash), never the row order
-            f"create or replace view responses as {_dedupe_sql('responses_all')}",
-            # the derived table's parts, less the rows a newer part supersedes (derived.py)
-            self.derived_view_sql(),
-            "create or replace view _derived_coverage as select batch_id from read_parquet("
-            f"{_sql_str(glob_escape(self.derived_current / 'coverage.parquet'))})",
-            # incidents of batches the derived table does not cover, and of removed batches
-            # it still covers (recomputed live from their remaining rows, or gone)
-            "create or replace view _fresh_incidents as select distinct r.agency, "
-            "r.incident_id from responses_all r anti join _derived_coverage c "
-            "on c.batch_id = r.batch_id union select x.agency, x.incident_id from _removed x "
-            "semi join _derived_coverage c on c.batch_id = x.batch_id "
-            "where x.incident_id is not null",
-            "create or replace view _fresh_responses as "
-            + _dedupe_sql(
-                "(select * from responses_all r semi join _fresh_incidents f "
-                "on f.agency = r.agency and f.incident_id = r.incident_id)"
-            ),
-            f"create or replace view incidents_live as {_incidents_sql('responses')}",
-            "create or replace view incidents as "
-            "select d.* from _derived_incidents d anti join _fresh_incidents f "
-            "on f.agency = d.agency and f.incident_id = d.incident_id "
-            f"union all by name ({_incidents_sql('_fresh_responses')})",
-            # long format: one row per incident (unit response) and interval of the registry
-            *interval_view_sql(),
-            f"create or replace view rejects as select b.* exclude ({COMPACT_COLUMN}) from "
-            f"({self._live_sql('rejects')}) b",
-            f"create or replace view ingest_log as select b.* exclude ({COMPACT_COLUMN}) from "
-            f"({self._live_sql('ingest_log')}) b order by b.batch_id",
-            *spatial_view_sql(self.root),  # zones, stations, incident_zones, incident_cells
-            cells_view_sql(self.root),  # incident_cells over its parts (.assignment_parts)
-            *_macros(),  # nearest-rank percentile and CI macros shared with queries/
-        ]
+        return catalog_body(self)
 
     def _expected_meta(self, body: list[str]) -> tuple[str, str, str]:
         """The ``_catalog_meta`` row of a catalog holding the views ``body``."""
