@@ -157,6 +157,26 @@ def test_filters_narrow_the_count(mixed):
     assert f.scope_note.startswith("1 police calls")
 
 
+def test_the_counts_come_with_the_table_or_from_their_own_query_when_it_is_empty(mixed):
+    store, df, _ = mixed
+    # grouped: the statement returns the counts as a column, which the table does not keep
+    f = Fractiles.from_store(
+        store, metric="call_processing", profile="nfpa1710", by=["call_category"]
+    )
+    assert f.out_of_scope == {"police": 6} and f.table.height == 2
+    assert "_out_of_scope" not in f.table.columns
+    # grouped, and every judged call filtered out: no rows to carry them, so they are counted
+    g = Fractiles.from_store(
+        store,
+        metric="travel",
+        profile="nfpa1710",
+        by=["call_category"],
+        filters={"call_type": ["Theft"]},
+    )
+    assert g.table.height == 0 and g.out_of_scope == {"police": 1}
+    assert "_out_of_scope" not in g.table.columns
+
+
 def test_report_says_it_in_one_line(mixed):
     store, df, _ = mixed
     rep = compliance_report(store, profile="nfpa1710")

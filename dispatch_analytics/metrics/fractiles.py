@@ -46,7 +46,7 @@ from ..errors import MetricError
 from .agencies import resolve_agency
 from .agency_scope import agency_scope
 from .grouping import DIMENSIONS, parse_by
-from .metric_sql import MetricQuery, build_sql, family, out_of_scope_sql
+from .metric_sql import SCOPE_COLUMN, MetricQuery, build_sql, family, out_of_scope_sql
 from .queries import fetch_frame, known_layers, prepare
 from .rules import CI_METHOD, DEFAULT_MIN_N, METHOD, PERIODS, check_pct
 from .standards import Standard, StandardError, TargetSpec, load_standard, metric_names
@@ -323,7 +323,7 @@ class Fractiles:
         sql = build_sql(q)
         try:
             table = fetch_frame(con, sql, q.params)
-            out_of_scope = _out_of_scope(con, q)
+            out_of_scope, table = _scope_counts(con, q, table)
         except duckdb.Error as exc:
             raise MetricError(f"metric SQL failed: {str(exc).strip()}") from exc
         scope = std.scope_text(out_of_scope) if std is not None else None
@@ -352,6 +352,20 @@ class Fractiles:
             params=q.params,
             out_of_scope=out_of_scope,
         )
+
+
+def _scope_counts(
+    con: duckdb.DuckDBPyConnection, q: MetricQuery, table: pl.DataFrame
+) -> tuple[dict[str, int], pl.DataFrame]:
+    """The out-of-scope counts from the statement's own column (:data:`SCOPE_COLUMN`), and
+    the table without it; a table without rows asks :func:`_out_of_scope`."""
+    if SCOPE_COLUMN not in table.columns:
+        return {}, table
+    if not table.height:
+        return _out_of_scope(con, q), table.drop(SCOPE_COLUMN)
+    pairs = table[SCOPE_COLUMN].to_list()[0] or []
+    counts = {str(p["call_category"]): int(p["calls"]) for p in pairs if p["calls"]}
+    return counts, table.drop(SCOPE_COLUMN)
 
 
 def _out_of_scope(con: duckdb.DuckDBPyConnection, q: MetricQuery) -> dict[str, int]:
