@@ -88,8 +88,9 @@ def catalog_body(store: Store) -> list[str]:
         store.derived_view_sql(),
         "create or replace view _derived_coverage as select batch_id from read_parquet("
         f"{_sql_str(glob_escape(store.derived_current / 'coverage.parquet'))})",
-        # incidents of batches the derived table does not cover, and of removed batches
-        # it still covers (recomputed live from their remaining rows, or gone)
+        # the incidents of batches the derived table does not cover, and of removed batches
+        # it still covers, are recomputed live from their remaining rows (or gone): first
+        # the unit-row files not covered, from the file listing
         fresh_files_sql(store),
         # keys (any row, live or not: a key too many is recomputed, never wrong) of the
         # files not covered, and of removed batches the derived table still covers.
@@ -121,9 +122,8 @@ def catalog_body(store: Store) -> list[str]:
         f"({live_sql(store, 'ingest_log')}) b order by b.batch_id",
         *spatial_view_sql(store.root),  # zones, stations, incident_zones, incident_cells
         cells_view_sql(store.root),  # incident_cells over its parts (.assignment_parts)
-        *macro_statements(
-            temporary=False
-        ),  # nearest-rank percentile and CI macros shared with queries/
+        # nearest-rank percentile and CI macros shared with the queries (sql/_macros.sql)
+        *macro_statements(temporary=False),
     ]
 
 
