@@ -480,3 +480,16 @@ def test_catalog_and_derived_table_follow_the_registry(tmp_path, monkeypatch):
     q = run_query(store, "fractile_compliance", {"metric": "call_to_enroute", "target_s": "120"})
     n = store.sql("select count(first_enroute_at) as n from incidents")["n"][0]
     assert q["n"][0] == n > 500
+
+
+def test_macros_are_created_once_per_connection(monkeypatch):
+    from dispatch_analytics.metrics import queries as queries_mod
+
+    made = []
+    real = queries_mod.macro_statements
+    monkeypatch.setattr(queries_mod, "macro_statements", lambda: made.append(1) or real())
+    a, b = duckdb.connect(), duckdb.connect()
+    for con in (a, a, b, a):
+        install_macros(con)
+        assert con.execute("select da_nearest_rank([1.0, 2.0, 3.0], 50)").fetchone() == (2.0,)
+    assert len(made) == 2  # one per connection
