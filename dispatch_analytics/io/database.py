@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import duckdb
 
 from ..errors import FeedError
+from ..sql import sql_str as _sql_str
 
 __all__ = [
     "SCHEMES",
@@ -74,10 +75,6 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-
-
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _ident(name: str) -> str:

@@ -12,7 +12,14 @@ from pathlib import Path
 
 from ..errors import QueryError
 
-__all__ = ["SQL_DIR", "queries_dir", "read_sql", "macro_statements"]
+__all__ = ["SQL_DIR", "queries_dir", "read_sql", "macro_statements", "sql_str"]
+
+
+def sql_str(s: object) -> str:
+    """``s`` as a SQL string literal (single quotes doubled): paths, names and ids written
+    into generated SQL."""
+    return "'" + str(s).replace("'", "''") + "'"
+
 
 #: The folder holding the package's SQL files.
 SQL_DIR = Path(__file__).resolve().parent

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ..sql import sql_str as _sql_str
 from .crash import crash_point
 from .spatial_tables import (
     assigned_path,
@@ -73,10 +74,6 @@ EMPTY_GRACE_S = 600.0
 
 _PART = re.compile(r"(?P<stem>.+)\.p(?P<n>\d{5})\.parquet")
 _ON = ["agency", "incident_id"]
-
-
-def _sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
 
 
 def _part_path(base: Path, n: int) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..sql import macro_statements
+from ..sql import sql_str as _sql_str
 from .assignment_parts import cells_view_sql
 from .compacted import COMPACT_COLUMN, COMPACT_MARK, LIVE_MARK
 from .derived_sql import dedupe_sql as _dedupe_sql
@@ -19,7 +20,7 @@ from .derived_sql import interval_view_sql
 from .spatial_tables import glob_escape, spatial_view_sql
 
 
-class Store(Protocol):
+class ViewSource(Protocol):
     """What the SQL is generated from (:class:`~.store.Store` has it)."""
 
     root: Path
@@ -35,11 +36,7 @@ class Store(Protocol):
 __all__ = ["catalog_body", "live_sql", "fresh_files_sql"]
 
 
-def _sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def live_sql(store: Store, kind: str) -> str:
+def live_sql(store: ViewSource, kind: str) -> str:
     """The live rows of one kind: not of a removed batch, not under a superseded key,
     and, for a row of a compaction run, listed as live by the run's record.
 
@@ -62,7 +59,7 @@ def live_sql(store: Store, kind: str) -> str:
     )
 
 
-def catalog_body(store: Store) -> list[str]:
+def catalog_body(store: ViewSource) -> list[str]:
     """The catalog's views and macros, in dependency order (without ``_catalog_meta``)."""
     # a row's key is the batch folder it was ingested into or the compacted file it was
     # moved to; a compaction run's supersedes.parquet hides the keys it replaced
@@ -127,7 +124,7 @@ def catalog_body(store: Store) -> list[str]:
     ]
 
 
-def fresh_files_sql(store: Store) -> str:
+def fresh_files_sql(store: ViewSource) -> str:
     """``_fresh_files``: the unit-row files holding rows of a batch the derived table
     does not cover, from the file listing alone (no row is read).
 

@@ -39,6 +39,7 @@ import duckdb
 import polars as pl
 
 from ..errors import StoreError
+from ..sql import sql_str as _sql_str
 from .assignment_parts import fold_assignment
 from .compacted import (
     COMPACT_COLUMN,
@@ -127,10 +128,6 @@ class CompactReport:
     def nothing_to_do(self) -> bool:
         """True when no batch was (or would be) compacted."""
         return not self.batches and not self.files_written
-
-
-def _sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
 
 
 def _sql_list(paths: list[str]) -> str:

@@ -34,6 +34,7 @@ import duckdb
 import polars as pl
 
 from ..schema.intervals import intervals
+from ..sql import sql_str as _sql_str
 from .crash import crash_point
 from .derived_sql import dedupe_sql as _dedupe_sql
 from .derived_sql import incidents_sql as _incidents_sql
@@ -52,10 +53,6 @@ MAX_MASK_SHARE = 0.25
 _PART = "incidents-{:05d}.parquet"
 _MASK = "masked.parquet"
 _MASK_SCHEMA = {"agency": pl.String, "incident_id": pl.String, "_part": pl.Int32}
-
-
-def _sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
 
 
 def _holds(want: set[str | None], path: Path) -> bool:

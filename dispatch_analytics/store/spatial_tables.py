@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from ..sql import sql_str as _sql_str
 from .crash import crash_point
 from .file_memo import checked, remember
 from .permissions import private_files
@@ -74,10 +75,6 @@ EMPTY_FILE = "_empty.parquet"
 
 
 # ============================================================================ paths, files
-def _sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
 def glob_escape(path: str | os.PathLike) -> str:
     """``path`` with DuckDB's glob characters (``[``, ``*``, ``?``) matched literally
     (``[[]``, ``[*]``, ``[?]``), so a data directory named ``runs[2024]*`` still reads."""

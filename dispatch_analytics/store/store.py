@@ -38,6 +38,7 @@ import polars as pl
 
 from ..errors import QueryError, StoreError
 from ..schema.tables import LOG_SCHEMA, REJECT_SCHEMA, RESPONSE_SCHEMA
+from ..sql import sql_str as _sql_str
 from .catalog_sql import catalog_body
 from .compacted import COMPACT_COLUMN, MANIFEST_SCHEMA, SUPERSEDE_SCHEMA
 from .derived import SCHEMA_VERSION, DerivedTable
@@ -70,10 +71,6 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     if data_dir is None or str(data_dir) == "":
         data_dir = os.environ.get("DISPATCH_DATA_DIR") or DEFAULT_DATA_DIR
     return Path(data_dir).expanduser().resolve()
-
-
-def _sql_str(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
 
 
 def _has_schema(path: Path, schema: dict) -> bool:
