@@ -55,7 +55,7 @@ postgres: ## Install Debian postgresql for the live-feed tests (if initdb / pg_c
 test: install browser postgres ## Run every test (browser tests in headless Chromium, feeds against PostgreSQL)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-fast: install ## Every test but the browser and slow ones, on every core (about 4 minutes on 2 cores; goal 2: docs/testing.md)
+test-fast: install ## Every test but the browser and slow ones, on every core (about 2.5 minutes on a quiet 2-core machine; goal 2: docs/testing.md)
 	$(PY) -m pytest -q -m "not browser and not slow" -n auto --dist loadfile --hypothesis-profile=fast $(PYTEST_ARGS)
 
 lint: install ## Ruff lint and format check, mypy on the library
