@@ -123,7 +123,7 @@ def _measure(root: Path, work: Path, csv: Path, mapping: Path, repeat: int) -> d
                 ]
             ),
             repeat,
-        ),  # fmt: skip
+        ),
         "status": _median(lambda: _run(["status", *d]), repeat),
     }
 

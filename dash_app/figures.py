@@ -397,17 +397,22 @@ def bar_figure(
     if horizontal:
         fig = go.Figure(
             go.Bar(
-                y=df[x].to_list(), x=vals, orientation="h", customdata=text,
+                y=df[x].to_list(),
+                x=vals,
+                orientation="h",
+                customdata=text,
                 hovertemplate="%{y}: %{customdata}<extra></extra>",
             )
-        )  # fmt: skip
+        )
     else:
         fig = go.Figure(
             go.Bar(
-                x=df[x].to_list(), y=vals, customdata=text,
+                x=df[x].to_list(),
+                y=vals,
+                customdata=text,
                 hovertemplate="%{x}: %{customdata}<extra></extra>",
             )
-        )  # fmt: skip
+        )
     lines = {"target": target} if isinstance(target, int | float) else dict(target or {})
     colours = ["#c0392b", "#8e44ad", "#d35400"]
     for k, (name, t) in enumerate(lines.items()):

@@ -288,3 +288,16 @@ def test_the_cli_repeats_the_feed_stale_default_exactly():
     from dispatch_analytics.feeds.status import DEFAULT_STALE_AFTER_S
 
     assert STALE_AFTER_S == DEFAULT_STALE_AFTER_S
+
+
+def test_no_formatter_exemptions():
+    """`ruff format` formats every line (issue 7): no skip or off comment exempts one."""
+    marks = ("# fmt" + ": skip", "# fmt" + ": off")  # spelt apart: this file is checked too
+    found = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for folder in ("dispatch_analytics", "dash_app", "tests", "bench", "docs")
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if any(m in line for m in marks)
+    ]
+    assert not found, f"remove the marks and run `ruff format`: {found}"

@@ -189,9 +189,13 @@ def base(city, tmp_path_factory) -> Path:
         ingest(p, prof, data_dir=d)
     ingest(SF_SLICE, load_profile("sffd"), data_dir=d)
     load_zones(
-        d, c.station_areas_geojson, layer="station_areas", id_field="station_id",
-        name_field="name", agency=CITY,
-    )  # fmt: skip
+        d,
+        c.station_areas_geojson,
+        layer="station_areas",
+        id_field="station_id",
+        name_field="name",
+        agency=CITY,
+    )
     return d
 
 

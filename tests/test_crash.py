@@ -238,10 +238,12 @@ def base(inputs, tmp_path_factory) -> Path:
         ("station_areas", i.station_areas, "station_id"),
         ("battalions", i.battalions, "battalion_id"),
     ):
-        _ok(_dispatch("zones", "load", str(path), "--layer", layer, "--id-field", field,
-                      "--data-dir", d))  # fmt: skip
-    _ok(_dispatch("stations", "load", str(i.stations), "--id-field", "station_id",
-                  "--data-dir", d))  # fmt: skip
+        _ok(
+            _dispatch(
+                "zones", "load", str(path), "--layer", layer, "--id-field", field, "--data-dir", d
+            )
+        )
+    _ok(_dispatch("stations", "load", str(i.stations), "--id-field", "station_id", "--data-dir", d))
     _ok(_dispatch("units", "load", str(i.units), "--data-dir", d))
     return Path(d)
 

@@ -218,9 +218,18 @@ def test_maps_are_framed_on_the_agencys_data(two):
         assert z > 9  # a city, not the span between San Francisco and Texas
         assert hexf.layout.meta["h3_resolution"] == 8
         zone_fig, *_ = map_view(
-            two, f, t, "p", "travel", "volume", None, geo.layer(f.layer), None,
-            {"features": []}, None,
-        )  # fmt: skip
+            two,
+            f,
+            t,
+            "p",
+            "travel",
+            "volume",
+            None,
+            geo.layer(f.layer),
+            None,
+            {"features": []},
+            None,
+        )
         bounds = figures.geojson_bounds(geo.layer(f.layer))
         assert _mercator_fits(zone_fig.layout.map.center, zone_fig.layout.map.zoom, bounds)
         bar = zone_fig.data[0].colorbar
@@ -256,9 +265,13 @@ def test_people_formats_in_tables_and_figures():
     assert data[1]["compliance"].strip() == "64.5%" and data[2]["compliance"] == "–"
     assert data[1]["n"].strip() == "1,234"
     fig = figures.bar_figure(
-        pl.DataFrame({"u": ["E1", "M2"], "p_s": [70.0, 95.0]}), "u", "p_s", "Turnout",
-        {"target ems": 60.0, "target fire": 80.0}, horizontal=True,
-    )  # fmt: skip
+        pl.DataFrame({"u": ["E1", "M2"], "p_s": [70.0, 95.0]}),
+        "u",
+        "p_s",
+        "Turnout",
+        {"target ems": 60.0, "target fire": 80.0},
+        horizontal=True,
+    )
     assert len(fig.layout.shapes) == 2 and fig.layout.xaxis.ticktext[0] == "0:00"
     assert fig.layout.title.x < 0.1 and fig.layout.margin.t >= 50  # title clear of the toolbar
     assert fmt.duration_ticks(0, 800) == (

@@ -147,9 +147,17 @@ def assert_same(back: gpd.GeoDataFrame, orig: gpd.GeoDataFrame, tol: float = 1e-
 # ====================================================================== short names
 def test_short_names_rule():
     names = short_names(
-        ["zone_id", "density_class", "density_classes", "p90_s", "Compliance", "compliance",
-         "2nd value", "incidents_outside_layer"]
-    )  # fmt: skip
+        [
+            "zone_id",
+            "density_class",
+            "density_classes",
+            "p90_s",
+            "Compliance",
+            "compliance",
+            "2nd value",
+            "incidents_outside_layer",
+        ]
+    )
     assert names == {
         "zone_id": "zone_id",
         "density_class": "density_cl",
@@ -184,9 +192,16 @@ def _zone_columns():
     from dispatch_analytics.analysis.zone_metrics import zone_columns
     from dispatch_analytics.metrics.fractiles import Fractiles
 
-    fr = Fractiles(table=None, metric="travel", level="incident", start_field="enroute_at",
-                   end_field="on_scene_at", basis="first-arriving unit", percentile=90.0,
-                   percentiles=(50, 90, 95))  # fmt: skip
+    fr = Fractiles(
+        table=None,
+        metric="travel",
+        level="incident",
+        start_field="enroute_at",
+        end_field="on_scene_at",
+        basis="first-arriving unit",
+        percentile=90.0,
+        percentiles=(50, 90, 95),
+    )
     return zone_columns(fr, "tiny", has_name=True, has_density=True)
 
 
@@ -211,8 +226,14 @@ def test_round_trip_every_format(tmp_path, fmt):
     labels = {c["name"]: c["label"] for c in doc["columns"]}
     assert labels["p90_s"] == "90th pct" and labels["flag"] == "note"
     types = {c["name"]: c["type"] for c in doc["columns"]}
-    assert types == {"zone_id": "text", "n": "integer", "p90_s": "real", "compliance": "real",
-                     "flag": "text", "density_class": "text"}  # fmt: skip
+    assert types == {
+        "zone_id": "text",
+        "n": "integer",
+        "p90_s": "real",
+        "compliance": "real",
+        "flag": "text",
+        "density_class": "text",
+    }
     assert not list(tmp_path.glob(".*"))  # no staging left
 
 
@@ -294,12 +315,22 @@ def test_xlsx_readme_sheet_and_long_wkt(tmp_path):
     import pyogrio
 
     assert [name for name, _ in pyogrio.list_layers(tmp_path / "m.xlsx")] == [
-        "zones", "geometry", "README", "metadata"
-    ]  # fmt: skip
+        "zones",
+        "geometry",
+        "README",
+        "metadata",
+    ]
     with zipfile.ZipFile(tmp_path / "m.xlsx") as zf:
         strings = zf.read("xl/sharedStrings.xml").decode()
-    for text in ("Tiny test layer", "definition of p90_s", "90th pct", "fraction 0-1", "a note",
-                 "2024-01-01 to 2024-01-31", "nfpa1710"):  # fmt: skip
+    for text in (
+        "Tiny test layer",
+        "definition of p90_s",
+        "90th pct",
+        "fraction 0-1",
+        "a note",
+        "2024-01-01 to 2024-01-31",
+        "nfpa1710",
+    ):
         assert text in strings, text
 
 
@@ -358,14 +389,26 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "name, kwargs, match",
     [
-        ("x.gpkg", {"format": "shp"}, r"`--out` 'x.gpkg' does not match `--format shp`.*rename it to x.shp or pass `--format gpkg`"),
-        ("x.kml", {"format": "kml"}, r"`--format` 'kml' is unknown; use one of gpkg, geojson, shp, geoparquet, csv, xlsx"),
+        (
+            "x.gpkg",
+            {"format": "shp"},
+            r"`--out` 'x.gpkg' does not match `--format shp`.*rename it to x.shp or pass `--format gpkg`",
+        ),
+        (
+            "x.kml",
+            {"format": "kml"},
+            r"`--format` 'kml' is unknown; use one of gpkg, geojson, shp, geoparquet, csv, xlsx",
+        ),
         ("x.kml", {}, r"'x.kml' has no known extension and no `--format` was given"),
         ("x.txt", {"format": "csv"}, r"a csv file ends in .csv; rename it to x.csv"),
         ("nowhere/x.gpkg", {}, r"the folder '.*nowhere' does not exist; create it"),
-        ("x.gpkg", {"crs": "EPSG:99999"}, r"`--crs` 'EPSG:99999' is not a coordinate reference system"),
+        (
+            "x.gpkg",
+            {"crs": "EPSG:99999"},
+            r"`--crs` 'EPSG:99999' is not a coordinate reference system",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_output(tmp_path, name, kwargs, match):
     g = tiny_frame()
     with pytest.raises(ExportError, match=match):
@@ -404,8 +447,11 @@ def test_bad_frames_collect_every_problem(tmp_path):
 
 
 # ================================================================== zone metrics (tiny)
-ZONES = {"A": (-74.02, 40.70, -74.00, 40.72), "B": (-74.00, 40.70, -73.98, 40.72),
-         "C": (-73.98, 40.70, -73.96, 40.72)}  # fmt: skip
+ZONES = {
+    "A": (-74.02, 40.70, -74.00, 40.72),
+    "B": (-74.00, 40.70, -73.98, 40.72),
+    "C": (-73.98, 40.70, -73.96, 40.72),
+}
 
 
 def _ts(t: dt.datetime) -> str:
@@ -425,9 +471,19 @@ def tiny_store(tmp_path_factory):
         t0 = start + dt.timedelta(minutes=20 * i)
         if i == 59:
             t0 = dt.datetime(2024, 1, 15, 23, 59, 30)  # still Jan 15 locally (Jan 16 in UTC)
-        rows.append(unit_row(inc=f"A{i}", unit="M1", rcvd=_ts(t0), disp=_ts(t0 + dt.timedelta(seconds=20)),
-                             enrt=_ts(t0 + dt.timedelta(seconds=40)), arrv=_ts(t0 + dt.timedelta(seconds=total)),
-                             clr=_ts(t0 + dt.timedelta(hours=1)), lat="40.71", lon="-74.01"))  # fmt: skip
+        rows.append(
+            unit_row(
+                inc=f"A{i}",
+                unit="M1",
+                rcvd=_ts(t0),
+                disp=_ts(t0 + dt.timedelta(seconds=20)),
+                enrt=_ts(t0 + dt.timedelta(seconds=40)),
+                arrv=_ts(t0 + dt.timedelta(seconds=total)),
+                clr=_ts(t0 + dt.timedelta(hours=1)),
+                lat="40.71",
+                lon="-74.01",
+            )
+        )
         by_zone["A"].append((t0, float(total)))
     t0 = dt.datetime(2024, 1, 15, 22, 0)
     rows.append(
@@ -456,19 +512,47 @@ def tiny_store(tmp_path_factory):
         )
     )
     by_zone["B"].append((t0, 200.0))
-    rows.append(unit_row(inc="OUT", rcvd=_ts(start), disp=_ts(start), enrt=_ts(start), arrv=_ts(start + dt.timedelta(seconds=99)),
-                         clr=_ts(start + dt.timedelta(hours=1)), lat="40.80", lon="-74.01"))  # fmt: skip
+    rows.append(
+        unit_row(
+            inc="OUT",
+            rcvd=_ts(start),
+            disp=_ts(start),
+            enrt=_ts(start),
+            arrv=_ts(start + dt.timedelta(seconds=99)),
+            clr=_ts(start + dt.timedelta(hours=1)),
+            lat="40.80",
+            lon="-74.01",
+        )
+    )
     src = write_csv(d / "calls.csv", UNIT_HEADER, rows)
     toml = write_toml(d / "unit.toml", UNIT_TOML)
-    zones = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"zone": k, "label": f"Zone {k}"},
-         "geometry": shapely.geometry.mapping(shapely.box(*b))} for k, b in ZONES.items()]}  # fmt: skip
+    zones = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"zone": k, "label": f"Zone {k}"},
+                "geometry": shapely.geometry.mapping(shapely.box(*b)),
+            }
+            for k, b in ZONES.items()
+        ],
+    }
     (d / "zones.geojson").write_text(json.dumps(zones))
     data = d / "store"
     for args in (
         ["ingest", src, "--mapping", toml],
-        ["zones", "load", d / "zones.geojson", "--layer", "tiny", "--id-field", "zone", "--name-field", "label"],
-    ):  # fmt: skip
+        [
+            "zones",
+            "load",
+            d / "zones.geojson",
+            "--layer",
+            "tiny",
+            "--id-field",
+            "zone",
+            "--name-field",
+            "label",
+        ],
+    ):
         assert main([str(a) for a in args] + ["--data-dir", str(data)]) == 0
     return Store(data, create=False), by_zone
 
@@ -499,9 +583,24 @@ def test_zone_metrics_against_numpy_and_scipy(tiny_store):
     f = zm.frame.set_index("zone_id")
     assert list(zm.frame["zone_id"]) == ["A", "B", "C"] and zm.frame.crs == "EPSG:4326"
     assert list(zm.frame.columns) == [
-        "zone_id", "name", "area_km2", "n", "n_missing", "mean_s", "p50_s", "p90_s", "p95_s",
-        "percentile", "ci_low_s", "ci_high_s", "target_s", "compliance", "status", "flag", "geometry",
-    ]  # fmt: skip
+        "zone_id",
+        "name",
+        "area_km2",
+        "n",
+        "n_missing",
+        "mean_s",
+        "p50_s",
+        "p90_s",
+        "p95_s",
+        "percentile",
+        "ci_low_s",
+        "ci_high_s",
+        "target_s",
+        "compliance",
+        "status",
+        "flag",
+        "geometry",
+    ]
     want = _expected([v for _, v in by_zone["A"]], 480)
     got = f.loc["A"]
     for k, v in want.items():
@@ -579,14 +678,30 @@ def test_zone_metrics_without_a_target(tiny_store):
     "kwargs, error, match",
     [
         ({"layer": "nope"}, ZoneError, r"`layer` 'nope' is not loaded; loaded layers: tiny"),
-        ({"date_from": "2024-02-30"}, MetricError, r"`--from` '2024-02-30' is not a date; write it as YYYY-MM-DD"),
-        ({"date_from": "2024-01-16", "date_to": "2024-01-15"}, MetricError, r"`--from` 2024-01-16 is after `--to` 2024-01-15; swap them"),
-        ({"date_from": "2025-01-01"}, MetricError, r"no incidents received from 2025-01-01 to the end; the store holds 2024-01-15 to 2024-01-16"),
-        ({"metric": "turnout"}, MetricError, r"several targets for `--metric turnout` \(turnout_ems, turnout_fire\); choose one with `--metric turnout_ems`"),
+        (
+            {"date_from": "2024-02-30"},
+            MetricError,
+            r"`--from` '2024-02-30' is not a date; write it as YYYY-MM-DD",
+        ),
+        (
+            {"date_from": "2024-01-16", "date_to": "2024-01-15"},
+            MetricError,
+            r"`--from` 2024-01-16 is after `--to` 2024-01-15; swap them",
+        ),
+        (
+            {"date_from": "2025-01-01"},
+            MetricError,
+            r"no incidents received from 2025-01-01 to the end; the store holds 2024-01-15 to 2024-01-16",
+        ),
+        (
+            {"metric": "turnout"},
+            MetricError,
+            r"several targets for `--metric turnout` \(turnout_ems, turnout_fire\); choose one with `--metric turnout_ems`",
+        ),
         ({"metric": "nope"}, MetricError, r"unknown metric 'nope'"),
         ({"agency": "Nowhere FD"}, AgencyError, r"`agency` 'Nowhere FD' is not in the store"),
     ],
-)  # fmt: skip
+)
 def test_zone_metrics_errors(tiny_store, kwargs, error, match):
     store, _ = tiny_store
     kwargs = {"layer": "tiny", **kwargs}
@@ -607,8 +722,18 @@ def sf_store(tmp_path_factory):
     for args in (
         ["ingest", SF_CSV, "--profile", "sffd"],
         ["zones", "load", NHOODS, "--layer", "neighborhoods", "--id-field", "nhood"],
-        ["stations", "load", STATIONS, "--id-field", "common_name", "--id-regex", r"#(\d+)", "--zero-pad", "2"],
-    ):  # fmt: skip
+        [
+            "stations",
+            "load",
+            STATIONS,
+            "--id-field",
+            "common_name",
+            "--id-regex",
+            r"#(\d+)",
+            "--zero-pad",
+            "2",
+        ],
+    ):
         assert main([str(a) for a in args] + ["--data-dir", str(d)]) == 0
     return d
 
@@ -617,15 +742,34 @@ def sf_store(tmp_path_factory):
 @pytest.mark.parametrize("fmt", list(EXT))
 def test_cli_exports_sf_neighbourhoods_in_every_format(sf_store, tmp_path, capsys, fmt):
     out = tmp_path / f"nh.{EXT[fmt]}"
-    args = ["export", "zones", "--layer", "neighborhoods", "--metric", "travel", "--format", fmt,
-            "--out", out, "--from", "2017-01-01", "--to", "2017-01-06", "--data-dir", sf_store]  # fmt: skip
+    args = [
+        "export",
+        "zones",
+        "--layer",
+        "neighborhoods",
+        "--metric",
+        "travel",
+        "--format",
+        fmt,
+        "--out",
+        out,
+        "--from",
+        "2017-01-01",
+        "--to",
+        "2017-01-06",
+        "--data-dir",
+        sf_store,
+    ]
     code, text, err = run(capsys, *args)
     assert code == 0, err
     assert f"wrote {out} (41 zones, {fmt}, EPSG:4326)" in " ".join(text.split())
     want = ZoneMetrics.from_store(
-        Store(sf_store, create=False), "neighborhoods", metric="travel",
-        date_from="2017-01-01", date_to="2017-01-06",
-    ).frame  # fmt: skip
+        Store(sf_store, create=False),
+        "neighborhoods",
+        metric="travel",
+        date_from="2017-01-01",
+        date_to="2017-01-06",
+    ).frame
     assert len(want) == 41 and want["n"].sum() > 2000 and (want["status"] == "not_met").any()
     back = raw_read(out, fmt)
     assert_same(back, want)
@@ -646,8 +790,21 @@ def test_cli_exports_sf_neighbourhoods_in_every_format(sf_store, tmp_path, capsy
 
 def test_cli_export_reprojects_and_zips(sf_store, tmp_path, capsys):
     out = tmp_path / "nh.zip"
-    code, text, err = run(capsys, "export", "zones", "--layer", "neighborhoods", "--target-s", "480",
-                          "--out", out, "--crs", "EPSG:2227", "--data-dir", sf_store)  # fmt: skip
+    code, text, err = run(
+        capsys,
+        "export",
+        "zones",
+        "--layer",
+        "neighborhoods",
+        "--target-s",
+        "480",
+        "--out",
+        out,
+        "--crs",
+        "EPSG:2227",
+        "--data-dir",
+        sf_store,
+    )
     assert code == 0, err
     back = gpd.read_file(out)
     assert back.crs.to_epsg() == 2227 and len(back) == 41
@@ -658,15 +815,33 @@ def test_cli_export_reprojects_and_zips(sf_store, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["--layer", "nope", "--out", "{d}/x.gpkg"], r"`layer` 'nope' is not loaded; loaded layers: neighborhoods"),
+        (
+            ["--layer", "nope", "--out", "{d}/x.gpkg"],
+            r"`layer` 'nope' is not loaded; loaded layers: neighborhoods",
+        ),
         (["--out", "{d}/x.gpkg"], r"`--layer` is required for zones; loaded layers: neighborhoods"),
-        (["--layer", "neighborhoods", "--format", "shp", "--out", "{d}/x.gpkg"], r"'x.gpkg' does not match `--format shp`"),
-        (["--layer", "neighborhoods", "--format", "kml", "--out", "{d}/x.kml"], r"`--format` 'kml' is unknown"),
-        (["--layer", "neighborhoods", "--out", "{d}/missing/x.gpkg"], r"the folder '.*missing' does not exist"),
-        (["--layer", "neighborhoods", "--out", "{d}/x.gpkg", "--from", "2020-01-01"], r"no incidents received from 2020-01-01"),
-        (["--layer", "neighborhoods", "--out", "{d}/x.gpkg", "-p", "oops"], r"`--param` 'oops' is not key=value"),
+        (
+            ["--layer", "neighborhoods", "--format", "shp", "--out", "{d}/x.gpkg"],
+            r"'x.gpkg' does not match `--format shp`",
+        ),
+        (
+            ["--layer", "neighborhoods", "--format", "kml", "--out", "{d}/x.kml"],
+            r"`--format` 'kml' is unknown",
+        ),
+        (
+            ["--layer", "neighborhoods", "--out", "{d}/missing/x.gpkg"],
+            r"the folder '.*missing' does not exist",
+        ),
+        (
+            ["--layer", "neighborhoods", "--out", "{d}/x.gpkg", "--from", "2020-01-01"],
+            r"no incidents received from 2020-01-01",
+        ),
+        (
+            ["--layer", "neighborhoods", "--out", "{d}/x.gpkg", "-p", "oops"],
+            r"`--param` 'oops' is not key=value",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cli_export_errors(sf_store, tmp_path, capsys, args, match):
     args = [a.format(d=tmp_path) for a in args]
     code, text, err = run(capsys, "export", "zones", *args, "--data-dir", sf_store)

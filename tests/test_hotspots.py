@@ -74,9 +74,14 @@ def test_gi_star_equals_a_direct_esda_call(planted):
     nb = {c: [x for x in h3.grid_ring(c, 1) if x in inside] for c in cells}
     w = W(nb, id_order=cells, silence_warnings=True)
     g = G_Local(
-        t["n"].to_numpy().astype(float), w, transform="B", star=True, permutations=499,
-        seed=3, n_jobs=1,
-    )  # fmt: skip
+        t["n"].to_numpy().astype(float),
+        w,
+        transform="B",
+        star=True,
+        permutations=499,
+        seed=3,
+        n_jobs=1,
+    )
     # esda's p_sim is float32 (k + 1) / 500; the library restores the exact ratio
     p = np.minimum(1, 2 * g.p_sim.astype(np.float64))
     np.testing.assert_allclose(t["z"].to_numpy(), g.Zs, rtol=1e-12)
@@ -303,12 +308,20 @@ def test_from_store_errors(sf):
     con = Store(sf).connect()
     with pytest.raises(AnalysisError) as e:
         Hotspots.from_store(
-            con, metric="late_rate", interval="walk", study_area="nope", start="2017-13-01",
+            con,
+            metric="late_rate",
+            interval="walk",
+            study_area="nope",
+            start="2017-13-01",
             agency="x",
-        )  # fmt: skip
+        )
     msg = str(e.value)
-    for needle in ("`interval` 'walk'", "`study_area` 'nope' is not a loaded zone layer",
-                   "`start` '2017-13-01' is not a date", "`agency` 'x'"):  # fmt: skip
+    for needle in (
+        "`interval` 'walk'",
+        "`study_area` 'nope' is not a loaded zone layer",
+        "`start` '2017-13-01' is not a date",
+        "`agency` 'x'",
+    ):
         assert needle in msg
     with pytest.raises(AnalysisError, match="sets turnout targets per call category"):
         Hotspots.from_store(con, metric="late_rate", interval="turnout")

@@ -187,9 +187,13 @@ def test_errors(sf):
             con, before="2017-01", after="x..y", metric="speed", zone="Mission", n_boot=0
         )
     msg = str(e.value)
-    for needle in ("`before` '2017-01' is not a period", "`after` 'x' is not a date",
-                   "`metric` 'speed' must be one of", "`zone` 'Mission' needs `layer`",
-                   "`n_boot` must be a whole number >= 1"):  # fmt: skip
+    for needle in (
+        "`before` '2017-01' is not a period",
+        "`after` 'x' is not a date",
+        "`metric` 'speed' must be one of",
+        "`zone` 'Mission' needs `layer`",
+        "`n_boot` must be a whole number >= 1",
+    ):
         assert needle in msg
     with pytest.raises(AnalysisError, match="`layer` 'neighborhoods' needs `zone`"):
         Impact.from_store(con, before=B, after=A, layer="neighborhoods")

@@ -113,8 +113,13 @@ def test_nice_lengths_ticks_and_labels():
     assert tick_text("share", 0.85) == "85%" and tick_text("count", 1204.0) == "1,204"
     g = tiny_layer()
     kinds = {c: value_kind(g, c) for c in ("n", "p90_s", "compliance", "status", "zone_id")}
-    assert kinds == {"n": "count", "p90_s": "duration", "compliance": "share", "status": "category",
-                     "zone_id": "category"}  # fmt: skip
+    assert kinds == {
+        "n": "count",
+        "p90_s": "duration",
+        "compliance": "share",
+        "status": "category",
+        "zone_id": "category",
+    }
     assert legend_label("p90_s", "duration", None) == "90th pct (m:ss)"
     assert legend_label("compliance", "share", "compliance, travel") == "compliance, travel (%)"
 
@@ -210,13 +215,23 @@ def test_output_replaced_and_nothing_left_behind(tmp_path):
 @pytest.mark.parametrize(
     "name, column, layer, match",
     [
-        ("m.jpg", "n", tiny_layer(), r"`--out` 'm.jpg': a map is written as .png, .pdf or .html; rename it \(e.g. m.png\)"),
+        (
+            "m.jpg",
+            "n",
+            tiny_layer(),
+            r"`--out` 'm.jpg': a map is written as .png, .pdf or .html; rename it \(e.g. m.png\)",
+        ),
         ("missing/m.png", "n", tiny_layer(), r"the folder '.*missing' does not exist"),
-        ("m.png", "p99_s", tiny_layer(), r"`--by` column 'p99_s' is not in the layer; columns: zone_id, name"),
+        (
+            "m.png",
+            "p99_s",
+            tiny_layer(),
+            r"`--by` column 'p99_s' is not in the layer; columns: zone_id, name",
+        ),
         ("m.png", "n", tiny_layer().iloc[:0], r"nothing to map: the layer has no rows"),
         ("m.png", "n", tiny_layer().set_crs(None, allow_override=True), r"the layer has no CRS"),
     ],
-)  # fmt: skip
+)
 def test_bad_input(tmp_path, name, column, layer, match):
     with pytest.raises(ExportError, match=match):
         render_map(layer, column, tmp_path / name, spec())
@@ -241,9 +256,27 @@ def sf_store(tmp_path_factory):
     d = tmp_path_factory.mktemp("sfmap") / "store"
     for args in (
         ["ingest", SF_SLICE, "--profile", "sffd"],
-        ["zones", "load", SF_WEEK / "sf_analysis_neighborhoods.geojson", "--layer", "neighborhoods", "--id-field", "nhood"],
-        ["stations", "load", SF_WEEK / "sf_fire_stations.geojson", "--id-field", "common_name", "--id-regex", r"#(\d+)", "--zero-pad", "2"],
-    ):  # fmt: skip
+        [
+            "zones",
+            "load",
+            SF_WEEK / "sf_analysis_neighborhoods.geojson",
+            "--layer",
+            "neighborhoods",
+            "--id-field",
+            "nhood",
+        ],
+        [
+            "stations",
+            "load",
+            SF_WEEK / "sf_fire_stations.geojson",
+            "--id-field",
+            "common_name",
+            "--id-regex",
+            r"#(\d+)",
+            "--zero-pad",
+            "2",
+        ],
+    ):
         assert main([str(a) for a in args] + ["--data-dir", str(d)]) == 0
     return d
 
@@ -251,8 +284,21 @@ def sf_store(tmp_path_factory):
 @pytest.mark.parametrize("ext, by", [("png", "p90"), ("pdf", "compliance"), ("html", "n")])
 def test_cli_map_every_format(sf_store, tmp_path, capsys, ext, by):
     out = tmp_path / f"m.{ext}"
-    code, text, err = run(capsys, "map", "zones", "--layer", "neighborhoods", "--metric", "travel",
-                          "--by", by, "--out", out, "--data-dir", sf_store)  # fmt: skip
+    code, text, err = run(
+        capsys,
+        "map",
+        "zones",
+        "--layer",
+        "neighborhoods",
+        "--metric",
+        "travel",
+        "--by",
+        by,
+        "--out",
+        out,
+        "--data-dir",
+        sf_store,
+    )
     assert code == 0, err
     col = {"p90": "p90_s", "compliance": "compliance", "n": "n"}[by]
     assert text == f"wrote {out} (zones by {col})"
@@ -270,9 +316,24 @@ def test_cli_map_every_format(sf_store, tmp_path, capsys, ext, by):
 
 def test_cli_map_title_status_and_no_stations(sf_store, tmp_path, capsys):
     out = tmp_path / "s.html"
-    code, _, err = run(capsys, "map", "zones", "--layer", "neighborhoods", "--metric", "travel",
-                       "--by", "status", "--title", "My title", "--no-stations", "--out", out,
-                       "--data-dir", sf_store)  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "map",
+        "zones",
+        "--layer",
+        "neighborhoods",
+        "--metric",
+        "travel",
+        "--by",
+        "status",
+        "--title",
+        "My title",
+        "--no-stations",
+        "--out",
+        out,
+        "--data-dir",
+        sf_store,
+    )
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
     assert "<title>My title</title>" in text and "<!-- not met -->" in text
@@ -282,12 +343,21 @@ def test_cli_map_title_status_and_no_stations(sf_store, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["--layer", "neighborhoods", "--by", "p99", "--out", "{d}/m.png"], r"`--by` 'p99' is not a choice for zones; choose one of p50, p90, p95, mean, compliance, n, status"),
-        (["--layer", "neighborhoods", "--out", "{d}/m.jpg"], r"a map is written as .png, .pdf or .html"),
+        (
+            ["--layer", "neighborhoods", "--by", "p99", "--out", "{d}/m.png"],
+            r"`--by` 'p99' is not a choice for zones; choose one of p50, p90, p95, mean, compliance, n, status",
+        ),
+        (
+            ["--layer", "neighborhoods", "--out", "{d}/m.jpg"],
+            r"a map is written as .png, .pdf or .html",
+        ),
         (["--layer", "nope", "--out", "{d}/m.png"], r"`layer` 'nope' is not loaded"),
-        (["--layer", "neighborhoods", "--out", "{d}/no/m.png"], r"the folder '.*no' does not exist"),
+        (
+            ["--layer", "neighborhoods", "--out", "{d}/no/m.png"],
+            r"the folder '.*no' does not exist",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cli_map_errors(sf_store, tmp_path, capsys, args, match):
     code, _, err = run(
         capsys, "map", "zones", *[a.format(d=tmp_path) for a in args], "--data-dir", sf_store

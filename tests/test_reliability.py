@@ -231,8 +231,13 @@ def test_sf_week_reliability_tables(sf):
     rel = Reliability.from_store(con, layer="neighborhoods")
     assert (rel.start, rel.end) == (dt.date(2016, 12, 31), dt.date(2017, 1, 7))
     assert set(rel.tables()) == {
-        "first_due", "cross_area", "concurrency", "utilization", "utilization_by_hour", "busy_share"
-    }  # fmt: skip
+        "first_due",
+        "cross_area",
+        "concurrency",
+        "utilization",
+        "utilization_by_hour",
+        "busy_share",
+    }
     assert any("not a station-area layer" in n for n in rel.notes)
     n_inc = con.execute("select count(*) from incidents").fetchone()[0]
     assert rel.concurrency["n_incidents"].sum() == n_inc
@@ -321,9 +326,12 @@ def test_reliability_errors(sf):
             con, layer="nope", start="2017-01-05", end="2017-01-01", band_h=7, agency="sf"
         )
     msg = str(e.value)
-    for needle in ("`layer` 'nope' is not a loaded zone layer; loaded layers: neighborhoods",
-                   "`end` 2017-01-01 is before `start` 2017-01-05", "`band_h` must divide 24",
-                   "`agency` 'sf'"):  # fmt: skip
+    for needle in (
+        "`layer` 'nope' is not a loaded zone layer; loaded layers: neighborhoods",
+        "`end` 2017-01-01 is before `start` 2017-01-05",
+        "`band_h` must divide 24",
+        "`agency` 'sf'",
+    ):
         assert needle in msg
     with pytest.raises(AnalysisError, match="`start` '1/2/2017' is not a date"):
         unit_hour_utilization(con, "1/2/2017")

@@ -49,7 +49,7 @@ def layout() -> html.Div:
                     "gap": "8px",
                     "alignItems": "center",
                     "flexWrap": "wrap",
-                },  # fmt: skip
+                },
             ),
             html.Div(id="imp-warnings", style={"color": "#b03a2e", "padding": "4px 10px"}),
             html.Div(
@@ -61,7 +61,7 @@ def layout() -> html.Div:
                             html.Div(id="imp-detail"),
                         ],
                         style=CARD,
-                    ),  # fmt: skip
+                    ),
                     html.Div(dcc.Graph(id="imp-trend"), style={**CARD, "flex": "2 1 520px"}),
                 ],
                 style=ROW,
@@ -110,22 +110,35 @@ def impact_trend_figure(imp: Impact) -> go.Figure:
         xs.append(d), ys.append(y), ns.append(n)
     fig = go.Figure(
         go.Scatter(
-            x=xs, y=ys, mode="lines+markers", connectgaps=False,
+            x=xs,
+            y=ys,
+            mode="lines+markers",
+            connectgaps=False,
             name=f"p90 per {imp.trend_period}",
             customdata=[(fmt.duration(y), fmt.count(n)) for y, n in zip(ys, ns, strict=True)],
             hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]} calls)<extra></extra>",
         )
-    )  # fmt: skip
+    )
     for name, p, colour in (("before", imp.before, "#5d6d7e"), ("after", imp.after, "#c0392b")):
         end = p["end"] + dt.timedelta(days=1)
         fig.add_vrect(x0=p["start"], x1=end, fillcolor=colour, opacity=0.08, line_width=0)
         if p["p90_s"] is not None:
             fig.add_shape(
-                type="line", x0=p["start"], x1=end, y0=p["p90_s"], y1=p["p90_s"],
+                type="line",
+                x0=p["start"],
+                x1=end,
+                y0=p["p90_s"],
+                y1=p["p90_s"],
                 line={"color": colour, "dash": "dash"},
-            )  # fmt: skip
-            fig.add_annotation(x=p["start"], y=p["p90_s"], text=f"{name}: 90th pct {fmt.duration(p['p90_s'])}",
-                               showarrow=False, yshift=10, xanchor="left")  # fmt: skip
+            )
+            fig.add_annotation(
+                x=p["start"],
+                y=p["p90_s"],
+                text=f"{name}: 90th pct {fmt.duration(p['p90_s'])}",
+                showarrow=False,
+                yshift=10,
+                xanchor="left",
+            )
     if imp.target_s:
         fig.add_hline(y=imp.target_s, line_dash="dot", line_color="#27ae60")
     fig.update_layout(margin=dict(l=60, r=10, t=80, b=40), height=420, showlegend=False)
@@ -142,14 +155,31 @@ def impact_trend_figure(imp: Impact) -> go.Figure:
 def _table(imp: Impact) -> pl.DataFrame:
     rows = []
     for name, p in (("before", imp.before), ("after", imp.after)):
-        rows.append({"period": f"{name} {p['start']}..{p['end']}", "n": p["n"],
-                     "calls_per_day": p["calls_per_day"], "p50_s": p["p50_s"],
-                     "p90_s": p["p90_s"], "ci_low_s": p["ci_low_s"],
-                     "ci_high_s": p["ci_high_s"], "compliance": p["compliance"]})  # fmt: skip
+        rows.append(
+            {
+                "period": f"{name} {p['start']}..{p['end']}",
+                "n": p["n"],
+                "calls_per_day": p["calls_per_day"],
+                "p50_s": p["p50_s"],
+                "p90_s": p["p90_s"],
+                "ci_low_s": p["ci_low_s"],
+                "ci_high_s": p["ci_high_s"],
+                "compliance": p["compliance"],
+            }
+        )
     d = imp.difference
-    rows.append({"period": "after - before", "n": None, "calls_per_day": None, "p50_s": None,
-                 "p90_s": d["p90_diff_s"], "ci_low_s": d["ci_low_s"],
-                 "ci_high_s": d["ci_high_s"], "compliance": None})  # fmt: skip
+    rows.append(
+        {
+            "period": "after - before",
+            "n": None,
+            "calls_per_day": None,
+            "p50_s": None,
+            "p90_s": d["p90_diff_s"],
+            "ci_low_s": d["ci_low_s"],
+            "ci_high_s": d["ci_high_s"],
+            "compliance": None,
+        }
+    )
     return pl.DataFrame(rows, schema_overrides={"n": pl.Int64, "p50_s": pl.Float64})
 
 
@@ -164,9 +194,17 @@ def impact_view(ds: DataSource, f: Filters, b0, b1, a0, a1, zone, metric):
         cur = snap.con.cursor()
         try:
             return Impact.from_store(
-                cur, before=(b0, b1), after=(a0, a1), metric=metric, layer=layer, zone=zone,
-                call_category=cat, profile=f.profile, seed=0, agency=f.agency,
-            )  # fmt: skip
+                cur,
+                before=(b0, b1),
+                after=(a0, a1),
+                metric=metric,
+                layer=layer,
+                zone=zone,
+                call_category=cat,
+                profile=f.profile,
+                seed=0,
+                agency=f.agency,
+            )
         finally:
             cur.close()
 

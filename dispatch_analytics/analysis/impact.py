@@ -371,13 +371,23 @@ class _Scope:
             filters["call_category"] = self.cat
         grp = ((f"layer:{self.layer}",) if self.layer else ()) + (self.trend_period,)
         t = Fractiles.from_store(
-            self.con, metric=self.metric, by=grp, percentiles=(50, 90), target_s=self.target,
-            profile=None, filters=filters, percentile=90, agency="all",  # already scoped
-        ).table  # fmt: skip
+            self.con,
+            metric=self.metric,
+            by=grp,
+            percentiles=(50, 90),
+            target_s=self.target,
+            profile=None,
+            filters=filters,
+            percentile=90,
+            agency="all",  # already scoped
+        ).table
         if self.layer:
             t = t.filter(pl.col("zone_id") == self.zone)
-        first = {"day": lo, "week": lo - dt.timedelta(days=lo.weekday()),
-                 "month": lo.replace(day=1)}[self.trend_period]  # fmt: skip
+        first = {
+            "day": lo,
+            "week": lo - dt.timedelta(days=lo.weekday()),
+            "month": lo.replace(day=1),
+        }[self.trend_period]
         t = t.filter(pl.col("period_start").is_between(first, hi))
         seg = (
             pl.when(pl.col("period_start").is_between(b[0], b[1]))

@@ -325,9 +325,17 @@ class ZoneMetrics:
         period_from = d_from or (first.date() if first else None)
         period_to = d_to or (last.date() if last else None)
         meta = _zone_meta(
-            fr, frame, layer, agency, warnings, (period_from, period_to), tz, (first, last),
-            n_inc, n_outside,
-        )  # fmt: skip
+            fr,
+            frame,
+            layer,
+            agency,
+            warnings,
+            (period_from, period_to),
+            tz,
+            (first, last),
+            n_inc,
+            n_outside,
+        )
         return cls(
             frame=frame,
             meta=meta,

@@ -98,10 +98,18 @@ def hotspots_cmd(
     con = open_catalog(data_dir)  # DuckDB's progress bar off
     chosen = agency_for(con, agency)
     common: dict[str, Any] = dict(
-        resolution=resolution, alpha=alpha, fdr=fdr, permutations=permutations, seed=seed,
-        k=rings, study_area=study_area, start=date_from, end=date_to,
-        call_category=call_category, agency=chosen,
-    )  # fmt: skip
+        resolution=resolution,
+        alpha=alpha,
+        fdr=fdr,
+        permutations=permutations,
+        seed=seed,
+        k=rings,
+        study_area=study_area,
+        start=date_from,
+        end=date_to,
+        call_category=call_category,
+        agency=chosen,
+    )
     res: Hotspots | EmergingHotspots
     try:
         with err.status("Gi* permutations ..."):
@@ -109,9 +117,14 @@ def hotspots_cmd(
                 res = EmergingHotspots.from_store(con, by=by, **common)
             else:
                 res = Hotspots.from_store(
-                    con, metric=metric, interval=interval, target_s=target_s, profile=profile,
-                    min_n=min_n, **common,
-                )  # fmt: skip
+                    con,
+                    metric=metric,
+                    interval=interval,
+                    target_s=target_s,
+                    profile=profile,
+                    min_n=min_n,
+                    **common,
+                )
     finally:
         con.close()
     table = res.table
@@ -198,12 +211,18 @@ def _hotspots_kind(store: Store, o: KindOptions):
     except ValueError as exc:
         raise ExportError(f"hotspots: a `--param` is not a number ({exc})") from None
     common: dict[str, Any] = dict(
-        resolution=num.get("resolution", 8), alpha=alpha,
+        resolution=num.get("resolution", 8),
+        alpha=alpha,
         fdr=p.get("fdr", "true").lower() not in ("false", "no", "0"),
-        permutations=num.get("permutations", 999), seed=num.get("seed", 0),
-        k=num.get("rings", 1), study_area=o.layer, start=o.date_from, end=o.date_to,
-        call_category=p.get("call_category"), agency=o.agency,
-    )  # fmt: skip
+        permutations=num.get("permutations", 999),
+        seed=num.get("seed", 0),
+        k=num.get("rings", 1),
+        study_area=o.layer,
+        start=o.date_from,
+        end=o.date_to,
+        call_category=p.get("call_category"),
+        agency=o.agency,
+    )
     con = store.connect(read_only=True)
     try:
         res: Hotspots | EmergingHotspots
@@ -213,9 +232,14 @@ def _hotspots_kind(store: Store, o: KindOptions):
             measure = p.get("measure", "volume")
             interval = o.metric if measure == "late_rate" else "travel"
             res = Hotspots.from_store(
-                con, metric=measure, interval=interval, target_s=o.target_s, profile=o.profile,
-                min_n=num.get("min_n", 5), **common,
-            )  # fmt: skip
+                con,
+                metric=measure,
+                interval=interval,
+                target_s=o.target_s,
+                profile=o.profile,
+                min_n=num.get("min_n", 5),
+                **common,
+            )
     finally:
         con.close()
     for note in res.notes:

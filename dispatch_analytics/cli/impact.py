@@ -104,10 +104,20 @@ def impact_cmd(
         chosen = agency_for(con, agency)
         with err.status("bootstrap ..."):
             imp = Impact.from_store(
-                con, agency=chosen, before=before, after=after, metric=metric, layer=layer, zone=zone,
-                call_category=call_category, target_s=target_s, profile=profile,
-                n_boot=n_boot, seed=seed, mix_by=mix_by,
-            )  # fmt: skip
+                con,
+                agency=chosen,
+                before=before,
+                after=after,
+                metric=metric,
+                layer=layer,
+                zone=zone,
+                call_category=call_category,
+                target_s=target_s,
+                profile=profile,
+                n_boot=n_boot,
+                seed=seed,
+                mix_by=mix_by,
+            )
     finally:
         con.close()
     if fmt == "json":

@@ -27,8 +27,15 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_SHARES = ("share_with_concurrent", "share_0", "share_1", "share_2", "share_3_plus",
-           "share_with_concurrent_in_zone", "share_of_area")  # fmt: skip
+_SHARES = (
+    "share_with_concurrent",
+    "share_0",
+    "share_1",
+    "share_2",
+    "share_3_plus",
+    "share_with_concurrent_in_zone",
+    "share_of_area",
+)
 
 
 def _for_people(name: str, t: pl.DataFrame, rel, limit: int) -> tuple[pl.DataFrame, str]:
@@ -147,9 +154,12 @@ def reliability_cmd(
     out.print(f"window: {rel.start} .. {rel.end} (local dates, inclusive)", highlight=False)
     for name, t in tables.items():
         shown, title = _for_people(name, t, rel, limit)
-        print_people(shown, title, shares=_SHARES + (
-            tuple(c for c in shown.columns if "-" in c) if name == "busy_share" else ()
-        ))  # fmt: skip
+        print_people(
+            shown,
+            title,
+            shares=_SHARES
+            + (tuple(c for c in shown.columns if "-" in c) if name == "busy_share" else ()),
+        )
     if layer is None and table is None:
         out.print("first-due and cross-area tables need `--layer <station-area layer>`")
     for note in rel.notes:

@@ -73,11 +73,18 @@ def _agency_table(per: pl.DataFrame, shared: dict) -> None:
 
     t = Table(title="Per agency", header_style="bold")
     heads: list[tuple[str, JustifyMethod]] = [
-        ("agency", "left"), ("time zone", "left"), ("incidents", "right"),
-        ("responses", "right"), ("first call", "left"), ("last call", "left"),
-        ("batches", "right"), ("rejected rows", "right"), ("flagged rows", "right"),
-        ("zone layers", "left"), ("stations", "right"),
-    ]  # fmt: skip
+        ("agency", "left"),
+        ("time zone", "left"),
+        ("incidents", "right"),
+        ("responses", "right"),
+        ("first call", "left"),
+        ("last call", "left"),
+        ("batches", "right"),
+        ("rejected rows", "right"),
+        ("flagged rows", "right"),
+        ("zone layers", "left"),
+        ("stations", "right"),
+    ]
     for h, j in heads:
         t.add_column(h, justify=j)
     for r in per.iter_rows(named=True):
