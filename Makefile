@@ -59,7 +59,7 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
 test: install browser postgres ## Run every test (browser tests in headless Chromium, feeds against PostgreSQL)
 	$(PYTEST) -q $(PYTEST_ARGS)
 
-test-fast: install ## Every test but the browser and slow ones, on every core (about 2.5 minutes on a quiet 2-core machine; goal 2: docs/testing.md)
+test-fast: install ## Every test but the browser and slow ones, on every core (about 2 minutes on a quiet 2-core machine: docs/testing.md)
 	$(PYTEST) -q -m "not browser and not slow" -n auto --dist loadfile --hypothesis-profile=fast $(PYTEST_ARGS)
 
 lint: install ## Ruff lint and format check, mypy on the library

@@ -76,6 +76,7 @@ def test_profile_digest_ignores_path_and_description(city):
     )
 
 
+@pytest.mark.slow  # a replace re-ingest and zone reassignment; fast: test_replace_via_the_cli
 def test_replace_a_file_ingested_with_a_wrong_mapping(city, tmp_path):
     c, a, _b, good, bad = city
     store = tmp_path / "store"
@@ -135,6 +136,7 @@ def test_replace_via_the_cli(city, tmp_path):
     assert len(rows) == 1 and rows[0]["profile_sha256"] == profile_digest(load_profile(good))
 
 
+@pytest.mark.slow  # ingests and a removal through the CLI; fast: test_batches_cli_list_and_remove
 def test_batches_remove_counts_derived_and_zones_follow(city, tmp_path):
     c, a, b, good, _bad = city
     store = tmp_path / "store"
@@ -169,6 +171,7 @@ def test_batches_remove_counts_derived_and_zones_follow(city, tmp_path):
     assert _counts(store)["incidents"] == before["incidents"]
 
 
+@pytest.mark.slow  # ingests and a removal; fast: test_batches_cli_list_and_remove
 def test_removal_is_visible_before_the_derived_table_is_refreshed(city, tmp_path):
     """A writer killed after the removal's rename: the views are already right."""
     _c, a, b, good, bad = city

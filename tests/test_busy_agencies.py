@@ -103,6 +103,7 @@ def _pandas_shares(root: Path, agency: str) -> dict[str, float]:
     return {s: busy[s] / (n[s] * hours) for s in busy}
 
 
+@pytest.mark.slow  # two agencies against pandas; fast: test_one_agency_of_several
 def test_each_agency_over_its_own_calls(two):
     b = BusyShares.from_store(Store(two), agency="all")
     assert b.agencies == ["County FD", "Town FD"]
@@ -150,6 +151,7 @@ def test_coverage_busy_several_agencies(two):
     assert 0 <= cov.summary["expected_covered_share"] <= cov.summary["covered_share"]
 
 
+@pytest.mark.slow  # the CLI on two agencies; fast: test_coverage_busy_several_agencies
 def test_cli_coverage_busy_several_agencies(two, capsys):
     code, out, err = run(
         capsys,

@@ -113,6 +113,7 @@ def _pandas_busy_share(root: Path) -> dict[str, float]:
     return {s: busy[s] / (units[s] * hours) for s in busy}
 
 
+@pytest.mark.slow  # the town against pandas; fast: test_tiny_instance_by_hand
 def test_measured_shares_equal_a_pandas_computation(town):
     b = BusyShares.from_store(Store(town))
     expect = _pandas_busy_share(town)
@@ -182,6 +183,7 @@ def test_busy_needs_history(tmp_path):
         BusyShares.from_store(Store(root))
 
 
+@pytest.mark.slow  # three commands; fast: test_whatif_and_site_carry_busy_shares
 def test_cli_coverage_whatif_site_busy(town, capsys):
     d = str(town)
     code, out, err = run(

@@ -433,6 +433,7 @@ def test_report_csv(store, capsys, tmp_path):
     assert code == 0 and out.splitlines()[0] == target.read_text().splitlines()[0]
 
 
+@pytest.mark.slow  # an xlsx report; fast: test_report_csv, test_report.py::test_csv_json_xlsx
 def test_report_xlsx(store, capsys, tmp_path):
     d, _ = store
     target = tmp_path / "r.xlsx"

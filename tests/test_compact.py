@@ -245,6 +245,7 @@ def test_every_result_is_unchanged_after_compaction(pair):
     assert ensure_assigned(a) is False
 
 
+@pytest.mark.slow  # two full snapshots; fast: test_every_result_is_unchanged_after_compaction
 def test_the_derived_tables_parts_are_folded_into_one(pair):
     a, b = pair
     parts = len(Store(a).derived_parts())
@@ -275,6 +276,7 @@ def test_nothing_to_do_is_a_no_op_and_dry_run_writes_nothing(pair):
     assert d["nothing_to_do"] is True and d["batches"] == [] and d["run"] is None
 
 
+@pytest.mark.slow  # ingests, two full snapshots; fast: test_every_result_is_unchanged_after_compaction
 def test_new_batches_merge_into_compacted_partitions(pair, city):
     c, parts, _ = city
     a, b = pair
@@ -293,6 +295,7 @@ def test_new_batches_merge_into_compacted_partitions(pair, city):
     assert_same_store(a, b)
 
 
+@pytest.mark.slow  # ingests, removals, six snapshots; fast: test_a_run_counts_only_once_its_record_is_listed
 def test_remove_replace_and_supersede_after_compaction(pair, city):
     c, parts, _ = city
     a, b = pair
@@ -340,6 +343,7 @@ def test_remove_replace_and_supersede_after_compaction(pair, city):
     assert_same_store(a, b)
 
 
+@pytest.mark.slow  # two full snapshots; fast: test_every_result_is_unchanged_after_compaction
 def test_agency_option_compacts_only_that_agency(pair):
     a, b = pair
     r = _cli("compact", "--agency", "SFFD", "--grace-s", "0", "-f", "json", "--data-dir", str(a))
@@ -381,6 +385,7 @@ def test_errors_name_the_option_and_the_fix(pair, monkeypatch, capsys):
     assert grace_seconds() == 5.0 and grace_seconds(0) == 0.0
 
 
+@pytest.mark.slow  # four full snapshots; fast: test_errors_name_the_option_and_the_fix (grace_seconds)
 def test_replaced_files_wait_for_the_grace_period(pair):
     a, b = pair
     r = _cli("compact", "--data-dir", str(a))  # the default grace: 600 s
@@ -423,6 +428,7 @@ print(json.dumps({"seen": sorted(seen), "errors": errors, "n": n}))
 """
 
 
+@pytest.mark.slow  # a reader process beside compact; fast: test_the_views_list_the_records_before_the_data
 def test_a_reader_never_sees_an_error_or_a_mix(tmp_path):
     """Many small batches; a reader process queries in a loop while compact runs twice
     (with the default grace period: the replaced files stay for the running queries)."""
@@ -573,6 +579,7 @@ def _contents(root: Path) -> dict[str, pl.DataFrame]:
     }
 
 
+@pytest.mark.slow  # hypothesis, a store per example; fast: test_every_result_is_unchanged_after_compaction
 @settings(
     max_examples=examples(12),
     deadline=None,

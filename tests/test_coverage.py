@@ -506,6 +506,7 @@ def test_cli_gaps(town, capsys):
     assert code == 0 and out.splitlines()[0].startswith("rank,zone_id,name,n,")
 
 
+@pytest.mark.slow  # three commands end to end; fast: test_cli_gaps, test_cli_csv_outputs
 def test_cli_fit_coverage_whatif_site(town, capsys):
     code, out, err = run(capsys, "coverage", "fit", "-f", "json", "--seed", "2", "--data-dir", town)
     assert code == 0, err

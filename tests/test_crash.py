@@ -467,7 +467,19 @@ def _run_matrix_case(writer, stage, inputs, base, states, tmp_path) -> None:
 CASES = [(w, s) for w, stages in WRITER_STAGES.items() for s in stages]
 
 
-@pytest.mark.parametrize(("writer", "stage"), list(FAST.items()), ids=list(FAST.values()))
+#: The writers whose stage runs in ``make test-fast`` (one that publishes a batch, one that
+#: rewrites files); the other writers' stages are ``slow`` (about 3 s each: a command killed
+#: and the next one run, each a process).
+QUICK = ("ingest", "compact")
+
+
+@pytest.mark.parametrize(
+    ("writer", "stage"),
+    [
+        pytest.param(w, s, id=s, marks=() if w in QUICK else pytest.mark.slow)
+        for w, s in FAST.items()
+    ],
+)
 def test_kill_at_one_stage_per_writer(writer, stage, inputs, base, states, tmp_path):
     assert stage in WRITER_STAGES[writer]
     _run_matrix_case(writer, stage, inputs, base, states, tmp_path)
@@ -477,7 +489,7 @@ def test_kill_at_one_stage_per_writer(writer, stage, inputs, base, states, tmp_p
 @pytest.mark.parametrize(("writer", "stage"), CASES, ids=[f"{w}-{s}" for w, s in CASES])
 def test_kill_matrix(writer, stage, inputs, base, states, tmp_path):
     if FAST.get(writer) == stage:
-        pytest.skip("run in the fast suite")
+        pytest.skip("run by test_kill_at_one_stage_per_writer")
     _run_matrix_case(writer, stage, inputs, base, states, tmp_path)
 
 

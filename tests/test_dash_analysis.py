@@ -27,6 +27,7 @@ def sf(sf_week_store, tmp_path_factory):
     return copy_store(sf_week_store, tmp_path_factory.mktemp("dash_an") / "store")
 
 
+@pytest.mark.slow  # a Gi* run on the SF week; fast: test_impact_view_shows_the_library_result
 def test_hotspots_view_shows_the_library_result(sf):
     ds = DataSource(sf)
     f = Filters(layer="neighborhoods")
@@ -65,6 +66,7 @@ def test_impact_view_shows_the_library_result(sf):
     assert impact.zone_options(snap, None) == []
 
 
+@pytest.mark.slow  # every reliability table; fast: test_impact_view_shows_the_library_result
 def test_units_reliability_view(sf):
     ds = DataSource(sf)
     uhu, conc, cross, note = units.reliability_view(ds, Filters(layer="neighborhoods"))

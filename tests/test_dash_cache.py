@@ -100,7 +100,13 @@ def _direct(fn, snap, args):
     return inner() if inner else fn.uncached(snap, *args)
 
 
-@pytest.mark.parametrize("f", FILTERS, ids=["all", "ems", "none", "one-day"])
+@pytest.mark.parametrize(
+    "f",
+    [  # every filter but "all" is slow: about 2 s each, every callback computed twice
+        pytest.param(f, id=name, marks=() if name == "all" else pytest.mark.slow)
+        for f, name in zip(FILTERS, ["all", "ems", "none", "one-day"], strict=True)
+    ],
+)
 def test_cached_results_equal_direct_computation(store, f):
     snap = DataSource(store).snapshot()
     f = f.with_(agency=snap.default_agency)
@@ -184,7 +190,14 @@ def test_clearing_the_cache_folder_recomputes(store):
 
 
 # ------------------------------------------------------------------ corrupt / partial files
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "flipped", "empty", "header"])
+@pytest.mark.parametrize(
+    "damage",
+    [  # two kinds of damage in the fast run, the other three slow (about 1 s each)
+        "truncated",
+        "garbage",
+        *(pytest.param(d, marks=pytest.mark.slow) for d in ("flipped", "empty", "header")),
+    ],
+)
 def test_a_corrupt_or_partial_file_is_recomputed_not_served(store, damage):
     snap = DataSource(store).snapshot()
     f = Filters(agency=snap.default_agency, layer=LAYER)
@@ -275,6 +288,7 @@ def _ask(cache_dir: str, log: str, go, threads: int, out) -> None:
     out.put((got, cache.computed, cache.read))
 
 
+@pytest.mark.slow  # a second process; fast: test_threads_asking_for_a_view_compute_each_result_once
 def test_8_threads_and_2_processes_asking_for_one_key_compute_it_once(tmp_path):
     log = tmp_path / "computed.log"
     ctx = mp.get_context("spawn")

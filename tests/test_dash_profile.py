@@ -147,6 +147,7 @@ def test_profile_line_counts_calls_out_of_scope(two, cfg):
     assert text.endswith(f"· {n['n'][0]:,} ems calls not judged against NFPA 1710")
 
 
+@pytest.mark.slow  # a report per agency; fast: test_filters_follow_the_agency_unless_chosen
 def test_library_agency_standard_and_report(two, tmp_path):
     cfgfile = tmp_path / "local.toml"
     cfgfile.write_text(CONFIG)

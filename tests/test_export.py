@@ -788,6 +788,7 @@ def test_cli_exports_sf_neighbourhoods_in_every_format(sf_store, tmp_path, capsy
     assert "profile nfpa1710, entry travel_first_unit" in defs["target_s"]
 
 
+@pytest.mark.slow  # a zipped shapefile through the CLI; fast: test_reprojection_to_a_state_plane
 def test_cli_export_reprojects_and_zips(sf_store, tmp_path, capsys):
     out = tmp_path / "nh.zip"
     code, text, err = run(

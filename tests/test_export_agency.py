@@ -61,6 +61,7 @@ def _readme(path: Path) -> dict:
     return {r[0]: r[1] for r in sheet.iter_rows() if r[0] is not None}
 
 
+@pytest.mark.slow  # two agencies' exports; fast: test_one_agency_and_a_window
 def test_several_agencies_readme_names_them_with_counts(two, tmp_path):
     out = tmp_path / "z.xlsx"
     _run(

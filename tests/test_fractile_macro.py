@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,7 +70,7 @@ def brute_rank(n: int, pct: float) -> int:
 
 
 # ------------------------------------------------------------------ 1. quantile_disc is exact
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(1, 2000),
     spread=st.sampled_from([1, 3, 50, 10**6]),

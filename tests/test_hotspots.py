@@ -284,6 +284,7 @@ def sf(sf_week_store, tmp_path_factory):
     return copy_store(sf_week_store, tmp_path_factory.mktemp("hot") / "store")
 
 
+@pytest.mark.slow  # Gi* on the SF week; fast: test_gi_star_equals_a_direct_esda_call, test_cli_hotspots
 def test_sf_week_hotspots(sf):
     con = Store(sf).connect()
     hs = Hotspots.from_store(con, study_area="neighborhoods", seed=0)
@@ -367,6 +368,7 @@ def test_a_hull_over_two_cities_is_refused():
     assert Hotspots.from_frame(pts, resolution=3, permutations=9).counts["n_cells"] > 4
 
 
+@pytest.mark.slow  # exports and a map; fast: test_to_geodataframe
 def test_export_and_map_hotspots_kind(sf, tmp_path, capsys):
     import geopandas as gpd
 

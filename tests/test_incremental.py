@@ -249,6 +249,7 @@ def test_a_batch_links_the_untouched_parts_and_recomputes_only_its_incidents(tmp
     _check_store(root)
 
 
+@pytest.mark.slow  # several ingests; fast: test_a_batch_links_the_untouched_parts_and_recomputes_only_its_incidents
 def test_a_batch_adds_an_assignment_part_and_keeps_the_untouched_files(tmp_path):
     """A batch of new incidents writes one part per assignment table with only its
     incidents; part 0 keeps its inode. A supersede of one of them rewrites that small part
@@ -287,6 +288,7 @@ def test_a_batch_adds_an_assignment_part_and_keeps_the_untouched_files(tmp_path)
     assert "I500" not in ids and "I501" in ids
 
 
+@pytest.mark.slow  # ingests up to the threshold; fast: test_parts_are_folded_back_when_numerous
 def test_assignment_parts_fold_at_the_threshold(tmp_path, monkeypatch):
     monkeypatch.setattr(parts_mod, "MAX_PARTS", 2)
     toml = write_toml(tmp_path / "m.toml", UNIT_TOML)
@@ -313,10 +315,10 @@ def test_assignment_parts_fold_at_the_threshold(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "stage",
-    [
-        "assign.layer.fold.unstamped",
-        "assign.layer.fold.emptied",
-        "assign.cells.fold.emptied",
+    [  # one stage in `make test-fast`, the others slow (about 2 s each: two processes)
+        pytest.param("assign.layer.fold.unstamped", marks=pytest.mark.slow),
+        pytest.param("assign.layer.fold.emptied", marks=pytest.mark.slow),
+        pytest.param("assign.cells.fold.emptied", marks=pytest.mark.slow),
         "assign.cells.fold.renamed",
     ],
 )

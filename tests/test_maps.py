@@ -281,7 +281,14 @@ def sf_store(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("ext, by", [("png", "p90"), ("pdf", "compliance"), ("html", "n")])
+@pytest.mark.parametrize(
+    "ext, by",
+    [  # the PNG is slow (a rendered map); fast: test_png_renders_and_is_not_blank
+        pytest.param("png", "p90", marks=pytest.mark.slow),
+        ("pdf", "compliance"),
+        ("html", "n"),
+    ],
+)
 def test_cli_map_every_format(sf_store, tmp_path, capsys, ext, by):
     out = tmp_path / f"m.{ext}"
     code, text, err = run(

@@ -226,6 +226,7 @@ def test_sf_week_uhu_equals_pandas(sf):
     con.close()
 
 
+@pytest.mark.slow  # every table on the SF week; fast: test_sf_week_uhu_equals_pandas
 def test_sf_week_reliability_tables(sf):
     con = Store(sf).connect()
     rel = Reliability.from_store(con, layer="neighborhoods")
@@ -277,6 +278,7 @@ def test_concurrency_per_zone_by_hand():
     assert none.height == 0
 
 
+@pytest.mark.slow  # every table on the city; fast: test_queries.py runs cross_area_responses
 def test_cross_area_on_the_sample_city(two_agency_store, tmp_path):
     import metrics_helpers as h
 

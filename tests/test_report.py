@@ -123,6 +123,7 @@ def test_skipped_entries_are_listed(sample):
     assert remote["target_s"] is None and remote["target_note"] == "target_distance_dependent"
 
 
+@pytest.mark.slow  # several reports; fast: test_standards.py::test_overrides_from_config_toml
 def test_overrides_and_cfai_baselines(sample, tmp_path):
     cfg = tmp_path / "local.toml"
     cfg.write_text("[targets.call_processing]\ntarget_s = 90\n")

@@ -151,6 +151,7 @@ def test_call_types_errors(tmp_path):
         load_standard(prof)
 
 
+@pytest.mark.slow  # every standard's report; fast: test_result_and_percentile_words
 def test_text_fits_120_columns_and_reads_as_people_write(two):
     _, con = two
     for kw in ({}, {"period": "month"}, {"layer": "incident_zones_missing"}):
@@ -187,6 +188,7 @@ def cli(capsys, *args):
     return code, o.out, " ".join(o.err.split())
 
 
+@pytest.mark.slow  # the CLI report per agency; fast: test_report_per_agency_equals_numpy
 def test_cli_report_agency(two, capsys):
     root, _ = two
     code, out, err = cli(capsys, "report", "--data-dir", root)

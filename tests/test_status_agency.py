@@ -75,6 +75,7 @@ def _sf_truth():
     return df, t
 
 
+@pytest.mark.slow  # two agencies against pandas; fast: test_table_and_csv
 def test_json_per_agency_against_pandas(two):
     code, out = _run("status", "--data-dir", str(two.root), "--format", "json")
     assert code == 0, out

@@ -43,6 +43,7 @@ def _dispatch(*args, env=None):
     )
 
 
+@pytest.mark.slow  # three CLI processes; fast: test_file_mode_setting
 def test_store_files_are_private_by_default(city, tmp_path):
     store = tmp_path / "store"
     old = os.umask(0o022)  # a permissive caller
@@ -102,7 +103,13 @@ def test_file_mode_setting(monkeypatch):
             file_mode()
 
 
-@pytest.mark.parametrize("name", ["runs[2024]", "a*b", "o'brien", "all [*'] of them"])
+@pytest.mark.parametrize(
+    "name",
+    [  # the last holds every character of the others: it runs fast, they are slow (an ingest each)
+        *(pytest.param(n, marks=pytest.mark.slow) for n in ("runs[2024]", "a*b", "o'brien")),
+        "all [*'] of them",
+    ],
+)
 def test_data_dir_with_glob_characters(city, tmp_path, name):
     store = tmp_path / name / "store"
     rep = ingest(city.incidents_csv, load_profile(city.mapping_toml), data_dir=store)
@@ -122,6 +129,7 @@ def test_a_question_mark_in_the_data_dir_is_a_clear_error(tmp_path):
         Store(tmp_path / "what?" / "store")
 
 
+@pytest.mark.slow  # six racing CLI processes; fast: test_store.py's lock test
 def test_two_first_ingests_into_a_fresh_data_dir(city, tmp_path):
     """Both succeed, or one is told another process is writing; never a traceback."""
     for attempt in range(3):

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from conftest import SF_SLICE
+from conftest import SF_SLICE, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
@@ -649,7 +649,7 @@ def test_grid_path_on_many_points():
     assert (idx == ref).all()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     nx=st.integers(1, 6),
     ny=st.integers(1, 6),
