@@ -24,6 +24,19 @@ SF_SLICE = DATA / "sffd_slice.csv"
 SF_WEEK = REPO / "sample_data" / "sf_week"
 SF_WEEK_CSV = SF_WEEK / "sffd_calls_2016-12-31_2017-01-07.csv"
 SF_NHOODS = SF_WEEK / "sf_analysis_neighborhoods.geojson"
+SF_STATIONS = SF_WEEK / "sf_fire_stations.geojson"
+#: `dispatch` arguments that load the SF stations, ids from their names ("Station #7" -> "07")
+SF_STATIONS_LOAD = (
+    "stations",
+    "load",
+    SF_STATIONS,
+    "--id-field",
+    "common_name",
+    "--id-regex",
+    r"#(\d+)",
+    "--zero-pad",
+    "2",
+)
 TOWN = DATA / "coverage"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import SF_SLICE
+from conftest import SF_SLICE, SF_STATIONS_LOAD
 
 from dispatch_analytics.cli import main
 
@@ -92,17 +92,7 @@ def build_store(d: Path) -> dict[str, tuple[int, str, str]]:
     steps = {
         "ingest": ("ingest", SF_SLICE, "--profile", "sffd"),
         "zones": ("zones", "load", NHOODS, "--layer", "neighborhoods", "--id-field", "nhood"),
-        "stations": (
-            "stations",
-            "load",
-            STATIONS,
-            "--id-field",
-            "common_name",
-            "--id-regex",
-            r"#(\d+)",
-            "--zero-pad",
-            "2",
-        ),
+        "stations": SF_STATIONS_LOAD,
     }
     res = {}
     for name, args in steps.items():

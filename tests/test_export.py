@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from conftest import UNIT_HEADER, UNIT_TOML, unit_row, write_csv, write_toml
+from conftest import SF_STATIONS_LOAD, UNIT_HEADER, UNIT_TOML, unit_row, write_csv, write_toml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -722,17 +722,7 @@ def sf_store(tmp_path_factory):
     for args in (
         ["ingest", SF_CSV, "--profile", "sffd"],
         ["zones", "load", NHOODS, "--layer", "neighborhoods", "--id-field", "nhood"],
-        [
-            "stations",
-            "load",
-            STATIONS,
-            "--id-field",
-            "common_name",
-            "--id-regex",
-            r"#(\d+)",
-            "--zero-pad",
-            "2",
-        ],
+        list(SF_STATIONS_LOAD),
     ):
         assert main([str(a) for a in args] + ["--data-dir", str(d)]) == 0
     return d

@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from conftest import SF_SLICE
+from conftest import SF_SLICE, SF_STATIONS_LOAD
 
 from dispatch_analytics.cli import main
 from dispatch_analytics.errors import ExportError
@@ -265,17 +265,7 @@ def sf_store(tmp_path_factory):
             "--id-field",
             "nhood",
         ],
-        [
-            "stations",
-            "load",
-            SF_WEEK / "sf_fire_stations.geojson",
-            "--id-field",
-            "common_name",
-            "--id-regex",
-            r"#(\d+)",
-            "--zero-pad",
-            "2",
-        ],
+        list(SF_STATIONS_LOAD),
     ):
         assert main([str(a) for a in args] + ["--data-dir", str(d)]) == 0
     return d

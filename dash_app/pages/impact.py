@@ -152,37 +152,6 @@ def impact_trend_figure(imp: Impact) -> go.Figure:
     return fig
 
 
-def _table(imp: Impact) -> pl.DataFrame:
-    rows = []
-    for name, p in (("before", imp.before), ("after", imp.after)):
-        rows.append(
-            {
-                "period": f"{name} {p['start']}..{p['end']}",
-                "n": p["n"],
-                "calls_per_day": p["calls_per_day"],
-                "p50_s": p["p50_s"],
-                "p90_s": p["p90_s"],
-                "ci_low_s": p["ci_low_s"],
-                "ci_high_s": p["ci_high_s"],
-                "compliance": p["compliance"],
-            }
-        )
-    d = imp.difference
-    rows.append(
-        {
-            "period": "after - before",
-            "n": None,
-            "calls_per_day": None,
-            "p50_s": None,
-            "p90_s": d["p90_diff_s"],
-            "ci_low_s": d["ci_low_s"],
-            "ci_high_s": d["ci_high_s"],
-            "compliance": None,
-        }
-    )
-    return pl.DataFrame(rows, schema_overrides={"n": pl.Int64, "p50_s": pl.Float64})
-
-
 def impact_view(ds: DataSource, f: Filters, b0, b1, a0, a1, zone, metric):
     """(table data, columns, detail, warnings, trend figure) for the page's controls."""
     snap = ds.snapshot()
@@ -212,7 +181,7 @@ def impact_view(ds: DataSource, f: Filters, b0, b1, a0, a1, zone, metric):
         imp = snap.memo(key, build)
     except DispatchError as exc:
         return [], [], "", str(exc), figures.empty_figure(str(exc))
-    data, cols = people_table(_table(imp))
+    data, cols = people_table(imp.summary())
     d = imp.difference
     bits = []
     if d["mannwhitney_p"] is not None:

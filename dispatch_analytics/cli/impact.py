@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -19,43 +19,7 @@ from .common import (
     print_people,
 )
 
-if TYPE_CHECKING:
-    import polars as pl
-
 __all__ = ["register"]
-
-
-def _summary(imp) -> pl.DataFrame:
-    import polars as pl
-
-    d = imp.difference
-    rows = []
-    for name, p in (("before", imp.before), ("after", imp.after)):
-        rows.append(
-            {
-                "period": f"{name} {p['start']}..{p['end']}",
-                "n": p["n"],
-                "calls_per_day": p["calls_per_day"],
-                "p50_s": p["p50_s"],
-                "p90_s": p["p90_s"],
-                "ci_low_s": p["ci_low_s"],
-                "ci_high_s": p["ci_high_s"],
-                "compliance": p["compliance"],
-            }
-        )
-    rows.append(
-        {
-            "period": "after - before",
-            "n": None,
-            "calls_per_day": None,
-            "p50_s": None,
-            "p90_s": d["p90_diff_s"],
-            "ci_low_s": d["ci_low_s"],
-            "ci_high_s": d["ci_high_s"],
-            "compliance": None,
-        }
-    )
-    return pl.DataFrame(rows, schema_overrides={"n": pl.Int64})
 
 
 # Long: the command's options and their help texts
@@ -126,7 +90,7 @@ def impact_cmd(
     d = imp.difference
     scope = f" in {layer} {zone}" if zone else ""
     tgt = f", target {imp.target_s:g} s" if imp.target_s else ""
-    print_people(_summary(imp), f"{metric}{scope}{tgt} (CI: 95%; difference: bootstrap)")
+    print_people(imp.summary(), f"{metric}{scope}{tgt} (CI: 95%; difference: bootstrap)")
     mw = d["mannwhitney_p"]
     vol = d["volume_change"]
     out.print(
