@@ -226,15 +226,15 @@ class Impact:
         return out
 
     def summary(self) -> pl.DataFrame:
-        """Rows before, after (n, calls a day, p50, p90 and CI, compliance) and ``after -
-        before`` (the p90's difference, its bootstrap CI): the CLI's and dashboard's table."""
+        """The before, after and ``after - before`` rows: the CLI's and the dashboard's table."""
         keys = ["n", "calls_per_day", "p50_s", "p90_s", "ci_low_s", "ci_high_s", "compliance"]
         rows = [
             {"period": f"{name} {p['start']}..{p['end']}", **{k: p[k] for k in keys}}
             for name, p in (("before", self.before), ("after", self.after))
         ]
-        d = {"p90_s": self.difference["p90_diff_s"], **self.difference}
-        rows.append({"period": "after - before", **{k: d.get(k) for k in keys[3:6]}})
+        d = self.difference  # the p90's difference and its CI; the other columns stay null
+        diff = {"p90_s": d["p90_diff_s"], "ci_low_s": d["ci_low_s"], "ci_high_s": d["ci_high_s"]}
+        rows.append({"period": "after - before", **diff})
         return pl.DataFrame(rows, schema_overrides={"n": pl.Int64, "p50_s": pl.Float64})
 
     def to_dict(self) -> dict[str, Any]:
